@@ -1,0 +1,78 @@
+"""The ``marketpipe`` command: one sub-command per concept, each defined by its own module.
+
+A command module exposes ``register(subparsers)``; it adds its parser(s) and sets
+``func(args, settings) -> int``. Modules import their heavy dependencies (faust,
+confluent-kafka) inside the handler, so ``marketpipe --help`` stays instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from typing import Sequence
+
+from marketpipe import logs, settings as settings_mod
+
+#: Order here is the order in ``--help``.
+COMMAND_MODULES: tuple[str, ...] = (
+    "marketpipe.broker_cli",      # kafka up|down|status, topics create|list
+    "simulators.cli",             # sim jvquant|infoway|jin10
+    "producers.cli",              # produce jvquant|infoway|jin10
+    "processors.cli",             # process, decode
+    "trader.cli",                 # trade, order place|cancel
+    "marketpipe.tail",            # tail
+    "marketpipe.demo",            # demo
+)
+
+EPILOG = """\
+Configuration comes from environment variables (see README, "Configuration").
+Typical local session:
+  marketpipe kafka up            # start a local Kafka broker (or use KAFKA_BOOTSTRAP_SERVERS)
+  marketpipe topics create       # create the declared topics
+  marketpipe demo --seconds 60   # simulators -> producers -> processors -> trader, live view
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="marketpipe",
+        description="Market data from jvQuant, Infoway and Jin10 through Apache Kafka, and orders back to the broker.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--log-level", default=None, help="DEBUG, INFO, WARNING (default: MARKETPIPE_LOG_LEVEL or INFO)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name == name:  # that part of the pipeline is not built yet
+                continue
+            raise
+        module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        settings = settings_mod.load()
+    except settings_mod.SettingsError as exc:
+        print(f"marketpipe: configuration error: {exc}", file=sys.stderr)
+        return 2
+    logs.setup(args.log_level or settings.log_level)
+    try:
+        return int(args.func(args, settings) or 0)
+    except KeyboardInterrupt:
+        logging.getLogger("marketpipe").info("interrupted")
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,22 @@
+"""Logging set-up shared by every marketpipe process."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+FORMAT = "%(asctime)s %(levelname)-7s %(name)s[%(process)d] %(message)s"
+
+
+def setup(level: str = "INFO") -> None:
+    """Log to stderr, one line per event, with the process id (several processes share a terminal)."""
+    root = logging.getLogger()
+    if not any(getattr(h, "_marketpipe", False) for h in root.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter(FORMAT))
+        handler._marketpipe = True  # type: ignore[attr-defined]
+        root.addHandler(handler)
+    root.setLevel(level.upper())
+    # librdkafka's own chatter and aiokafka's are useful at DEBUG only
+    for noisy in ("aiokafka", "kafka", "urllib3", "asyncio"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))

@@ -1,0 +1,125 @@
+"""The declared list of topics: one place for names, partition counts and configs.
+
+Why these numbers:
+
+* Raw topics keep frames exactly as received. They are keyed by connection id so
+  one connection's frames stay in order in one partition. Six partitions leave
+  room for six processor workers; three days of retention allow a replay after a
+  parser fix (raw frames are small and compressed on the producer).
+* ``md.*`` topics are keyed by canonical symbol, so every consumer of one symbol
+  sees its records in order. Ticks and quotes are the busiest topics, hence 12
+  partitions. Depth snapshots are bulky and only useful while fresh: one day.
+* Bars and klines are small and are looked back at: 30 days.
+* ``md.dlq`` keeps the failed frames for two weeks so they can be fixed and replayed.
+* Order topics: commands and events keep 90 days (an audit trail); the ledger is
+  compacted (one latest state per command id, forever) because it is the trade
+  consumer's durable memory of "this command may have reached the broker". The
+  control topic (kill switch) and positions are compacted: only the latest value
+  per key matters.
+* ``min.insync.replicas`` is left to the cluster default so that the same list
+  works on a one-node development broker and on a three-node cluster.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Mapping
+
+log = logging.getLogger(__name__)
+
+DAY_MS = 24 * 3600 * 1000
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    name: str
+    partitions: int
+    config: Mapping[str, str] = field(default_factory=dict)
+    doc: str = ""
+
+
+def _delete(days: float) -> dict[str, str]:
+    return {"cleanup.policy": "delete", "retention.ms": str(int(days * DAY_MS))}
+
+
+COMPACT = {"cleanup.policy": "compact", "min.compaction.lag.ms": "60000"}
+
+RAW_JVQUANT = "raw.jvquant"
+RAW_INFOWAY = "raw.infoway"
+RAW_JIN10 = "raw.jin10"
+MD_TICK = "md.tick"
+MD_DEPTH = "md.depth"
+MD_KLINE = "md.kline"
+MD_QUOTE = "md.quote"
+MD_BAR = "md.bar"
+MD_DLQ = "md.dlq"
+ORDER_COMMANDS = "order.commands"
+ORDER_EVENTS = "order.events"
+ORDER_LEDGER = "order.ledger"
+ORDER_CONTROL = "order.control"
+ORDER_POSITIONS = "order.positions"
+
+RAW_TOPICS = {"jvquant": RAW_JVQUANT, "infoway": RAW_INFOWAY, "jin10": RAW_JIN10}
+
+TOPICS: tuple[TopicSpec, ...] = (
+    TopicSpec(RAW_JVQUANT, 6, {**_delete(3), "max.message.bytes": "8388608"}, "jvQuant websocket frames as received (binary raw-DEFLATE and text)"),
+    TopicSpec(RAW_INFOWAY, 6, {**_delete(3), "max.message.bytes": "8388608"}, "Infoway websocket frames as received (JSON text)"),
+    TopicSpec(RAW_JIN10, 6, {**_delete(3), "max.message.bytes": "8388608"}, "Jin10 Engine.IO packets as received"),
+    TopicSpec(MD_TICK, 12, _delete(7), "Trades (Tick), keyed by symbol"),
+    TopicSpec(MD_DEPTH, 12, _delete(1), "Order-book snapshots (Depth), keyed by symbol"),
+    TopicSpec(MD_KLINE, 6, _delete(30), "Provider klines (Kline), keyed by symbol"),
+    TopicSpec(MD_QUOTE, 12, _delete(1), "Level-1 snapshots (Quote), keyed by symbol"),
+    TopicSpec(MD_BAR, 6, _delete(30), "OHLCV bars computed from md.tick (Bar), first emission and corrections"),
+    TopicSpec(MD_DLQ, 3, _delete(14), "Frames that could not be parsed (DeadLetter) with the reason"),
+    TopicSpec(ORDER_COMMANDS, 6, _delete(90), "Signed order commands (OrderCommand), keyed by account"),
+    TopicSpec(ORDER_EVENTS, 6, _delete(90), "Every order state change (OrderEvent), keyed by command id"),
+    TopicSpec(ORDER_LEDGER, 6, COMPACT, "Trade consumer's intent ledger, keyed by command id (compacted)"),
+    TopicSpec(ORDER_CONTROL, 1, COMPACT, "Kill switch and other trader controls (compacted)"),
+    TopicSpec(ORDER_POSITIONS, 3, COMPACT, "Position snapshots, keyed by account and symbol (compacted)"),
+)
+
+
+def by_name(name: str) -> TopicSpec:
+    for spec in TOPICS:
+        if spec.name == name:
+            return spec
+    raise KeyError(f"unknown topic {name!r}; declared: {', '.join(s.name for s in TOPICS)}")
+
+
+def create_topics(
+    client_config: Mapping[str, str],
+    prefix: str = "",
+    specs: tuple[TopicSpec, ...] = TOPICS,
+    replication_factor: int = -1,
+    timeout: float = 30.0,
+) -> dict[str, str]:
+    """Create the declared topics that do not exist yet; returns {topic: 'created'|'exists'}.
+
+    ``replication_factor=-1`` lets the broker apply its ``default.replication.factor``.
+    """
+    from confluent_kafka import KafkaException
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    admin = AdminClient(dict(client_config))
+    existing = set(admin.list_topics(timeout=timeout).topics)
+    result: dict[str, str] = {}
+    wanted = []
+    for spec in specs:
+        name = prefix + spec.name
+        if name in existing:
+            result[name] = "exists"
+        else:
+            wanted.append(NewTopic(name, num_partitions=spec.partitions,
+                                   replication_factor=replication_factor, config=dict(spec.config)))
+    if wanted:
+        for name, future in admin.create_topics(wanted, request_timeout=timeout).items():
+            try:
+                future.result(timeout)
+                result[name] = "created"
+            except KafkaException as exc:
+                if exc.args and exc.args[0].name() == "TOPIC_ALREADY_EXISTS":
+                    result[name] = "exists"
+                else:
+                    raise
+    return result
