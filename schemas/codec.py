@@ -61,21 +61,45 @@ class Decoded:
 class LoadedSchema:
     name: str
     parsed: Any
-    canonical: str
+    canonical: str  # Parsing Canonical Form: what the single-object fingerprint is taken over
+    document: str  # self-contained JSON with logical types and docs: what the registry stores
     fingerprint: bytes  # 8 bytes, little-endian as written on the wire
+
+
+def _inline(node: Any, defs: dict[str, Any], seen: set[str]) -> Any:
+    """Replace references to other files' named types by their definitions (first use only).
+
+    A self-contained schema is what the registry must store and what the Parsing
+    Canonical Form (hence the single-object fingerprint) is defined over.
+    """
+    if isinstance(node, str):
+        full = node if "." in node else f"{NAMESPACE}.{node}"
+        if full in defs and full not in seen:
+            seen.add(full)
+            return _inline(defs[full], defs, seen)
+        return node
+    if isinstance(node, list):
+        return [_inline(n, defs, seen) for n in node]
+    if isinstance(node, dict):
+        if node.get("type") in ("record", "enum", "fixed") and "name" in node:
+            seen.add(f"{node.get('namespace', NAMESPACE)}.{node['name']}")
+        return {k: (_inline(v, defs, seen) if k in ("type", "items", "values", "fields") else v)
+                for k, v in node.items()}
+    return node
 
 
 @lru_cache(maxsize=1)
 def schemas() -> dict[str, LoadedSchema]:
-    """Every ``.avsc`` of the contract, parsed once per process."""
-    named: dict[str, Any] = {}
+    """Every ``.avsc`` of the contract, made self-contained and parsed once per process."""
+    raw = {name: json.loads((SCHEMA_DIR / f"{name}.avsc").read_text(encoding="utf-8")) for name in SCHEMA_NAMES}
+    defs = {f"{s.get('namespace', NAMESPACE)}.{s['name']}": s for s in raw.values()}
     out: dict[str, LoadedSchema] = {}
-    for name in SCHEMA_NAMES:
-        raw = json.loads((SCHEMA_DIR / f"{name}.avsc").read_text(encoding="utf-8"))
-        parsed = fastavro.parse_schema(raw, named_schemas=named)
+    for name, schema_json in raw.items():
+        full = _inline(schema_json, defs, set())
+        parsed = fastavro.parse_schema(full, named_schemas={})
         canonical = to_parsing_canonical_form(parsed)
         fp = int(fingerprint(canonical, "CRC-64-AVRO"), 16).to_bytes(8, "little")
-        out[name] = LoadedSchema(name, parsed, canonical, fp)
+        out[name] = LoadedSchema(name, parsed, canonical, json.dumps(full, ensure_ascii=False), fp)
     return out
 
 
@@ -111,11 +135,11 @@ class SchemaRegistry:
         except urllib.error.URLError as exc:
             raise CodecError(f"schema registry at {self.url} unreachable: {exc.reason}") from None
 
-    def register(self, subject: str, canonical: str) -> int:
-        key = (subject, canonical)
+    def register(self, subject: str, document: str) -> int:
+        key = (subject, document)
         if key not in self._ids:
             answer = self._call("POST", f"/subjects/{urllib.request.quote(subject, safe='')}/versions",
-                                {"schema": canonical})
+                                {"schema": document})
             self._ids[key] = int(answer["id"])
         return self._ids[key]
 
@@ -147,7 +171,7 @@ class Codec:
         loaded = schema(name)
         if self.registry is not None:
             subject = f"{topic}-value" if topic else f"{NAMESPACE}.{name}"
-            header = CONFLUENT_MAGIC + struct.pack(">I", self.registry.register(subject, loaded.canonical))
+            header = CONFLUENT_MAGIC + struct.pack(">I", self.registry.register(subject, loaded.document))
         else:
             header = SINGLE_OBJECT_MAGIC + loaded.fingerprint
         parsed = loaded.parsed
