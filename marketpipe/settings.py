@@ -97,7 +97,8 @@ class SettingsError(ValueError):
 
 @dataclass(frozen=True)
 class KafkaSettings:
-    bootstrap_servers: str | None
+    bootstrap_servers: str
+    external: bool = False  # True when KAFKA_BOOTSTRAP_SERVERS names the brokers
     security_protocol: str = "PLAINTEXT"
     sasl_mechanism: str = ""
     sasl_username: str = ""
@@ -109,12 +110,7 @@ class KafkaSettings:
 
     def client_config(self, bootstrap: str | None = None) -> dict[str, str]:
         """librdkafka properties shared by every producer, consumer and admin client."""
-        servers = bootstrap or self.bootstrap_servers
-        if not servers:
-            raise SettingsError(
-                "no Kafka broker: set KAFKA_BOOTSTRAP_SERVERS or run `marketpipe kafka up`"
-            )
-        conf: dict[str, str] = {"bootstrap.servers": servers}
+        conf: dict[str, str] = {"bootstrap.servers": bootstrap or self.bootstrap_servers}
         if self.security_protocol.upper() != "PLAINTEXT":
             conf["security.protocol"] = self.security_protocol
         optional = {
@@ -173,8 +169,11 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
     protocol = _env(env, "KAFKA_SECURITY_PROTOCOL", "PLAINTEXT").upper()
     if protocol not in {"PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"}:
         raise SettingsError(f"KAFKA_SECURITY_PROTOCOL={protocol!r}: use PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL")
+    kafka_port = _int(env, "MARKETPIPE_KAFKA_PORT", 9092)
     kafka = KafkaSettings(
-        bootstrap_servers=_env(env, "KAFKA_BOOTSTRAP_SERVERS") or None,
+        # unset: the broker `marketpipe kafka up` starts on this machine
+        bootstrap_servers=_env(env, "KAFKA_BOOTSTRAP_SERVERS") or f"127.0.0.1:{kafka_port}",
+        external=bool(_env(env, "KAFKA_BOOTSTRAP_SERVERS")),
         security_protocol=protocol,
         sasl_mechanism=_env(env, "KAFKA_SASL_MECHANISM"),
         sasl_username=_env(env, "KAFKA_SASL_USERNAME"),
@@ -202,7 +201,7 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         schema_registry_basic_auth=Secret(_env(env, "SCHEMA_REGISTRY_BASIC_AUTH")),
         topic_prefix=_env(env, "MARKETPIPE_TOPIC_PREFIX"),
         home=Path(_env(env, "MARKETPIPE_HOME", ".marketpipe")).expanduser().absolute(),
-        kafka_port=_int(env, "MARKETPIPE_KAFKA_PORT", 9092),
+        kafka_port=kafka_port,
         kafka_heap=_env(env, "MARKETPIPE_KAFKA_HEAP", "-Xms256m -Xmx768m"),
         metrics_port=_int(env, "MARKETPIPE_METRICS_PORT", 0),
         log_level=_env(env, "MARKETPIPE_LOG_LEVEL", "INFO").upper(),

@@ -1,0 +1,163 @@
+"""``marketpipe kafka up|down|status`` and ``marketpipe topics create|list``.
+
+Where the broker comes from, in order: ``KAFKA_BOOTSTRAP_SERVERS`` (someone runs it) →
+a Docker engine (the ``kafka`` service of docker-compose.yml) → the local launcher
+(Apache Kafka jars from Maven Central on Java 17, see :mod:`marketpipe.kafka_local`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from marketpipe.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def docker_engine_answers() -> bool:
+    if not shutil.which("docker"):
+        return False
+    try:
+        return subprocess.run(["docker", "info"], capture_output=True, timeout=10).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+def _say(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def _local(settings: Settings):
+    from marketpipe.kafka_local import LocalKafka
+
+    return LocalKafka(home=settings.home, port=settings.kafka_port, controller_port=settings.kafka_port + 1,
+                      heap=settings.kafka_heap, progress=_say)
+
+
+def _compose(*args: str) -> int:
+    return subprocess.run(["docker", "compose", "-f", str(ROOT / "docker-compose.yml"), *args]).returncode
+
+
+def _metadata(settings: Settings, timeout: float):
+    from confluent_kafka.admin import AdminClient
+
+    return AdminClient(settings.kafka.client_config()).list_topics(timeout=timeout)
+
+
+def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
+    from marketpipe.kafka_local import LauncherError
+
+    if settings.kafka.external:
+        try:
+            md = _metadata(settings, 15)
+        except Exception as exc:  # noqa: BLE001 - report any client failure plainly
+            _say(f"KAFKA_BOOTSTRAP_SERVERS={settings.kafka.bootstrap_servers} does not answer: {exc}")
+            return 1
+        _say(f"using the broker(s) in KAFKA_BOOTSTRAP_SERVERS ({len(md.brokers)} broker(s) answer)")
+        print(settings.kafka.bootstrap_servers)
+        return 0
+    if not args.local and docker_engine_answers():
+        _say("a Docker engine answers: starting the compose service 'kafka'")
+        if _compose("up", "-d", "kafka") != 0:
+            return 1
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            try:
+                if _metadata(settings, 3).brokers:
+                    print(settings.kafka.bootstrap_servers)
+                    return 0
+            except Exception:  # noqa: BLE001 - still booting
+                time.sleep(1)
+        _say("the kafka container did not become ready in 90 s (docker compose logs kafka)")
+        return 1
+    try:
+        print(_local(settings).up(timeout=args.timeout))
+    except LauncherError as exc:
+        _say(f"marketpipe kafka up: {exc}")
+        return 1
+    return 0
+
+
+def cmd_down(args: argparse.Namespace, settings: Settings) -> int:
+    if settings.kafka.external:
+        _say("KAFKA_BOOTSTRAP_SERVERS is set: that broker is not ours to stop")
+        return 0
+    local = _local(settings)
+    if local.down():
+        _say("Kafka stopped")
+    elif not args.local and docker_engine_answers():
+        return _compose("stop", "kafka")
+    else:
+        _say("no local Kafka broker was running")
+    return 0
+
+
+def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
+    if settings.kafka.external:
+        try:
+            md = _metadata(settings, 10)
+            print(f"running: {settings.kafka.bootstrap_servers} ({len(md.brokers)} broker(s), {len(md.topics)} topics)")
+            return 0
+        except Exception as exc:  # noqa: BLE001
+            print(f"not reachable: {settings.kafka.bootstrap_servers}: {exc}")
+            return 1
+    st = _local(settings).status()
+    print(f"{'running' if st.running else 'stopped'}: {st.bootstrap} — {st.detail}; log: {st.log}")
+    return 0 if st.running else 1
+
+
+def cmd_topics_create(args: argparse.Namespace, settings: Settings) -> int:
+    from marketpipe import topics
+
+    try:
+        result = topics.create_topics(settings.kafka.client_config(), prefix=settings.topic_prefix,
+                                      replication_factor=args.replication_factor)
+    except Exception as exc:  # noqa: BLE001 - a broker problem must read as one line
+        _say(f"marketpipe topics create: {exc} (is the broker up? `marketpipe kafka up`)")
+        return 1
+    for name, state in result.items():
+        spec = topics.by_name(name[len(settings.topic_prefix):])
+        print(f"{state:8} {name:32} partitions={spec.partitions} " +
+              " ".join(f"{k}={v}" for k, v in spec.config.items()))
+    return 0
+
+
+def cmd_topics_list(args: argparse.Namespace, settings: Settings) -> int:
+    from marketpipe import topics
+
+    md = _metadata(settings, 15)
+    for spec in topics.TOPICS:
+        name = settings.topic(spec.name)
+        present = md.topics.get(name)
+        state = f"{len(present.partitions)} partitions" if present else "missing"
+        print(f"{name:32} {state:16} {spec.doc}")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    kafka = sub.add_parser("kafka", help="start, stop or inspect the Kafka broker",
+                           description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ksub = kafka.add_subparsers(dest="kafka_command", metavar="ACTION", required=True)
+    up = ksub.add_parser("up", help="start a single-node KRaft broker (idempotent) and print its address")
+    up.add_argument("--local", action="store_true", help="use the local launcher even if a Docker engine answers")
+    up.add_argument("--timeout", type=float, default=90.0, help="seconds to wait for readiness (default 90)")
+    up.set_defaults(func=cmd_up)
+    down = ksub.add_parser("down", help="stop the broker started by `kafka up`")
+    down.add_argument("--local", action="store_true", help="only the local launcher's broker")
+    down.set_defaults(func=cmd_down)
+    status = ksub.add_parser("status", help="say whether the broker runs (exit 0) or not (exit 1)")
+    status.set_defaults(func=cmd_status)
+
+    tp = sub.add_parser("topics", help="create or list the declared topics (marketpipe/topics.py)")
+    tsub = tp.add_subparsers(dest="topics_command", metavar="ACTION", required=True)
+    create = tsub.add_parser("create", help="create every declared topic that does not exist yet")
+    create.add_argument("--replication-factor", type=int, default=-1,
+                        help="replicas per partition (default: the broker's default.replication.factor)")
+    create.set_defaults(func=cmd_topics_create)
+    lst = tsub.add_parser("list", help="show the declared topics and whether they exist")
+    lst.set_defaults(func=cmd_topics_list)

@@ -1,0 +1,341 @@
+"""A real single-node Apache Kafka broker (KRaft) on this machine, without Docker.
+
+The jars come from Maven Central through Maven (``deploy/kafka/pom.xml`` pins the
+version), are cached once per version under ``~/.cache/marketpipe/kafka-<version>``,
+and run on the machine's Java 17 as one process that is both controller and broker.
+Data, config, log and pid live under ``<home>/kafka`` so a stopped broker restarts
+with its topics intact.
+
+``up`` is idempotent: a broker this home already runs is reused, never doubled.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_POM = ROOT / "deploy" / "kafka" / "pom.xml"
+MIN_JAVA = 17
+
+
+class LauncherError(RuntimeError):
+    """The local broker cannot be started or stopped; the message says what to do."""
+
+
+def _pom_path() -> Path:
+    pom = Path(os.environ.get("MARKETPIPE_KAFKA_POM", DEFAULT_POM))
+    if not pom.is_file():
+        raise LauncherError(f"{pom} not found: run from a marketpipe checkout (pip install -e .) "
+                            "or set MARKETPIPE_KAFKA_POM")
+    return pom
+
+
+def kafka_version(pom: Path | None = None) -> str:
+    text = (pom or _pom_path()).read_text(encoding="utf-8")
+    match = re.search(r"<kafka\.version>([^<]+)</kafka\.version>", text)
+    if not match:
+        raise LauncherError(f"{pom}: no <kafka.version> property")
+    return match.group(1).strip()
+
+
+def java_major(java: str = "java") -> int:
+    """Major version of ``java`` (17 for "17.0.15"); raises LauncherError when absent."""
+    exe = shutil.which(java)
+    if not exe:
+        raise LauncherError("Java is not installed: the local Kafka broker needs Java 17 or newer "
+                            "(Debian/Ubuntu: apt-get install openjdk-17-jre-headless), "
+                            "or point KAFKA_BOOTSTRAP_SERVERS at a running broker")
+    out = subprocess.run([exe, "-version"], capture_output=True, text=True).stderr
+    match = re.search(r'version "(\d+)(?:\.(\d+))?', out)
+    if not match:
+        raise LauncherError(f"cannot read the Java version from: {out.strip()[:200]}")
+    major = int(match.group(1))
+    return int(match.group(2)) if major == 1 and match.group(2) else major
+
+
+def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie (our own child not yet reaped) is not a running broker
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        return state != "Z"
+    except (OSError, IndexError):
+        return True
+
+
+@dataclass
+class Status:
+    running: bool
+    pid: int | None
+    bootstrap: str
+    log: Path
+    detail: str
+
+
+class LocalKafka:
+    """One broker, owned by one ``home`` directory."""
+
+    def __init__(
+        self,
+        home: Path,
+        port: int = 9092,
+        controller_port: int | None = None,
+        heap: str = "-Xms256m -Xmx768m",
+        host: str = "127.0.0.1",
+        progress: Callable[[str], None] = lambda msg: None,
+        cache_dir: Path | None = None,
+    ) -> None:
+        self.home = Path(home).absolute()
+        self.dir = self.home / "kafka"
+        self.port = port
+        self.controller_port = controller_port or self._free_port()
+        self.heap = heap
+        self.host = host
+        self.progress = progress
+        self.version = kafka_version()
+        cache_root = cache_dir or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "marketpipe"
+        self.libs = cache_root / f"kafka-{self.version}" / "libs"
+
+    # -- paths --------------------------------------------------------------------------
+    @property
+    def bootstrap(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    @property
+    def pid_file(self) -> Path:
+        return self.dir / "broker.pid"
+
+    @property
+    def log_file(self) -> Path:
+        return self.dir / "broker.log"
+
+    @property
+    def data_dir(self) -> Path:
+        return self.dir / "data"
+
+    @staticmethod
+    def _free_port() -> int:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            return s.getsockname()[1]
+
+    # -- lifecycle ----------------------------------------------------------------------
+    def pid(self) -> int | None:
+        try:
+            pid = int(self.pid_file.read_text().strip())
+        except (OSError, ValueError):
+            return None
+        return pid if _pid_alive(pid) else None
+
+    def status(self) -> Status:
+        pid = self.pid()
+        if pid is None:
+            return Status(False, None, self.bootstrap, self.log_file, "not running")
+        if port_open(self.host, self.port):
+            return Status(True, pid, self.bootstrap, self.log_file, f"running (pid {pid})")
+        return Status(False, pid, self.bootstrap, self.log_file, f"process {pid} alive but port {self.port} not answering")
+
+    def up(self, timeout: float = 90.0) -> str:
+        """Start the broker unless this home already runs it; return the bootstrap address."""
+        current = self.status()
+        if current.running:
+            self.progress(f"Kafka already running at {self.bootstrap} (pid {current.pid})")
+            return self.bootstrap
+        if current.pid is not None:  # started a moment ago and still booting
+            self._wait_ready(current.pid, timeout)
+            return self.bootstrap
+        if port_open(self.host, self.port):
+            raise LauncherError(f"port {self.port} is already used by another process; "
+                                "set MARKETPIPE_KAFKA_PORT to a free port or KAFKA_BOOTSTRAP_SERVERS to that broker")
+        major = java_major()
+        if major < MIN_JAVA:
+            raise LauncherError(f"Java {major} found; Kafka {self.version} needs Java {MIN_JAVA}+ "
+                                "(apt-get install openjdk-17-jre-headless)")
+        self.ensure_jars()
+        self.dir.mkdir(parents=True, exist_ok=True)
+        props = self._write_config()
+        if not (self.data_dir / "meta.properties").exists():
+            self._format(props)
+        self.progress(f"starting Kafka {self.version} (KRaft) at {self.bootstrap}; log: {self.log_file}")
+        cmd = ["java", *self.heap.split(), "-XX:+UseG1GC", "-Djava.awt.headless=true",
+               f"-Dlog4j2.configurationFile={self.dir / 'log4j2.properties'}",
+               f"-Dkafka.logs.dir={self.dir}",
+               "-cp", f"{self.libs}/*", "kafka.Kafka", str(props)]
+        with open(self.log_file, "ab") as log:
+            proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                    start_new_session=True, cwd=self.dir)
+        self.pid_file.write_text(str(proc.pid))
+        self._wait_ready(proc.pid, timeout)
+        self.progress(f"Kafka ready at {self.bootstrap} (pid {proc.pid})")
+        return self.bootstrap
+
+    def down(self, timeout: float = 30.0) -> bool:
+        """Stop the broker (SIGTERM, then SIGKILL after ``timeout``). False if none ran."""
+        pid = self.pid()
+        if pid is None:
+            self.pid_file.unlink(missing_ok=True)
+            return False
+        self.progress(f"stopping Kafka (pid {pid})")
+        self._signal(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and _pid_alive(pid):
+            self._reap(pid)
+            time.sleep(0.2)
+        if _pid_alive(pid):
+            self.progress(f"Kafka did not stop in {timeout:.0f}s; killing it")
+            self._signal(pid, signal.SIGKILL)
+            while _pid_alive(pid):
+                self._reap(pid)
+                time.sleep(0.1)
+        self._reap(pid)
+        self.pid_file.unlink(missing_ok=True)
+        return True
+
+    # -- helpers ------------------------------------------------------------------------
+    @staticmethod
+    def _signal(pid: int, sig: int) -> None:
+        try:
+            os.killpg(pid, sig)  # the broker leads its own session (start_new_session)
+        except (ProcessLookupError, PermissionError):
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+
+    @staticmethod
+    def _reap(pid: int) -> None:
+        try:
+            os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            pass
+
+    def ensure_jars(self) -> None:
+        marker = self.libs / ".complete"
+        if marker.exists():
+            return
+        mvn = shutil.which("mvn")
+        if not mvn:
+            raise LauncherError("Maven (mvn) is not installed: it fetches the Kafka jars from Maven Central "
+                                "(apt-get install maven), or point KAFKA_BOOTSTRAP_SERVERS at a running broker")
+        self.libs.mkdir(parents=True, exist_ok=True)
+        self.progress(f"fetching Apache Kafka {self.version} jars from Maven Central (once) into {self.libs}")
+        cmd = [mvn, "-q", "-B", "-f", str(_pom_path()), "dependency:copy-dependencies",
+               f"-DoutputDirectory={self.libs}", "-DincludeScope=runtime"]
+        result = subprocess.run(cmd, capture_output=True, text=True)
+        if result.returncode != 0:
+            tail = (result.stdout + result.stderr).strip().splitlines()[-15:]
+            raise LauncherError("mvn could not fetch the Kafka jars (is Maven Central reachable?):\n  "
+                                + "\n  ".join(tail))
+        if not any(self.libs.glob("kafka_2.13-*.jar")):
+            raise LauncherError(f"mvn finished but no kafka jar is in {self.libs}")
+        marker.write_text(self.version)
+
+    def _write_config(self) -> Path:
+        props = self.dir / "server.properties"
+        lines = {
+            "process.roles": "broker,controller",
+            "node.id": "1",
+            "controller.quorum.voters": f"1@{self.host}:{self.controller_port}",
+            "listeners": f"PLAINTEXT://{self.host}:{self.port},CONTROLLER://{self.host}:{self.controller_port}",
+            "advertised.listeners": f"PLAINTEXT://{self.host}:{self.port}",
+            "controller.listener.names": "CONTROLLER",
+            "inter.broker.listener.name": "PLAINTEXT",
+            "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            "log.dirs": str(self.data_dir),
+            # one node: internal topics cannot have more replicas than brokers
+            "offsets.topic.replication.factor": "1",
+            "transaction.state.log.replication.factor": "1",
+            "transaction.state.log.min.isr": "1",
+            "share.coordinator.state.topic.replication.factor": "1",
+            "share.coordinator.state.topic.min.isr": "1",
+            "default.replication.factor": "1",
+            "num.partitions": "1",
+            # tests and the demo create groups often; do not wait 3 s for joiners
+            "group.initial.rebalance.delay.ms": "0",
+            "auto.create.topics.enable": "true",
+            "log.retention.check.interval.ms": "60000",
+        }
+        props.write_text("".join(f"{k}={v}\n" for k, v in lines.items()))
+        (self.dir / "log4j2.properties").write_text(
+            "status = warn\n"
+            "appender.console.type = Console\n"
+            "appender.console.name = STDOUT\n"
+            "appender.console.layout.type = PatternLayout\n"
+            "appender.console.layout.pattern = [%d] %p %m (%c)%n\n"
+            "rootLogger.level = INFO\n"
+            "rootLogger.appenderRef.stdout.ref = STDOUT\n"
+            "logger.kafka.name = kafka\nlogger.kafka.level = INFO\n"
+            "logger.state.name = state.change.logger\nlogger.state.level = WARN\n"
+            "logger.request.name = kafka.request.logger\nlogger.request.level = WARN\n"
+        )
+        return props
+
+    def _format(self, props: Path) -> None:
+        self.progress("formatting the KRaft metadata log")
+        cluster_id = self._cluster_id()
+        result = subprocess.run(
+            ["java", "-cp", f"{self.libs}/*", "kafka.tools.StorageTool", "format",
+             "-t", cluster_id, "-c", str(props), "--ignore-formatted"],
+            capture_output=True, text=True)
+        if result.returncode != 0:
+            raise LauncherError("kafka storage format failed:\n" + (result.stdout + result.stderr)[-2000:])
+
+    def _cluster_id(self) -> str:
+        path = self.dir / "cluster.id"
+        if path.exists():
+            return path.read_text().strip()
+        # a KRaft cluster id is 16 random bytes in URL-safe base64 without padding
+        import base64
+
+        cid = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        path.write_text(cid)
+        return cid
+
+    def _wait_ready(self, pid: int, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not _pid_alive(pid):
+                self._reap(pid)
+                self.pid_file.unlink(missing_ok=True)
+                raise LauncherError(f"Kafka exited during start-up; last log lines:\n{self.log_tail()}")
+            if port_open(self.host, self.port) and self._metadata_ok():
+                return
+            time.sleep(0.3)
+        raise LauncherError(f"Kafka did not become ready in {timeout:.0f}s; log: {self.log_file}\n{self.log_tail()}")
+
+    def _metadata_ok(self) -> bool:
+        from confluent_kafka.admin import AdminClient
+
+        try:
+            md = AdminClient({"bootstrap.servers": self.bootstrap, "log_level": "0"}).list_topics(timeout=2)
+        except Exception:  # not ready yet: any client error means "try again"
+            return False
+        return bool(md.brokers)
+
+    def log_tail(self, lines: int = 20) -> str:
+        try:
+            return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
