@@ -20,7 +20,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "marketpipe.broker_cli",      # kafka up|down|status, topics create|list
     "simulators.cli",             # sim jvquant|infoway|jin10
     "producers.cli",              # produce jvquant|infoway|jin10
-    "processors.cli",             # process, decode
+    "processors.cli",             # process
+    "processors.decode.cli",      # decode
     "trader.cli",                 # trade, order place|cancel
     "marketpipe.tail",            # tail
     "marketpipe.demo",            # demo
