@@ -1,0 +1,85 @@
+"""The demo's building blocks: the process supervisor leaves no orphans; the live state counts right."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+from marketpipe.liveview import LiveState, Percentiles, RateMeter
+from marketpipe.supervisor import Supervisor
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    stat = Path(f"/proc/{pid}/stat")
+    return not (stat.exists() and stat.read_text().rsplit(")", 1)[1].split()[0] == "Z")
+
+
+def test_supervisor_stops_children_and_grandchildren(tmp_path: Path) -> None:
+    sup = Supervisor(tmp_path / "logs", grace=2)
+    # a child that ignores SIGTERM and has a grandchild: both must be gone after stop_all
+    script = ("import signal,subprocess,sys,time;signal.signal(signal.SIGTERM, signal.SIG_IGN);"
+              "p=subprocess.Popen([sys.executable,'-c','import time; time.sleep(60)']);"
+              "print(p.pid, flush=True);time.sleep(60)")
+    child = sup.start("stubborn", [sys.executable, "-c", script], os.environ)
+    polite = sup.start("polite", [sys.executable, "-c", "import time; print('hi', flush=True); time.sleep(60)"],
+                       os.environ)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and not child.log.read_text().strip():
+        time.sleep(0.05)
+    grandchild = int(child.log.read_text().split()[0])
+    assert _alive(grandchild)
+    codes = sup.stop_all()
+    assert codes["stubborn"] == -9  # needed SIGKILL after the grace period
+    assert codes["polite"] == -15
+    time.sleep(0.2)
+    assert not _alive(child.pid) and not _alive(polite.pid) and not _alive(grandchild)
+    assert "hi" in sup.log_tail(polite)
+
+
+def test_supervisor_reports_early_exits(tmp_path: Path) -> None:
+    sup = Supervisor(tmp_path / "logs")
+    child = sup.start("fails", [sys.executable, "-c", "import sys; print('boom'); sys.exit(3)"], os.environ)
+    child.proc.wait(10)
+    assert [c.name for c in sup.exited()] == ["fails"]
+    assert child.returncode() == 3
+    assert "boom" in sup.log_tail(child)
+    sup.stop_all()
+
+
+def test_rate_meter_and_percentiles() -> None:
+    meter = RateMeter(window=2.0)
+    meter.add(10, now=100.0)
+    meter.add(6, now=101.5)
+    assert meter.rate(now=101.9) == 8.0
+    assert meter.rate(now=102.6) == 3.0  # the first 10 fell out of the window
+    p = Percentiles(cap=100)
+    for v in range(1, 201):
+        p.add(float(v))
+    assert len(p) == 100  # only the newest 100 kept: 101..200
+    assert p.pct(50) in (150.0, 151.0)
+    assert p.pct(99) == 199.0
+    assert Percentiles().pct(50) is None
+
+
+def test_live_state_counts_and_keeps_the_latest() -> None:
+    st = LiveState(watch_symbols=2)
+    st.on_raw("jvquant", now=1.0)
+    st.on_raw("jvquant", now=1.1)
+    base = {"provider": "jvquant", "event_time": 1, "receive_time_ns": 0}
+    for sym, last in (("600519.SH", 1.0), ("000001.SZ", 2.0), ("300750.SZ", 3.0), ("600519.SH", 4.0)):
+        st.on_record("md.quote", "Quote", {**base, "symbol": sym, "last": last})
+    assert set(st.quotes) == {"600519.SH", "000001.SZ"}  # capped at watch_symbols, latest kept
+    assert st.quotes["600519.SH"]["last"] == 4.0
+    st.on_record("md.tick", "Tick", {**base, "symbol": "X", "receive_time_ns": 1_000_000_000},
+                 read_ns=1_005_000_000)
+    st.on_record("md.dlq", "DeadLetter", {"provider": "jvquant", "reason": "bad"})
+    s = st.summary()
+    assert s["records"] == {"md.dlq": 1, "md.quote": 4, "md.tick": 1, "raw.jvquant": 2}
+    assert s["dlq"] == 1
+    assert s["latency_ms_p50"] == 5.0
