@@ -1,41 +1,272 @@
 """``marketpipe demo``: the whole pipeline on this machine, from one command.
 
-Starts (or reuses) the local Kafka broker, creates the topics, then the pipeline
-processes. Components whose code has not landed yet are reported as such.
+1. the Kafka broker (``KAFKA_BOOTSTRAP_SERVERS``, Docker, or the local launcher) and the topics;
+2. per provider a simulator — unless that provider's token is set, then the real service;
+3. one producer per provider, the processor (Faust worker) and the trade consumer;
+4. a few signed demo orders (one breaks a lot rule on purpose);
+5. a live view refreshed in place until Ctrl-C or ``--seconds``; then a summary, and every
+   process it started is stopped (children lead their own process groups: no orphans).
+
+Logs of every process: ``$MARKETPIPE_HOME/demo/logs/<name>.log``.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib.util
+import os
+import signal
+import socket
 import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 from marketpipe.settings import Settings
 
-COMPONENTS = (
-    ("simulators", "simulators.cli"),
-    ("producers", "producers.cli"),
-    ("processors", "processors.cli"),
-    ("trade consumer", "trader.cli"),
-)
+DEMO_SIGNING_KEY = "marketpipe-demo-signing-key"
+DEMO_ACCOUNT = "000000000001"
+
+#: symbols per provider shown by the demo (canonical forms appear in the live view)
+JVQUANT_CODES = "600519,000001,300750,688981,430047,113050,159506"
+INFOWAY_CODES = "BTCUSDT,ETHUSDT"
+JIN10_CODES = "XAUUSD,XAGUSD,EURUSD,USOIL"
+
+LIVE_TOPICS = ("raw.jvquant", "raw.infoway", "raw.jin10", "md.tick", "md.quote", "md.depth", "md.kline",
+               "md.bar", "md.dlq", "order.events")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_port(port: int, timeout: float = 30.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return True
+        except OSError:
+            time.sleep(0.1)
+    return False
+
+
+@dataclass
+class Step:
+    name: str
+    args: list[str]
+    env: dict[str, str] = field(default_factory=dict)
+    port: int | None = None  # wait until it listens here before starting the next step
+
+
+def plan(settings: Settings, args: argparse.Namespace, env: dict[str, str]) -> list[Step]:
+    """What to start, in order. A provider whose token is in the environment is used for real."""
+    p = settings.providers
+    steps: list[Step] = []
+    sim = ["sim"]
+    speed = ["--clock-speed", str(args.clock_speed)] if args.clock_speed != 1 else []
+    if p.jvquant_token:
+        jv_env: dict[str, str] = {}
+    else:
+        port = _free_port()
+        steps.append(Step("sim-jvquant", [*sim, "jvquant", "--port", str(port), "--rate", str(args.rate), *speed],
+                          port=port))
+        jv_env = {"JVQUANT_BASE_URL": f"http://127.0.0.1:{port}", "JVQUANT_TOKEN": "demo-token",
+                  "JVQUANT_TRADE_ACCOUNT": DEMO_ACCOUNT, "JVQUANT_TRADE_PASSWORD": "demo"}
+    if p.infoway_api_key:
+        iw_env: dict[str, str] = {}
+    else:
+        port = _free_port()
+        steps.append(Step("sim-infoway", [*sim, "infoway", "--port", str(port), "--rate", str(args.rate), *speed],
+                          port=port))
+        iw_env = {"INFOWAY_WS_URL": f"ws://127.0.0.1:{port}/ws", "INFOWAY_API_KEY": "demo-key",
+                  "INFOWAY_BUSINESS": "crypto"}
+    if env.get("JIN10_URL"):
+        j10_env: dict[str, str] = {}
+    else:
+        port = _free_port()
+        steps.append(Step("sim-jin10", [*sim, "jin10", "--port", str(port), "--rate", str(args.rate), *speed],
+                          port=port))
+        j10_env = {"JIN10_URL": f"http://127.0.0.1:{port}"}
+    steps += [
+        Step("producer-jvquant", ["produce", "jvquant", "--codes", JVQUANT_CODES], jv_env),
+        Step("producer-infoway", ["produce", "infoway", "--codes", INFOWAY_CODES], iw_env),
+        Step("producer-jin10", ["produce", "jin10", "--codes", JIN10_CODES], j10_env),
+        Step("processor", ["process", "--bar-interval", args.bar]),
+        Step("trader", ["trade"], {**jv_env, "MARKETPIPE_ORDER_SIGNING_KEY": env.get(
+            "MARKETPIPE_ORDER_SIGNING_KEY") or DEMO_SIGNING_KEY}),
+    ]
+    return steps
+
+
+def demo_orders(env: dict[str, str]) -> list[list[str]]:
+    """Signed commands the demo sends: two valid orders and one that breaks the lot rule."""
+    base = ["order", "place", "--account", DEMO_ACCOUNT]
+    return [
+        [*base, "--symbol", "600519.SH", "--side", "buy", "--price", "1500.00", "--volume", "100"],
+        [*base, "--symbol", "000001.SZ", "--side", "buy", "--price", "11.00", "--volume", "200"],
+        [*base, "--symbol", "600519.SH", "--side", "buy", "--price", "1500.00", "--volume", "150"],  # lot rule
+    ]
+
+
+class Watcher:
+    """Reads the pipeline's topics from their current end and feeds a LiveState."""
+
+    def __init__(self, settings: Settings) -> None:
+        import uuid
+
+        from confluent_kafka import OFFSET_END, Consumer, TopicPartition
+
+        from marketpipe.liveview import LiveState
+        from schemas import codec
+
+        self.settings = settings
+        self.state = LiveState()
+        self.codec = codec.from_settings(settings)
+        self.consumer = Consumer({**settings.kafka.client_config(), "group.id": f"marketpipe-demo-{uuid.uuid4().hex[:8]}",
+                                  "enable.auto.commit": False})
+        md = self.consumer.list_topics(timeout=15)
+        self.logical = {settings.topic(t): t for t in LIVE_TOPICS}
+        assignment = [TopicPartition(name, p, OFFSET_END) for name in self.logical
+                      if name in md.topics for p in md.topics[name].partitions]
+        self.consumer.assign(assignment)
+
+    def pump(self, budget: float = 0.2) -> None:
+        from marketpipe.rawframe import header_dict
+        from schemas.codec import CodecError
+
+        deadline = time.monotonic() + budget
+        while time.monotonic() < deadline:
+            msgs = self.consumer.consume(1000, timeout=0.05)
+            if not msgs:
+                continue
+            now_ns = time.time_ns()
+            for msg in msgs:
+                if msg.error():
+                    continue
+                topic = self.logical.get(msg.topic(), msg.topic())
+                if topic.startswith("raw."):
+                    self.state.on_raw(header_dict(msg.headers()).get("provider") or topic[4:])
+                    continue
+                try:
+                    decoded = self.codec.decode(msg.value() or b"")
+                except CodecError:
+                    self.state.counts[f"{topic} (undecodable)"] += 1
+                    continue
+                self.state.on_record(topic, decoded.schema, decoded.record, now_ns)
+
+    def close(self) -> None:
+        self.consumer.close()
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    from marketpipe import broker_cli
+    import importlib.util
 
-    up = argparse.Namespace(local=False, timeout=120.0)
-    if broker_cli.cmd_up(up, settings) != 0:
+    from marketpipe import broker_cli
+    from marketpipe.supervisor import Supervisor
+
+    if broker_cli.cmd_up(argparse.Namespace(local=False, timeout=120.0), settings) != 0:
         return 1
     if broker_cli.cmd_topics_create(argparse.Namespace(replication_factor=-1), settings) != 0:
         return 1
-    missing = [name for name, module in COMPONENTS if importlib.util.find_spec(module) is None]
+    missing = [m for m in ("simulators.cli", "producers.cli", "processors.cli", "trader.cli")
+               if importlib.util.find_spec(m) is None]
     if missing:
-        print(f"broker and topics are ready; not built yet: {', '.join(missing)}", file=sys.stderr)
+        print(f"marketpipe demo: broker and topics are ready, but these parts are not built yet: "
+              f"{', '.join(missing)}", file=sys.stderr)
+        return 1
+
+    env = dict(os.environ)
+    env.setdefault("KAFKA_BOOTSTRAP_SERVERS", settings.kafka.bootstrap_servers)
+    env["MARKETPIPE_METRICS_PORT"] = "0"  # every process picks a free port and prints it in its log
+    env["PYTHONUNBUFFERED"] = "1"
+    sup = Supervisor(settings.home / "demo" / "logs")
+    stop = {"now": False}
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        stop["now"] = True
+
+    signal.signal(signal.SIGTERM, on_signal)
+    exe = [sys.executable, "-m", "marketpipe"]
+    try:
+        for step in plan(settings, args, env):
+            child = sup.start(step.name, exe + step.args, {**env, **step.env})
+            print(f"started {step.name} (pid {child.pid}); log {child.log}", file=sys.stderr)
+            if step.port and not _wait_port(step.port):
+                print(f"{step.name} did not listen on {step.port}:\n{sup.log_tail(child)}", file=sys.stderr)
+                return 1
+        watcher = Watcher(settings)
+        return _live(args, settings, sup, watcher, exe, env, stop)
+    except KeyboardInterrupt:
         return 0
+    finally:
+        codes = sup.stop_all()
+        print("stopped: " + ", ".join(f"{name} ({'exit ' + str(c) if c is not None else '?'})"
+                                      for name, c in codes.items()), file=sys.stderr)
+
+
+def _live(args: argparse.Namespace, settings: Settings, sup: Any, watcher: Watcher, exe: list[str],
+          env: dict[str, str], stop: dict[str, bool]) -> int:
+    import subprocess
+
+    from rich.console import Console
+    from rich.live import Live
+
+    from marketpipe.liveview import render
+
+    console = Console(stderr=False)
+    started = time.monotonic()
+    orders_sent = False
+    reported: set[str] = set()
+    signing = {"MARKETPIPE_ORDER_SIGNING_KEY": env.get("MARKETPIPE_ORDER_SIGNING_KEY") or DEMO_SIGNING_KEY}
+
+    def processes() -> list[tuple[str, int, str]]:
+        rows = []
+        for c in sup.children:
+            rc = c.returncode()
+            rows.append((c.name, c.pid, "running" if rc is None else f"exited {rc}"))
+        return rows
+
+    try:
+        with Live(render(watcher.state, processes(), 0), console=console, refresh_per_second=4,
+                  transient=False) as live:
+            while not stop["now"]:
+                elapsed = time.monotonic() - started
+                if args.seconds and elapsed >= args.seconds:
+                    break
+                watcher.pump(0.25)
+                if not orders_sent and elapsed > args.orders_after:
+                    for cmd in demo_orders(env):
+                        subprocess.run(exe + cmd, env={**env, **signing}, capture_output=True, timeout=60)
+                    orders_sent = True
+                for child in sup.exited():
+                    if child.name not in reported:
+                        reported.add(child.name)
+                        console.log(f"{child.name} exited with {child.returncode()}:\n{sup.log_tail(child)}")
+                live.update(render(watcher.state, processes(), elapsed))
+    except KeyboardInterrupt:
+        pass
+    finally:
+        watcher.close()
+    summary = watcher.state.summary()
+    p50, p99 = summary["latency_ms_p50"], summary["latency_ms_p99"]
+    print("\nsummary")
+    for topic, n in summary["records"].items():
+        print(f"  {topic:24} {n:>10} records")
+    print(f"  dead letters            {summary['dlq']:>10}")
+    lat = "n/a" if p50 is None else f"p50 {p50:.1f} ms, p99 {p99:.1f} ms ({summary['latency_samples']} ticks)"
+    print(f"  end-to-end tick latency (receive -> readable on md.tick): {lat}")
     return 0
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("demo", help="run the whole pipeline locally (broker, simulators, producers, processors, trader)")
+    p = sub.add_parser("demo", help="run the whole pipeline locally with a live view",
+                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--seconds", type=float, default=0, help="stop after N seconds (default: until Ctrl-C)")
+    p.add_argument("--bar", default="5s", help="bar length for the demo's aggregates, e.g. 5s or 1m (default 5s)")
+    p.add_argument("--rate", type=int, default=200, help="simulated rows per second per provider (default 200)")
+    p.add_argument("--clock-speed", type=float, default=1.0, help="simulated clock speed-up (default 1: real time)")
+    p.add_argument("--orders-after", type=float, default=8.0, help="send the demo orders after N seconds (default 8)")
     p.set_defaults(func=run)
