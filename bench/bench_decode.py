@@ -1,0 +1,88 @@
+"""Decode cost per normalized record (no Kafka): ``.venv/bin/python bench/bench_decode.py``.
+
+Frames mirror performance.md §1.4: jvQuant lv1 = 20 rows per raw-DEFLATE frame, lv2 = 10
+rows of 3 trades, Infoway = one trade per JSON frame. Prints µs/record for decode alone
+and for decode + Avro encoding (fastavro, cached schema).
+"""
+
+from __future__ import annotations
+
+import random
+import sys
+import time
+import zlib
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from marketpipe.rawframe import RawMeta  # noqa: E402
+from processors.decode import RawFrame, decode  # noqa: E402
+from schemas.codec import Codec  # noqa: E402
+
+RECV_NS = 1786775227483000000
+rng = random.Random(7)
+
+
+def deflate(text: str) -> bytes:
+    c = zlib.compressobj(6, zlib.DEFLATED, -15)
+    return c.compress(text.encode()) + c.flush()
+
+
+def lv1_row(code: int) -> str:
+    p = round(rng.uniform(5, 200), 2)
+    book = ",".join(f"{rng.randint(1, 90) * 100},{p - i * 0.01:.2f}" for i in range(5)) + "," + \
+        ",".join(f"{rng.randint(1, 90) * 100},{p + (i + 1) * 0.01:.2f}" for i in range(5))
+    vol = rng.randint(10**5, 10**8)
+    return f"lv1_{code:06d}=10:15:{rng.randint(0, 59):02d},测试股份,{p},1.25,{vol * p:.2f},{vol},{book}"
+
+
+def lv2_row(code: int) -> str:
+    return f"lv2_{code:06d}=" + "|".join(
+        f"10:15:{rng.randint(0, 59):02d}.{rng.randint(0, 999):03d},{rng.randint(10**6, 10**7)},{rng.uniform(5, 200):.2f},"
+        f"{rng.randint(1, 50) * 100}" for _ in range(3))
+
+
+def iw_trade() -> str:
+    return ('{"code":10002,"data":{"p":"%.2f","s":"BTCUSDT","t":%d,"td":1,"v":"%.5f","vw":"%.5f"}}'
+            % (rng.uniform(60000, 64000), 1786775227483 + rng.randint(0, 10**6), rng.random(), rng.random() * 60000))
+
+
+def frames(provider: str, values: list[bytes], opcode: str) -> list[RawFrame]:
+    meta = RawMeta(provider, "bench", 1, 1, RECV_NS, opcode, "data")
+    return [RawFrame(provider, v, meta, f"raw.{provider}", 0, i) for i, v in enumerate(values)]
+
+
+def bench(label: str, batch: list[RawFrame], codec: Codec) -> None:
+    encoders = {s: codec.encoder(s) for s in ("Tick", "Quote", "Depth", "Kline")}
+    best_dec = best_all = float("inf")
+    records = 0
+    for _ in range(5):
+        t0 = time.perf_counter()
+        out = [n for f in batch for n in decode(f)]
+        t1 = time.perf_counter()
+        for f in batch:
+            for n in decode(f):
+                encoders[n.schema](n.record)
+        t2 = time.perf_counter()
+        records = len(out)
+        best_dec = min(best_dec, (t1 - t0) / records)
+        best_all = min(best_all, (t2 - t1) / records)
+    print(f"{label:<28} {records:>7} records  decode {best_dec * 1e6:6.2f} µs/record"
+          f"   decode+avro {best_all * 1e6:6.2f} µs/record")
+
+
+def main() -> None:
+    codec = Codec()
+    lv1 = frames("jvquant", [deflate("\n".join(lv1_row(600000 + rng.randint(0, 999)) for _ in range(20)))
+                             for _ in range(500)], "binary")
+    lv2 = frames("jvquant", [deflate("\n".join(lv2_row(rng.randint(1, 3000)) for _ in range(10)))
+                             for _ in range(1000)], "binary")
+    iw = frames("infoway", [iw_trade().encode() for _ in range(20000)], "text")
+    print(f"python {sys.version.split()[0]}; best of 5 runs")
+    bench("jvquant lv1 (20 rows/frame)", lv1, codec)
+    bench("jvquant lv2 (10x3 trades)", lv2, codec)
+    bench("infoway trade (1/frame)", iw, codec)
+
+
+if __name__ == "__main__":
+    main()

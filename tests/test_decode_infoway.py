@@ -1,0 +1,98 @@
+"""Infoway frames: the verbatim production captures of protocols.md §2.2-2.5."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from marketpipe.rawframe import RawMeta
+from processors.decode import ParseError, RawFrame, decode
+
+FRAMES = Path(__file__).parent / "frames"
+RECV_NS = 1786775236000000000
+
+
+def frame(value: bytes | str) -> RawFrame:
+    data = value.encode() if isinstance(value, str) else value
+    return RawFrame("infoway", data, RawMeta("infoway", "c", 1, 1, RECV_NS, "text", "data"), "raw.infoway", 1, 9)
+
+
+def fixture(name: str) -> RawFrame:
+    return frame((FRAMES / name).read_bytes())
+
+
+def test_trade_capture() -> None:
+    [t] = decode(fixture("infoway_trade.json"))
+    assert (t.schema, t.topic, t.key) == ("Tick", "md.tick", "BTCUSDT")
+    r = t.record
+    assert (r["event_time"], r["price"], r["size"], r["amount"], r["side"]) == (
+        1786775227483, 63039.0, 0.07933, 5000.88387, "BUY")
+    assert r["receive_time_ns"] == RECV_NS and r["source"] == {"topic": "raw.infoway", "partition": 1, "offset": 9, "index": 0}
+
+
+@pytest.mark.parametrize("td,side", [(0, "UNKNOWN"), (2, "SELL"), (None, "UNKNOWN"), (7, "UNKNOWN")])
+def test_trade_direction(td: int | None, side: str) -> None:
+    extra = "" if td is None else f',"td":{td}'
+    [t] = decode(frame('{"code":10002,"data":{"p":"1.5","s":"600519.sh","t":1786775227483,"v":"100"' + extra + "}}"))
+    assert t.record["side"] == side and t.key == "600519.SH" and t.record["venue_symbol"] == "600519.sh"
+    assert t.record["amount"] is None
+
+
+def test_depth_capture_is_column_major() -> None:
+    [d] = decode(fixture("infoway_depth.json"))
+    assert (d.schema, d.topic, d.key, d.record["event_time"]) == ("Depth", "md.depth", "BTCUSDT", 1786775235640)
+    assert d.record["asks"][:2] == [{"price": 63039.0, "size": 45.06645}, {"price": 63039.01, "size": 0.00151}]
+    assert d.record["bids"][0] == {"price": 63038.99, "size": 2.12269}
+    assert len(d.record["bids"]) == len(d.record["asks"]) == 5
+
+
+def test_kline_capture_seconds_string_and_type() -> None:
+    [k] = decode(fixture("infoway_kline.json"))
+    r = k.record
+    assert (k.schema, k.topic, r["event_time"], r["interval"]) == ("Kline", "md.kline", 1786775220000, "1m")
+    assert (r["open"], r["high"], r["low"], r["close"], r["volume"], r["amount"]) == (
+        63048.0, 63048.0, 63038.99, 63039.0, 19.90087, 1254633.2367064)
+
+
+@pytest.mark.parametrize("ty,interval", [(2, "5m"), (8, "1d"), (10, "1M"), (11, "1Q"), (12, "1y"), ("5", "1h")])
+def test_kline_types(ty: object, interval: str) -> None:
+    ty_json = f'"{ty}"' if isinstance(ty, str) else ty
+    [k] = decode(frame('{"code":10008,"data":{"c":"1","h":"1","l":"1","o":"1","s":"AAPL.US","t":"1786775220","ty":'
+                       f"{ty_json}" ',"v":"1"}}'))
+    assert k.record["interval"] == interval and k.key == "AAPL.US"
+
+
+@pytest.mark.parametrize("name", ["infoway_ack.json", "infoway_welcome.json", "infoway_greeting.txt",
+                                  "infoway_error_507.json"])
+def test_control_frames_are_not_market_data(name: str) -> None:
+    assert decode(fixture(name)) == []
+
+
+@pytest.mark.parametrize("text", [
+    '{"code":10001,"trace":"t","msg":"ok"}', '{"code":10007,"trace":"t","msg":"ok"}',
+    '{"code":10011,"trace":"t","msg":"ok"}', '{"code":11010,"trace":"t","msg":"ok"}',
+    'Subscribe fail: {"traceId":"t1","code":505,"msg":"Single WS subscribe exceeds the limit 600"}',
+    "Subscribe fail: no permission for this market",
+    '{"traceId":"t2","code":501,"msg":"Request frequency exceed the limit：60 times per minute"}',
+])
+def test_acks_rejections_and_errors_are_control(text: str) -> None:
+    assert decode(frame(text)) == []
+
+
+@pytest.mark.parametrize("text", [
+    "hello", "", b"\xff\xfe", "{not json", "[1,2]", '{"code":99999,"data":{}}',
+    '{"code":10002,"data":{"s":"BTCUSDT","t":1,"v":"1"}}',  # price missing
+    '{"code":10002,"data":{"p":"x","s":"BTCUSDT","t":1,"v":"1"}}',
+    '{"code":10005,"data":{"a":[["1","2"],["1"]],"s":"BTCUSDT","t":1}}',  # ragged
+    '{"code":10008,"data":{"c":"1","h":"1","l":"1","o":"1","s":"X","t":"1","ty":13,"v":"1"}}',
+])
+def test_malformed_frames_raise_parse_error(text: str | bytes) -> None:
+    with pytest.raises(ParseError, match="infoway"):
+        decode(frame(text))
+
+
+def test_batched_data_list() -> None:
+    out = decode(frame('{"code":10002,"data":[{"p":"1","s":"A.US","t":1786775227483,"v":"1"},'
+                       '{"p":"2","s":"B.US","t":1786775227484,"v":"2"}]}'))
+    assert [(n.key, n.record["source"]["index"]) for n in out] == [("A.US", 0), ("B.US", 1)]
