@@ -81,3 +81,96 @@ def test_dockerfile_runs_marketpipe_as_non_root() -> None:
     assert 'ENTRYPOINT ["marketpipe"]' in text
     for package in ("marketpipe", "producers", "processors", "schemas", "simulators", "trader"):
         assert f"COPY {package} ./{package}" in text, package
+
+
+# ---- Kubernetes (deploy/k8s): no cluster here, so structure and schemas are checked offline ----
+K8S = ROOT / "deploy" / "k8s"
+
+
+def k8s_docs(path: Path) -> list[dict]:
+    return [d for d in yaml.safe_load_all(path.read_text()) if d]
+
+
+def base_resources() -> list[dict]:
+    kust = yaml.safe_load((K8S / "base" / "kustomization.yaml").read_text())
+    docs = []
+    for name in kust["resources"]:
+        assert (K8S / "base" / name).is_file(), f"kustomization lists missing {name}"
+        docs += k8s_docs(K8S / "base" / name)
+    return docs
+
+
+def test_core_manifests_are_schema_valid() -> None:
+    import kubernetes_validate
+
+    core = [d for d in base_resources() if d["apiVersion"] in ("v1", "apps/v1")]
+    assert {d["kind"] for d in core} == {"Namespace", "ConfigMap", "Secret", "Deployment", "Service"}
+    for doc in core:
+        kubernetes_validate.validate(doc, "1.30.0", strict=True)
+
+
+def test_overlay_points_at_the_base() -> None:
+    overlay = yaml.safe_load((K8S / "overlays" / "prod" / "kustomization.yaml").read_text())
+    assert overlay["resources"] == ["../../base"]
+    names = {(d["kind"], d["metadata"]["name"]) for d in base_resources()}
+    for patch in overlay["patches"]:
+        assert (patch["target"]["kind"], patch["target"]["name"]) in names
+
+
+def test_k8s_env_and_commands_match_the_code() -> None:
+    import importlib.util
+
+    documented = {name for name, _, _ in settings.DOCUMENTED}
+    docs = base_resources()
+    config = next(d for d in docs if d["kind"] == "ConfigMap")
+    secret = next(d for d in docs if d["kind"] == "Secret")
+    assert set(config["data"]) <= documented
+    assert set(secret["stringData"]) <= documented
+    assert set(secret["stringData"].values()) == {"REPLACE_ME"}  # a template: no secret in the repo
+    registered = registered_commands()
+    for dep in (d for d in docs if d["kind"] == "Deployment"):
+        spec = dep["spec"]["template"]["spec"]
+        assert dep["spec"]["selector"]["matchLabels"].items() <= dep["spec"]["template"]["metadata"]["labels"].items()
+        assert spec["securityContext"]["runAsNonRoot"] is True
+        for container in spec["containers"]:
+            command = container["args"][0]
+            module = PIPELINE_COMMANDS.get(command)
+            if module is None or importlib.util.find_spec(module) is not None:
+                assert command in registered, f"{dep['metadata']['name']} runs unknown {command!r}"
+            for env in container.get("env", []):
+                assert env["name"] in documented, env["name"]
+                ref = env["valueFrom"]["secretKeyRef"]
+                assert ref["name"] == "marketpipe-secrets" and ref["key"] in secret["stringData"]
+
+
+def test_single_trader_and_single_connection_producers() -> None:
+    deps = {d["metadata"]["name"]: d for d in base_resources() if d["kind"] == "Deployment"}
+    for name in ("trader", "producer-jvquant", "producer-infoway", "producer-jin10"):
+        assert deps[name]["spec"]["replicas"] == 1, name
+        assert deps[name]["spec"]["strategy"]["type"] == "Recreate", name
+
+
+def test_keda_scales_processors_within_the_raw_partitions() -> None:
+    from marketpipe import topics
+
+    scaled = next(d for d in base_resources() if d["kind"] == "ScaledObject")
+    assert scaled["spec"]["scaleTargetRef"]["name"] == "processor"
+    raw_partitions = min(topics.by_name(t).partitions for t in topics.RAW_TOPICS.values())
+    assert 1 <= scaled["spec"]["minReplicaCount"] <= scaled["spec"]["maxReplicaCount"] <= raw_partitions
+    trigger = scaled["spec"]["triggers"][0]
+    assert trigger["type"] == "kafka"
+
+
+def test_strimzi_topics_are_generated_from_the_declared_list() -> None:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("gen_topics", K8S / "gen_topics.py")
+    gen = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gen)  # type: ignore[union-attr]
+    committed = (K8S / "base" / "topics.yaml").read_text()
+    assert committed == gen.render(), "run: python deploy/k8s/gen_topics.py"
+    from marketpipe import topics
+
+    docs = k8s_docs(K8S / "base" / "topics.yaml")
+    assert {d["spec"]["topicName"]: d["spec"]["partitions"] for d in docs} == \
+        {t.name: t.partitions for t in topics.TOPICS}
