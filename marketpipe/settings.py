@@ -75,6 +75,12 @@ DOCUMENTED: tuple[tuple[str, str, str], ...] = (
     ("INFOWAY_BUSINESS", "crypto", "Infoway channel: stock, crypto, common, ..."),
     ("JIN10_URL", "https://dc-quote-old.jin10.com", "Jin10 socket.io price wall base URL."),
     ("MARKETPIPE_ORDER_SIGNING_KEY", "", "HMAC-SHA256 key that order commands are signed with (secret). Required by `marketpipe trade`."),
+    ("MARKETPIPE_TRADER_REFERENCE", "", "JSON file {symbol: {prev_close, name, st}}: previous closes for the price-band check and names for the broker."),
+    ("MARKETPIPE_TRADER_ALLOW", "", "Comma-separated symbol allow-list for orders (empty: every A-share symbol)."),
+    ("MARKETPIPE_TRADER_MAX_ORDER_NOTIONAL", "1000000", "Largest price x volume of one order (CNY)."),
+    ("MARKETPIPE_TRADER_MAX_DAILY_NOTIONAL", "5000000", "Largest sum of order notionals per account and day (CNY)."),
+    ("MARKETPIPE_TRADER_MAX_ORDERS_PER_SECOND", "5", "Orders sent per second at most (exchanges flag 300/s as high-frequency)."),
+    ("MARKETPIPE_TRADER_POLL_SECONDS", "2", "How often the trader polls the broker's orders (fills) and positions."),
 )
 
 
@@ -140,6 +146,16 @@ class ProviderSettings:
 
 
 @dataclass(frozen=True)
+class TraderSettings:
+    reference: str = ""
+    allow: tuple[str, ...] = ()
+    max_order_notional: str = "1000000"
+    max_daily_notional: str = "5000000"
+    max_orders_per_second: int = 5
+    poll_seconds: float = 2.0
+
+
+@dataclass(frozen=True)
 class Settings:
     kafka: KafkaSettings
     providers: ProviderSettings
@@ -152,6 +168,7 @@ class Settings:
     metrics_port: int = 0
     log_level: str = "INFO"
     order_signing_key: Secret = Secret("")
+    trader: TraderSettings = field(default_factory=TraderSettings)
 
     def topic(self, name: str) -> str:
         """The physical topic name for a logical one (``md.tick`` → ``<prefix>md.tick``)."""
@@ -206,4 +223,12 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         metrics_port=_int(env, "MARKETPIPE_METRICS_PORT", 0),
         log_level=_env(env, "MARKETPIPE_LOG_LEVEL", "INFO").upper(),
         order_signing_key=Secret(_env(env, "MARKETPIPE_ORDER_SIGNING_KEY")),
+        trader=TraderSettings(
+            reference=_env(env, "MARKETPIPE_TRADER_REFERENCE"),
+            allow=tuple(s.strip() for s in _env(env, "MARKETPIPE_TRADER_ALLOW").split(",") if s.strip()),
+            max_order_notional=_env(env, "MARKETPIPE_TRADER_MAX_ORDER_NOTIONAL", "1000000"),
+            max_daily_notional=_env(env, "MARKETPIPE_TRADER_MAX_DAILY_NOTIONAL", "5000000"),
+            max_orders_per_second=_int(env, "MARKETPIPE_TRADER_MAX_ORDERS_PER_SECOND", 5),
+            poll_seconds=float(_env(env, "MARKETPIPE_TRADER_POLL_SECONDS", "2")),
+        ),
     )

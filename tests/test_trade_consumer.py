@@ -1,0 +1,237 @@
+"""The trade consumer against a real broker and the jvQuant trade simulator.
+
+One trader process serves the module's behaviour tests (each uses its own command ids); the
+crash test runs its own trader processes because it kills them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import pytest
+from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+
+from marketpipe import settings as settings_mod
+from marketpipe import topics
+from schemas.codec import Codec
+from simulators.jvquant_trade import TradeCounter
+from simulators.runner import run as run_sim
+from trader import commands
+
+pytestmark = pytest.mark.integration
+
+KEY = "test-signing-key"
+ACCOUNT = "000000000042"
+REFERENCE = {"600519.SH": {"prev_close": "1500.00", "name": "贵州茅台"},
+             "000001.SZ": {"prev_close": "11.00", "name": "平安银行"},
+             "300750.SZ": {"prev_close": "200.00", "name": "宁德时代"}}
+
+
+class Events:
+    """Reads order.events from the beginning and waits for conditions."""
+
+    def __init__(self, settings: settings_mod.Settings) -> None:
+        self.consumer = Consumer({**settings.kafka.client_config(), "group.id": f"t-{uuid.uuid4().hex[:6]}",
+                                  "enable.auto.commit": False})
+        topic = settings.topic(topics.ORDER_EVENTS)
+        parts = self.consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        self.consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in parts])
+        self.seen: list[dict[str, Any]] = []
+        self.codec = Codec()
+
+    def of(self, command_id: str) -> list[dict[str, Any]]:
+        return [e for e in self.seen if e["command_id"] == command_id]
+
+    def wait(self, cond: Callable[[], bool], timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for msg in self.consumer.consume(500, timeout=0.2):
+                if not msg.error():
+                    self.seen.append(self.codec.decode(msg.value(), expect="OrderEvent").record)
+            if cond():
+                return
+        raise AssertionError(f"condition not met in {timeout}s; events: "
+                             + json.dumps([(e["command_id"][-6:], e["state"], e["rule"]) for e in self.seen]))
+
+    def states(self, command_id: str) -> list[str]:
+        return [e["state"] for e in self.of(command_id)]
+
+    def close(self) -> None:
+        self.consumer.close()
+
+
+@pytest.fixture(scope="module")
+def stack(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    tmp = tmp_path_factory.mktemp("trade")
+    counter = TradeCounter(fill_seconds=1.0)
+    ref = tmp / "reference.json"
+    ref.write_text(json.dumps(REFERENCE, ensure_ascii=False))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("KAFKA_", "MARKETPIPE_", "JVQUANT_"))}
+    with run_sim("jvquant", rate=1, extra_routes=counter.add_routes) as sim:
+        env.update({
+            "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap, "MARKETPIPE_TOPIC_PREFIX": f"t{uuid.uuid4().hex[:8]}.",
+            "MARKETPIPE_HOME": str(tmp / "home"), "MARKETPIPE_METRICS_PORT": "-1", "PYTHONUNBUFFERED": "1",
+            "JVQUANT_BASE_URL": sim.base_url, "JVQUANT_TOKEN": "tok", "JVQUANT_TRADE_ACCOUNT": ACCOUNT,
+            "JVQUANT_TRADE_PASSWORD": "pw", "MARKETPIPE_ORDER_SIGNING_KEY": KEY,
+            "MARKETPIPE_TRADER_REFERENCE": str(ref), "MARKETPIPE_TRADER_POLL_SECONDS": "0.3",
+            "MARKETPIPE_TRADER_MAX_ORDER_NOTIONAL": "1000000",
+        })
+        s = settings_mod.load(env)
+        topics.create_topics(s.kafka.client_config(), prefix=s.topic_prefix)
+        yield {"env": env, "settings": s, "counter": counter, "tmp": tmp}
+
+
+def start_trader(env: dict[str, str], log: Path, extra: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    out = open(log, "ab")
+    return subprocess.Popen([sys.executable, "-m", "marketpipe", "trade"], env={**env, **(extra or {})},
+                            stdout=out, stderr=subprocess.STDOUT)
+
+
+@pytest.fixture(scope="module")
+def trader(stack: dict[str, Any]) -> Iterator[subprocess.Popen[bytes]]:
+    proc = start_trader(stack["env"], stack["tmp"] / "trader.log")
+    yield proc
+    proc.terminate()
+    proc.wait(30)
+
+
+@pytest.fixture
+def events(stack: dict[str, Any]) -> Iterator[Events]:
+    ev = Events(stack["settings"])
+    yield ev
+    ev.close()
+
+
+def place(stack: dict[str, Any], symbol: str = "600519.SH", price: str = "1500.00", volume: int = 100,
+          **kw: Any) -> dict[str, Any]:
+    return commands.place(ACCOUNT, symbol, "buy", price, volume, KEY, **kw)
+
+
+def test_same_command_twice_places_one_order_and_reports_the_fill(stack, trader, events) -> None:
+    counter: TradeCounter = stack["counter"]
+    before = counter.placed
+    cmd = place(stack)
+    commands.send(stack["settings"], cmd)
+    commands.send(stack["settings"], cmd)  # redelivery of the very same command
+    events.wait(lambda: "FILLED" in events.states(cmd["command_id"]))
+    states = events.states(cmd["command_id"])
+    assert states.count("SUBMITTED") == 1 and states.count("ACCEPTED") == 1
+    assert states[:2] == ["ACCEPTED", "SUBMITTED"]
+    assert counter.placed == before + 1
+    filled = events.of(cmd["command_id"])[-1]
+    assert filled["filled_volume"] == 100 and filled["avg_fill_price"] == Decimal("1500.000")
+    submitted = next(e for e in events.of(cmd["command_id"]) if e["state"] == "SUBMITTED")
+    assert submitted["broker_order_id"] == counter.placed_orders()[-1].order_id
+    # event ids are unique per command (consumers dedupe on them)
+    ids = [e["event_id"] for e in events.of(cmd["command_id"])]
+    assert len(ids) == len(set(ids))
+
+
+def test_invalid_commands_are_rejected_with_the_rule_and_nothing_is_sent(stack, trader, events) -> None:
+    counter: TradeCounter = stack["counter"]
+    before = counter.placed
+    unsigned = {**place(stack), "signature": ""}
+    tampered = {**place(stack), "volume": 10_000}
+    expired = place(stack, ttl_s=-5)
+    cases = {
+        "signature": [unsigned, tampered],
+        "expired": [expired],
+        "lot_size": [place(stack, volume=150)],
+        "price_tick": [place(stack, price="1500.005")],
+        "price_band": [place(stack, price="1700.00"), place(stack, symbol="601318.SH", price="50.00")],
+        "max_order_notional": [place(stack, volume=1000)],
+    }
+    for batch in cases.values():
+        for cmd in batch:
+            commands.send(stack["settings"], cmd)
+    every = [c for batch in cases.values() for c in batch]
+    events.wait(lambda: all("REJECTED" in events.states(c["command_id"]) for c in every))
+    for rule, batch in cases.items():
+        for cmd in batch:
+            rejected = [e for e in events.of(cmd["command_id"]) if e["state"] == "REJECTED"]
+            assert [e["rule"] for e in rejected] == [rule], (rule, events.of(cmd["command_id"]))
+            assert "SUBMITTED" not in events.states(cmd["command_id"])
+    assert counter.placed == before
+
+
+def test_kill_switch_halts_new_orders_at_once(stack, trader, events) -> None:
+    counter: TradeCounter = stack["counter"]
+    commands.set_kill_switch(stack["settings"], True, "test")
+    time.sleep(1.0)  # the trader reads the control topic before each command
+    before = counter.placed
+    halted = place(stack)
+    commands.send(stack["settings"], halted)
+    events.wait(lambda: "REJECTED" in events.states(halted["command_id"]))
+    assert events.of(halted["command_id"])[-1]["rule"] == "kill_switch"
+    assert counter.placed == before
+    commands.set_kill_switch(stack["settings"], False)
+    time.sleep(1.0)
+    resumed = place(stack)
+    commands.send(stack["settings"], resumed)
+    events.wait(lambda: "SUBMITTED" in events.states(resumed["command_id"]))
+    assert counter.placed == before + 1
+
+
+def test_dropped_answer_is_reconciled_not_resent(stack, trader, events) -> None:
+    counter: TradeCounter = stack["counter"]
+    before = counter.placed
+    counter.fault("drop_after_accept")
+    try:
+        cmd = place(stack, symbol="000001.SZ", price="11.00", volume=200)
+        commands.send(stack["settings"], cmd)
+        events.wait(lambda: "SUBMITTED" in events.states(cmd["command_id"]))
+    finally:
+        counter.fault("clear")
+    states = events.states(cmd["command_id"])
+    assert states.index("UNKNOWN") < states.index("SUBMITTED")
+    submitted = next(e for e in events.of(cmd["command_id"]) if e["state"] == "SUBMITTED")
+    assert "reconciled" in submitted["reason"]
+    assert counter.placed == before + 1
+    assert submitted["broker_order_id"] == counter.placed_orders()[-1].order_id
+
+
+def test_expired_ticket_means_a_transparent_login(stack, trader, events) -> None:
+    counter: TradeCounter = stack["counter"]
+    warm = place(stack, symbol="300750.SZ", price="200.00")
+    commands.send(stack["settings"], warm)
+    events.wait(lambda: "SUBMITTED" in events.states(warm["command_id"]))
+    logins = counter.logins
+    counter.fault("expire_tickets")
+    cmd = place(stack, symbol="300750.SZ", price="201.00")
+    commands.send(stack["settings"], cmd)
+    events.wait(lambda: "SUBMITTED" in events.states(cmd["command_id"]))
+    assert counter.logins == logins + 1
+    assert "FAILED" not in events.states(cmd["command_id"])
+
+
+def test_crash_after_the_broker_accepted_gives_exactly_one_order(stack, events) -> None:
+    counter: TradeCounter = stack["counter"]
+    env = {**stack["env"], "MARKETPIPE_TOPIC_PREFIX": f"t{uuid.uuid4().hex[:8]}."}
+    s = settings_mod.load(env)
+    topics.create_topics(s.kafka.client_config(), prefix=s.topic_prefix)
+    log = stack["tmp"] / "crash.log"
+    before = counter.placed
+    crashing = start_trader(env, log, {"MARKETPIPE_TRADER_CRASH_POINT": "after_broker_accept"})
+    cmd = place(stack, ttl_s=120)
+    commands.send(s, cmd)
+    assert crashing.wait(60) == -9, log.read_text()
+    assert counter.placed == before + 1  # the broker has the order; nothing recorded it as submitted
+    restarted = start_trader(env, log)
+    try:
+        ev = Events(s)
+        ev.wait(lambda: "FILLED" in ev.states(cmd["command_id"]), timeout=60)
+        submitted = [e for e in ev.of(cmd["command_id"]) if e["state"] == "SUBMITTED"]
+        assert len(submitted) == 1 and "reconciled" in submitted[0]["reason"]
+        ev.close()
+    finally:
+        restarted.terminate()
+        restarted.wait(30)
+    assert counter.placed == before + 1, log.read_text()[-3000:]
