@@ -81,6 +81,12 @@ DOCUMENTED: tuple[tuple[str, str, str], ...] = (
     ("MARKETPIPE_TRADER_MAX_DAILY_NOTIONAL", "5000000", "Largest sum of order notionals per account and day (CNY)."),
     ("MARKETPIPE_TRADER_MAX_ORDERS_PER_SECOND", "5", "Orders sent per second at most (exchanges flag 300/s as high-frequency)."),
     ("MARKETPIPE_TRADER_POLL_SECONDS", "2", "How often the trader polls the broker's orders (fills) and positions."),
+    ("MARKETPIPE_BAR_INTERVAL", "60s", "Bar length of the processor (`marketpipe process --bar-interval`): 60s, 5s, 1m, 500ms."),
+    ("MARKETPIPE_BAR_GRACE", "2s", "How long past its end a bar window waits for late ticks before it is emitted."),
+    ("MARKETPIPE_BAR_HORIZON", "5m", "How late a tick may still correct an emitted bar (a revised bar is emitted); later ticks are counted and logged."),
+    ("MARKETPIPE_PROCESSOR_BATCH", "2000", "Raw frames a processor agent takes per batch (one flush and one offset commit per batch)."),
+    ("MARKETPIPE_PROCESSOR_SESSION_TIMEOUT", "30s", "Consumer-group session timeout: how soon a dead worker's partitions move to the others."),
+    ("MARKETPIPE_REPLICATION_FACTOR", "1", "Replication factor of the topics the processor app creates for itself (use 3 in production)."),
 )
 
 
@@ -99,6 +105,25 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
 
 class SettingsError(ValueError):
     """A setting has a value that cannot be used; the message names the variable."""
+
+
+_UNITS_MS = (("ms", 1), ("s", 1000), ("m", 60_000), ("h", 3_600_000))
+
+
+def parse_duration_ms(text: str, name: str = "duration") -> int:
+    """``"60s"`` → 60000; ``"1.5m"``, ``"300ms"``, ``"2h"``; a bare number is milliseconds."""
+    raw = text.strip().lower()
+    for suffix, factor in _UNITS_MS:
+        number = raw[: -len(suffix)]
+        if raw.endswith(suffix) and number.replace(".", "", 1).isdigit():
+            return int(float(number) * factor)
+    if raw.isdigit():
+        return int(raw)
+    raise SettingsError(f"{name}={text!r} is not a duration (examples: 500ms, 5s, 1m, 2h)")
+
+
+def _duration(env: Mapping[str, str], name: str, default: str) -> int:
+    return parse_duration_ms(_env(env, name, default), name)
 
 
 @dataclass(frozen=True)
@@ -156,6 +181,16 @@ class TraderSettings:
 
 
 @dataclass(frozen=True)
+class ProcessorSettings:
+    bar_interval_ms: int = 60_000
+    bar_grace_ms: int = 2_000
+    bar_horizon_ms: int = 300_000
+    batch: int = 2000
+    session_timeout_ms: int = 30_000
+    replication_factor: int = 1
+
+
+@dataclass(frozen=True)
 class Settings:
     kafka: KafkaSettings
     providers: ProviderSettings
@@ -169,6 +204,7 @@ class Settings:
     log_level: str = "INFO"
     order_signing_key: Secret = Secret("")
     trader: TraderSettings = field(default_factory=TraderSettings)
+    processor: ProcessorSettings = field(default_factory=ProcessorSettings)
 
     def topic(self, name: str) -> str:
         """The physical topic name for a logical one (``md.tick`` → ``<prefix>md.tick``)."""
@@ -230,5 +266,13 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
             max_daily_notional=_env(env, "MARKETPIPE_TRADER_MAX_DAILY_NOTIONAL", "5000000"),
             max_orders_per_second=_int(env, "MARKETPIPE_TRADER_MAX_ORDERS_PER_SECOND", 5),
             poll_seconds=float(_env(env, "MARKETPIPE_TRADER_POLL_SECONDS", "2")),
+        ),
+        processor=ProcessorSettings(
+            bar_interval_ms=_duration(env, "MARKETPIPE_BAR_INTERVAL", "60s"),
+            bar_grace_ms=_duration(env, "MARKETPIPE_BAR_GRACE", "2s"),
+            bar_horizon_ms=_duration(env, "MARKETPIPE_BAR_HORIZON", "5m"),
+            batch=_int(env, "MARKETPIPE_PROCESSOR_BATCH", 2000),
+            session_timeout_ms=_duration(env, "MARKETPIPE_PROCESSOR_SESSION_TIMEOUT", "30s"),
+            replication_factor=_int(env, "MARKETPIPE_REPLICATION_FACTOR", 1),
         ),
     )

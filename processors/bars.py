@@ -1,0 +1,134 @@
+"""OHLCV bars from ticks on event time: pure state and functions (the agent only stores and sends).
+
+Per (provider, symbol) a :class:`BarBook` holds the open windows and the recently emitted ones:
+
+* a tick goes into window ``[start, start + interval)`` with ``start = event_time // interval * interval``;
+* a window is emitted once, when the **watermark** passes ``end + grace`` (the watermark is the
+  largest event time seen on the stream, advanced by wall-clock time while the stream is idle so
+  windows close when a symbol or the whole feed goes quiet);
+* a late tick for an emitted window, within ``horizon`` after its end, updates it and produces a
+  correction (``revision`` + 1) when the watermark next passes; later than that it is counted as
+  dropped-late (returned to the caller, which logs and counts it) — never silently;
+* windows without ticks produce nothing: no empty bars (hence no lunch-break bars).
+
+State is plain dicts and lists so it can live in a changelogged Faust table and survive restarts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+PARSER_VERSION = "bars/1"
+
+
+def new_agg(tick: dict[str, Any]) -> list[Any]:
+    """[open, high, low, close, volume, amount|None, count, first_t, last_t, last_recv_ns]"""
+    p, t = tick["price"], tick["event_time"]
+    return [p, p, p, p, tick["size"], tick.get("amount"), 1, t, t, tick.get("receive_time_ns", 0)]
+
+
+def add(agg: list[Any], tick: dict[str, Any]) -> None:
+    p, t = tick["price"], tick["event_time"]
+    if t < agg[7]:
+        agg[0], agg[7] = p, t  # an earlier tick arriving late becomes the open
+    if t >= agg[8]:
+        agg[3], agg[8] = p, t
+    agg[1] = max(agg[1], p)
+    agg[2] = min(agg[2], p)
+    agg[4] += tick["size"]
+    agg[5] = agg[5] + tick["amount"] if agg[5] is not None and tick.get("amount") is not None else None
+    agg[6] += 1
+    agg[9] = max(agg[9], tick.get("receive_time_ns", 0))
+
+
+def to_bar(provider: str, symbol: str, start: int, interval: int, agg: list[Any], revision: int) -> dict[str, Any]:
+    return {
+        "provider": provider, "symbol": symbol, "interval_ms": interval, "window_start": start,
+        "window_end": start + interval, "event_time": start + interval - 1, "receive_time_ns": agg[9],
+        "open": agg[0], "high": agg[1], "low": agg[2], "close": agg[3], "volume": agg[4], "amount": agg[5],
+        "trade_count": agg[6], "revision": revision, "parser_version": PARSER_VERSION,
+    }
+
+
+@dataclass
+class BarBook:
+    """Windows of one (provider, symbol). ``open``: start -> agg; ``emitted``: start -> [agg, revision, dirty]."""
+
+    provider: str
+    symbol: str
+    open: dict[int, list[Any]] = field(default_factory=dict)
+    emitted: dict[int, list[Any]] = field(default_factory=dict)
+    max_event_time: int = 0
+    partition: int = -1  # md.tick partition of this symbol
+    # per raw source "topic:partition": [offset, index] of the last tick applied. Ticks from one raw
+    # partition reach md.tick in order, so anything at or below it is a replay (after a crash of
+    # this worker or of the normalizer upstream) and must not be counted twice.
+    applied: dict[str, list[int]] = field(default_factory=dict)
+
+    def seen_before(self, tick: dict[str, Any]) -> bool:
+        src = tick.get("source")
+        if not src:
+            return False
+        key = f"{src['topic']}:{src['partition']}"
+        pos = [src["offset"], src["index"]]
+        last = self.applied.get(key)
+        if last is not None and pos <= last:
+            return True
+        self.applied[key] = pos
+        return False
+
+    def to_json(self) -> dict[str, Any]:
+        return {"p": self.provider, "s": self.symbol, "o": {str(k): v for k, v in self.open.items()},
+                "e": {str(k): v for k, v in self.emitted.items()}, "m": self.max_event_time,
+                "part": self.partition, "a": self.applied}
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any]) -> "BarBook":
+        return cls(raw["p"], raw["s"], {int(k): v for k, v in raw["o"].items()},
+                   {int(k): v for k, v in raw["e"].items()}, raw["m"], raw.get("part", -1), raw.get("a", {}))
+
+    def add(self, tick: dict[str, Any], interval: int, horizon: int, watermark: int) -> bool:
+        """Add a tick; False when it is later than the correction horizon (the caller counts it)."""
+        t = tick["event_time"]
+        start = t // interval * interval
+        self.max_event_time = max(self.max_event_time, t)
+        if start in self.open:
+            add(self.open[start], tick)
+        elif start in self.emitted:
+            add(self.emitted[start][0], tick)
+            self.emitted[start][2] = True
+        elif start + interval + horizon < watermark:
+            return False
+        else:
+            self.open[start] = new_agg(tick)
+        return True
+
+    def close(self, watermark: int, interval: int, grace: int, horizon: int) -> list[dict[str, Any]]:
+        """Bars (first emissions and corrections) whose time has come at ``watermark``."""
+        out = []
+        for start in sorted(s for s in self.open if s + interval + grace <= watermark):
+            agg = self.open.pop(start)
+            out.append(to_bar(self.provider, self.symbol, start, interval, agg, 0))
+            self.emitted[start] = [agg, 0, False]
+        for start, entry in sorted(self.emitted.items()):
+            if entry[2] and start + interval + grace <= watermark:
+                entry[1] += 1
+                entry[2] = False
+                out.append(to_bar(self.provider, self.symbol, start, interval, entry[0], entry[1]))
+        for start in [s for s in self.emitted if s + interval + horizon < watermark]:
+            del self.emitted[start]  # past the correction horizon: nothing can change it any more
+        return out
+
+
+def offline_bars(ticks: Iterable[dict[str, Any]], interval: int) -> dict[tuple[str, str, int], dict[str, Any]]:
+    """Reference implementation: final bars from a complete set of ticks, order-independent."""
+    books: dict[tuple[str, str, int], list[Any]] = {}
+    for tick in sorted(ticks, key=lambda t: (t["event_time"], t.get("source", {}).get("offset", 0),
+                                             t.get("source", {}).get("index", 0))):
+        key = (tick["provider"], tick["symbol"], tick["event_time"] // interval * interval)
+        if key in books:
+            add(books[key], tick)
+        else:
+            books[key] = new_agg(tick)
+    return {k: to_bar(k[0], k[1], k[2], interval, agg, 0) for k, agg in books.items()}

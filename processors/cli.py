@@ -1,0 +1,44 @@
+"""``marketpipe process``: run one worker of the stream-processing app (processors.app)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from marketpipe.settings import Settings, parse_duration_ms
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    # The app module loads the settings at import (``faust -A processors.app worker`` has no other
+    # way in), so command-line values travel as the environment variables they override.
+    for flag, variable in (("bar_interval", "MARKETPIPE_BAR_INTERVAL"), ("bar_grace", "MARKETPIPE_BAR_GRACE"),
+                           ("bar_horizon", "MARKETPIPE_BAR_HORIZON")):
+        value = getattr(args, flag)
+        if value is not None:
+            parse_duration_ms(value, "--" + flag.replace("_", "-"))
+            os.environ[variable] = value
+    from marketpipe import metrics
+
+    metrics.serve(settings.metrics_port, "processor")
+    from processors.app import app
+
+    argv = ["worker", "--loglevel", args.loglevel]
+    argv += ["--with-web", "--web-port", str(args.web_port)] if args.web_port else ["--without-web"]
+    sys.argv = ["marketpipe process", *argv]
+    app.main()
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("process", help="run a stream-processing worker: raw frames -> md.* Avro records and bars",
+                       description=__doc__)
+    p.add_argument("--bar-interval", help="bar length: 60s, 5s, 1m ... (default: MARKETPIPE_BAR_INTERVAL or 60s)")
+    p.add_argument("--bar-grace", help="how long past its end a window waits for late ticks before it is emitted "
+                                       "(default: MARKETPIPE_BAR_GRACE or 2s)")
+    p.add_argument("--bar-horizon", help="how late a tick may still correct an emitted bar "
+                                         "(default: MARKETPIPE_BAR_HORIZON or 5m)")
+    p.add_argument("--web-port", type=int, default=0, help="Faust web interface port (default: off)")
+    p.add_argument("--loglevel", default="warn", choices=["crit", "error", "warn", "info", "debug"],
+                   help="Faust worker log level (default warn)")
+    p.set_defaults(func=run)
