@@ -22,18 +22,28 @@ from typing import Any, Iterable
 PARSER_VERSION = "bars/1"
 
 
+def order(tick: dict[str, Any]) -> list[Any]:
+    """Position of a tick in time: event time, then its raw source position. Trades in the same
+    millisecond are common; ranking them by source makes open and close independent of the order
+    in which ticks arrive (several raw partitions, replays)."""
+    src = tick.get("source") or {}
+    return [tick["event_time"], src.get("topic", ""), src.get("partition", 0), src.get("offset", 0),
+            src.get("index", 0)]
+
+
 def new_agg(tick: dict[str, Any]) -> list[Any]:
-    """[open, high, low, close, volume, amount|None, count, first_t, last_t, last_recv_ns]"""
-    p, t = tick["price"], tick["event_time"]
-    return [p, p, p, p, tick["size"], tick.get("amount"), 1, t, t, tick.get("receive_time_ns", 0)]
+    """[open, high, low, close, volume, amount|None, count, first, last, last_recv_ns]; first/last are
+    :func:`order` keys."""
+    p, key = tick["price"], order(tick)
+    return [p, p, p, p, tick["size"], tick.get("amount"), 1, key, key, tick.get("receive_time_ns", 0)]
 
 
 def add(agg: list[Any], tick: dict[str, Any]) -> None:
-    p, t = tick["price"], tick["event_time"]
-    if t < agg[7]:
-        agg[0], agg[7] = p, t  # an earlier tick arriving late becomes the open
-    if t >= agg[8]:
-        agg[3], agg[8] = p, t
+    p, key = tick["price"], order(tick)
+    if key < agg[7]:
+        agg[0], agg[7] = p, key  # an earlier tick arriving late becomes the open
+    if key > agg[8]:
+        agg[3], agg[8] = p, key
     agg[1] = max(agg[1], p)
     agg[2] = min(agg[2], p)
     agg[4] += tick["size"]
@@ -92,14 +102,14 @@ class BarBook:
         """Add a tick; False when it is later than the correction horizon (the caller counts it)."""
         t = tick["event_time"]
         start = t // interval * interval
+        if start + interval + horizon < watermark and start not in self.open:
+            return False
         self.max_event_time = max(self.max_event_time, t)
         if start in self.open:
             add(self.open[start], tick)
         elif start in self.emitted:
             add(self.emitted[start][0], tick)
             self.emitted[start][2] = True
-        elif start + interval + horizon < watermark:
-            return False
         else:
             self.open[start] = new_agg(tick)
         return True
@@ -124,8 +134,7 @@ class BarBook:
 def offline_bars(ticks: Iterable[dict[str, Any]], interval: int) -> dict[tuple[str, str, int], dict[str, Any]]:
     """Reference implementation: final bars from a complete set of ticks, order-independent."""
     books: dict[tuple[str, str, int], list[Any]] = {}
-    for tick in sorted(ticks, key=lambda t: (t["event_time"], t.get("source", {}).get("offset", 0),
-                                             t.get("source", {}).get("index", 0))):
+    for tick in sorted(ticks, key=order):
         key = (tick["provider"], tick["symbol"], tick["event_time"] // interval * interval)
         if key in books:
             add(books[key], tick)
