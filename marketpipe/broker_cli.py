@@ -32,7 +32,7 @@ def _say(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
-def _local(settings: Settings):
+def local_broker(settings: Settings):
     from marketpipe.kafka_local import LocalKafka
 
     return LocalKafka(home=settings.home, port=settings.kafka_port, controller_port=settings.kafka_port + 1,
@@ -76,7 +76,7 @@ def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
         _say("the kafka container did not become ready in 90 s (docker compose logs kafka)")
         return 1
     try:
-        print(_local(settings).up(timeout=args.timeout))
+        print(local_broker(settings).up(timeout=args.timeout))
     except LauncherError as exc:
         _say(f"marketpipe kafka up: {exc}")
         return 1
@@ -87,7 +87,7 @@ def cmd_down(args: argparse.Namespace, settings: Settings) -> int:
     if settings.kafka.external:
         _say("KAFKA_BOOTSTRAP_SERVERS is set: that broker is not ours to stop")
         return 0
-    local = _local(settings)
+    local = local_broker(settings)
     if local.down():
         _say("Kafka stopped")
     elif not args.local and docker_engine_answers():
@@ -106,7 +106,7 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
         except Exception as exc:  # noqa: BLE001
             print(f"not reachable: {settings.kafka.bootstrap_servers}: {exc}")
             return 1
-    st = _local(settings).status()
+    st = local_broker(settings).status()
     print(f"{'running' if st.running else 'stopped'}: {st.bootstrap} — {st.detail}; log: {st.log}")
     return 0 if st.running else 1
 

@@ -74,7 +74,9 @@ def plan(settings: Settings, args: argparse.Namespace, env: dict[str, str]) -> l
         steps.append(Step("sim-jvquant", [*sim, "jvquant", "--port", str(port), "--rate", str(args.rate), *speed],
                           port=port))
         jv_env = {"JVQUANT_BASE_URL": f"http://127.0.0.1:{port}", "JVQUANT_TOKEN": "demo-token",
-                  "JVQUANT_TRADE_ACCOUNT": DEMO_ACCOUNT, "JVQUANT_TRADE_PASSWORD": "demo"}
+                  "JVQUANT_TRADE_ACCOUNT": DEMO_ACCOUNT, "JVQUANT_TRADE_PASSWORD": "demo",
+                  "MARKETPIPE_TRADER_REFERENCE": env.get("MARKETPIPE_TRADER_REFERENCE") or simulator_reference(
+                      settings.home / "demo" / "reference.json")}
     if p.infoway_api_key:
         iw_env: dict[str, str] = {}
     else:
@@ -99,6 +101,24 @@ def plan(settings: Settings, args: argparse.Namespace, env: dict[str, str]) -> l
             "MARKETPIPE_ORDER_SIGNING_KEY") or DEMO_SIGNING_KEY}),
     ]
     return steps
+
+
+def simulator_reference(path: Path) -> str:
+    """The trader's reference data (previous closes, names, ST flags) for the simulated A-shares.
+
+    Against the real jvQuant, ``MARKETPIPE_TRADER_REFERENCE`` must name a file built from the
+    exchange's previous closes; the simulator's closes are its instruments' ``prev_close``.
+    """
+    import json
+
+    from simulators.market import UNIVERSE
+
+    ref = {f"{i.code}.{i.exchange}": {"prev_close": f"{i.prev_close:.{i.price_decimals}f}", "name": i.name,
+                                     "st": "ST" in i.name}
+           for i in UNIVERSE if i.exchange in ("SH", "SZ", "BJ") and i.kind != "index"}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(ref, ensure_ascii=False, indent=1), encoding="utf-8")
+    return str(path)
 
 
 def demo_orders(env: dict[str, str]) -> list[list[str]]:
@@ -162,13 +182,27 @@ class Watcher:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
+    from marketpipe import broker_cli
+
+    # a local broker the demo starts is stopped at the end too (unless --keep-broker)
+    local = None if settings.kafka.external or broker_cli.docker_engine_answers() else broker_cli.local_broker(settings)
+    started_broker = local is not None and local.pid() is None
+    if broker_cli.cmd_up(argparse.Namespace(local=False, timeout=120.0), settings) != 0:
+        return 1
+    try:
+        return _run_pipeline(args, settings)
+    finally:
+        if started_broker and not args.keep_broker:
+            local.down()
+            print("stopped the local Kafka broker (--keep-broker keeps it)", file=sys.stderr)
+
+
+def _run_pipeline(args: argparse.Namespace, settings: Settings) -> int:
     import importlib.util
 
     from marketpipe import broker_cli
     from marketpipe.supervisor import Supervisor
 
-    if broker_cli.cmd_up(argparse.Namespace(local=False, timeout=120.0), settings) != 0:
-        return 1
     if broker_cli.cmd_topics_create(argparse.Namespace(replication_factor=-1), settings) != 0:
         return 1
     missing = [m for m in ("simulators.cli", "producers.cli", "processors.cli", "trader.cli")
@@ -268,5 +302,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--bar", default="5s", help="bar length for the demo's aggregates, e.g. 5s or 1m (default 5s)")
     p.add_argument("--rate", type=int, default=200, help="simulated rows per second per provider (default 200)")
     p.add_argument("--clock-speed", type=float, default=1.0, help="simulated clock speed-up (default 1: real time)")
+    p.add_argument("--keep-broker", action="store_true",
+                   help="leave a local broker the demo started running afterwards (default: stop it)")
     p.add_argument("--orders-after", type=float, default=8.0, help="send the demo orders after N seconds (default 8)")
     p.set_defaults(func=run)

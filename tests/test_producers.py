@@ -10,12 +10,11 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
-import sys
 import time
 import uuid
 from collections import Counter
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
@@ -24,6 +23,7 @@ from marketpipe import settings as settings_mod
 from marketpipe.rawframe import parse_meta
 from processors.decode import RawFrame, decode
 from simulators.runner import run as run_sim
+from tests.pipeline import quiesce, sent_trade_ids, start_producer, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -44,31 +44,10 @@ def raw_frames(settings: settings_mod.Settings, provider: str, idle: float = 3.0
     return out
 
 
-def start_producer(env: dict[str, str], provider: str, log: Path, *args: str) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-m", "marketpipe", "produce", provider, *args], env=env,
-                            stdout=open(log, "ab"), stderr=subprocess.STDOUT)
-
-
 def stop(proc: subprocess.Popen[bytes], log: Path) -> int:
     proc.send_signal(signal.SIGTERM)
     code = proc.wait(60)
     return code
-
-
-def wait_for(cond, timeout: float = 30.0, step: float = 0.2) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return
-        time.sleep(step)
-    raise AssertionError("condition not met in time")
-
-
-def quiesce(sim: Any) -> dict[str, Any]:
-    """Stop the simulator's pushes (socket kept open), let in-flight frames arrive, return its counters."""
-    sim.sim.fault("stall", 600)
-    time.sleep(1.5)
-    return sim.stats()
 
 
 def check_lossless(msgs: list[Any], stats: dict[str, Any], provider: str) -> None:
@@ -82,15 +61,6 @@ def check_lossless(msgs: list[Any], stats: dict[str, Any], provider: str) -> Non
     assert sessions == sorted(sessions)
     assert len(msgs) == stats["totals"]["frames"]
     assert sum(len(m.value()) for m in msgs) == stats["totals"]["bytes"]
-
-
-def sent_trade_ids(record: Path) -> Counter[str]:
-    ids: Counter[str] = Counter()
-    for line in record.read_text().splitlines():
-        for row in json.loads(line).get("rows", []):
-            for tid in row.get("trade_ids", []):
-                ids[f"{row.get('code', '')}:{tid}"] += 1
-    return ids
 
 
 def decoded_trade_ids(msgs: list[Any]) -> Counter[str]:
