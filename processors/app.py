@@ -34,6 +34,7 @@ from marketpipe import settings as settings_mod
 from marketpipe import topics
 from marketpipe.rawframe import header_dict, parse_meta
 from processors import bars as barlib
+from processors import metrics
 from processors.decode import ParseError, RawFrame, decode
 from processors.decode.base import dead_letter
 from processors.volume import VolumeTracker
@@ -123,7 +124,16 @@ class Output:
                                   "queue.buffering.max.messages": 500000})
         self.volumes = VolumeTracker()
         self.counts: dict[str, int] = {}
+        self.reported: dict[str, int] = {}
         self.failed = 0
+
+    def report(self) -> None:
+        """Advance the Prometheus counters by what was written since the last report."""
+        for topic, n in self.counts.items():
+            delta = n - self.reported.get(topic, 0)
+            if delta:
+                metrics.RECORDS.labels(topic).inc(delta)
+                self.reported[topic] = n
 
     def _delivered(self, err: Any, msg: Any) -> None:
         if err is not None:
@@ -200,9 +210,13 @@ def output() -> Output:
     return OUT
 
 
+def _headers(message: Any) -> list[tuple[str, bytes]]:
+    return list(message.headers.items()) if isinstance(message.headers, dict) else list(message.headers or [])
+
+
 def process_frame(out: Output, provider: str, message: Any) -> None:
     """Decode one raw frame and produce its records, or its dead letter; never raises on bad input."""
-    headers = list(message.headers.items()) if isinstance(message.headers, dict) else list(message.headers or [])
+    headers = _headers(message)
     frame = RawFrame(provider, bytes(message.value or b""), parse_meta(headers), message.topic, message.partition,
                      message.offset)
     error: BaseException | None = None
@@ -238,7 +252,10 @@ def _raw_agent(provider: str) -> None:
 
     async def normalize(stream: Any) -> None:
         out = output()
+        frames = metrics.FRAMES.labels(provider)
+        batch_seconds = metrics.BATCH.labels(f"normalize_{provider}")
         async for events in stream.take_events(P.batch, within=0.05):
+            started = time.perf_counter()
             try:
                 for event in events:
                     process_frame(out, provider, event.message)
@@ -246,6 +263,12 @@ def _raw_agent(provider: str) -> None:
                 log.exception("batch of %s could not be processed", provider)
                 fail_stop(f"normalize_{provider}")
             await durable(out)  # outputs written before Faust acknowledges these offsets
+            batch_seconds.observe(time.perf_counter() - started)
+            frames.inc(len(events))
+            newest = parse_meta(_headers(events[-1].message)).recv_ns
+            if newest:
+                metrics.LAG.observe(max(0.0, time.time() - newest / 1e9))
+            out.report()
 
     normalize.__name__ = normalize.__qualname__ = f"normalize_{provider}"
     app.agent(topic, name=f"normalize_{provider}")(normalize)
@@ -384,6 +407,7 @@ def bin_ticks(out: Output, events: list[Any]) -> None:
         touched.add(key)
         if not book.add(tick, BAR_INTERVAL_MS, BAR_HORIZON_MS, watermark(msg.partition) - BAR_GRACE_MS):
             LATE_DROPPED["count"] += 1
+            metrics.LATE.inc()
             log.warning("tick for %s at %d is later than the %d ms correction horizon: counted, not binned "
                         "(late total %d)", key, tick["event_time"], BAR_HORIZON_MS, LATE_DROPPED["count"])
     for key in touched:
@@ -403,6 +427,8 @@ async def bar_agent(stream: Any) -> None:
             log.exception("bar batch failed")
             fail_stop("bars")
         await durable(out)
+        metrics.BOOKS.set(len(BOOKS))
+        out.report()
 
 
 @app.timer(interval=1.0)
@@ -432,3 +458,4 @@ async def close_idle_windows() -> None:
         fail_stop("bars timer")
     if emitted:
         await durable(out)
+        out.report()

@@ -174,3 +174,24 @@ def test_strimzi_topics_are_generated_from_the_declared_list() -> None:
     docs = k8s_docs(K8S / "base" / "topics.yaml")
     assert {d["spec"]["topicName"]: d["spec"]["partitions"] for d in docs} == \
         {t.name: t.partitions for t in topics.TOPICS}
+
+
+def test_grafana_dashboard_queries_only_metrics_the_code_exports() -> None:
+    import json
+    import re
+
+    from prometheus_client import REGISTRY
+
+    import processors.metrics  # noqa: F401 - registers the processor metrics
+    import producers.metrics  # noqa: F401
+    import trader.metrics  # noqa: F401
+
+    grafana = Path(__file__).resolve().parents[1] / "deploy" / "grafana"
+    board = json.loads((grafana / "marketpipe.json").read_text())
+    suffixes = {"counter": ("_total",), "histogram": ("_bucket", "_sum", "_count"), "gauge": ("",)}
+    exported = {m.name + suffix for m in REGISTRY.collect() for suffix in suffixes.get(m.type, ("",))}
+    queried = {name for panel in board["panels"] for target in panel["targets"]
+               for name in re.findall(r"\bmarketpipe_[a-z_]+", target["expr"])}
+    assert queried and queried <= exported, sorted(queried - exported)
+    for family in ("producer", "processor", "trader"):
+        assert any(f"marketpipe_{family}_" in q for q in queried), family

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import signal
 import time
+import urllib.request
 import zlib
 
 import pytest
@@ -18,6 +19,7 @@ from confluent_kafka import Producer
 from marketpipe import settings as settings_mod
 from marketpipe.rawframe import RawMeta
 from processors.bars import offline_bars
+from tests.conftest import free_port
 from tests.pipeline import (bar_differences, final_bars, read_topic, source_key, start_worker, stop_worker,
                             wait_for_bars)
 
@@ -76,15 +78,21 @@ def test_frames_become_records_dead_letters_and_bars(worker_env, mp_settings, tm
     feed.flush()
 
     log = tmp_path / "worker.log"
-    proc = start_worker(worker_env, log)
+    port = free_port()
+    proc = start_worker({**worker_env, "MARKETPIPE_METRICS_PORT": str(port)}, log)
     try:
         got_ticks = read_topic(s, "md.tick", until=ticks + 3, idle=15)
         dlq = read_topic(s, "md.dlq", idle=2)
         quotes = read_topic(s, "md.quote", idle=2)
         time.sleep(3)  # the idle timer closes the last windows
         bars = read_topic(s, "md.bar", idle=3)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as resp:
+            scraped = resp.read().decode()
     finally:
         stop_worker(proc)
+    assert f"Prometheus metrics on http://127.0.0.1:{port}/metrics" in log.read_text()
+    assert 'marketpipe_processor_frames_total{provider="infoway"} 201.0' in scraped
+    assert 'marketpipe_processor_records_total{topic="md.dlq"} 2.0' in scraped
     assert len(got_ticks) == ticks + 3, log.read_text()[-3000:]
     assert len({source_key(t) for t in got_ticks}) == len(got_ticks)
     assert {t["trade_id"] for t in got_ticks if t["provider"] == "jvquant"} == {"1234567", "1234568", "77"}

@@ -34,7 +34,7 @@ from typing import Any
 
 from marketpipe import topics
 from marketpipe.settings import Settings
-from trader import rules, signing
+from trader import metrics, rules, signing
 from trader.broker import BrokerRejected, JvQuantBroker, OutcomeUnknown
 from trader.ledger import Entry, Ledger
 from trader.reconcile import resolve
@@ -113,6 +113,9 @@ class Trader:
         }
         self.producer.produce(self.settings.topic(topics.ORDER_EVENTS), key=cmd["command_id"].encode(),
                               value=self.encode_event(record), timestamp=record["event_time"])
+        metrics.EVENTS.labels(state).inc()
+        if rule:
+            metrics.REJECTIONS.labels(rule).inc()
         log.info("%s %s%s", cmd["command_id"], state, f" ({rule}: {reason})" if rule else
                  f" ({reason})" if reason else "")
 
@@ -127,6 +130,7 @@ class Trader:
         state = json.loads(value) if value else {"halted": False}
         self.halted = bool(state.get("halted"))
         self.halt_reason = str(state.get("reason", ""))
+        metrics.HALTED.set(1 if self.halted else 0)
         log.warning("kill switch %s%s", "ON: new orders halted" if self.halted else "off",
                     f" ({self.halt_reason})" if self.halt_reason else "")
 

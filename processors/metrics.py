@@ -1,0 +1,17 @@
+"""Prometheus metrics of the processor workers (served by marketpipe.metrics.serve).
+
+Counters are advanced once per batch from the agents' own tallies, not once per record, so
+metering costs nothing measurable on the hot path.
+"""
+
+from prometheus_client import Counter, Gauge, Histogram
+
+FRAMES = Counter("marketpipe_processor_frames_total", "Raw frames processed", ["provider"])
+RECORDS = Counter("marketpipe_processor_records_total", "Records written, by logical topic", ["topic"])
+LATE = Counter("marketpipe_processor_late_ticks_total", "Ticks later than the bar correction horizon (not binned)")
+BATCH = Histogram("marketpipe_processor_batch_seconds", "Time to process and flush one batch", ["agent"],
+                  buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
+LAG = Histogram("marketpipe_processor_receive_to_written_seconds",
+                "From the producer's receive time of a batch's newest frame to its records being written",
+                buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60))
+BOOKS = Gauge("marketpipe_processor_bar_books", "Bar books (provider, symbol) held by this worker")
