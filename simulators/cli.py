@@ -65,6 +65,11 @@ async def serve(args: argparse.Namespace) -> None:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
+    import signal
+
+    # A process started in the background by a non-interactive shell inherits SIGINT as ignored;
+    # Ctrl-C (or a supervisor's SIGINT) must still end a simulator cleanly, so claim it explicitly.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         asyncio.run(serve(args))
     except KeyboardInterrupt:  # Ctrl-C is how a simulator is meant to end
