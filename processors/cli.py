@@ -18,6 +18,11 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         if value is not None:
             parse_duration_ms(value, "--" + flag.replace("_", "-"))
             os.environ[variable] = value
+    missing = missing_topics(settings)
+    if missing:
+        print(f"marketpipe process: topics missing on {settings.kafka.bootstrap_servers}: {', '.join(missing)} "
+              "(create them with: marketpipe topics create)", file=sys.stderr)
+        return 2
     from marketpipe import metrics
 
     metrics.serve(settings.metrics_port, "processor")
@@ -28,6 +33,17 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     sys.argv = ["marketpipe process", *argv]
     app.main()
     return 0
+
+
+def missing_topics(settings: Settings) -> list[str]:
+    """The declared topics the app reads or writes that the cluster does not have."""
+    from confluent_kafka.admin import AdminClient
+
+    from marketpipe import topics
+
+    wanted = [settings.topic(t.name) for t in topics.TOPICS if t.name.startswith(("raw.", "md."))]
+    present = AdminClient(settings.kafka.client_config()).list_topics(timeout=30).topics
+    return [t for t in wanted if t not in present]
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -210,3 +210,15 @@ def group_assignments(s: settings_mod.Settings, group: str) -> list[set[tuple[st
                 or time.monotonic() > deadline:
             return members
         time.sleep(1)
+
+
+def test_process_without_topics_says_how_to_create_them(mp_env) -> None:
+    import subprocess
+    import sys
+    import uuid
+
+    env = {**mp_env, "MARKETPIPE_TOPIC_PREFIX": f"absent{uuid.uuid4().hex[:6]}."}
+    run = subprocess.run([sys.executable, "-m", "marketpipe", "process"], env=env, capture_output=True, text=True,
+                         timeout=120)
+    assert run.returncode == 2
+    assert "md.tick" in run.stderr and "marketpipe topics create" in run.stderr
