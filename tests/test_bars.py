@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from processors.bars import BarBook, offline_bars
+from tests.pipeline import final_bars
 
 MIN = 60_000
 SHANGHAI = timezone(timedelta(hours=8))
@@ -21,12 +22,8 @@ def tick(t: int, price: float, size: float = 100.0, offset: int = 0, partition: 
 
 
 def final(bars: list[dict[str, Any]]) -> dict[tuple[str, str, int], dict[str, Any]]:
-    latest: dict[tuple[str, str, int], dict[str, Any]] = {}
-    for b in bars:
-        key = (b["provider"], b["symbol"], b["window_start"])
-        if key not in latest or b["revision"] > latest[key]["revision"]:
-            latest[key] = b
-    return {k: {**v, "revision": 0} for k, v in latest.items()}
+    """Latest revision per window, revision numbers set aside (offline bars have none)."""
+    return {k: {**v, "revision": 0} for k, v in final_bars(bars).items()}
 
 
 def run(book: BarBook, ticks: list[dict[str, Any]], grace: int = 2000, horizon: int = 10 * MIN) -> list[dict[str, Any]]:
