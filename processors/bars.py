@@ -16,6 +16,7 @@ State is plain dicts and lists so it can live in a changelogged Faust table and 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
@@ -31,11 +32,33 @@ def order(tick: dict[str, Any]) -> list[Any]:
             src.get("index", 0)]
 
 
+def exact_add(partials: list[float], x: float) -> None:
+    """Add ``x`` to a sum kept as non-overlapping float partials (Shewchuk), so the sum is exact.
+
+    Float addition is not associative: summing the same sizes in another order (ticks arriving
+    over several partitions, or after a restart) would change a bar's volume in the last bits.
+    ``math.fsum(partials)`` is the correctly rounded exact sum, whatever the order of arrival.
+    """
+    i = 0
+    for y in partials:
+        if abs(x) < abs(y):
+            x, y = y, x
+        hi = x + y
+        lo = y - (hi - x)
+        if lo:
+            partials[i] = lo
+            i += 1
+        x = hi
+    partials[i:] = [x]
+
+
 def new_agg(tick: dict[str, Any]) -> list[Any]:
-    """[open, high, low, close, volume, amount|None, count, first, last, last_recv_ns]; first/last are
-    :func:`order` keys."""
+    """[open, high, low, close, volume partials, amount partials|None, count, first, last, last_recv_ns];
+    first/last are :func:`order` keys."""
     p, key = tick["price"], order(tick)
-    return [p, p, p, p, tick["size"], tick.get("amount"), 1, key, key, tick.get("receive_time_ns", 0)]
+    amount = tick.get("amount")
+    return [p, p, p, p, [tick["size"]], None if amount is None else [amount], 1, key, key,
+            tick.get("receive_time_ns", 0)]
 
 
 def add(agg: list[Any], tick: dict[str, Any]) -> None:
@@ -46,8 +69,11 @@ def add(agg: list[Any], tick: dict[str, Any]) -> None:
         agg[3], agg[8] = p, key
     agg[1] = max(agg[1], p)
     agg[2] = min(agg[2], p)
-    agg[4] += tick["size"]
-    agg[5] = agg[5] + tick["amount"] if agg[5] is not None and tick.get("amount") is not None else None
+    exact_add(agg[4], tick["size"])
+    if agg[5] is not None and tick.get("amount") is not None:
+        exact_add(agg[5], tick["amount"])
+    else:
+        agg[5] = None  # one tick without an amount leaves the bar's amount unknown
     agg[6] += 1
     agg[9] = max(agg[9], tick.get("receive_time_ns", 0))
 
@@ -56,7 +82,8 @@ def to_bar(provider: str, symbol: str, start: int, interval: int, agg: list[Any]
     return {
         "provider": provider, "symbol": symbol, "interval_ms": interval, "window_start": start,
         "window_end": start + interval, "event_time": start + interval - 1, "receive_time_ns": agg[9],
-        "open": agg[0], "high": agg[1], "low": agg[2], "close": agg[3], "volume": agg[4], "amount": agg[5],
+        "open": agg[0], "high": agg[1], "low": agg[2], "close": agg[3], "volume": math.fsum(agg[4]),
+        "amount": None if agg[5] is None else math.fsum(agg[5]),
         "trade_count": agg[6], "revision": revision, "parser_version": PARSER_VERSION,
     }
 
