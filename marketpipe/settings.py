@@ -85,6 +85,7 @@ DOCUMENTED: tuple[tuple[str, str, str], ...] = (
     ("MARKETPIPE_BAR_GRACE", "2s", "How long past its end a bar window waits for late ticks before it is emitted."),
     ("MARKETPIPE_BAR_HORIZON", "5m", "How late a tick may still correct an emitted bar (a revised bar is emitted); later ticks are counted and logged."),
     ("MARKETPIPE_PROCESSOR_BATCH", "2000", "Raw frames a processor agent takes per batch (one flush and one offset commit per batch)."),
+    ("MARKETPIPE_PROCESSOR_AGENTS", "all", "What a processor worker runs: all, normalize (raw -> md.*) or bars (md.tick -> md.bar), to scale the two apart."),
     ("MARKETPIPE_PROCESSOR_SESSION_TIMEOUT", "30s", "Consumer-group session timeout: how soon a dead worker's partitions move to the others."),
     ("MARKETPIPE_REPLICATION_FACTOR", "1", "Replication factor of the topics the processor app creates for itself (use 3 in production)."),
 )
@@ -120,6 +121,13 @@ def parse_duration_ms(text: str, name: str = "duration") -> int:
     if raw.isdigit():
         return int(raw)
     raise SettingsError(f"{name}={text!r} is not a duration (examples: 500ms, 5s, 1m, 2h)")
+
+
+def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str:
+    value = _env(env, name, choices[0]).lower()
+    if value not in choices:
+        raise SettingsError(f"{name}={value!r}: use one of {', '.join(choices)}")
+    return value
 
 
 def _duration(env: Mapping[str, str], name: str, default: str) -> int:
@@ -188,6 +196,7 @@ class ProcessorSettings:
     batch: int = 2000
     session_timeout_ms: int = 30_000
     replication_factor: int = 1
+    agents: str = "all"
 
 
 @dataclass(frozen=True)
@@ -274,5 +283,6 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
             batch=_int(env, "MARKETPIPE_PROCESSOR_BATCH", 2000),
             session_timeout_ms=_duration(env, "MARKETPIPE_PROCESSOR_SESSION_TIMEOUT", "30s"),
             replication_factor=_int(env, "MARKETPIPE_REPLICATION_FACTOR", 1),
+            agents=_choice(env, "MARKETPIPE_PROCESSOR_AGENTS", ("all", "normalize", "bars")),
         ),
     )

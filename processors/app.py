@@ -74,9 +74,21 @@ FUTURE_LIMIT_MS = 30 * 60 * 1000
 
 (SETTINGS.home / "faust").mkdir(parents=True, exist_ok=True)
 
-app = faust.App(
-    # one consumer group per topic prefix, so pipelines sharing a cluster do not share offsets
-    APP_ID + (f"-{SETTINGS.topic_prefix.rstrip('.')}" if SETTINGS.topic_prefix else ""),
+class App(faust.App):
+    def on_init_dependencies(self) -> Any:
+        # Faust's Monitor sensor runs on every event (timestamps, counters, deques) for its web
+        # views; marketpipe counts per batch in Prometheus instead, and the per-event work is a
+        # measurable share of the worker's CPU (bench/bench_processors.py).
+        deps = super().on_init_dependencies()
+        self.sensors.remove(self.monitor)
+        return deps
+
+
+app = App(
+    # one consumer group per topic prefix, so pipelines sharing a cluster do not share offsets, and
+    # one per agent set, so split deployments (normalize / bars) do not steal each other's topics
+    APP_ID + ("" if P.agents == "all" else f"-{P.agents}")
+    + (f"-{SETTINGS.topic_prefix.rstrip('.')}" if SETTINGS.topic_prefix else ""),
     broker=_broker_url(SETTINGS.kafka.bootstrap_servers),
     broker_credentials=_credentials(SETTINGS),
     datadir=str(SETTINGS.home / "faust"),
@@ -86,6 +98,8 @@ app = faust.App(
     topic_replication_factor=P.replication_factor,
     broker_commit_interval=1.0,
     broker_commit_every=5000,
+    broker_max_poll_records=10000,  # fewer, larger fetch hand-offs from the consumer thread
+    consumer_max_fetch_size=8 * 1024 * 1024,
     broker_session_timeout=P.session_timeout_ms / 1000,
     broker_heartbeat_interval=max(0.5, P.session_timeout_ms / 1000 / 10),
     stream_buffer_maxsize=32768,
@@ -121,7 +135,10 @@ class Output:
         self.encoders: dict[str, Any] = {}
         self.producer = Producer({**s.kafka.client_config(), "enable.idempotence": True, "acks": "all",
                                   "linger.ms": 5, "compression.type": "lz4", "batch.num.messages": 10000,
-                                  "queue.buffering.max.messages": 500000})
+                                  "queue.buffering.max.messages": 500000,
+                                  # a Python callback per record costs GIL time on the hot path; only
+                                  # failures need one (flush() still counts what was not written)
+                                  "delivery.report.only.error": True})
         self.volumes = VolumeTracker()
         self.counts: dict[str, int] = {}
         self.reported: dict[str, int] = {}
@@ -274,8 +291,9 @@ def _raw_agent(provider: str) -> None:
     app.agent(topic, name=f"normalize_{provider}")(normalize)
 
 
-for _provider in topics.RAW_TOPICS:
-    _raw_agent(_provider)
+if P.agents in ("all", "normalize"):
+    for _provider in topics.RAW_TOPICS:
+        _raw_agent(_provider)
 
 
 # ---- bars --------------------------------------------------------------------------------------
@@ -354,7 +372,6 @@ async def own(partitions: set[int]) -> None:
              SETTINGS.topic(topics.MD_BAR_STATE))
 
 
-@app.on_partitions_revoked.connect
 async def disown(sender: Any, revoked: set[Any], **_: Any) -> None:
     name = tick_topic.get_topic_name()
     lost = {tp.partition for tp in revoked if tp.topic == name} & OWNED
@@ -415,7 +432,6 @@ def bin_ticks(out: Output, events: list[Any]) -> None:
         save(out, key, book, book.close(watermark(book.partition), BAR_INTERVAL_MS, BAR_GRACE_MS, BAR_HORIZON_MS))
 
 
-@app.agent(tick_topic, name="bars")
 async def bar_agent(stream: Any) -> None:
     out = output()
     async for events in stream.take_events(P.batch, within=0.1):
@@ -431,7 +447,6 @@ async def bar_agent(stream: Any) -> None:
         out.report()
 
 
-@app.timer(interval=1.0)
 async def close_idle_windows() -> None:
     """Close windows of symbols that went quiet: their clock advances with wall time while idle.
 
@@ -459,3 +474,9 @@ async def close_idle_windows() -> None:
     if emitted:
         await durable(out)
         out.report()
+
+
+if P.agents in ("all", "bars"):
+    app.on_partitions_revoked.connect(disown)
+    app.agent(tick_topic, name="bars")(bar_agent)
+    app.timer(interval=1.0)(close_idle_windows)

@@ -18,6 +18,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         if value is not None:
             parse_duration_ms(value, "--" + flag.replace("_", "-"))
             os.environ[variable] = value
+    if args.agents:
+        os.environ["MARKETPIPE_PROCESSOR_AGENTS"] = args.agents
     missing = missing_topics(settings)
     if missing:
         print(f"marketpipe process: topics missing on {settings.kafka.bootstrap_servers}: {', '.join(missing)} "
@@ -54,6 +56,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                                        "(default: MARKETPIPE_BAR_GRACE or 2s)")
     p.add_argument("--bar-horizon", help="how late a tick may still correct an emitted bar "
                                          "(default: MARKETPIPE_BAR_HORIZON or 5m)")
+    p.add_argument("--agents", choices=["all", "normalize", "bars"],
+                   help="run only the normalize agents or only the bar agent, to scale them apart "
+                        "(default: MARKETPIPE_PROCESSOR_AGENTS or all)")
     p.add_argument("--web-port", type=int, default=0, help="Faust web interface port (default: off)")
     p.add_argument("--loglevel", default="warn", choices=["crit", "error", "warn", "info", "debug"],
                    help="Faust worker log level (default warn)")

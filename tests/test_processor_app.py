@@ -197,7 +197,7 @@ def test_two_workers_split_the_work_and_agree_with_one(worker_env, mp_settings, 
     assert not set(members[0]) & set(members[1])
 
 
-def group_assignments(s: settings_mod.Settings, group: str) -> list[set[tuple[str, int]]]:
+def group_assignments(s: settings_mod.Settings, group: str, expect: int = 2) -> list[set[tuple[str, int]]]:
     """The partitions each member of a consumer group holds, from the group coordinator."""
     from confluent_kafka.admin import AdminClient
 
@@ -206,7 +206,7 @@ def group_assignments(s: settings_mod.Settings, group: str) -> list[set[tuple[st
     while True:
         desc = admin.describe_consumer_groups([group])[group].result(30)
         members = [{(tp.topic, tp.partition) for tp in m.assignment.topic_partitions} for m in desc.members]
-        if (len(members) == 2 and all(members) and str(desc.state).endswith("STABLE")) \
+        if (len(members) == expect and all(members) and str(desc.state).endswith("STABLE")) \
                 or time.monotonic() > deadline:
             return members
         time.sleep(1)
@@ -222,3 +222,30 @@ def test_process_without_topics_says_how_to_create_them(mp_env) -> None:
                          timeout=120)
     assert run.returncode == 2
     assert "md.tick" in run.stderr and "marketpipe topics create" in run.stderr
+
+
+def test_normalize_and_bars_can_run_as_separate_workers(worker_env, mp_settings, tmp_path) -> None:
+    s = mp_settings
+    feed = Feeder(s)
+    base = (int(time.time() * 1000) // INTERVAL_MS - 100) * INTERVAL_MS
+    n = 600
+    for i in range(n):
+        feed.trade(f"iw-{i % 3}", ["BTCUSDT", "ETHUSDT"][i % 2], 50 + i % 9, base + i * 20)
+    feed.flush()
+    normalize = start_worker(worker_env, tmp_path / "normalize.log", "--agents", "normalize")
+    bars_only = start_worker(worker_env, tmp_path / "bars.log", "--agents", "bars")
+    try:
+        ticks = read_topic(s, "md.tick", until=n, idle=5, timeout=120)
+        unique = {source_key(t): t for t in ticks}
+        diff = wait_for_bars(s, offline_bars(list(unique.values()), INTERVAL_MS))
+        groups = (group_assignments(s, f"marketpipe-processors-normalize-{s.topic_prefix.rstrip('.')}", 1),
+                  group_assignments(s, f"marketpipe-processors-bars-{s.topic_prefix.rstrip('.')}", 1))
+    finally:
+        stop_worker(normalize)
+        stop_worker(bars_only)
+    assert len(unique) == n and diff == []
+    ours = s.topic_prefix  # Faust also assigns its own internal __assignor topic
+    normalize_topics = {t for member in groups[0] for t, _ in member if t.startswith(ours)}
+    bar_topics = {t for member in groups[1] for t, _ in member if t.startswith(ours)}
+    assert {t.rsplit(".", 1)[-1] for t in normalize_topics} == {"jvquant", "infoway", "jin10"}
+    assert bar_topics == {s.topic("md.tick")}

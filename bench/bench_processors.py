@@ -1,0 +1,349 @@
+"""Normalization throughput per CPU-second, four ways, on one broker and one backlog, in one run.
+
+    .venv/bin/python bench/bench_processors.py          (or: make bench)
+
+(a) plain confluent-kafka passthrough (consume, produce unchanged);
+(b) plain confluent-kafka doing our job: decode + normalize + Avro (``processors.app.process_frame``);
+(c) our Faust app doing that job (``marketpipe process --agents normalize``), and (c+) the default
+    worker that also runs the bar agent over md.tick in the same process;
+(d) Quix Streams doing the same decode + normalize + Avro.
+
+Each variant runs as its own process over the same backlog copied under its own topic prefix,
+flushes its output before committing (at-least-once, like the app), and is measured from outside:
+CPU (user+system, all threads, from /proc) and wall time between its first output record and its
+last. Normalized events per CPU-second and the ratios c/b and c/d are printed. Then the Faust app's
+end-to-end latency (producer receive time → record readable on md.tick) at a fixed input rate.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import (ROOT, broker, cpu_seconds, env_for, fresh_settings, percentile,  # noqa: E402
+                    records_in, wait_until)
+
+from marketpipe.rawframe import RawMeta  # noqa: E402
+
+MD_TOPICS = ["md.tick", "md.quote", "md.depth", "md.kline", "md.dlq"]
+COPY_TOPIC, QUIX_TOPIC = "bench.copy", "bench.quix"
+rng = random.Random(11)
+
+
+# ---- the backlog: realistic frames with the producer's headers ---------------------------------
+def backlog() -> list[tuple[str, bytes, bytes, list[tuple[str, bytes]]]]:
+    import bench_decode as bd
+
+    frames = []
+    recv = time.time_ns()
+    for i in range(1000):  # jvQuant lv1: 20 snapshots per frame
+        value = bd.deflate("\n".join(bd.lv1_row(600000 + rng.randint(0, 999)) for _ in range(20)))
+        frames.append(("jvquant", value, "binary"))
+    for i in range(1500):  # jvQuant lv2: 10 rows of 3 trades per frame
+        frames.append(("jvquant", bd.deflate("\n".join(bd.lv2_row(rng.randint(1, 3000)) for _ in range(10))),
+                       "binary"))
+    for i in range(30000):  # Infoway: one trade per JSON frame
+        frames.append(("infoway", bd.iw_trade().encode(), "text"))
+    rng.shuffle(frames)
+    out, seq = [], {}
+    for provider, value, opcode in frames:
+        conn = f"{provider}-{len(out) % 3}"
+        seq[conn] = seq.get(conn, 0) + 1
+        meta = RawMeta(provider, conn, seq[conn], 1, recv, opcode, "data")
+        out.append((provider, conn.encode(), value, meta.headers()))
+    return out
+
+
+def expected_records(frames: list[Any]) -> int:
+    from processors.decode import ParseError, RawFrame, decode
+    from marketpipe.rawframe import parse_meta
+
+    n = 0
+    for i, (provider, _key, value, headers) in enumerate(frames):
+        try:
+            n += len(decode(RawFrame(provider, value, parse_meta(headers), f"raw.{provider}", 0, i)))
+        except ParseError as exc:
+            n += len(exc.partial) + 1  # its records and one dead letter
+    return n
+
+
+def load(s: Any, frames: list[Any]) -> None:
+    from confluent_kafka import Producer
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    admin = AdminClient(s.kafka.client_config())
+    for f in admin.create_topics([NewTopic(s.topic(t), 6, -1) for t in (COPY_TOPIC, QUIX_TOPIC)]).values():
+        f.result(30)
+    p = Producer({**s.kafka.client_config(), "linger.ms": 20, "compression.type": "lz4"})
+    for provider, key, value, headers in frames:
+        while True:
+            try:
+                p.produce(s.topic(f"raw.{provider}"), key=key, value=value, headers=headers)
+                break
+            except BufferError:
+                p.poll(0.1)
+    assert p.flush(60) == 0
+
+
+# ---- the variants (each runs in its own process: ``bench_processors.py --variant NAME``) ---------
+class Msg:
+    """The attributes process_frame reads from a Faust message, over a confluent-kafka message."""
+
+    __slots__ = ("topic", "partition", "offset", "value", "headers")
+
+    def __init__(self, m: Any) -> None:
+        self.topic, self.partition, self.offset = m.topic(), m.partition(), m.offset()
+        self.value, self.headers = m.value(), m.headers() or []
+
+
+def run_confluent(passthrough: bool) -> None:
+    from confluent_kafka import Consumer
+
+    from marketpipe import settings as settings_mod
+
+    s = settings_mod.load()
+    stop = {"now": False}
+    signal.signal(signal.SIGTERM, lambda *_: stop.update(now=True))
+    consumer = Consumer({**s.kafka.client_config(), "group.id": f"bench-{uuid.uuid4().hex[:6]}",
+                         "auto.offset.reset": "earliest", "enable.auto.commit": False})
+    consumer.subscribe([s.topic("raw.jvquant"), s.topic("raw.infoway")])
+    if passthrough:
+        from confluent_kafka import Producer
+
+        producer = Producer({**s.kafka.client_config(), "enable.idempotence": True, "acks": "all",
+                             "linger.ms": 5, "compression.type": "lz4", "batch.num.messages": 10000})
+        out_topic = s.topic(COPY_TOPIC)
+    else:
+        from processors.app import Output, process_frame
+
+        out = Output(s)
+        producer = out.producer
+    while not stop["now"]:
+        msgs = consumer.consume(2000, timeout=0.05)
+        if not msgs:
+            continue
+        for m in msgs:
+            if m.error():
+                continue
+            if passthrough:
+                while True:
+                    try:
+                        producer.produce(out_topic, key=m.key(), value=m.value(), headers=m.headers())
+                        break
+                    except BufferError:
+                        producer.poll(0.05)
+            else:
+                process_frame(out, "jvquant" if m.topic().endswith("jvquant") else "infoway", Msg(m))
+        if producer.flush(60):
+            raise SystemExit("outputs not written")
+        consumer.commit(asynchronous=True)
+    consumer.close()
+
+
+def run_quix() -> None:
+    from quixstreams import Application, message_context
+    from quixstreams.models.serializers import Serializer
+
+    from marketpipe import settings as settings_mod
+    from marketpipe.rawframe import header_dict, parse_meta
+    from processors.app import Output
+    from processors.decode import ParseError, RawFrame, decode
+    from processors.decode.base import dead_letter
+
+    s = settings_mod.load()
+    out = Output(s)  # only its cached Avro encoders and volume tracker; Quix produces
+
+    class Encoded(Serializer):
+        def __call__(self, value: Any, ctx: Any) -> bytes:
+            return value[1]
+
+    def normalize(value: bytes, key: Any, timestamp: int, headers: Any) -> list[tuple[bytes, bytes]]:
+        ctx = message_context()
+        provider = "jvquant" if ctx.topic.endswith("jvquant") else "infoway"
+        headers = list(headers or [])
+        frame = RawFrame(provider, value, parse_meta(headers), ctx.topic, ctx.partition, ctx.offset)
+        error = None
+        try:
+            records = decode(frame)
+        except ParseError as exc:
+            records, error = exc.partial, exc
+        rows = []
+        for rec in records:
+            if rec.schema == "Quote":
+                rec.record["interval_volume"] = out.volumes.update(rec.key, rec.record.get("cum_volume"),
+                                                                   rec.record["event_time"])
+            _t, k, v, _ts, _l = out.encode(rec.topic, rec.schema, rec.key, rec.record, rec.event_time)
+            rows.append((k, v))
+        if error is not None:
+            dl = dead_letter(frame, error, int(time.time() * 1000), header_dict(headers))
+            _t, k, v, _ts, _l = out.encode("md.dlq", "DeadLetter", provider, dl, dl["event_time"])
+            rows.append((k, v))
+        return rows
+
+    app = Application(broker_address=s.kafka.bootstrap_servers, consumer_group=f"bench-quix-{uuid.uuid4().hex[:6]}",
+                      auto_offset_reset="earliest", loglevel="WARNING",
+                      producer_extra_config={"linger.ms": 5, "compression.type": "lz4"})
+    target = app.topic(s.topic(QUIX_TOPIC), key_serializer="bytes", value_serializer=Encoded())
+    for name in ("raw.jvquant", "raw.infoway"):
+        sdf = app.dataframe(app.topic(s.topic(name), key_deserializer="bytes", value_deserializer="bytes"))
+        sdf = sdf.apply(normalize, metadata=True, expand=True)
+        sdf.to_topic(target, key=lambda row: row[0])
+    app.run()
+
+
+# ---- the harness --------------------------------------------------------------------------------
+def measure(label: str, cmd: list[str], env: dict[str, str], s: Any, outputs: list[str], expected: int,
+            log: Path) -> dict[str, Any]:
+    proc = subprocess.Popen(cmd, env=env, stdout=open(log, "wb"), stderr=subprocess.STDOUT, cwd=ROOT)
+    try:
+        if not wait_until(lambda: records_in(s, outputs) > 0 or proc.poll() is not None, 120, 0.05):
+            raise RuntimeError(f"{label}: no output in 120 s:\n{log.read_text()[-2000:]}")
+        cpu0, t0, n0 = cpu_seconds(proc.pid), time.monotonic(), records_in(s, outputs)
+        ok = wait_until(lambda: records_in(s, outputs) >= expected or proc.poll() is not None, 600, 0.1)
+        cpu1, t1, n1 = cpu_seconds(proc.pid), time.monotonic(), records_in(s, outputs)
+        if not ok or n1 < expected:
+            raise RuntimeError(f"{label}: {n1} of {expected} records:\n{log.read_text()[-2000:]}")
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+    done = expected - n0
+    return {"label": label, "records": n1, "measured": done, "wall": t1 - t0, "cpu": cpu1 - cpu0,
+            "per_cpu": done / max(cpu1 - cpu0, 1e-9), "per_wall": done / max(t1 - t0, 1e-9)}
+
+
+def latency(bootstrap: str, home: Path, rate: int = 1000, seconds: float = 15.0) -> dict[str, float]:
+    from confluent_kafka import OFFSET_END, Consumer, Producer, TopicPartition
+
+    import bench_decode as bd
+    from schemas.codec import Codec
+
+    s = fresh_settings(bootstrap, "lat")
+    env = env_for(bootstrap, s.topic_prefix, home / "lat")
+    proc = subprocess.Popen([sys.executable, "-m", "marketpipe", "process", "--loglevel", "warn"], env=env,
+                            stdout=open(home / "latency-worker.log", "wb"), stderr=subprocess.STDOUT, cwd=ROOT)
+    consumer = Consumer({**s.kafka.client_config(), "group.id": f"bench-lat-{uuid.uuid4().hex[:6]}",
+                         "enable.auto.commit": False})
+    tick = s.topic("md.tick")
+    parts = consumer.list_topics(tick, timeout=10).topics[tick].partitions
+    consumer.assign([TopicPartition(tick, p, OFFSET_END) for p in parts])
+    producer = Producer({**s.kafka.client_config(), "linger.ms": 1})
+    codec, samples = Codec(), []
+
+    def send(n: int) -> None:
+        for _ in range(n):
+            meta = RawMeta("infoway", "lat-1", 0, 1, time.time_ns(), "text", "data")
+            producer.produce(s.topic("raw.infoway"), key=b"lat-1", value=bd.iw_trade().encode(), headers=meta.headers())
+        producer.poll(0)
+
+    def drain(keep: bool) -> int:
+        got = 0
+        for m in consumer.consume(1000, timeout=0.01):
+            if not m.error():
+                got += 1
+                if keep:
+                    samples.append((time.time_ns() - codec.decode(m.value()).record["receive_time_ns"]) / 1e6)
+        return got
+
+    try:
+        deadline = time.monotonic() + 120  # warm-up: until the worker answers
+        while time.monotonic() < deadline:
+            send(1)
+            producer.flush(5)
+            if wait_until(lambda: drain(False) > 0, 1.0, 0.05):
+                break
+        time.sleep(2)
+        drain(False)
+        start = time.monotonic()
+        sent = 0
+        while time.monotonic() - start < seconds:
+            due = int((time.monotonic() - start) * rate)
+            if due > sent:
+                send(due - sent)
+                sent = due
+            drain(True)
+        producer.flush(10)
+        end = time.monotonic() + 10
+        while len(samples) < sent and time.monotonic() < end:
+            drain(True)
+    finally:
+        consumer.close()
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(60)
+    return {"rate": rate, "sent": sent, "got": len(samples), "p50": percentile(samples, 0.5),
+            "p90": percentile(samples, 0.9), "p99": percentile(samples, 0.99), "max": max(samples)}
+
+
+def main() -> int:
+    sys.path.insert(0, str(ROOT / "bench"))
+    frames = backlog()
+    expected = expected_records(frames)
+    print(f"backlog: {len(frames)} raw frames (jvQuant lv1 20 rows/frame, lv2 10x3 trades/frame, "
+          f"Infoway 1 trade/frame) -> {expected} normalized records", flush=True)
+    me = [sys.executable, str(Path(__file__).resolve()), "--variant"]
+    results = []
+    with broker() as bootstrap, tempfile.TemporaryDirectory(prefix="mp-bench-proc-") as tmp:
+        home = Path(tmp)
+        plan = [
+            ("a", "confluent passthrough", me + ["passthrough"], [COPY_TOPIC], len(frames)),
+            ("b", "confluent decode+Avro", me + ["confluent"], MD_TOPICS, expected),
+            ("c", "faust app, normalize agents", [sys.executable, "-m", "marketpipe", "process", "--agents",
+                                                  "normalize", "--loglevel", "warn"], MD_TOPICS, expected),
+            ("c+", "faust app, all agents (+bars)", [sys.executable, "-m", "marketpipe", "process", "--loglevel",
+                                                     "warn"], MD_TOPICS, expected),
+            ("d", "quix streams decode+Avro", me + ["quix"], [QUIX_TOPIC], expected),
+        ]
+        for key, label, cmd, outputs, want in plan:
+            s = fresh_settings(bootstrap, key.replace("+", "p"))
+            load(s, frames)
+            env = env_for(bootstrap, s.topic_prefix, home / key)
+            print(f"running ({key}) {label} ...", flush=True)
+            r = measure(label, cmd, env, s, outputs, want, home / f"{key}.log")
+            r["key"] = key
+            results.append(r)
+        lat = latency(bootstrap, home)
+    by = {r["key"]: r for r in results}
+    print()
+    print(f"{'variant':<37} {'records':>8} {'wall s':>7} {'CPU s':>7} {'records/CPU-s':>14} {'records/s':>10}")
+    for r in results:
+        print(f"{'(' + r['key'] + ')':<5}{r['label']:<32} {r['records']:>8} {r['wall']:>7.2f} {r['cpu']:>7.2f} "
+              f"{r['per_cpu']:>14,.0f} {r['per_wall']:>10,.0f}")
+    cb = by["c"]["per_cpu"] / by["b"]["per_cpu"]
+    cd = by["c"]["per_cpu"] / by["d"]["per_cpu"]
+    print()
+    print(f"c/b = {cb:.2f}  (target >= 0.5: {'met' if cb >= 0.5 else 'NOT met'})")
+    print(f"c/d = {cd:.2f}  (target >= 2:   {'met' if cd >= 2 else 'NOT met'})")
+    print(f"b/a = {by['b']['per_cpu'] / by['a']['per_cpu']:.2f}  (records per CPU-s of our job vs frames per "
+          "CPU-s of a bare copy)")
+    print("(c) is the same job as (b) and (d): `marketpipe process --agents normalize`; (c+) is the default "
+          "deployment,\n    which also re-reads md.tick for bars in the same process. (a) counts frames, the others "
+          "normalized records.")
+    print()
+    print(f"end-to-end latency, faust app, {lat['rate']} frames/s for 15 s ({lat['got']}/{lat['sent']} ticks "
+          f"seen): p50 {lat['p50']:.1f} ms  p90 {lat['p90']:.1f} ms  p99 {lat['p99']:.1f} ms  "
+          f"max {lat['max']:.1f} ms  (producer receive-time header -> record read from md.tick)")
+    return 0
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "--variant":
+        sys.path.insert(0, str(ROOT / "bench"))
+        variant = sys.argv[2]
+        if variant == "quix":
+            run_quix()
+        else:
+            run_confluent(passthrough=variant == "passthrough")
+        sys.exit(0)
+    sys.exit(main())

@@ -1,0 +1,103 @@
+"""What the Kafka benchmarks share: a broker, topics under a fresh prefix, CPU of a process,
+record counts from end offsets."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Iterator
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from marketpipe import settings as settings_mod  # noqa: E402
+from marketpipe import topics  # noqa: E402
+
+TICKS_PER_SECOND = os.sysconf("SC_CLK_TCK")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def broker() -> Iterator[str]:
+    """``KAFKA_BOOTSTRAP_SERVERS`` if set, else a local broker of our own for the run."""
+    given = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    if given:
+        yield given
+        return
+    from marketpipe.kafka_local import LocalKafka
+
+    with tempfile.TemporaryDirectory(prefix="mp-bench-") as home:
+        local = LocalKafka(home=Path(home), port=_free_port(), progress=lambda m: print(m, file=sys.stderr))
+        address = local.up()
+        try:
+            yield address
+        finally:
+            local.down()
+
+
+def env_for(bootstrap: str, prefix: str, home: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("KAFKA_", "MARKETPIPE_", "SCHEMA_REGISTRY"))}
+    env.update({"KAFKA_BOOTSTRAP_SERVERS": bootstrap, "MARKETPIPE_TOPIC_PREFIX": prefix,
+                "MARKETPIPE_HOME": str(home), "MARKETPIPE_METRICS_PORT": "-1", "MARKETPIPE_LOG_LEVEL": "WARNING",
+                "PYTHONPATH": str(ROOT)})
+    return env
+
+
+def fresh_settings(bootstrap: str, label: str) -> settings_mod.Settings:
+    """Settings with a new topic prefix whose declared topics exist."""
+    prefix = f"b{uuid.uuid4().hex[:6]}{label}."
+    s = settings_mod.load({"KAFKA_BOOTSTRAP_SERVERS": bootstrap, "MARKETPIPE_TOPIC_PREFIX": prefix})
+    topics.create_topics(s.kafka.client_config(), prefix=prefix)
+    return s
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process, all its threads (librdkafka's included)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS_PER_SECOND
+
+
+def records_in(s: settings_mod.Settings, logical: list[str]) -> int:
+    """Messages on the given topics (sum of end offsets; the topics are fresh, so start at 0)."""
+    from confluent_kafka import Consumer, KafkaException, TopicPartition
+
+    c = Consumer({**s.kafka.client_config(), "group.id": "bench-count"})
+    try:
+        for attempt in range(20):  # fresh topics: leaders may not be known for a moment
+            try:
+                total = 0
+                md = c.list_topics(timeout=10).topics
+                for name in (s.topic(t) for t in logical):
+                    for p in md[name].partitions:
+                        total += c.get_watermark_offsets(TopicPartition(name, p), timeout=10)[1]
+                return total
+            except KafkaException:
+                time.sleep(0.25)
+        raise RuntimeError(f"could not read end offsets of {logical}")
+    finally:
+        c.close()
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def wait_until(cond, timeout: float, step: float = 0.2) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():
+            return True
+        time.sleep(step)
+    return False
