@@ -29,8 +29,8 @@ def test_supervisor_stops_children_and_grandchildren(tmp_path: Path) -> None:
     child = sup.start("stubborn", [sys.executable, "-c", script], os.environ)
     polite = sup.start("polite", [sys.executable, "-c", "import time; print('hi', flush=True); time.sleep(60)"],
                        os.environ)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and not child.log.read_text().strip():
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and not (child.log.read_text().strip() and polite.log.read_text().strip()):
         time.sleep(0.05)
     grandchild = int(child.log.read_text().split()[0])
     assert _alive(grandchild)
@@ -83,3 +83,26 @@ def test_live_state_counts_and_keeps_the_latest() -> None:
     assert s["records"] == {"md.dlq": 1, "md.quote": 4, "md.tick": 1, "raw.jvquant": 2}
     assert s["dlq"] == 1
     assert s["latency_ms_p50"] == 5.0
+
+
+def test_demo_plan_uses_a_simulator_only_where_no_token_is_set(tmp_path: Path) -> None:
+    import argparse
+    import json
+
+    from marketpipe import demo, settings
+
+    args = argparse.Namespace(rate=100, clock_speed=1.0, bar="5s")
+    env = {"MARKETPIPE_HOME": str(tmp_path)}
+    names = [step.name for step in demo.plan(settings.load(env), args, env)]
+    assert names[:3] == ["sim-jvquant", "sim-infoway", "sim-jin10"]
+    trader = next(step for step in demo.plan(settings.load(env), args, env) if step.name == "trader")
+    reference = json.loads(Path(trader.env["MARKETPIPE_TRADER_REFERENCE"]).read_text())
+    assert reference["600519.SH"]["prev_close"] == "1500.00" and reference["600290.SH"]["st"] is True
+    assert reference["113050.SH"]["prev_close"] == "120.000"
+
+    real = {**env, "JVQUANT_TOKEN": "t", "JVQUANT_TRADE_ACCOUNT": "a", "JVQUANT_TRADE_PASSWORD": "p",
+            "INFOWAY_API_KEY": "k", "JIN10_URL": "https://dc-quote-old.jin10.com"}
+    steps = demo.plan(settings.load(real), args, real)
+    assert not [s for s in steps if s.name.startswith("sim-")]
+    producer = next(s for s in steps if s.name == "producer-jvquant")
+    assert "JVQUANT_BASE_URL" not in producer.env  # the real service from the settings
