@@ -8,7 +8,7 @@
     worker that also runs the bar agent over md.tick in the same process;
 (d) Quix Streams doing the same decode + normalize + Avro.
 
-Each variant runs as its own process over the same backlog copied under its own topic prefix,
+Each variant runs as its own process (best of ``BENCH_REPEATS``, default 2) over the same backlog copied under its own topic prefix,
 flushes its output before committing (at-least-once, like the app), and is measured from outside:
 CPU (user+system, all threads, from /proc) and wall time between its first output record and its
 last. Normalized events per CPU-second and the ratios c/b and c/d are printed. Then the Faust app's
@@ -36,6 +36,7 @@ from marketpipe.rawframe import RawMeta  # noqa: E402
 
 MD_TOPICS = ["md.tick", "md.quote", "md.depth", "md.kline", "md.dlq"]
 COPY_TOPIC, QUIX_TOPIC = "bench.copy", "bench.quix"
+REPEATS = int(os.environ.get("BENCH_REPEATS", "2"))
 rng = random.Random(11)
 
 
@@ -306,11 +307,14 @@ def main() -> int:
             ("d", "quix streams decode+Avro", me + ["quix"], [QUIX_TOPIC], expected),
         ]
         for key, label, cmd, outputs, want in plan:
-            s = fresh_settings(bootstrap, key.replace("+", "p"))
-            load(s, frames)
-            env = env_for(bootstrap, s.topic_prefix, home / key)
-            print(f"running ({key}) {label} ...", flush=True)
-            r = measure(label, cmd, env, s, outputs, want, home / f"{key}.log")
+            runs = []
+            for attempt in range(REPEATS):  # best of N: the machine may be busy with something else
+                s = fresh_settings(bootstrap, key.replace("+", "p"))
+                load(s, frames)
+                env = env_for(bootstrap, s.topic_prefix, home / f"{key}{attempt}")
+                print(f"running ({key}) {label}, run {attempt + 1}/{REPEATS} ...", flush=True)
+                runs.append(measure(label, cmd, env, s, outputs, want, home / f"{key}{attempt}.log"))
+            r = max(runs, key=lambda run: run["per_cpu"])
             r["key"] = key
             results.append(r)
         lat = latency(bootstrap, home)
