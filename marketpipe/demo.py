@@ -292,6 +292,9 @@ def _live(args: argparse.Namespace, settings: Settings, sup: Any, watcher: Watch
     print(f"  dead letters            {summary['dlq']:>10}")
     lat = "n/a" if p50 is None else f"p50 {p50:.1f} ms, p99 {p99:.1f} ms ({summary['latency_samples']} ticks)"
     print(f"  end-to-end tick latency (receive -> readable on md.tick): {lat}")
+    if watcher.state.replayed:
+        print(f"  ticks received before this run and processed again: {watcher.state.replayed} "
+              "(at-least-once replay after an earlier stop; dedupe on source)")
     return 0
 
 

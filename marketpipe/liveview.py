@@ -71,6 +71,10 @@ class LiveState:
     orders: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=10))
     dlq: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=3))
     latency_ms: Percentiles = field(default_factory=Percentiles)
+    # frames received before this view started (a replay after a restart, an earlier run's backlog)
+    # say nothing about this run's latency
+    since_ns: int = field(default_factory=time.time_ns)
+    replayed: int = 0
 
     def on_raw(self, provider: str, now: float | None = None) -> None:
         self.counts[f"raw.{provider}"] += 1
@@ -80,8 +84,10 @@ class LiveState:
         self.counts[topic] += 1
         if schema == "Tick":
             received = record.get("receive_time_ns") or 0
-            if received:
+            if received >= self.since_ns:
                 self.latency_ms.add(((read_ns or time.time_ns()) - received) / 1e6)
+            elif received:
+                self.replayed += 1
         elif schema == "Quote":
             sym = record["symbol"]
             if sym in self.quotes or len(self.quotes) < self.watch_symbols:

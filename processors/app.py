@@ -335,11 +335,20 @@ def load_books(s: settings_mod.Settings, partitions: set[int]) -> dict[str, barl
                 if msg.error():
                     continue
                 if msg.value():
-                    book = barlib.BarBook.from_json(orjson.loads(msg.value()))
+                    key = msg.key().decode()
+                    try:
+                        book = barlib.BarBook.from_json(orjson.loads(msg.value()))
+                    except (ValueError, KeyError, TypeError, IndexError) as exc:
+                        # one unreadable snapshot must not crash-loop the worker: that book starts
+                        # afresh (its open windows are lost, loudly) and the others load
+                        log.error("bar state for %s at %s[%d]@%d unreadable, starting it afresh: %s",
+                                  key, topic, msg.partition(), msg.offset(), exc)
+                        books.pop(key, None)
+                        continue
                     if book.partition in partitions:
-                        books[msg.key().decode()] = book
+                        books[key] = book
                     else:
-                        books.pop(msg.key().decode(), None)  # the symbol moved (partition count changed)
+                        books.pop(key, None)  # the symbol moved (partition count changed)
                 if msg.offset() + 1 >= ends[msg.partition()]:
                     pending.discard(msg.partition())
         if pending:

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 PARSER_VERSION = "bars/1"
+STATE_VERSION = 2  # layout of a BarBook snapshot on md.bar.state (see BarBook.from_json)
 
 
 def order(tick: dict[str, Any]) -> list[Any]:
@@ -116,14 +117,27 @@ class BarBook:
         return False
 
     def to_json(self) -> dict[str, Any]:
-        return {"p": self.provider, "s": self.symbol, "o": {str(k): v for k, v in self.open.items()},
+        return {"v": STATE_VERSION, "p": self.provider, "s": self.symbol,
+                "o": {str(k): v for k, v in self.open.items()},
                 "e": {str(k): v for k, v in self.emitted.items()}, "m": self.max_event_time,
                 "part": self.partition, "a": self.applied}
 
     @classmethod
     def from_json(cls, raw: dict[str, Any]) -> "BarBook":
-        return cls(raw["p"], raw["s"], {int(k): v for k, v in raw["o"].items()},
-                   {int(k): v for k, v in raw["e"].items()}, raw["m"], raw.get("part", -1), raw.get("a", {}))
+        """A book from its snapshot; snapshots written by the previous state layout are upgraded, so a
+        worker upgrade does not meet its predecessor's windows as something it cannot read."""
+        version = raw.get("v", 1)
+        if version > STATE_VERSION:
+            raise ValueError(f"bar state version {version} is newer than this worker's ({STATE_VERSION})")
+        open_ = {int(k): v for k, v in raw["o"].items()}
+        emitted = {int(k): v for k, v in raw["e"].items()}
+        if version == 1:  # v1: plain float sums and bare event times as first/last
+            for agg in [*open_.values(), *(entry[0] for entry in emitted.values())]:
+                agg[4] = [agg[4]]
+                agg[5] = None if agg[5] is None else [agg[5]]
+                agg[7] = agg[7] if isinstance(agg[7], list) else [agg[7], "", 0, 0, 0]
+                agg[8] = agg[8] if isinstance(agg[8], list) else [agg[8], "", 0, 0, 0]
+        return cls(raw["p"], raw["s"], open_, emitted, raw["m"], raw.get("part", -1), raw.get("a", {}))
 
     def add(self, tick: dict[str, Any], interval: int, horizon: int, watermark: int) -> bool:
         """Add a tick; False when it is later than the correction horizon (the caller counts it)."""

@@ -112,3 +112,20 @@ def test_any_arrival_order_within_the_horizon_ends_at_the_offline_bars(raw, rnd)
     bars = run(BarBook("jvquant", "600519.SH"), arrival)
     assert final(bars) == offline_bars(ticks, MIN)
     assert all(b["volume"] > 0 for b in bars)  # never an empty bar
+
+
+def test_a_snapshot_of_the_previous_layout_is_upgraded_and_keeps_binning() -> None:
+    base = 1_790_000_000_000 // MIN * MIN
+    v1 = {"p": "jvquant", "s": "600519.SH", "m": base + 5000, "part": 3, "a": {"raw.jvquant:0": [7, 0]},
+          "o": {str(base): [10.0, 11.0, 9.5, 10.5, 300.0, 3150.0, 3, base + 1000, base + 5000, 1]},
+          "e": {str(base - MIN): [[9.0, 9.0, 9.0, 9.0, 100.0, None, 1, base - 2000, base - 2000, 1], 0, False]}}
+    book = BarBook.from_json(v1)
+    book.add(tick(base + 6000, 12.0, offset=8), MIN, 10 * MIN, base + 6000)
+    [bar] = book.close(base + MIN + 2000, MIN, 2000, 10 * MIN)
+    assert (bar["open"], bar["high"], bar["close"], bar["volume"], bar["amount"], bar["trade_count"]) == \
+        (10.0, 12.0, 12.0, 400.0, 3150.0 + 1200.0, 4)
+    assert book.to_json()["v"] == 2
+    import pytest
+
+    with pytest.raises(ValueError):
+        BarBook.from_json({**v1, "v": 99})

@@ -68,7 +68,7 @@ def test_rate_meter_and_percentiles() -> None:
 
 
 def test_live_state_counts_and_keeps_the_latest() -> None:
-    st = LiveState(watch_symbols=2)
+    st = LiveState(watch_symbols=2, since_ns=500_000_000)
     st.on_raw("jvquant", now=1.0)
     st.on_raw("jvquant", now=1.1)
     base = {"provider": "jvquant", "event_time": 1, "receive_time_ns": 0}
@@ -78,11 +78,13 @@ def test_live_state_counts_and_keeps_the_latest() -> None:
     assert st.quotes["600519.SH"]["last"] == 4.0
     st.on_record("md.tick", "Tick", {**base, "symbol": "X", "receive_time_ns": 1_000_000_000},
                  read_ns=1_005_000_000)
+    # a replayed tick received before the view started is counted but is not a latency sample
+    st.on_record("md.tick", "Tick", {**base, "symbol": "X", "receive_time_ns": 100}, read_ns=1_005_000_000)
     st.on_record("md.dlq", "DeadLetter", {"provider": "jvquant", "reason": "bad"})
     s = st.summary()
-    assert s["records"] == {"md.dlq": 1, "md.quote": 4, "md.tick": 1, "raw.jvquant": 2}
+    assert s["records"] == {"md.dlq": 1, "md.quote": 4, "md.tick": 2, "raw.jvquant": 2}
     assert s["dlq"] == 1
-    assert s["latency_ms_p50"] == 5.0
+    assert s["latency_ms_p50"] == 5.0 and s["latency_samples"] == 1 and st.replayed == 1
 
 
 def test_demo_plan_uses_a_simulator_only_where_no_token_is_set(tmp_path: Path) -> None:
