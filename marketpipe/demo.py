@@ -236,7 +236,8 @@ def _run_pipeline(args: argparse.Namespace, settings: Settings) -> int:
     except KeyboardInterrupt:
         return 0
     finally:
-        codes = sup.stop_all()
+        # producers first, so the processor and trader finish what was received before they stop
+        codes = sup.stop_all(first=("producer-",), drain=3.0)
         print("stopped: " + ", ".join(f"{name} ({'exit ' + str(c) if c is not None else '?'})"
                                       for name, c in codes.items()), file=sys.stderr)
 

@@ -65,11 +65,19 @@ class Supervisor:
             self._signal(child, signal.SIGKILL)
         return child.returncode()
 
-    def stop_all(self) -> dict[str, int | None]:
-        """Stop children in reverse start order (consumers before the producers feeding them)."""
+    def stop_all(self, first: Sequence[str] = (), drain: float = 0.0) -> dict[str, int | None]:
+        """Stop the children whose names start with one of ``first`` (the sources), wait ``drain``
+        seconds so the rest can finish what the sources handed them, then stop the others in
+        reverse start order."""
         codes: dict[str, int | None] = {}
-        for child in reversed(self.children):
+        sources = [c for c in self.children if c.name.startswith(tuple(first))] if first else []
+        for child in sources:
             codes[child.name] = self.stop(child)
+        if sources and drain > 0:
+            time.sleep(drain)
+        for child in reversed(self.children):
+            if child not in sources:
+                codes[child.name] = self.stop(child)
         return codes
 
     @staticmethod

@@ -108,3 +108,13 @@ def test_demo_plan_uses_a_simulator_only_where_no_token_is_set(tmp_path: Path) -
     assert not [s for s in steps if s.name.startswith("sim-")]
     producer = next(s for s in steps if s.name == "producer-jvquant")
     assert "JVQUANT_BASE_URL" not in producer.env  # the real service from the settings
+
+
+def test_supervisor_stops_the_sources_first_then_the_rest_in_reverse(tmp_path: Path) -> None:
+    sup = Supervisor(tmp_path / "logs", grace=5)
+    sleeper = [sys.executable, "-c", "import time; time.sleep(60)"]
+    for name in ("sim", "producer-a", "producer-b", "processor", "trader"):
+        sup.start(name, sleeper, os.environ)
+    codes = sup.stop_all(first=("producer-",), drain=0.1)
+    assert list(codes) == ["producer-a", "producer-b", "trader", "processor", "sim"]
+    assert all(code == -15 for code in codes.values())
