@@ -92,13 +92,14 @@ def plan(settings: Settings, args: argparse.Namespace, env: dict[str, str]) -> l
         steps.append(Step("sim-jin10", [*sim, "jin10", "--port", str(port), "--rate", str(args.rate), *speed],
                           port=port))
         j10_env = {"JIN10_URL": f"http://127.0.0.1:{port}"}
+    # consumers before producers: the processor joins its group while nothing queues up yet
     steps += [
-        Step("producer-jvquant", ["produce", "jvquant", "--codes", JVQUANT_CODES], jv_env),
-        Step("producer-infoway", ["produce", "infoway", "--codes", INFOWAY_CODES], iw_env),
-        Step("producer-jin10", ["produce", "jin10", "--codes", JIN10_CODES], j10_env),
         Step("processor", ["process", "--bar-interval", args.bar]),
         Step("trader", ["trade"], {**jv_env, "MARKETPIPE_ORDER_SIGNING_KEY": env.get(
             "MARKETPIPE_ORDER_SIGNING_KEY") or DEMO_SIGNING_KEY}),
+        Step("producer-jvquant", ["produce", "jvquant", "--codes", JVQUANT_CODES], jv_env),
+        Step("producer-infoway", ["produce", "infoway", "--codes", INFOWAY_CODES], iw_env),
+        Step("producer-jin10", ["produce", "jin10", "--codes", JIN10_CODES], j10_env),
     ]
     return steps
 
@@ -143,7 +144,7 @@ class Watcher:
         from schemas import codec
 
         self.settings = settings
-        self.state = LiveState()
+        self.state = LiveState(measuring=False)
         self.codec = codec.from_settings(settings)
         self.consumer = Consumer({**settings.kafka.client_config(), "group.id": f"marketpipe-demo-{uuid.uuid4().hex[:8]}",
                                   "enable.auto.commit": False})
@@ -161,6 +162,7 @@ class Watcher:
         while time.monotonic() < deadline:
             msgs = self.consumer.consume(1000, timeout=0.05)
             if not msgs:
+                self.state.measuring = True  # caught up: from now on a record is read as it arrives
                 continue
             now_ns = time.time_ns()
             for msg in msgs:
@@ -231,6 +233,14 @@ def _run_pipeline(args: argparse.Namespace, settings: Settings) -> int:
             if step.port and not _wait_port(step.port):
                 print(f"{step.name} did not listen on {step.port}:\n{sup.log_tail(child)}", file=sys.stderr)
                 return 1
+            if step.name == "processor":
+                from processors.cli import wait_until_consuming
+
+                # frames produced before the worker owns its partitions would only wait in Kafka and
+                # show up as start-up latency
+                if not wait_until_consuming(settings, 90):
+                    print(f"processor did not join its consumer group in 90 s:\n{sup.log_tail(child)}",
+                          file=sys.stderr)
         watcher = Watcher(settings)
         return _live(args, settings, sup, watcher, exe, env, stop)
     except KeyboardInterrupt:

@@ -75,6 +75,9 @@ class LiveState:
     # say nothing about this run's latency
     since_ns: int = field(default_factory=time.time_ns)
     replayed: int = 0
+    # False until the reader has drained its first backlog: records it reads late because its own
+    # consumer was still starting would be charged to the pipeline
+    measuring: bool = True
 
     def on_raw(self, provider: str, now: float | None = None) -> None:
         self.counts[f"raw.{provider}"] += 1
@@ -84,7 +87,7 @@ class LiveState:
         self.counts[topic] += 1
         if schema == "Tick":
             received = record.get("receive_time_ns") or 0
-            if received >= self.since_ns:
+            if received >= self.since_ns and self.measuring:
                 self.latency_ms.add(((read_ns or time.time_ns()) - received) / 1e6)
             elif received:
                 self.replayed += 1

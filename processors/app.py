@@ -35,6 +35,7 @@ from marketpipe import topics
 from marketpipe.rawframe import header_dict, parse_meta
 from processors import bars as barlib
 from processors import metrics
+from processors.cli import group_id
 from processors.decode import ParseError, RawFrame, decode
 from processors.decode.base import dead_letter
 from processors.volume import VolumeTracker
@@ -43,7 +44,6 @@ from schemas import codec as codec_mod
 log = logging.getLogger("processors")
 
 SETTINGS = settings_mod.load()
-APP_ID = "marketpipe-processors"
 
 
 def _broker_url(bootstrap: str) -> str:
@@ -85,10 +85,7 @@ class App(faust.App):
 
 
 app = App(
-    # one consumer group per topic prefix, so pipelines sharing a cluster do not share offsets, and
-    # one per agent set, so split deployments (normalize / bars) do not steal each other's topics
-    APP_ID + ("" if P.agents == "all" else f"-{P.agents}")
-    + (f"-{SETTINGS.topic_prefix.rstrip('.')}" if SETTINGS.topic_prefix else ""),
+    group_id(SETTINGS),
     broker=_broker_url(SETTINGS.kafka.bootstrap_servers),
     broker_credentials=_credentials(SETTINGS),
     datadir=str(SETTINGS.home / "faust"),

@@ -37,6 +37,37 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+APP_ID = "marketpipe-processors"
+
+
+def group_id(settings: Settings) -> str:
+    """The processor app's id, which is its Kafka consumer group: one per topic prefix, so pipelines
+    sharing a cluster do not share offsets, and one per agent set, so split deployments (normalize /
+    bars) do not steal each other's topics."""
+    agents = settings.processor.agents
+    return (APP_ID + ("" if agents == "all" else f"-{agents}")
+            + (f"-{settings.topic_prefix.rstrip('.')}" if settings.topic_prefix else ""))
+
+
+def wait_until_consuming(settings: Settings, timeout: float = 60.0) -> bool:
+    """True once the processor group is stable with members holding partitions."""
+    import time
+
+    from confluent_kafka.admin import AdminClient
+
+    admin, group = AdminClient(settings.kafka.client_config()), group_id(settings)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            desc = admin.describe_consumer_groups([group])[group].result(10)
+            if str(desc.state).endswith("STABLE") and any(m.assignment.topic_partitions for m in desc.members):
+                return True
+        except Exception:  # noqa: BLE001 - the group does not exist yet
+            pass
+        time.sleep(0.5)
+    return False
+
+
 def missing_topics(settings: Settings) -> list[str]:
     """The declared topics the app reads or writes that the cluster does not have."""
     from confluent_kafka.admin import AdminClient
