@@ -255,6 +255,7 @@ def _run_pipeline(args: argparse.Namespace, settings: Settings) -> int:
 def _live(args: argparse.Namespace, settings: Settings, sup: Any, watcher: Watcher, exe: list[str],
           env: dict[str, str], stop: dict[str, bool]) -> int:
     import subprocess
+    import threading
 
     from rich.console import Console
     from rich.live import Live
@@ -266,6 +267,12 @@ def _live(args: argparse.Namespace, settings: Settings, sup: Any, watcher: Watch
     orders_sent = False
     reported: set[str] = set()
     signing = {"MARKETPIPE_ORDER_SIGNING_KEY": env.get("MARKETPIPE_ORDER_SIGNING_KEY") or DEMO_SIGNING_KEY}
+
+    def send_orders() -> None:
+        for cmd in demo_orders(env):
+            run = subprocess.run(exe + cmd, env={**env, **signing}, capture_output=True, text=True, timeout=60)
+            if run.returncode:
+                console.log(f"demo order {' '.join(cmd[2:])} failed: {run.stderr.strip()[-500:]}")
 
     def processes() -> list[tuple[str, int, str]]:
         rows = []
@@ -283,8 +290,8 @@ def _live(args: argparse.Namespace, settings: Settings, sup: Any, watcher: Watch
                     break
                 watcher.pump(0.25)
                 if not orders_sent and elapsed > args.orders_after:
-                    for cmd in demo_orders(env):
-                        subprocess.run(exe + cmd, env={**env, **signing}, capture_output=True, timeout=60)
+                    # in the background: the view keeps reading while the order commands start up
+                    threading.Thread(target=send_orders, daemon=True, name="demo-orders").start()
                     orders_sent = True
                 for child in sup.exited():
                     if child.name not in reported:
