@@ -304,12 +304,15 @@ class LocalKafka:
 
     def _cluster_id(self) -> str:
         path = self.dir / "cluster.id"
-        if path.exists():
+        if path.exists() and not path.read_text().startswith("-"):
             return path.read_text().strip()
-        # a KRaft cluster id is 16 random bytes in URL-safe base64 without padding
+        # A KRaft cluster id is 16 random bytes in URL-safe base64 without padding. One in 64 starts
+        # with "-", which kafka-storage's argument parser takes for an option: draw again.
         import base64
 
-        cid = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        cid = "-"
+        while cid.startswith("-"):
+            cid = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
         path.write_text(cid)
         return cid
 

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Mapping
+from typing import Any, Mapping
 
 log = logging.getLogger(__name__)
 
@@ -126,4 +126,23 @@ def create_topics(
                     result[name] = "exists"
                 else:
                     raise
+        _wait_for_leaders(admin, [t for t, state in result.items() if state == "created"], timeout)
     return result
+
+
+def _wait_for_leaders(admin: Any, names: list[str], timeout: float) -> None:
+    """Return once every partition of the new topics has a leader: a client that starts right after
+    ``topics create`` then finds them usable instead of retrying on stale metadata."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    pending = set(names)
+    while pending and time.monotonic() < deadline:
+        md = admin.list_topics(timeout=timeout).topics
+        pending = {n for n in pending
+                   if n not in md or md[n].error is not None or not md[n].partitions
+                   or any(p.leader < 0 for p in md[n].partitions.values())}
+        if pending:
+            time.sleep(0.1)
+    if pending:
+        log.warning("topics without a leader after %.0f s: %s", timeout, ", ".join(sorted(pending)))

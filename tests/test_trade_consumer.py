@@ -50,7 +50,7 @@ class Events:
     def of(self, command_id: str) -> list[dict[str, Any]]:
         return [e for e in self.seen if e["command_id"] == command_id]
 
-    def wait(self, cond: Callable[[], bool], timeout: float = 30.0) -> None:
+    def wait(self, cond: Callable[[], bool], timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             for msg in self.consumer.consume(500, timeout=0.2):
