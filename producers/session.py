@@ -38,7 +38,11 @@ log = logging.getLogger(__name__)
 OPCODES = {websocket.ABNF.OPCODE_BINARY: "binary", websocket.ABNF.OPCODE_TEXT: "text"}
 
 
-class AuthFailed(Exception):
+class Stopped(Exception):
+    """The provider refused for a reason retrying cannot fix; the message names the cause and the fix."""
+
+
+class AuthFailed(Stopped):
     """Credentials refused: do not retry."""
 
 
@@ -137,7 +141,8 @@ class Session:
     def __init__(self, feed: Feed, sink: Any, connection_id: str, *, stall_seconds: float = 30.0,
                  healthy_seconds: float = 30.0, rate_limit_seconds: float = 60.0, backoff: Backoff | None = None,
                  connect_timeout: float = 10.0, seed: int | None = None,
-                 clock: Callable[[], float] = time.monotonic, wallclock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.monotonic, wallclock: Callable[[], float] = time.time,
+                 sleep: Callable[[float], None] | None = None) -> None:
         self.feed = feed
         self.sink = sink
         self.connection_id = connection_id
@@ -154,6 +159,7 @@ class Session:
         self.clock = clock
         self.wallclock = wallclock
         self.extra_headers = feed.headers()
+        self._sleep_fn = sleep  # tests: a fake clock's sleep
 
     def stop(self) -> None:
         """Ask the loop to end; safe from a signal handler (the loop notices within 0.5 s).
@@ -174,10 +180,10 @@ class Session:
 
     # ---- loop -------------------------------------------------------------------------------
     def run(self) -> None:
-        """Run until :meth:`stop`; raises AuthFailed when credentials are refused."""
+        """Run until :meth:`stop`; raises Stopped (AuthFailed) when retrying cannot help."""
         provider = self.feed.provider
         while not self.stopping:
-            started = time.monotonic()
+            started = self.clock()
             reason = "closed"
             try:
                 self.session += 1
@@ -185,6 +191,9 @@ class Session:
                 reason = "closed by peer"
             except AuthFailed:
                 m.ERRORS.labels(provider, "auth").inc()
+                raise
+            except Stopped:
+                m.ERRORS.labels(provider, "refused").inc()
                 raise
             except RateLimited as exc:
                 m.ERRORS.labels(provider, "rate_limit").inc()
@@ -201,7 +210,7 @@ class Session:
                 self.ws = None
             if self.stopping:
                 break
-            if time.monotonic() - started >= self.healthy_seconds:
+            if self.clock() - started >= self.healthy_seconds:
                 self.backoff.reset()
             delay = self.backoff.next(self.rng)
             log.warning("%s: session %d ended (%s); reconnecting in %.2f s", self.feed.describe(), self.session,
@@ -210,6 +219,9 @@ class Session:
             self._sleep(delay)
 
     def _sleep(self, seconds: float) -> None:
+        if self._sleep_fn is not None:
+            self._sleep_fn(seconds)
+            return
         deadline = time.monotonic() + seconds
         while not self.stopping and time.monotonic() < deadline:
             time.sleep(min(0.1, max(0.0, deadline - time.monotonic())))
@@ -276,7 +288,7 @@ class Session:
             watch.life(self.clock())
             try:
                 kind = self.feed.classify(data, opcode)
-            except (AuthFailed, RateLimited, Retry):
+            except (Stopped, RateLimited, Retry):
                 self.emit(data, opcode, "control")  # the error frame itself is kept too
                 raise
             self.emit(data, opcode, kind)
