@@ -66,6 +66,8 @@ class Feed:
 
     provider = ""
     heartbeat_seconds: float | None = None
+    #: delay of the first heartbeat after :meth:`on_open` (None: ``heartbeat_seconds``)
+    first_heartbeat_seconds: float | None = None
     #: True when the server answers :meth:`heartbeat` (a pong): silence then means a dead socket
     heartbeat_answered = True
 
@@ -262,12 +264,13 @@ class Session:
 
     def _receive(self, ws: websocket.WebSocket) -> None:
         watch = self._watch()
-        last_beat = self.clock()
+        beat = self.feed.heartbeat_seconds
+        next_beat = self.clock() + (self.feed.first_heartbeat_seconds or beat or 0.0)
         while not self.stopping:
             now = self.clock()
-            if self.feed.heartbeat_seconds and now - last_beat >= self.feed.heartbeat_seconds:
+            if beat and now >= next_beat:
                 self.feed.heartbeat(ws)
-                last_beat = now
+                next_beat = now + beat
             stalled = watch.verdict(now, self.wallclock())
             if stalled:
                 raise Retry(stalled)
