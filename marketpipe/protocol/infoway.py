@@ -109,8 +109,13 @@ def _json(text: str) -> dict | None:
     return body if isinstance(body, dict) else None
 
 
+_PUSH_HEADS = tuple(f'{{"code":{c},'.encode() for c in sorted(PUSH_CODES))
+
+
 def error_of(frame: bytes | str) -> ErrorFrame | None:
     """The error a server frame reports, or None (pushes, acks, the welcome, the greeting)."""
+    if isinstance(frame, (bytes, bytearray)) and frame.startswith(_PUSH_HEADS):
+        return None  # the hot path: a push, as the server writes it (code first)
     text = frame.decode("utf-8", "replace") if isinstance(frame, (bytes, bytearray)) else frame
     stripped = text.strip()
     if stripped.startswith(SUBSCRIBE_FAIL_PREFIX):
@@ -141,6 +146,8 @@ def _from_body(body: dict, text: str) -> ErrorFrame | None:
 
 
 def is_push(frame: bytes) -> bool:
+    if frame.startswith(_PUSH_HEADS):
+        return True
     if not frame.startswith(b"{"):
         return False
     body = _json(frame.decode("utf-8", "replace"))
