@@ -136,3 +136,24 @@ def test_pong_counts_as_life_while_open() -> None:
     feed = QuietFeed(mh.CRYPTO, heartbeat_seconds=10, answered=True)
     ws, _ = run_receive(feed, "2026-11-28 10:00:00", 600, lambda t: "pong" if t % 10 == 0 else None)
     assert ws.t == 600
+
+
+def test_each_producer_picks_its_markets_calendar() -> None:
+    from producers.infoway import InfowayFeed
+    from producers.jin10 import Jin10Feed
+    from producers.jvquant import JvQuantFeed
+
+    sat_noon, mon_lunch, mon_night = (cst_epoch("2026-11-28 12:00:00"), cst_epoch("2026-11-23 12:00:00"),
+                                      cst_epoch("2026-11-23 23:00:00"))
+    crypto = InfowayFeed("ws://x", "k", "crypto", ["BTCUSDT"]).calendar()
+    assert crypto.is_open_at(sat_noon)
+    common = InfowayFeed("ws://x", "k", "common", ["XAUUSD"]).calendar()
+    assert common.is_open_at(mon_night) and not common.is_open_at(sat_noon)
+    a_share = InfowayFeed("ws://x", "k", "stock", ["600519.SH"]).calendar()
+    assert not a_share.is_open_at(mon_lunch) and not a_share.is_open_at(mon_night)
+    mixed = InfowayFeed("ws://x", "k", "stock", ["600519.SH", "AAPL.US"]).calendar()
+    assert mixed.is_open_at(mon_night)  # New York morning
+    assert not JvQuantFeed("http://x", "t", ["600519"]).calendar().is_open_at(mon_lunch)
+    assert JvQuantFeed("http://x", "t", ["aapl"], market="us").calendar().is_open_at(mon_night)
+    assert Jin10Feed("http://x", ["XAUUSD"]).calendar().is_open_at(mon_night)
+    assert not Jin10Feed("http://x", ["XAUUSD"]).calendar().is_open_at(sat_noon)
