@@ -107,12 +107,17 @@ class StallWatch:
     dead_seconds: float
     last_life: float = 0.0
     was_open: bool = False
+    checked_at: float = float("-inf")
 
     def life(self, now: float) -> None:
         self.last_life = now
 
     def verdict(self, now: float, wall: float) -> str | None:
-        is_open = self.calendar.is_open_at(wall)
+        if now - self.checked_at >= 1.0:  # the calendar is asked once a second, not once per frame
+            self.checked_at = now
+            is_open = self.calendar.is_open_at(wall)
+        else:
+            is_open = self.was_open
         if is_open and not self.was_open:
             self.last_life = max(self.last_life, now)  # the silence before the open does not count
         self.was_open = is_open
