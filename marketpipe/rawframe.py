@@ -13,6 +13,9 @@ so that one connection's frames stay in order in one partition. Headers:
 ``opcode``     ``binary`` | ``text`` (websocket opcode of the frame)
 ``frame``      ``data`` (market data) | ``control`` (acks, greetings, errors, pings)
 =============  ==========================================================
+
+Feeds may add headers that are constant per connection (``RawMeta.extra``), e.g. Infoway's
+``kline_types``: the comma-separated kline type numbers the connection subscribed (``1``, ``1,2``).
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ H_SESSION = "session"
 H_RECV_NS = "recv_ns"
 H_OPCODE = "opcode"
 H_FRAME = "frame"
+H_KLINE_TYPES = "kline_types"
 
 
 @dataclass(frozen=True)
@@ -38,6 +42,7 @@ class RawMeta:
     recv_ns: int
     opcode: str  # "binary" | "text"
     frame: str  # "data" | "control"
+    extra: tuple[tuple[str, str], ...] = ()  # feed-specific, constant per connection
 
     def headers(self) -> list[tuple[str, bytes]]:
         return [
@@ -48,6 +53,7 @@ class RawMeta:
             (H_RECV_NS, str(self.recv_ns).encode()),
             (H_OPCODE, self.opcode.encode()),
             (H_FRAME, self.frame.encode()),
+            *((name, value.encode()) for name, value in self.extra),
         ]
 
 

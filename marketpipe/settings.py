@@ -73,6 +73,7 @@ DOCUMENTED: tuple[tuple[str, str, str], ...] = (
     ("INFOWAY_API_KEY", "", "Infoway API key (secret). Unset: the demo uses the Infoway simulator."),
     ("INFOWAY_WS_URL", "wss://data.infoway.io/ws", "Infoway websocket endpoint."),
     ("INFOWAY_BUSINESS", "crypto", "Infoway channel: stock, crypto, common, ..."),
+    ("INFOWAY_SUBSCRIBE_INTERVAL", "5", "Seconds between two Infoway subscribe requests (the provider's sample waits 5 s; 60 requests/min limit)."),
     ("JIN10_URL", "https://dc-quote-old.jin10.com", "Jin10 socket.io price wall base URL."),
     ("MARKETPIPE_ORDER_SIGNING_KEY", "", "HMAC-SHA256 key that order commands are signed with (secret). Required by `marketpipe trade`."),
     ("MARKETPIPE_TRADER_REFERENCE", "", "JSON file {symbol: {prev_close, name, st}}: previous closes for the price-band check and names for the broker."),
@@ -175,6 +176,7 @@ class ProviderSettings:
     infoway_api_key: Secret = Secret("")
     infoway_ws_url: str = "wss://data.infoway.io/ws"
     infoway_business: str = "crypto"
+    infoway_subscribe_interval: float = 5.0
     jin10_url: str = "https://dc-quote-old.jin10.com"
 
 
@@ -254,6 +256,7 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         infoway_api_key=Secret(_env(env, "INFOWAY_API_KEY")),
         infoway_ws_url=_env(env, "INFOWAY_WS_URL", "wss://data.infoway.io/ws"),
         infoway_business=_env(env, "INFOWAY_BUSINESS", "crypto"),
+        infoway_subscribe_interval=float(_env(env, "INFOWAY_SUBSCRIBE_INTERVAL", "5")),
         jin10_url=_env(env, "JIN10_URL", "https://dc-quote-old.jin10.com").rstrip("/"),
     )
     return Settings(

@@ -14,4 +14,6 @@ BATCH = Histogram("marketpipe_processor_batch_seconds", "Time to process and flu
 LAG = Histogram("marketpipe_processor_receive_to_written_seconds",
                 "From the producer's receive time of a batch's newest frame to its records being written",
                 buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60))
+JIN10_UNKNOWN_EVENTS = Counter("marketpipe_processor_jin10_unknown_events_total",
+                               "Jin10 push events not understood yet (kept on the raw topic)", ["event"])
 BOOKS = Gauge("marketpipe_processor_bar_books", "Bar books (provider, symbol) held by this worker")

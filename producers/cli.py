@@ -36,7 +36,8 @@ def build_feed(args: argparse.Namespace, settings: Settings):
 
         if not p.infoway_api_key:
             raise SystemExit("marketpipe produce infoway: INFOWAY_API_KEY is not set")
-        return InfowayFeed(args.url or p.infoway_ws_url, p.infoway_api_key.reveal(), p.infoway_business, codes)
+        return InfowayFeed(args.url or p.infoway_ws_url, p.infoway_api_key.reveal(), p.infoway_business, codes,
+                           pace_seconds=p.infoway_subscribe_interval)
     from producers.jin10 import Jin10Feed
 
     return Jin10Feed(args.url or p.jin10_url, codes)
@@ -44,7 +45,7 @@ def build_feed(args: argparse.Namespace, settings: Settings):
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     from marketpipe import metrics, topics
-    from producers.session import AuthFailed, Backoff, Session
+    from producers.session import AuthFailed, Backoff, Session, Stopped
     from producers.sink import RawSink, SinkFatal
 
     feed = build_feed(args, settings)
@@ -68,6 +69,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     except AuthFailed as exc:
         print(f"marketpipe produce {args.provider}: authentication failed: {exc} "
               "(check the token / API key; not retrying)", file=sys.stderr)
+        code = 3
+    except Stopped as exc:
+        print(f"marketpipe produce {args.provider}: {exc} (not retrying)", file=sys.stderr)
         code = 3
     except SinkFatal as exc:
         print(f"marketpipe produce {args.provider}: {exc}", file=sys.stderr)

@@ -13,8 +13,9 @@ from typing import Iterable
 
 import websocket
 
+from marketpipe import markethours
 from producers.http import get_json, mask
-from producers.session import AuthFailed, Emit, Feed, Retry
+from producers.session import AuthFailed, Emit, Feed, MarketCalendar, Retry
 
 
 class JvQuantFeed(Feed):
@@ -32,6 +33,9 @@ class JvQuantFeed(Feed):
 
     def describe(self) -> str:
         return f"jvquant {self.server or self.base_url}"
+
+    def calendar(self) -> MarketCalendar:
+        return {"hk": markethours.HONG_KONG, "us": markethours.US}.get(self.market, markethours.A_SHARE)
 
     def allocate(self) -> str:
         query = urllib.parse.urlencode({"market": self.market, "type": "websocket", "token": self._token})

@@ -3,7 +3,14 @@
 The loop, per session: ``feed.prepare()`` (server allocation / Engine.IO handshake: fresh every
 time) → websocket connect → ``feed.on_open()`` (subscribe) → receive frames, handing each one,
 unmodified, to the sink with connection id, sequence, session and receive time → heartbeats on a
-timer → a session without any frame for ``stall_seconds`` is closed and replaced.
+timer → a stalled session is closed and replaced.
+
+Stalls know market hours (``feed.calendar()``, see marketpipe/markethours.py): while the market
+is open, ``stall_seconds`` without any frame or pong means the feed is stuck; the stall clock
+starts again at every open, so the silence of a lunch break, a night or a weekend never counts.
+While the market is closed a session is replaced only when the feed's heartbeat is answered
+(websocket pong, Engine.IO ``3``) and no answer came for the stall period: the connection is
+dead. Feeds whose heartbeat is not answered (Infoway) are left alone until the market opens.
 
 Reconnects use capped exponential backoff with full jitter (sleep = uniform(0, min(cap, base·2ⁿ)));
 n resets after a session that stayed up ``healthy_seconds``. A rate-limit answer waits at least
@@ -18,10 +25,11 @@ import random
 import socket
 import time
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Protocol
 
 import websocket
 
+from marketpipe import markethours
 from marketpipe.rawframe import RawMeta
 from producers import metrics as m
 
@@ -30,7 +38,11 @@ log = logging.getLogger(__name__)
 OPCODES = {websocket.ABNF.OPCODE_BINARY: "binary", websocket.ABNF.OPCODE_TEXT: "text"}
 
 
-class AuthFailed(Exception):
+class Stopped(Exception):
+    """The provider refused for a reason retrying cannot fix; the message names the cause and the fix."""
+
+
+class AuthFailed(Stopped):
     """Credentials refused: do not retry."""
 
 
@@ -45,11 +57,27 @@ class Retry(Exception):
 Emit = Callable[[bytes, str, str], None]  # (frame bytes, opcode "binary"|"text", kind "data"|"control")
 
 
+class MarketCalendar(Protocol):
+    def is_open_at(self, epoch_seconds: float) -> bool: ...
+
+
 class Feed:
     """What differs between providers. Subclasses override what they need."""
 
     provider = ""
     heartbeat_seconds: float | None = None
+    #: delay of the first heartbeat after :meth:`on_open` (None: ``heartbeat_seconds``)
+    first_heartbeat_seconds: float | None = None
+    #: True when the server answers :meth:`heartbeat` (a pong): silence then means a dead socket
+    heartbeat_answered = True
+
+    def calendar(self) -> MarketCalendar:
+        """When the subscribed market trades (decides whether silence is a stall)."""
+        return markethours.CRYPTO
+
+    def headers(self) -> tuple[tuple[str, str], ...]:
+        """Extra raw-frame headers, constant per connection."""
+        return ()
 
     def prepare(self, emit: Emit) -> tuple[str, list[str]]:
         """Everything before the websocket: returns (url, extra headers)."""
@@ -70,6 +98,38 @@ class Feed:
 
 
 @dataclass
+class StallWatch:
+    """Decides, from the monotonic and the wall clock, whether a quiet session is stalled."""
+
+    stall_seconds: float
+    calendar: MarketCalendar
+    heartbeat_answered: bool
+    dead_seconds: float
+    last_life: float = 0.0
+    was_open: bool = False
+    checked_at: float = float("-inf")
+
+    def life(self, now: float) -> None:
+        self.last_life = now
+
+    def verdict(self, now: float, wall: float) -> str | None:
+        if now - self.checked_at >= 1.0:  # the calendar is asked once a second, not once per frame
+            self.checked_at = now
+            is_open = self.calendar.is_open_at(wall)
+        else:
+            is_open = self.was_open
+        if is_open and not self.was_open:
+            self.last_life = max(self.last_life, now)  # the silence before the open does not count
+        self.was_open = is_open
+        idle = now - self.last_life
+        if is_open and idle > self.stall_seconds:
+            return f"no frame for {self.stall_seconds:.0f} s while the market is open (stalled)"
+        if not is_open and self.heartbeat_answered and idle > self.dead_seconds:
+            return f"no frame or pong for {self.dead_seconds:.0f} s (connection dead)"
+        return None
+
+
+@dataclass
 class Backoff:
     base: float = 0.5
     cap: float = 30.0
@@ -87,7 +147,9 @@ class Backoff:
 class Session:
     def __init__(self, feed: Feed, sink: Any, connection_id: str, *, stall_seconds: float = 30.0,
                  healthy_seconds: float = 30.0, rate_limit_seconds: float = 60.0, backoff: Backoff | None = None,
-                 connect_timeout: float = 10.0, seed: int | None = None) -> None:
+                 connect_timeout: float = 10.0, seed: int | None = None,
+                 clock: Callable[[], float] = time.monotonic, wallclock: Callable[[], float] = time.time,
+                 sleep: Callable[[float], None] | None = None) -> None:
         self.feed = feed
         self.sink = sink
         self.connection_id = connection_id
@@ -101,6 +163,10 @@ class Session:
         self.session = 0
         self.stopping = False
         self.ws: websocket.WebSocket | None = None
+        self.clock = clock
+        self.wallclock = wallclock
+        self.extra_headers = feed.headers()
+        self._sleep_fn = sleep  # tests: a fake clock's sleep
 
     def stop(self) -> None:
         """Ask the loop to end; safe from a signal handler (the loop notices within 0.5 s).
@@ -113,17 +179,18 @@ class Session:
     # ---- frames -----------------------------------------------------------------------------
     def emit(self, data: bytes, opcode: str, kind: str) -> None:
         self.seq += 1
-        meta = RawMeta(self.feed.provider, self.connection_id, self.seq, self.session, time.time_ns(), opcode, kind)
+        meta = RawMeta(self.feed.provider, self.connection_id, self.seq, self.session, time.time_ns(), opcode, kind,
+                       self.extra_headers)
         self.sink.send(data, meta)
         m.FRAMES.labels(self.feed.provider, kind).inc()
         m.BYTES.labels(self.feed.provider).inc(len(data))
 
     # ---- loop -------------------------------------------------------------------------------
     def run(self) -> None:
-        """Run until :meth:`stop`; raises AuthFailed when credentials are refused."""
+        """Run until :meth:`stop`; raises Stopped (AuthFailed) when retrying cannot help."""
         provider = self.feed.provider
         while not self.stopping:
-            started = time.monotonic()
+            started = self.clock()
             reason = "closed"
             try:
                 self.session += 1
@@ -131,6 +198,9 @@ class Session:
                 reason = "closed by peer"
             except AuthFailed:
                 m.ERRORS.labels(provider, "auth").inc()
+                raise
+            except Stopped:
+                m.ERRORS.labels(provider, "refused").inc()
                 raise
             except RateLimited as exc:
                 m.ERRORS.labels(provider, "rate_limit").inc()
@@ -147,7 +217,7 @@ class Session:
                 self.ws = None
             if self.stopping:
                 break
-            if time.monotonic() - started >= self.healthy_seconds:
+            if self.clock() - started >= self.healthy_seconds:
                 self.backoff.reset()
             delay = self.backoff.next(self.rng)
             log.warning("%s: session %d ended (%s); reconnecting in %.2f s", self.feed.describe(), self.session,
@@ -156,6 +226,9 @@ class Session:
             self._sleep(delay)
 
     def _sleep(self, seconds: float) -> None:
+        if self._sleep_fn is not None:
+            self._sleep_fn(seconds)
+            return
         deadline = time.monotonic() + seconds
         while not self.stopping and time.monotonic() < deadline:
             time.sleep(min(0.1, max(0.0, deadline - time.monotonic())))
@@ -187,30 +260,43 @@ class Session:
             except Exception:  # noqa: BLE001 - closing a dead socket may fail in many ways
                 pass
 
+    def _watch(self) -> StallWatch:
+        beat = self.feed.heartbeat_seconds or 0.0
+        watch = StallWatch(self.stall_seconds, self.feed.calendar(), self.feed.heartbeat_answered,
+                           dead_seconds=max(self.stall_seconds, 2.5 * beat))
+        watch.life(self.clock())
+        return watch
+
     def _receive(self, ws: websocket.WebSocket) -> None:
-        last_frame = last_beat = time.monotonic()
+        watch = self._watch()
+        beat = self.feed.heartbeat_seconds
+        next_beat = self.clock() + (self.feed.first_heartbeat_seconds or beat or 0.0)
         while not self.stopping:
-            now = time.monotonic()
-            if self.feed.heartbeat_seconds and now - last_beat >= self.feed.heartbeat_seconds:
+            now = self.clock()
+            if beat and now >= next_beat:
                 self.feed.heartbeat(ws)
-                last_beat = now
-            if now - last_frame > self.stall_seconds:
-                raise Retry(f"no frame for {self.stall_seconds:.0f} s (stalled)")
+                next_beat = now + beat
+            stalled = watch.verdict(now, self.wallclock())
+            if stalled:
+                raise Retry(stalled)
             try:
-                opcode_num, data = ws.recv_data(control_frame=False)
+                opcode_num, data = ws.recv_data(control_frame=True)
             except websocket.WebSocketTimeoutException:
                 continue
             except websocket.WebSocketConnectionClosedException:
                 return
             if opcode_num == websocket.ABNF.OPCODE_CLOSE:
                 return
+            if opcode_num in (websocket.ABNF.OPCODE_PONG, websocket.ABNF.OPCODE_PING):
+                watch.life(self.clock())  # an answered heartbeat: the connection lives
+                continue
             opcode = OPCODES.get(opcode_num)
             if opcode is None:
                 continue
-            last_frame = time.monotonic()
+            watch.life(self.clock())
             try:
                 kind = self.feed.classify(data, opcode)
-            except (AuthFailed, RateLimited, Retry):
+            except (Stopped, RateLimited, Retry):
                 self.emit(data, opcode, "control")  # the error frame itself is kept too
                 raise
             self.emit(data, opcode, kind)

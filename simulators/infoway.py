@@ -9,6 +9,8 @@ Choices made where the documentation is [I]/[U]:
 - every client frame counts towards ``frame_limit`` per ``frame_window`` seconds (60/60 s); the first
   frame over the limit gets ``{"traceId":..,"code":501,...}`` and the connection is closed;
 - non-JSON client frame: ``{"traceId":"","code":515,...}`` (connection kept); subscribe without data: 507;
+- a subscription taking a connection over ``max_codes`` codes (protocols.md §2.5: 600) is refused with
+  ``Subscribe fail: {"traceId":..,"code":505,...}`` and nothing of that request is subscribed (connection kept);
 - unknown or wrong-channel codes are acked ``ok`` and never pushed; ``.BJ`` symbols are served;
 - trade ``ty`` (with ``includeTy``) is always 1; depth has 5 levels; kline pushes the current bar of each
   subscribed type on every tick the symbol traded, ``pca``/``pfr`` against the previous bar's close.
@@ -79,12 +81,13 @@ class InfowaySim(SimServer):
     default_symbols = DEFAULT_SYMBOLS
 
     def __init__(self, config: Any = None, *, heartbeat_timeout: float = 60.0, heartbeat_reply: bool = False,
-                 frame_limit: int = 60, frame_window: float = 60.0, **kw: Any) -> None:
+                 frame_limit: int = 60, frame_window: float = 60.0, max_codes: int = 600, **kw: Any) -> None:
         super().__init__(config, **kw)
         self.heartbeat_timeout = heartbeat_timeout
         self.heartbeat_reply = heartbeat_reply
         self.frame_limit = frame_limit
         self.frame_window = frame_window
+        self.max_codes = max_codes
         self.bars = BarBuilder()
         self.by_symbol: dict[str, str] = {}  # Infoway symbol -> canonical code
         self.symbol_of: dict[str, str] = {}
@@ -179,6 +182,10 @@ class InfowaySim(SimServer):
             if not isinstance(body, dict):
                 await conn.send(error_frame(trace, 507, "Param lost：data"), "control")
                 return True
+            if self._too_many_codes(conn, body):
+                await conn.send("Subscribe fail: " + error_frame(
+                    trace, 505, f"Single WS subscribe exceeds the limit {self.max_codes}"), "control")
+                return True
             self._subscribe(conn, SUBSCRIBE[code], body)
             ack = code + 1
         elif code in UNSUBSCRIBE:
@@ -191,6 +198,13 @@ class InfowaySim(SimServer):
             return True
         await conn.send(orjson.dumps({"code": ack, "trace": trace, "msg": "ok"}).decode(), "control")
         return True
+
+    def _too_many_codes(self, conn: IwConnection, body: dict[str, Any]) -> bool:
+        asked = set(split_codes(body.get("codes")))
+        for item in body.get("arr") or []:
+            if isinstance(item, dict):
+                asked.update(split_codes(item.get("codes")))
+        return len(conn.trade | conn.depth | set(conn.kline) | asked) > self.max_codes
 
     def _subscribe(self, conn: IwConnection, what: str, body: dict[str, Any]) -> None:
         if what == "trade":

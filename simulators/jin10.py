@@ -1,13 +1,22 @@
 """Jin10 simulator: the socket.io price wall, Engine.IO v3 at ``/socket.io/`` (protocols.md §3.1).
 
+Like a real EIO3 server (marketpipe/protocol/jin10.py has the framing and the document's sequence):
+- the handshake GET answers only ``<len>:0{"sid":..,"upgrades":["websocket"],"pingInterval":25000,
+  "pingTimeout":60000}`` (intervals configurable); the socket.io connect ``40`` is queued for the next GET;
+- a polling GET with nothing queued is held open (long poll) until a packet is queued or the session
+  expires; an expired session answers a held GET with the close packet ``1``;
+- by default (``check_sequence``) every session must follow the provider document's request sequence:
+  GET -> GET sid -> POST sid (setAdvSubscription) -> GET sid -> GET sid -> websocket sid; ping POSTs
+  (``2`` only) are allowed any time. Anything else is refused with HTTP 400 ``{"code":3,..}`` naming the
+  expected step and counted in ``sequence_violations``;
+
 Choices made where the documentation is [I]/[U]:
-- handshake body ``<len>:0{"sid":..,"upgrades":["websocket"],"pingInterval":25000,"pingTimeout":60000}2:40``
-  (lengths in characters; intervals configurable); ``t`` is accepted and ignored; a new sid every handshake;
+- ``t`` is accepted and ignored; a new sid every handshake;
 - pushes are ``42["quote",{"code","name","last","open","high","low","prev_close","time"(epoch ms)}]``
   (event name configurable) for every subscribed code that traded in a tick; codes are the price-wall
   names (``XAUUSD``, ``SH1A0001`` = 上证指数 ...);
-- an empty poll returns ``1:6`` (noop) after ``poll_wait`` seconds; when the websocket upgrade completes a
-  pending poll is released with ``1:6``; polls after the upgrade get HTTP 400;
+- when the websocket upgrade completes a held poll is released with ``1:6`` (noop); polls after the upgrade
+  get HTTP 400;
 - the session is dropped after ``pingInterval + pingTimeout`` without a ``2`` ping (from either transport);
 - errors use the EIO JSON ``{"code":N,"message":..}``: unknown sid 400/1, bad version 400/5, overlapping
   poll or poll after upgrade 400/3; ``reject_auth`` = HTTP 403/4 on the handshake; ``rate_limit`` = HTTP 429
@@ -25,6 +34,8 @@ from typing import Any, Iterable
 import orjson
 from aiohttp import WSMsgType, web
 
+from marketpipe.protocol import jin10 as proto
+from marketpipe.protocol.jin10 import PayloadError, decode_payload, encode_payload
 from simulators.market import Trade
 from simulators.server import Connection, Row, SimServer, group_by_code
 
@@ -34,30 +45,6 @@ JIN10_CODES = {"XAUUSD": "XAUUSD", "XAGUSD": "XAGUSD", "EURUSD": "EURUSD", "USDC
 DEFAULT_SYMBOLS = tuple(JIN10_CODES.values())
 GARBAGE = '42["quote",{"code":"XAUUSD","last":'
 MAX_QUEUE = 20000
-
-
-class PayloadError(ValueError):
-    pass
-
-
-def encode_payload(packets: Iterable[str]) -> str:
-    """EIO3 text payload: ``<len>:<packet>`` per packet, len counted in characters."""
-    return "".join(f"{len(p)}:{p}" for p in packets)
-
-
-def decode_payload(body: str) -> list[str]:
-    packets, i = [], 0
-    while i < len(body):
-        colon = body.find(":", i)
-        if colon <= i or not body[i:colon].isdigit():
-            raise PayloadError(f"bad length prefix at {i}")
-        n = int(body[i:colon])
-        packet = body[colon + 1:colon + 1 + n]
-        if len(packet) != n:
-            raise PayloadError("truncated packet")
-        packets.append(packet)
-        i = colon + 1 + n
-    return packets
 
 
 def eio_error(status: int, code: int, message: str) -> web.Response:
@@ -75,6 +62,7 @@ class Session(Connection):
         self.last_ping = time.monotonic()
         self.polling = True
         self.poll_request: web.Request | None = None
+        self.sequence = proto.SequenceCheck()
 
     @property
     def ready(self) -> bool:
@@ -102,11 +90,11 @@ class Session(Connection):
         return encode_payload(p for p, _, _ in items), ftype, [r for _, _, r in items if r]
 
     async def drop(self) -> None:
+        """End the session; a held poll wakes up and answers the close packet."""
         self.closed = True
         self.wakeup.set()
-        for req in (self.poll_request, self.request if self.ws is not None else None):
-            if req is not None and req.transport is not None:
-                req.transport.close()
+        if self.ws is not None and self.request.transport is not None:
+            self.request.transport.close()
 
 
 class Jin10Sim(SimServer):
@@ -114,12 +102,13 @@ class Jin10Sim(SimServer):
     default_symbols = DEFAULT_SYMBOLS
 
     def __init__(self, config: Any = None, *, event: str = "quote", ping_interval_ms: int = 25000,
-                 ping_timeout_ms: int = 60000, poll_wait: float = 1.0, **kw: Any) -> None:
+                 ping_timeout_ms: int = 60000, check_sequence: bool = True, **kw: Any) -> None:
         super().__init__(config, **kw)
         self.event = event
         self.ping_interval_ms = ping_interval_ms
         self.ping_timeout_ms = ping_timeout_ms
-        self.poll_wait = poll_wait
+        self.check_sequence = check_sequence
+        self.sequence_violations = 0
         self.jin10_of = {m: j for j, m in JIN10_CODES.items()}
         self._reaper: asyncio.Task[None] | None = None
 
@@ -143,9 +132,15 @@ class Jin10Sim(SimServer):
         await super().stop()
 
     def open_packet(self, sid: str, on_websocket: bool = False) -> str:
-        upgrades = [] if on_websocket else ["websocket"]
-        return "0" + orjson.dumps({"sid": sid, "upgrades": upgrades, "pingInterval": self.ping_interval_ms,
-                                   "pingTimeout": self.ping_timeout_ms}).decode()
+        upgrades = () if on_websocket else ("websocket",)
+        return proto.open_packet(proto.OpenInfo(sid, self.ping_interval_ms, self.ping_timeout_ms, upgrades))
+
+    def _in_sequence(self, session: Session, request: str, packets: Iterable[str] = ()) -> web.Response | None:
+        """None when the request is the document's next step (or checks are off); else the refusal."""
+        if not self.check_sequence or session.sequence.allow(request, packets):
+            return None
+        self.sequence_violations += 1
+        return eio_error(400, 3, f"Bad request: {request} out of sequence, expected {session.sequence.expected()}")
 
     # ---- HTTP -----------------------------------------------------------------------------
     def _gate(self, request: web.Request) -> web.Response | None:
@@ -178,18 +173,21 @@ class Jin10Sim(SimServer):
             return eio_error(400, 1, "Session ID unknown")
         if not session.polling or session.poll_request is not None:
             return eio_error(400, 3, "Bad request")
+        refused = self._in_sequence(session, proto.POLL)
+        if refused is not None:
+            return refused
         session.poll_request = request
         try:
-            if not session.queue:
-                try:
-                    await asyncio.wait_for(session.wakeup.wait(), self.poll_wait)
-                except asyncio.TimeoutError:
-                    pass
+            while not session.queue and not session.closed and session.polling:  # long poll
+                await session.wakeup.wait()
+                session.wakeup.clear()
         finally:
             session.poll_request = None
         if session.closed:
-            return eio_error(400, 1, "Session ID unknown")
-        body, ftype, rows = session.drain() if session.queue else (encode_payload(["6"]), "control", [])
+            body = encode_payload([proto.CLOSE])
+            session.note_sent(body, "control", None)
+            return web.Response(text=body, content_type="text/plain", charset="utf-8")
+        body, ftype, rows = session.drain() if session.queue else (encode_payload([proto.NOOP]), "control", [])
         session.note_sent(body, ftype, rows)
         return web.Response(text=body, content_type="text/plain", charset="utf-8")
 
@@ -197,8 +195,9 @@ class Jin10Sim(SimServer):
         if self.faults.active("reject_auth"):
             return eio_error(403, 4, "Forbidden")
         session = self.register(Session(secrets.token_urlsafe(15), request))
-        body = encode_payload([self.open_packet(session.id), "40"])
+        body = encode_payload([self.open_packet(session.id)])
         session.note_sent(body, "control", None)
+        session.queue.append((proto.CONNECT_PACKET, "control", None))  # answered by the next GET
         return web.Response(text=body, content_type="text/plain", charset="utf-8")
 
 
@@ -213,28 +212,31 @@ class Jin10Sim(SimServer):
             packets = decode_payload(await request.text())
         except PayloadError:
             return eio_error(400, 3, "Bad request")
+        refused = self._in_sequence(session, proto.POST, packets)
+        if refused is not None:
+            return refused
         for packet in packets:
             await self.packet(session, packet)
         return web.Response(text="ok", content_type="text/html")
 
     # ---- packets --------------------------------------------------------------------------
     async def packet(self, session: Session, packet: str) -> None:
-        if packet == "2":
+        if packet == proto.PING:
             session.last_ping = time.monotonic()
-            await session.send("3", "control")
-        elif packet == "1":
+            await session.send(proto.PONG, "control")
+        elif packet == proto.CLOSE:
             self.forget(session)
             await session.drop()
-        elif packet.startswith("42"):
-            self.event_packet(session, packet[2:])
+        elif proto.is_data(packet):
+            self.event_packet(session, packet)
 
-    def event_packet(self, session: Session, body: str) -> None:
+    def event_packet(self, session: Session, packet: str) -> None:
         try:
-            args = orjson.loads(body)
-        except orjson.JSONDecodeError:
+            ev = proto.parse_event(packet)
+        except proto.NotAnEvent:
             return
-        if isinstance(args, list) and args and args[0] == "setAdvSubscription" and len(args) > 1:
-            codes = args[1].get("list", []) if isinstance(args[1], dict) else []
+        if ev.name == proto.SUBSCRIBE_EVENT and ev.args:
+            codes = ev.args[0].get("list", []) if isinstance(ev.args[0], dict) else []
             session.subs = {JIN10_CODES[c] for c in codes if c in JIN10_CODES}
 
     # ---- websocket ------------------------------------------------------------------------
@@ -244,26 +246,33 @@ class Jin10Sim(SimServer):
             return eio_error(400, 1, "Session ID unknown")
         if not sid and self.faults.active("reject_auth"):
             return eio_error(403, 4, "Forbidden")
+        if self.check_sequence and session is None:
+            self.sequence_violations += 1
+            return eio_error(400, 3, "Bad request: websocket without sid, expected the polling handshake first")
+        if session is not None:
+            refused = self._in_sequence(session, proto.WEBSOCKET)
+            if refused is not None:
+                return refused
         sid = session.id if session else secrets.token_urlsafe(15)
         ws = await self.prepare_ws(request, sid)
         if session is None:  # websocket-only client: the open packet arrives on the socket
             session = self.register(Session(sid, request))
             session.ws, session.polling = ws, False
             await session.send(self.open_packet(session.id, on_websocket=True), "control")
-            await session.send("40", "control")
+            await session.send(proto.CONNECT_PACKET, "control")
         else:
             session.request = request
         try:
             async for msg in ws:
                 if msg.type != WSMsgType.TEXT or session.closed:
                     continue
-                if msg.data == "2probe" and session.polling:
-                    await self._ws_send(session, ws, "3probe")
-                elif msg.data == "5" and session.polling:
+                if msg.data == proto.PROBE and session.polling:
+                    await self._ws_send(session, ws, proto.PROBE_ANSWER)
+                elif msg.data == proto.UPGRADE and session.polling:
                     await self._upgrade(session, ws)
-                elif msg.data == "2" and session.polling:  # ping on the probe socket before "5"
+                elif msg.data == proto.PING and session.polling:  # ping on the probe socket before "5"
                     session.last_ping = time.monotonic()
-                    await self._ws_send(session, ws, "3")
+                    await self._ws_send(session, ws, proto.PONG)
                 else:
                     await self.packet(session, msg.data)
         finally:

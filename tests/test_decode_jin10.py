@@ -66,10 +66,37 @@ def test_polling_length_counts_characters_not_bytes() -> None:
 
 
 @pytest.mark.parametrize("packet", [
-    '42["news",{"title":"x"}]',  # unknown event: kept for study in the DLQ
     '42["quote",{"last":1}]', '42["quote",{"code":"X"}]', '42["quote"]', "42{bad", "7", "45-binary",
     "10:42[]", b"\xff", '42["quote",{"code":"X","last":"abc"}]',
 ])
 def test_unreadable_packets_raise_parse_error(packet: str | bytes) -> None:
     with pytest.raises(ParseError, match="jin10"):
         decode(frame(packet))
+
+
+def unknown_count(event: str) -> float:
+    from processors import metrics
+
+    return metrics.JIN10_UNKNOWN_EVENTS.labels(event)._value.get()
+
+
+def test_unknown_push_events_are_counted_by_name_and_not_dead_lettered(caplog: pytest.LogCaptureFixture) -> None:
+    """Jin10's real push events are undocumented: they are counted and kept, never garbage."""
+    before = unknown_count("priceUpdate"), unknown_count("news")
+    caplog.set_level("WARNING", logger="processors.decode.jin10")
+    assert decode(frame('42["priceUpdate",{"c":"XAUUSD","p":"2400.1"}]')) == []
+    assert decode(frame('42["priceUpdate",{"c":"EURUSD","p":"1.08"}]')) == []
+    assert decode(frame('42["news",{"title":"x"}]')) == []
+    payload = '27:42["priceUpdate",{"c":"A"}]'
+    assert decode(frame(payload)) == []
+    assert unknown_count("priceUpdate") - before[0] == 3
+    assert unknown_count("news") - before[1] == 1
+    lines = [r.getMessage() for r in caplog.records if "not understood" in r.getMessage()]
+    assert sum("priceUpdate" in line for line in lines) <= 1 and sum("news" in line for line in lines) <= 1
+
+
+def test_known_quote_and_unknown_event_in_one_polling_body() -> None:
+    quote = '42["quote",{"code":"XAUUSD","last":2400.5,"time":1786775227000}]'
+    other = '42["tick",{"x":1}]'
+    [q] = decode(frame(f"{len(quote)}:{quote}{len(other)}:{other}"))
+    assert (q.key, q.record["last"]) == ("XAUUSD", 2400.5)

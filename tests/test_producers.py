@@ -140,8 +140,8 @@ def test_rate_limit_backs_off(env, tmp_path) -> None:
 def test_infoway_subscribes_acks_and_heartbeats(env, mp_settings, tmp_path) -> None:
     log = tmp_path / "producer.log"
     with run_sim("infoway", rate=200, symbols=["BTCUSDT", "ETHUSDT"], api_key="key") as sim:
-        proc = start_producer({**env, "INFOWAY_WS_URL": sim.url, "INFOWAY_API_KEY": "key"}, "infoway", log,
-                              "--codes", "BTCUSDT,ETHUSDT")
+        proc = start_producer({**env, "INFOWAY_WS_URL": sim.url, "INFOWAY_API_KEY": "key",
+                               "INFOWAY_SUBSCRIBE_INTERVAL": "0.2"}, "infoway", log, "--codes", "BTCUSDT,ETHUSDT")
         wait_for(lambda: sim.stats()["totals"].get("frames", 0) > 100)
         sim.sim.fault("drop")
         wait_for(lambda: len(sim.stats()["per_connection"]) >= 2)
@@ -156,6 +156,7 @@ def test_infoway_subscribes_acks_and_heartbeats(env, mp_settings, tmp_path) -> N
     assert codes[10002] > 50
     kinds = {parse_meta(m.headers()).frame for m in msgs if json.loads(m.value()).get("code") == 10002}
     assert kinds == {"data"}
+    assert {dict(m.headers()).get("kline_types") for m in msgs} == {b"1"}
     assert "key" not in log.read_text().replace("apikey=***", "")
 
 

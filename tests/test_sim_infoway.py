@@ -181,3 +181,40 @@ def test_fault_reject_auth_garbage_drop(iw: Running) -> None:
         ws.close()
     stats = iw.stats()
     assert stats["totals"]["garbage"] == 1 and stats["open_connections"] == 0
+
+
+# ---- the simulator's error frames against the conformance corpus -------------------------------
+def corpus_action(frame: str) -> str:
+    from marketpipe.protocol import infoway as proto
+
+    error = proto.error_of(frame)
+    assert error is not None, frame
+    return error.rule.action.value
+
+
+def test_sim_error_frames_have_the_documented_shape_and_action() -> None:
+    from pathlib import Path
+
+    cases = json.loads((Path(__file__).parent / "conformance" / "infoway" / "error_codes.json")
+                       .read_text(encoding="utf-8"))["cases"]
+    bodies = [(c["frame"].removeprefix("Subscribe fail: "), c["action"]) for c in cases]
+    documented = {json.loads(body)["code"]: action for body, action in bodies if body.startswith("{")}
+    with run("infoway", rate=0, max_codes=2, frame_limit=4) as r:
+        ws = connect(r, key="anything")
+        try:
+            ws.send(json.dumps({"code": 10000, "trace": "t1", "data": {"codes": "BTCUSDT,ETHUSDT,XAUUSD"}}))
+            refused = ws.recv()
+            assert refused.startswith("Subscribe fail: {")
+            body = json.loads(refused.partition("Subscribe fail: ")[2])
+            assert set(body) == {"traceId", "code", "msg"} and body["code"] == 505 and body["traceId"] == "t1"
+            assert corpus_action(refused) == documented[505] == "stop"
+            ws.send("{not json")
+            bad = ws.recv()
+            assert set(json.loads(bad)) == {"traceId", "code", "msg"}
+            assert corpus_action(bad) == documented[515] == "stop"
+            for i in range(3):
+                ws.send(json.dumps({"code": 10010, "trace": f"h{i}"}))
+            limited = until(ws, code_is(501))
+            assert corpus_action(json.dumps(limited, ensure_ascii=False)) == documented[501] == "back off"
+        finally:
+            ws.close()

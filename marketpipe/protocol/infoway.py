@@ -1,0 +1,154 @@
+"""Infoway websocket protocol facts (seeds/002, protocols.md §2): request codes, pacing, and what a
+careful client does with every error code.
+
+Pacing: the provider's own sample (seed 002) waits 5 s between subscribe requests, and the
+documented budget is 60 client frames per minute, heartbeats included (protocols.md §2.6).
+
+Error frames arrive as ``{"traceId":..,"code":N,"msg":..}``, sometimes behind a plain-text
+``Subscribe fail:`` prefix, which may also be followed by prose only (protocols.md §2.5).
+:data:`ERRORS` is the one table that maps every code to an :class:`Action`.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+from dataclasses import dataclass
+
+SUBSCRIBE_TRADE, SUBSCRIBE_DEPTH, SUBSCRIBE_KLINE = 10000, 10003, 10006
+ACKS = frozenset({10001, 10004, 10007, 10011, 11010})
+PUSH_CODES = frozenset({10002, 10005, 10008})
+HEARTBEAT = 10010
+WELCOME = 200
+SUBSCRIBE_FAIL_PREFIX = "Subscribe fail:"
+
+#: kline interval names -> Infoway kline type numbers (protocols.md §2.4)
+KLINE_TYPES = {"1m": 1, "5m": 2, "15m": 3, "30m": 4, "1h": 5, "2h": 6, "4h": 7, "1d": 8, "1w": 9, "1M": 10,
+               "1q": 11, "1y": 12}
+
+#: seconds between two subscribe requests, as the provider's sample client waits (seed 002)
+SUBSCRIBE_INTERVAL_SECONDS = 5.0
+FRAMES_PER_MINUTE = 60
+HEARTBEAT_SECONDS = 30.0
+
+
+class Action(enum.Enum):
+    STOP = "stop"  # retrying cannot help: end with a message naming the cause and the fix
+    BACK_OFF = "back off"  # the provider asks us to slow down: wait out the limit window, then reconnect
+    RECONNECT = "reconnect"  # transient: reconnect with the usual backoff
+
+
+@dataclass(frozen=True)
+class ErrorRule:
+    action: Action
+    cause: str
+    fix: str = ""
+
+    def message(self, code: int, text: str) -> str:
+        out = f"Infoway error {code} ({self.cause}): {text}"
+        return f"{out}. Fix: {self.fix}" if self.fix else out
+
+
+_ASK_PLAN = "check the plan of this API key at infoway.io"
+#: every documented code: seed 002 (500, 501, 505, 506, 515, 513, 401, 404, 429, 499, 524) and
+#: the SDK list in protocols.md §2.5 (502-521)
+ERRORS: dict[int, ErrorRule] = {
+    500: ErrorRule(Action.RECONNECT, "server error (服務異常)"),
+    501: ErrorRule(Action.BACK_OFF, "more than 60 requests in a minute (請求頻率超出一分鐘限制)"),
+    502: ErrorRule(Action.STOP, "daily request quota used up", "wait for tomorrow or " + _ASK_PLAN),
+    503: ErrorRule(Action.STOP, "kline count over the limit", "subscribe fewer kline types or codes"),
+    504: ErrorRule(Action.STOP, "depth subscription over the limit", "subscribe depth for fewer codes"),
+    505: ErrorRule(Action.STOP, "too many codes for this connection (產品數量超出限制)",
+                  "pass fewer --codes, split them over several producers, or " + _ASK_PLAN),
+    506: ErrorRule(Action.STOP, "request parameter missing or wrong (參數缺失)",
+                  "the subscribe request is malformed: check the --codes spelling (600519.SH, AAPL.US, BTCUSDT)"),
+    507: ErrorRule(Action.STOP, "request parameter lost", "the subscribe request lacks data: report a producer bug"),
+    508: ErrorRule(Action.STOP, "API key expired", "renew the key and set INFOWAY_API_KEY"),
+    509: ErrorRule(Action.STOP, "API key invalid", "set INFOWAY_API_KEY to a valid key"),
+    510: ErrorRule(Action.STOP, "API key empty", "set INFOWAY_API_KEY"),
+    511: ErrorRule(Action.STOP, "API key blacklisted", "contact Infoway support"),
+    512: ErrorRule(Action.STOP, "too many connections for this key", "stop other producers using the key or "
+                  + _ASK_PLAN),
+    513: ErrorRule(Action.RECONNECT, "websocket heartbeat timeout (Websocket心跳超時)"),
+    514: ErrorRule(Action.STOP, "wrong websocket URL", "check INFOWAY_WS_URL and INFOWAY_BUSINESS"),
+    515: ErrorRule(Action.STOP, "request is not JSON (參數不是json格式)", "report a producer bug"),
+    516: ErrorRule(Action.BACK_OFF, "account-wide subscription quota reached"),
+    517: ErrorRule(Action.STOP, "API key missing at handshake", "set INFOWAY_API_KEY"),
+    518: ErrorRule(Action.STOP, "API key unknown at handshake", "set INFOWAY_API_KEY to a valid key"),
+    519: ErrorRule(Action.STOP, "no permission for this market", _ASK_PLAN + " and INFOWAY_BUSINESS"),
+    520: ErrorRule(Action.STOP, "bad product code or already connected", "check --codes and other producers"),
+    521: ErrorRule(Action.STOP, "maximum connections reached", "stop other producers using the key or " + _ASK_PLAN),
+    401: ErrorRule(Action.STOP, "authentication error: API key wrong or not in the header/query (認證錯誤)",
+                   "set INFOWAY_API_KEY to a valid key"),
+    404: ErrorRule(Action.STOP, "API endpoint does not exist (API接口不存在)", "check INFOWAY_WS_URL"),
+    429: ErrorRule(Action.BACK_OFF, "request rate over this plan's quota (請求頻率限制)",
+                   "lower the request rate or " + _ASK_PLAN),
+    499: ErrorRule(Action.RECONNECT, "client closed the request: unstable network (客户端主動中斷)"),
+    524: ErrorRule(Action.RECONNECT, "origin server timeout behind the proxy, recovers quickly (源服務器連接超時)"),
+}
+#: a ``Subscribe fail:`` followed by prose only: wrong business or a market the plan does not include
+SUBSCRIBE_FAIL = ErrorRule(Action.STOP, "subscription refused", "check INFOWAY_BUSINESS and " + _ASK_PLAN)
+
+
+@dataclass(frozen=True)
+class ErrorFrame:
+    code: int | None
+    text: str
+    rule: ErrorRule
+
+    def message(self) -> str:
+        return self.rule.message(self.code, self.text) if self.code is not None else \
+            f"Infoway {self.rule.cause}: {self.text}. Fix: {self.rule.fix}"
+
+
+def _json(text: str) -> dict | None:
+    try:
+        body = json.loads(text)
+    except ValueError:
+        return None
+    return body if isinstance(body, dict) else None
+
+
+_PUSH_HEADS = tuple(f'{{"code":{c},'.encode() for c in sorted(PUSH_CODES))
+
+
+def error_of(frame: bytes | str) -> ErrorFrame | None:
+    """The error a server frame reports, or None (pushes, acks, the welcome, the greeting)."""
+    if isinstance(frame, (bytes, bytearray)) and frame.startswith(_PUSH_HEADS):
+        return None  # the hot path: a push, as the server writes it (code first)
+    text = frame.decode("utf-8", "replace") if isinstance(frame, (bytes, bytearray)) else frame
+    stripped = text.strip()
+    if stripped.startswith(SUBSCRIBE_FAIL_PREFIX):
+        rest = stripped[len(SUBSCRIBE_FAIL_PREFIX):].strip()
+        body = _json(rest) if rest.startswith("{") else None
+        if body is None or not isinstance(body.get("code"), int):
+            return ErrorFrame(None, stripped[:200], SUBSCRIBE_FAIL)
+        return _from_body(body, stripped)
+    if not stripped.startswith("{"):
+        return None
+    body = _json(stripped)
+    if body is None:
+        return None
+    return _from_body(body, stripped)
+
+
+def _from_body(body: dict, text: str) -> ErrorFrame | None:
+    code = body.get("code")
+    if not isinstance(code, int) or code in PUSH_CODES or code in ACKS or code == WELCOME:
+        return None
+    rule = ERRORS.get(code)
+    if rule is None:
+        if "traceId" not in body and code < 400:
+            return None
+        rule = ErrorRule(Action.RECONNECT, "undocumented error code")
+    msg = body.get("msg") or body.get("message") or text[:200]
+    return ErrorFrame(code, str(msg), rule)
+
+
+def is_push(frame: bytes) -> bool:
+    if frame.startswith(_PUSH_HEADS):
+        return True
+    if not frame.startswith(b"{"):
+        return False
+    body = _json(frame.decode("utf-8", "replace"))
+    return body is not None and body.get("code") in PUSH_CODES
