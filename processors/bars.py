@@ -85,7 +85,7 @@ def to_bar(provider: str, symbol: str, start: int, interval: int, agg: list[Any]
         "window_end": start + interval, "event_time": start + interval - 1, "receive_time_ns": agg[9],
         "open": agg[0], "high": agg[1], "low": agg[2], "close": agg[3], "volume": math.fsum(agg[4]),
         "amount": None if agg[5] is None else math.fsum(agg[5]),
-        "trade_count": agg[6], "revision": revision, "parser_version": PARSER_VERSION,
+        "trade_count": agg[6], "revision": revision, "parser_version": PARSER_VERSION, "gap": False,
     }
 
 

@@ -93,13 +93,32 @@ def schemas() -> dict[str, LoadedSchema]:
     """Every ``.avsc`` of the contract, made self-contained and parsed once per process."""
     raw = {name: json.loads((SCHEMA_DIR / f"{name}.avsc").read_text(encoding="utf-8")) for name in SCHEMA_NAMES}
     defs = {f"{s.get('namespace', NAMESPACE)}.{s['name']}": s for s in raw.values()}
-    out: dict[str, LoadedSchema] = {}
-    for name, schema_json in raw.items():
-        full = _inline(schema_json, defs, set())
-        parsed = fastavro.parse_schema(full, named_schemas={})
-        canonical = to_parsing_canonical_form(parsed)
-        fp = int(fingerprint(canonical, "CRC-64-AVRO"), 16).to_bytes(8, "little")
-        out[name] = LoadedSchema(name, parsed, canonical, json.dumps(full, ensure_ascii=False), fp)
+    return {name: _load(name, _inline(schema_json, defs, set())) for name, schema_json in raw.items()}
+
+
+def _load(name: str, full: Any) -> LoadedSchema:
+    parsed = fastavro.parse_schema(full, named_schemas={})
+    canonical = to_parsing_canonical_form(parsed)
+    fp = int(fingerprint(canonical, "CRC-64-AVRO"), 16).to_bytes(8, "little")
+    return LoadedSchema(name, parsed, canonical, json.dumps(full, ensure_ascii=False), fp)
+
+
+@lru_cache(maxsize=1)
+def kept_writers() -> dict[bytes, tuple[Any, LoadedSchema]]:
+    """Fingerprint -> (writer schema, current schema) for every kept version and the current one.
+
+    Records written with an older kept version are resolved against today's schema, so a
+    schema change never makes stored records unreadable (see schemas/evolution.py).
+    """
+    from schemas.evolution import kept_versions
+
+    current = schemas()
+    out = {s.fingerprint: (s.parsed, s) for s in current.values()}
+    for name, versions in kept_versions().items():
+        if name in current:
+            for kept in versions:
+                old = _load(name, kept.schema)
+                out.setdefault(old.fingerprint, (old.parsed, current[name]))
     return out
 
 
@@ -159,7 +178,7 @@ class Codec:
 
     def __init__(self, registry: SchemaRegistry | None = None) -> None:
         self.registry = registry
-        self._by_fingerprint = {s.fingerprint: s for s in schemas().values()}
+        self._by_fingerprint = kept_writers()
         self._by_fullname = {f"{NAMESPACE}.{s.name}": s for s in schemas().values()}
 
     @property
@@ -198,11 +217,12 @@ class Codec:
         if data[:2] == SINGLE_OBJECT_MAGIC:
             if len(data) < 10:
                 raise CodecError(f"truncated single-object header ({len(data)} bytes)")
-            loaded = self._by_fingerprint.get(bytes(data[2:10]))
-            if loaded is None:
+            known = self._by_fingerprint.get(bytes(data[2:10]))
+            if known is None:
                 raise CodecError(f"unknown schema fingerprint {bytes(data[2:10])[::-1].hex()} (CRC-64-AVRO); "
                                  "the writer used a schema this reader does not ship")
-            record = self._read(data[10:], loaded.parsed, loaded.parsed, loaded.name)
+            writer, loaded = known
+            record = self._read(data[10:], writer, loaded.parsed, loaded.name)
             decoded = Decoded(loaded.name, record, "single-object")
         elif data[:1] == CONFLUENT_MAGIC:
             if len(data) < 5:
