@@ -164,3 +164,60 @@ def test_poison_records_control_garbage_and_caps_across_restart(stack: dict[str,
     assert not any(ACCOUNT in json.dumps(e, default=str) for e in ev.seen)
     assert ACCOUNT not in log.read_text()
     ev.close()
+
+
+class ExplodingBroker:
+    """Stands in for the HTTP trade API: its answer to /buy cannot be parsed."""
+
+    account = ACCOUNT
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def place(self, *args: Any) -> str:
+        self.calls += 1
+        raise ValueError("malformed answer from /buy")
+
+    def orders(self) -> list[Any]:
+        return []
+
+    def positions(self) -> dict[str, Any]:
+        return {"hold_list": []}
+
+
+def test_an_exception_while_handling_one_command_is_reported_not_fatal(mp_env: dict[str, str],
+                                                                        mp_settings: settings_mod.Settings,
+                                                                        tmp_path: Path) -> None:
+    from trader import consumer, rules
+
+    s = settings_mod.load({**mp_env, "MARKETPIPE_ORDER_SIGNING_KEY": KEY, "JVQUANT_TRADE_ACCOUNT": ACCOUNT})
+    broker = ExplodingBroker()
+    # a reference file with a bad previous close: the band check raises decimal.InvalidOperation
+    bad_ref = tmp_path / "ref.json"
+    bad_ref.write_text(json.dumps({"600519.SH": {"prev_close": "1500.00"}, "000001.SZ": {"prev_close": "NaN"}}))
+    trader = consumer.Trader(s, broker, consumer.load_reference(str(bad_ref)), consumer.limits_from(s))  # type: ignore[arg-type]
+    trader.recover(s.kafka.client_config())
+    codec = Codec()
+    topic = s.topic(topics.ORDER_COMMANDS)
+
+    def handle(cmd: dict[str, Any], offset: int) -> consumer.Outcome:
+        return trader.handle(codec.encode("OrderCommand", cmd), 0, consumer.RecordRef(topic, 0, offset))
+
+    nan_band = commands.place(ACCOUNT, "000001.SZ", "buy", "11.00", 100, KEY)
+    broker_garbage = order(ACCOUNT)
+    assert handle(nan_band, 1).commit and handle(broker_garbage, 2).commit
+    assert broker.calls == 1
+    ev = Events(s)
+    ev.wait(lambda: "REJECTED" in ev.states(nan_band["command_id"]) and "UNKNOWN" in ev.states(broker_garbage["command_id"]))
+    rejected = ev.of(nan_band["command_id"])[-1]
+    assert rejected["rule"] == "unhandled" and "InvalidOperation" in rejected["reason"]
+    unknown = ev.of(broker_garbage["command_id"])[-1]
+    assert unknown["rule"] == "unhandled" and "malformed answer" in unknown["reason"]
+    assert {e["account"] for e in ev.seen} == {rules.Accounts.serving(ACCOUNT, "", KEY).public}
+    # the rejected one is final in the ledger (a redelivery is not handled again); the other stays
+    # INTENT, so the next start reconciles it with the broker's order list instead of forgetting it
+    assert trader.ledger.get(nan_band["command_id"]).state == "REJECTED"  # type: ignore[union-attr]
+    assert trader.ledger.get(broker_garbage["command_id"]).state == "INTENT"  # type: ignore[union-attr]
+    assert handle(nan_band, 1).commit and len(ev.of(nan_band["command_id"])) == 1
+    assert trader.poisoned == 2
+    ev.close()
