@@ -54,6 +54,14 @@ def test_order_place_cli_says_one_line_and_exits_2(price: str, volume: str) -> N
     assert res.stdout == ""
 
 
+@pytest.mark.parametrize("ttl", [float("inf"), float("nan"), 1e308])
+def test_command_builders_reject_an_unusable_lifetime(ttl: float) -> None:
+    with pytest.raises(ValueError, match="ttl"):
+        commands.place("a", "600519.SH", "buy", "1500", 100, KEY, ttl_s=ttl)
+    with pytest.raises(ValueError, match="ttl"):
+        commands.cancel("a", "600519.SH", KEY, broker_order_id="1", ttl_s=ttl)
+
+
 def test_account_tag_is_keyed_stable_and_hides_the_number() -> None:
     tag = signing.account_tag("310000123456", KEY)
     assert tag == signing.account_tag("310000123456", KEY)

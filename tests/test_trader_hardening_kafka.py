@@ -13,6 +13,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 import uuid
 from decimal import Decimal
 from pathlib import Path
@@ -82,6 +83,14 @@ def final_state(ev: Events, command_id: str) -> str:
     return next(st for st in ev.states(command_id) if st in ("SUBMITTED", "REJECTED", "FAILED"))
 
 
+def wait_log(log: Path, text: str, count: int, timeout: float = 30.0) -> None:
+    """Wait until the trader has logged ``text`` ``count`` times (it applied a control record)."""
+    deadline = time.monotonic() + timeout
+    while log.read_text(errors="replace").count(text) < count:
+        assert time.monotonic() < deadline, f"{text!r} not logged {count} times: " + log.read_text()[-2000:]
+        time.sleep(0.05)
+
+
 def read_all(s: settings_mod.Settings, topic: str) -> list[tuple[bytes, bytes]]:
     consumer = Consumer({**s.kafka.client_config(), "group.id": f"t-{uuid.uuid4().hex[:6]}",
                          "enable.auto.commit": False, "enable.partition.eof": True})
@@ -114,18 +123,20 @@ def test_poison_records_control_garbage_and_caps_across_restart(stack: dict[str,
         assert final_state(ev, good1) == "SUBMITTED", log.read_text()[-3000:]
         ev.wait(lambda: "REJECTED" in ev.states(poison["command_id"]) and "REJECTED" in ev.states(garbage_id))
         assert ev.of(poison["command_id"])[-1]["rule"] == "price"
-        assert ev.of(garbage_id)[-1]["rule"] == "undecodable"
+        assert ev.of(garbage_id)[-1]["rule"] == "undecodable" and ev.of(garbage_id)[-1]["event_id"] == garbage_id
         assert proc.poll() is None
 
         # 2. an unreadable kill-switch record halts trading (fail closed) until a newer valid one
         produce_raw(s, topics.ORDER_CONTROL, b"kill_switch", b"{halted: maybe")
+        wait_log(log, "failing closed: unreadable kill-switch record", 1)
         halted = send(s, order(ALIAS))
         assert final_state(ev, halted) == "REJECTED"
         assert ev.of(halted)[-1]["rule"] == "kill_switch" and "unreadable" in ev.of(halted)[-1]["reason"]
         resume = subprocess.run([sys.executable, "-m", "marketpipe", "order", "resume", "--reason", "test"],
                                 env=stack["env"], capture_output=True, text=True, timeout=60)
         assert resume.returncode == 0, resume.stderr
-        good2 = send(s, order(ALIAS))  # resume is read before this command: the control topic is polled first
+        wait_log(log, "kill switch off (test)", 1)
+        good2 = send(s, order(ALIAS))
         assert final_state(ev, good2) == "SUBMITTED", log.read_text()[-3000:]
 
         # 3. caps count per broker account, whatever name the command uses

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import time
 import uuid
 from dataclasses import dataclass
@@ -16,6 +17,14 @@ from trader import signing
 #: the schema's ``long``; the trader's own volume limit is far lower
 MAX_VOLUME = 2**63 - 1
 KILL_SWITCH_KEY = b"kill_switch"
+#: a command lives seconds to minutes; anything beyond a year is a typo (and overflows the schema's ms)
+MAX_TTL_S = 366 * 86_400
+
+
+def _expires_at(now_ms: int, ttl_s: float) -> int:
+    if not math.isfinite(ttl_s) or abs(ttl_s) > MAX_TTL_S:
+        raise ValueError(f"ttl {ttl_s} s: a command's lifetime must be a number of seconds up to {MAX_TTL_S}")
+    return now_ms + int(ttl_s * 1000)
 
 
 def place(account: str, symbol: str, side: str, price: str | Decimal, volume: int | str, key: str, *,
@@ -43,7 +52,7 @@ def place(account: str, symbol: str, side: str, price: str | Decimal, volume: in
         "command_id": command_id or uuid.uuid4().hex, "account": account, "action": "PLACE",
         "provider": "jvquant", "symbol": symbol, "side": side.upper(), "price": exact.quantize(signing.SCALE),
         "volume": shares, "target_command_id": None, "broker_order_id": None,
-        "event_time": now, "expires_at": now + int(ttl_s * 1000), "key_id": "default", "signature": "",
+        "event_time": now, "expires_at": _expires_at(now, ttl_s), "key_id": "default", "signature": "",
     }
     cmd["signature"] = signing.sign(cmd, key)
     return cmd
@@ -58,7 +67,7 @@ def cancel(account: str, symbol: str, key: str, *, target_command_id: str | None
         "command_id": command_id or uuid.uuid4().hex, "account": account, "action": "CANCEL",
         "provider": "jvquant", "symbol": symbol, "side": None, "price": None, "volume": 0,
         "target_command_id": target_command_id, "broker_order_id": broker_order_id,
-        "event_time": now, "expires_at": now + int(ttl_s * 1000), "key_id": "default", "signature": "",
+        "event_time": now, "expires_at": _expires_at(now, ttl_s), "key_id": "default", "signature": "",
     }
     cmd["signature"] = signing.sign(cmd, key)
     return cmd

@@ -166,7 +166,7 @@ class Trader:
             entry.events += 1
             event_id = f"{cmd['command_id']}:{entry.events}"
         elif source is not None:  # no ledger entry (forged, poison): one event per record, stable on redelivery
-            event_id = f"{cmd['command_id']}@{source}"
+            event_id = str(source) if cmd["command_id"] == str(source) else f"{cmd['command_id']}@{source}"
         else:
             event_id = f"{cmd['command_id']}:{time.time_ns()}"
         record = {
