@@ -28,7 +28,7 @@ from schemas.codec import Codec
 from simulators.jvquant_trade import TradeCounter
 from simulators.runner import run as run_sim
 from tests.test_trade_consumer import REFERENCE, Events, start_trader
-from trader import commands
+from trader import commands, signing
 
 pytestmark = pytest.mark.integration
 
@@ -144,6 +144,9 @@ def test_poison_records_control_garbage_and_caps_across_restart(stack: dict[str,
         assert final_state(ev, good3) == "SUBMITTED"
         stranger = send(s, order("some-other-account"))
         assert final_state(ev, stranger) == "REJECTED" and ev.of(stranger)[-1]["rule"] == "account"
+        tag = signing.account_tag("some-other-account", KEY)  # a name we do not serve may be someone's number
+        assert ev.of(stranger)[-1]["account"] == tag and tag in ev.of(stranger)[-1]["reason"]
+        assert ev.of(poison["command_id"])[-1]["account"] == ALIAS
     finally:
         proc.terminate()
         assert proc.wait(30) == 0, log.read_text()[-3000:]

@@ -171,7 +171,10 @@ class Trader:
             event_id = f"{cmd['command_id']}:{time.time_ns()}"
         record = {
             "event_id": event_id, "command_id": str(cmd["command_id"]),
-            "account": self.public_account(cmd.get("account")), "provider": "jvquant", "state": state,
+            # names reaching here are public already, but a ledger entry written before accounts were
+            # resolved may still hold the number
+            "account": self.accounts.resolve(str(cmd.get("account") or "")) or str(cmd.get("account") or ""),
+            "provider": "jvquant", "state": state,
             "rule": rule, "reason": reason, "broker_order_id": broker_order_id, "symbol": str(cmd.get("symbol") or ""),
             "side": cmd.get("side") if cmd.get("side") in ("BUY", "SELL") else None,
             "price": _event_price(cmd.get("price")), "volume": _volume(cmd.get("volume")), "filled_volume": filled,
@@ -276,6 +279,7 @@ class Trader:
         """REJECTED without a ledger entry, counted; the caller commits the offset."""
         self.poisoned += 1
         metrics.POISON.labels(rule).inc()
+        cmd = {**cmd, "account": self.public_account(cmd.get("account"))}  # as sent: maybe a number
         self.emit(None, cmd, "REJECTED", rule=rule, reason=reason, received_ns=received_ns, source=source)
         self.flush()
 
