@@ -72,7 +72,11 @@ def cmd_cancel(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_halt(args: argparse.Namespace, settings: Settings) -> int:
     from trader import commands
 
-    commands.set_kill_switch(settings, args.order_command == "halt", args.reason)
+    try:
+        commands.set_kill_switch(settings, args.order_command == "halt", args.reason)
+    except RuntimeError as exc:
+        print(f"marketpipe order {args.order_command}: {exc}", file=sys.stderr)
+        return 1
     print("kill switch " + ("ON: the trader accepts no new orders" if args.order_command == "halt" else "off"))
     return 0
 
