@@ -79,9 +79,11 @@ DOCUMENTED: tuple[tuple[str, str, str], ...] = (
     ("MARKETPIPE_TRADER_REFERENCE", "", "JSON file {symbol: {prev_close, name, st}}: previous closes for the price-band check and names for the broker."),
     ("MARKETPIPE_TRADER_ALLOW", "", "Comma-separated symbol allow-list for orders (empty: every A-share symbol)."),
     ("MARKETPIPE_TRADER_MAX_ORDER_NOTIONAL", "1000000", "Largest price x volume of one order (CNY)."),
-    ("MARKETPIPE_TRADER_MAX_DAILY_NOTIONAL", "5000000", "Largest sum of order notionals per account and day (CNY)."),
+    ("MARKETPIPE_TRADER_MAX_DAILY_NOTIONAL", "5000000", "Largest sum of order notionals per broker account and day (CNY), counted from the ledger across restarts."),
     ("MARKETPIPE_TRADER_MAX_ORDERS_PER_SECOND", "5", "Orders sent per second at most (exchanges flag 300/s as high-frequency)."),
     ("MARKETPIPE_TRADER_POLL_SECONDS", "2", "How often the trader polls the broker's orders (fills) and positions."),
+    ("MARKETPIPE_TRADER_ACCOUNT_ALIAS", "", "Public name of the broker account (JVQUANT_TRADE_ACCOUNT) in commands, events, positions and logs; empty: `acct-` + a keyed hash of the number."),
+    ("MARKETPIPE_TRADER_MAX_DAILY_ORDERS", "10000", "Orders sent per broker account and day at most (exchanges flag 20000/day as high-frequency)."),
     ("MARKETPIPE_BAR_INTERVAL", "60s", "Bar length of the processor (`marketpipe process --bar-interval`): 60s, 5s, 1m, 500ms."),
     ("MARKETPIPE_BAR_GRACE", "2s", "How long past its end a bar window waits for late ticks before it is emitted."),
     ("MARKETPIPE_BAR_HORIZON", "5m", "How late a tick may still correct an emitted bar (a revised bar is emitted); later ticks are counted and logged."),
@@ -188,6 +190,8 @@ class TraderSettings:
     max_daily_notional: str = "5000000"
     max_orders_per_second: int = 5
     poll_seconds: float = 2.0
+    account_alias: str = ""
+    max_daily_orders: int = 10_000
 
 
 @dataclass(frozen=True)
@@ -278,6 +282,8 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
             max_daily_notional=_env(env, "MARKETPIPE_TRADER_MAX_DAILY_NOTIONAL", "5000000"),
             max_orders_per_second=_int(env, "MARKETPIPE_TRADER_MAX_ORDERS_PER_SECOND", 5),
             poll_seconds=float(_env(env, "MARKETPIPE_TRADER_POLL_SECONDS", "2")),
+            account_alias=_env(env, "MARKETPIPE_TRADER_ACCOUNT_ALIAS"),
+            max_daily_orders=_int(env, "MARKETPIPE_TRADER_MAX_DAILY_ORDERS", 10_000),
         ),
         processor=ProcessorSettings(
             bar_interval_ms=_duration(env, "MARKETPIPE_BAR_INTERVAL", "60s"),

@@ -24,7 +24,7 @@ from marketpipe import topics
 from schemas.codec import Codec
 from simulators.jvquant_trade import TradeCounter
 from simulators.runner import run as run_sim
-from trader import commands
+from trader import commands, signing
 
 pytestmark = pytest.mark.integration
 
@@ -133,6 +133,8 @@ def test_same_command_twice_places_one_order_and_reports_the_fill(stack, trader,
     # event ids are unique per command (consumers dedupe on them)
     ids = [e["event_id"] for e in events.of(cmd["command_id"])]
     assert len(ids) == len(set(ids))
+    # the account number is a secret: events name the account by its keyed tag
+    assert {e["account"] for e in events.of(cmd["command_id"])} == {signing.account_tag(ACCOUNT, KEY)}
 
 
 def test_invalid_commands_are_rejected_with_the_rule_and_nothing_is_sent(stack, trader, events) -> None:

@@ -42,7 +42,11 @@ def cmd_place(args: argparse.Namespace, settings: Settings) -> int:
     except ValueError as exc:
         print(f"marketpipe order place: {exc}", file=sys.stderr)
         return 2
-    commands.send(settings, cmd)
+    try:
+        commands.send(settings, cmd)
+    except (ValueError, RuntimeError) as exc:  # a record the schema refuses, or Kafka did not acknowledge
+        print(f"marketpipe order place: not sent: {exc}", file=sys.stderr)
+        return 1
     print(cmd["command_id"])
     return 0
 
@@ -56,7 +60,11 @@ def cmd_cancel(args: argparse.Namespace, settings: Settings) -> int:
     except ValueError as exc:
         print(f"marketpipe order cancel: {exc}", file=sys.stderr)
         return 2
-    commands.send(settings, cmd)
+    try:
+        commands.send(settings, cmd)
+    except (ValueError, RuntimeError) as exc:  # a record the schema refuses, or Kafka did not acknowledge
+        print(f"marketpipe order cancel: not sent: {exc}", file=sys.stderr)
+        return 1
     print(cmd["command_id"])
     return 0
 
@@ -64,7 +72,11 @@ def cmd_cancel(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_halt(args: argparse.Namespace, settings: Settings) -> int:
     from trader import commands
 
-    commands.set_kill_switch(settings, args.order_command == "halt", args.reason)
+    try:
+        commands.set_kill_switch(settings, args.order_command == "halt", args.reason)
+    except RuntimeError as exc:
+        print(f"marketpipe order {args.order_command}: {exc}", file=sys.stderr)
+        return 1
     print("kill switch " + ("ON: the trader accepts no new orders" if args.order_command == "halt" else "off"))
     return 0
 
@@ -84,7 +96,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--symbol", required=True, help="canonical A-share symbol, e.g. 600519.SH")
     p.add_argument("--side", required=True, choices=["buy", "sell", "BUY", "SELL"])
     p.add_argument("--price", required=True, help="exact limit price, e.g. 1500.00")
-    p.add_argument("--volume", required=True, type=int, help="shares (bonds: 张)")
+    # checked by commands.place, so a bad number is one line, not argparse's usage block
+    p.add_argument("--volume", required=True, help="shares (bonds: 张), a positive whole number")
     p.add_argument("--command-id", default=None, help="idempotency key (default: a new UUID)")
     p.add_argument("--ttl", type=float, default=30.0, help="seconds until the command expires (default 30)")
     p.set_defaults(func=cmd_place)

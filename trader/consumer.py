@@ -18,6 +18,28 @@ positions from ``/check_hold`` go to ``order.positions``.
 Crash testing: ``MARKETPIPE_TRADER_CRASH_POINT=after_broker_accept`` makes the process
 SIGKILL itself right after the broker accepted an order and before anything is recorded —
 the worst moment, used by the tests to prove reconciliation.
+
+Poison records: a record on order.commands that cannot be handled never stops the trader
+and never stalls its partition. Undecodable (rule ``undecodable``), a price outside the
+schema's decimal(18,3) (``price``), a bad signature (``signature``) or any exception while
+handling one command (``unhandled``, with the exception) ends as a REJECTED event with the
+rule and reason, is counted (``marketpipe_trader_poison_records_total``) and its offset is
+committed. A record with no readable command id gets the id ``<topic>/<partition>/<offset>``:
+stable, so a redelivery of the same record yields the same event id. Two exceptions: an
+exception after the ledger INTENT was written means the broker may have the order, so the
+event is UNKNOWN and the INTENT is reconciled at the next start; and Kafka not acknowledging
+our own writes (:class:`trader.ledger.NotAcknowledged`) is an outage, not a bad record, so it
+still stops the process (nothing is committed; the supervisor restarts it).
+
+The kill switch (order.control, compacted, replayed from its start) is read to its end
+before the first command, and fails closed: an unreadable record halts trading until a newer
+valid record arrives (``marketpipe order resume``).
+
+Accounts: the trader serves one broker account (JVQUANT_TRADE_ACCOUNT). A command names it
+by its number or by MARKETPIPE_TRADER_ACCOUNT_ALIAS; any other name is rejected (rule
+``account``). Only the public name (the alias, else a keyed hash, see
+:class:`trader.rules.Accounts`) is written to events, ledger, positions and logs. Daily
+limits count per broker account and are rebuilt from the ledger at every (re)start.
 """
 
 from __future__ import annotations
@@ -34,14 +56,14 @@ from typing import Any
 
 from marketpipe import topics
 from marketpipe.settings import Settings
-from trader import metrics, rules, signing
+from trader import commands, metrics, rules, signing
 from trader.broker import BrokerRejected, JvQuantBroker, OutcomeUnknown
-from trader.ledger import Entry, Ledger
+from trader.ledger import Entry, Ledger, NotAcknowledged
 from trader.reconcile import resolve
 
 log = logging.getLogger(__name__)
 
-KILL_SWITCH_KEY = b"kill_switch"
+KILL_SWITCH_KEY = commands.KILL_SWITCH_KEY
 CRASH_POINT_ENV = "MARKETPIPE_TRADER_CRASH_POINT"
 
 
@@ -57,12 +79,49 @@ def limits_from(settings: Settings) -> rules.Limits:
     t = settings.trader
     return rules.Limits(allow=frozenset(t.allow), max_order_notional=Decimal(t.max_order_notional),
                         max_daily_notional=Decimal(t.max_daily_notional),
-                        max_orders_per_second=t.max_orders_per_second)
+                        max_orders_per_second=t.max_orders_per_second, max_daily_orders=t.max_daily_orders)
 
 
 @dataclass
 class Outcome:
     commit: bool = True  # False: leave the offset uncommitted (retry after restart)
+
+
+@dataclass(frozen=True)
+class RecordRef:
+    """Where a record came from: names a record that has no readable command id."""
+
+    topic: str
+    partition: int
+    offset: int
+
+    def __str__(self) -> str:
+        return f"{self.topic}/{self.partition}/{self.offset}"
+
+
+@dataclass
+class Progress:
+    """How far handling one command got, so a failure can be reported truthfully."""
+
+    cmd: dict[str, Any] | None = None
+    verified: bool = False
+    entry: Entry | None = None
+
+
+def _event_price(value: Any) -> Decimal | None:
+    """A price an OrderEvent can carry; None for one outside decimal(18,3) (the reason says it)."""
+    try:
+        return signing.exact_price(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _volume(value: Any) -> int:
+    try:
+        volume = int(value or 0)
+    except (TypeError, ValueError):
+        return 0
+    return volume if -2**63 <= volume < 2**63 else 0
 
 
 class Trader:
@@ -82,6 +141,7 @@ class Trader:
         self.reference = reference
         self.limits = limits
         self.counters = rules.Counters()
+        self.accounts = rules.Accounts.serving(broker.account, settings.trader.account_alias, key)
         self.codec = codec.from_settings(settings)
         self.encode_event = self.codec.encoder("OrderEvent", settings.topic(topics.ORDER_EVENTS))
         self.producer = Producer({**settings.kafka.client_config(), "enable.idempotence": True, "acks": "all",
@@ -89,26 +149,36 @@ class Trader:
         self.ledger = Ledger(self.producer, settings.topic(topics.ORDER_LEDGER))
         self.halted = False
         self.halt_reason = ""
+        self.poisoned = 0
         self.crash_point = os.environ.get(CRASH_POINT_ENV, "")
         self.last_poll = 0.0
 
     # ---- events -----------------------------------------------------------------------------
+    def public_account(self, name: Any) -> str:
+        """The name an account may have outside this process (never a number in clear)."""
+        name = str(name or "")
+        return (self.accounts.resolve(name) or signing.account_tag(name, self.key)) if name else ""
+
     def emit(self, entry: Entry | None, cmd: dict[str, Any], state: str, *, rule: str | None = None,
              reason: str | None = None, broker_order_id: str | None = None, filled: int = 0,
-             avg_price: Decimal | None = None, received_ns: int = 0) -> None:
+             avg_price: Decimal | None = None, received_ns: int = 0, source: RecordRef | None = None) -> None:
         if entry is not None:
             entry.events += 1
-            seq = entry.events
-        else:  # a command with no ledger entry (bad signature): one event, id by time
-            seq = time.time_ns()
-        price = cmd.get("price")
+            event_id = f"{cmd['command_id']}:{entry.events}"
+        elif source is not None:  # no ledger entry (forged, poison): one event per record, stable on redelivery
+            event_id = str(source) if cmd["command_id"] == str(source) else f"{cmd['command_id']}@{source}"
+        else:
+            event_id = f"{cmd['command_id']}:{time.time_ns()}"
         record = {
-            "event_id": f"{cmd['command_id']}:{seq}", "command_id": cmd["command_id"], "account": cmd["account"],
-            "provider": "jvquant", "state": state, "rule": rule, "reason": reason,
-            "broker_order_id": broker_order_id, "symbol": cmd["symbol"], "side": cmd.get("side"),
-            "price": Decimal(price).quantize(signing.SCALE) if price is not None else None,
-            "volume": int(cmd.get("volume") or 0), "filled_volume": filled,
-            "avg_fill_price": avg_price.quantize(signing.SCALE) if avg_price is not None else None,
+            "event_id": event_id, "command_id": str(cmd["command_id"]),
+            # names reaching here are public already, but a ledger entry written before accounts were
+            # resolved may still hold the number
+            "account": self.accounts.resolve(str(cmd.get("account") or "")) or str(cmd.get("account") or ""),
+            "provider": "jvquant", "state": state,
+            "rule": rule, "reason": reason, "broker_order_id": broker_order_id, "symbol": str(cmd.get("symbol") or ""),
+            "side": cmd.get("side") if cmd.get("side") in ("BUY", "SELL") else None,
+            "price": _event_price(cmd.get("price")), "volume": _volume(cmd.get("volume")), "filled_volume": filled,
+            "avg_fill_price": _event_price(avg_price),
             "event_time": int(time.time() * 1000), "receive_time_ns": received_ns,
         }
         self.producer.produce(self.settings.topic(topics.ORDER_EVENTS), key=cmd["command_id"].encode(),
@@ -121,55 +191,124 @@ class Trader:
 
     def flush(self) -> None:
         if self.producer.flush(30):
-            raise RuntimeError("order events not acknowledged by Kafka in 30 s")
+            raise NotAcknowledged("order events not acknowledged by Kafka in 30 s")
 
     # ---- kill switch --------------------------------------------------------------------------
-    def on_control(self, key: bytes | None, value: bytes | None) -> None:
+    def on_control(self, key: bytes | None, value: bytes | None, source: RecordRef | None = None) -> None:
         if key != KILL_SWITCH_KEY:
             return
-        state = json.loads(value) if value else {"halted": False}
-        self.halted = bool(state.get("halted"))
-        self.halt_reason = str(state.get("reason", ""))
+        state = commands.read_kill_switch(value)
+        self.halted = state.halted
+        self.halt_reason = state.reason if state.readable else f"{state.reason} (record {source or '?'})"
         metrics.HALTED.set(1 if self.halted else 0)
+        metrics.CONTROL_UNREADABLE.set(0 if state.readable else 1)
+        if not state.readable:
+            log.error("kill switch ON, failing closed: %s", self.halt_reason)
+            return
         log.warning("kill switch %s%s", "ON: new orders halted" if self.halted else "off",
                     f" ({self.halt_reason})" if self.halt_reason else "")
 
     # ---- commands -----------------------------------------------------------------------------
-    def handle(self, value: bytes, received_ns: int) -> Outcome:
+    def handle(self, value: bytes, received_ns: int, source: RecordRef | None = None) -> Outcome:
+        """Act on one order.commands record. Never raises for what is in the record (module doc)."""
+        progress = Progress()
+        try:
+            return self._handle(value, received_ns, source, progress)
+        except (NotAcknowledged, BufferError):
+            raise  # our own writes fail: an outage, not this record's fault; stop without committing
+        except Exception as exc:  # noqa: BLE001 - the poison-record policy: one record never kills the trader
+            log.exception("command at %s could not be handled", source or "?")
+            return self.unhandled(progress, exc, received_ns, source)
+
+    def _handle(self, value: bytes, received_ns: int, source: RecordRef | None, progress: Progress) -> Outcome:
         from schemas.codec import CodecError
 
         try:
             cmd = self.codec.decode(value, expect="OrderCommand").record
         except CodecError as exc:
-            log.error("undecodable order command skipped: %s", exc)
+            self.poison({"command_id": str(source or "unknown-record")}, "undecodable", str(exc), received_ns,
+                        source)
             return Outcome()
+        progress.cmd = cmd
         now_ms = int(time.time() * 1000)
+        if cmd.get("price") is not None:
+            try:
+                signing.exact_price(cmd["price"])
+            except ValueError as exc:
+                self.poison(cmd, "price", str(exc), received_ns, source)
+                return Outcome()
         if not signing.verify(cmd, self.key):
             # no ledger entry: a forged command must not be able to block the genuine one
-            self.emit(None, cmd, "REJECTED", rule="signature", reason="missing or invalid HMAC signature",
-                      received_ns=received_ns)
-            self.flush()
+            self.poison(cmd, "signature", "missing or invalid HMAC signature", received_ns, source)
             return Outcome()
+        progress.verified = True
         entry = self.ledger.get(cmd["command_id"])
         if entry is not None:
             if entry.state == "INTENT":
+                progress.entry = entry
                 return self.reconcile(entry, cmd, received_ns, resend=cmd["expires_at"] > now_ms)
             log.info("%s already %s: duplicate delivery ignored", cmd["command_id"], entry.state)
             return Outcome()
+        served = self.accounts.resolve(cmd["account"])
+        cmd = {**cmd, "account": served or self.public_account(cmd["account"])}  # the public name from here on
+        progress.cmd = cmd
         entry = Entry(cmd["command_id"], cmd["account"], cmd["action"], cmd["symbol"], "ACCEPTED",
                       side=cmd.get("side"), price=str(cmd["price"]) if cmd.get("price") is not None else None,
                       volume=int(cmd.get("volume") or 0), expires_at=int(cmd["expires_at"]))
+        progress.entry = entry
         if cmd["expires_at"] < now_ms:
             return self.reject(entry, cmd, "expired", f"expired {now_ms - cmd['expires_at']} ms ago", received_ns)
+        if served is None:
+            return self.reject(entry, cmd, "account", f"account {cmd['account']} is not served by this trader "
+                               f"(it serves {self.accounts.public})", received_ns)
         if cmd["action"] == "CANCEL":
             return self.cancel(entry, cmd, received_ns)
         ref = self.reference.get(cmd["symbol"])
-        day = now_ms // 86_400_000
-        rejection = rules.check_place(cmd, self.limits, ref, self.counters, day, time.monotonic(), self.halted)
+        rejection = rules.check_place(cmd, self.limits, ref, self.counters, rules.day_of(now_ms), time.monotonic(),
+                                      self.halted)
         if rejection is not None:
-            return self.reject(entry, cmd, rejection.rule, rejection.reason, received_ns)
+            reason = rejection.reason
+            if rejection.rule == "kill_switch" and self.halt_reason:
+                reason = f"{reason}: {self.halt_reason}"
+            return self.reject(entry, cmd, rejection.rule, reason, received_ns)
         self.emit(entry, cmd, "ACCEPTED", received_ns=received_ns)
         return self.submit(entry, cmd, ref, received_ns)
+
+    def poison(self, cmd: dict[str, Any], rule: str, reason: str, received_ns: int,
+               source: RecordRef | None) -> None:
+        """REJECTED without a ledger entry, counted; the caller commits the offset."""
+        self.poisoned += 1
+        metrics.POISON.labels(rule).inc()
+        cmd = {**cmd, "account": self.public_account(cmd.get("account"))}  # as sent: maybe a number
+        self.emit(None, cmd, "REJECTED", rule=rule, reason=reason, received_ns=received_ns, source=source)
+        self.flush()
+
+    def unhandled(self, progress: Progress, exc: Exception, received_ns: int, source: RecordRef | None) -> Outcome:
+        reason = f"{type(exc).__name__}: {exc}"[:500]
+        cmd = progress.cmd or {"command_id": str(source or "unknown-record")}
+        entry = progress.entry
+        try:
+            if entry is not None and entry.intent_ms and not entry.final:
+                # the INTENT is durable and the broker may have the order: not a rejection
+                self.poisoned += 1
+                metrics.POISON.labels("unhandled").inc()
+                self.emit(entry, cmd, "UNKNOWN", rule="unhandled",
+                          reason=f"{reason}; the intent is reconciled with the broker at the next start",
+                          received_ns=received_ns)
+                self.flush()
+            elif entry is not None and progress.verified and not entry.final:
+                self.poisoned += 1
+                metrics.POISON.labels("unhandled").inc()
+                entry.state = "REJECTED"  # final in the ledger: a redelivery is not handled again
+                self.emit(entry, cmd, "REJECTED", rule="unhandled", reason=reason, received_ns=received_ns)
+                self.ledger.put(entry)
+            else:
+                self.poison(cmd, "unhandled", reason, received_ns, source)
+        except (NotAcknowledged, BufferError):
+            raise
+        except Exception:  # noqa: BLE001 - even the report failed (e.g. a field no event can hold)
+            log.exception("command at %s: rejection event could not be written either; skipped", source or "?")
+        return Outcome()
 
     def reject(self, entry: Entry, cmd: dict[str, Any], rule: str, reason: str, received_ns: int) -> Outcome:
         entry.state = "REJECTED"
@@ -295,9 +434,10 @@ class Trader:
         topic = self.settings.topic(topics.ORDER_POSITIONS)
         now_ms = int(time.time() * 1000)
         for row in hold.get("hold_list") or []:
-            value = {"account": self.broker.account, "code": row.get("code"), "name": row.get("name"),
+            account = self.accounts.public  # the number is a secret: never on a topic
+            value = {"account": account, "code": row.get("code"), "name": row.get("name"),
                      "hold_vol": row.get("hold_vol"), "usable_vol": row.get("usable_vol"), "at_ms": now_ms}
-            self.producer.produce(topic, key=f"{self.broker.account}:{row.get('code')}".encode(),
+            self.producer.produce(topic, key=f"{account}:{row.get('code')}".encode(),
                                   value=json.dumps(value, ensure_ascii=False).encode())
         self.producer.poll(0)
 
@@ -311,11 +451,36 @@ class Trader:
     # ---- startup ------------------------------------------------------------------------------
     def recover(self, consumer_config: dict[str, Any]) -> None:
         self.ledger.load(consumer_config)
+        # every order this broker account sent today counts, whichever process sent it
+        self.counters.rebuild(self.ledger.entries.values(), self.accounts.public)
+        today = (self.accounts.public, rules.day_of(int(time.time() * 1000)))
+        log.info("daily usage of %s from the ledger: %s notional in %d orders", self.accounts.public,
+                 self.counters.daily_notional.get(today, Decimal(0)), self.counters.daily_orders.get(today, 0))
         for entry in self.ledger.unresolved():
             cmd = {"command_id": entry.command_id, "account": entry.account, "symbol": entry.symbol,
                    "side": entry.side, "price": entry.price, "volume": entry.volume, "action": entry.action}
             log.warning("%s was INTENT at the last stop: reconciling", entry.command_id)
             self.reconcile(entry, cmd, 0, resend=entry.expires_at > int(time.time() * 1000))
+
+
+def read_control_to_end(trader: Trader, control: Any, partitions: int, timeout: float = 30.0) -> None:
+    """Apply order.control up to its end before any command is handled.
+
+    Otherwise a restart would act on commands before it has seen a halt. If the topic cannot
+    be read in time, trading starts halted (fail closed); a later record lifts it."""
+    at_end: set[int] = set()
+    deadline = time.monotonic() + timeout
+    while len(at_end) < partitions and time.monotonic() < deadline:
+        for msg in control.consume(100, timeout=0.5):
+            if msg.error():
+                if msg.error().code() == -191:  # _PARTITION_EOF
+                    at_end.add(msg.partition())
+                continue
+            trader.on_control(msg.key(), msg.value(), RecordRef(msg.topic(), msg.partition(), msg.offset()))
+    if len(at_end) < partitions:
+        trader.halted, trader.halt_reason = True, f"order.control not read to its end in {timeout:.0f} s"
+        metrics.HALTED.set(1)
+        log.error("kill switch ON, failing closed: %s", trader.halt_reason)
 
 
 def run_loop(trader: Trader, stop: dict[str, bool], idle_exit: float | None = None) -> None:
@@ -324,10 +489,12 @@ def run_loop(trader: Trader, stop: dict[str, bool], idle_exit: float | None = No
     s = trader.settings
     base = s.kafka.client_config()
     trader.recover(base)
-    control = Consumer({**base, "group.id": "marketpipe-trader-control", "enable.auto.commit": False})
+    control = Consumer({**base, "group.id": "marketpipe-trader-control", "enable.auto.commit": False,
+                        "enable.partition.eof": True})
     control_topic = s.topic(topics.ORDER_CONTROL)
     md = control.list_topics(control_topic, timeout=15).topics[control_topic]
     control.assign([TopicPartition(control_topic, p, OFFSET_BEGINNING) for p in md.partitions])
+    read_control_to_end(trader, control, len(md.partitions))
     commands = Consumer({**base, "group.id": "marketpipe-trader", "enable.auto.commit": False,
                          "auto.offset.reset": "earliest", "isolation.level": "read_committed"})
 
@@ -336,13 +503,13 @@ def run_loop(trader: Trader, stop: dict[str, bool], idle_exit: float | None = No
         trader.recover(base)
 
     commands.subscribe([s.topic(topics.ORDER_COMMANDS)], on_assign=on_assign)
-    log.info("trader ready: consuming %s", s.topic(topics.ORDER_COMMANDS))
+    log.info("trader ready: consuming %s for account %s", s.topic(topics.ORDER_COMMANDS), trader.accounts.public)
     last_msg = time.monotonic()
     try:
         while not stop["now"]:
             for msg in control.consume(100, timeout=0):
                 if not msg.error():
-                    trader.on_control(msg.key(), msg.value())
+                    trader.on_control(msg.key(), msg.value(), RecordRef(msg.topic(), msg.partition(), msg.offset()))
             msg = commands.poll(0.2)
             trader.maybe_poll()
             if msg is None:
@@ -353,7 +520,8 @@ def run_loop(trader: Trader, stop: dict[str, bool], idle_exit: float | None = No
                 log.warning("consumer: %s", msg.error())
                 continue
             last_msg = time.monotonic()
-            outcome = trader.handle(msg.value() or b"", time.time_ns())
+            outcome = trader.handle(msg.value() or b"", time.time_ns(),
+                                    RecordRef(msg.topic(), msg.partition(), msg.offset()))
             trader.flush()
             if outcome.commit:
                 try:

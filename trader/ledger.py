@@ -20,6 +20,10 @@ log = logging.getLogger(__name__)
 FINAL_STATES = frozenset({"DONE", "REJECTED", "FAILED"})
 
 
+class NotAcknowledged(RuntimeError):
+    """Kafka did not acknowledge a write: the trader's infrastructure is failing, not one command."""
+
+
 @dataclass
 class Entry:
     command_id: str
@@ -74,8 +78,8 @@ class Ledger:
         if flush:
             remaining = self.producer.flush(30)
             if remaining:
-                raise RuntimeError(f"ledger write for {entry.command_id} not acknowledged by Kafka "
-                                   "(refusing to call the broker without a durable intent)")
+                raise NotAcknowledged(f"ledger write for {entry.command_id} not acknowledged by Kafka "
+                                    "(refusing to call the broker without a durable intent)")
 
     def load(self, consumer_config: dict[str, Any], timeout: float = 30.0) -> int:
         """Read the whole ledger topic (latest value per key). Returns the entry count."""

@@ -18,6 +18,11 @@ convertible bond               multiples of 10                  0.001           
 Sells may be odd lots (the remainder of a position); the band is prev_close × (1 ± pct)
 rounded half-up to the tick. A symbol without a known previous close fails the band rule:
 an order is never waved through because its limit is unknown.
+
+Daily limits count per **broker account** (the one the orders really go to), never per the
+free-text ``account`` of a command: a command names a served account by its number or its
+alias (:class:`Accounts`), anything else is rejected. Daily usage is rebuilt from the ledger
+at start (:meth:`Counters.rebuild`), so a restart never resets a cap.
 """
 
 from __future__ import annotations
@@ -25,7 +30,10 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
+
+from trader import signing
+from trader.ledger import Entry
 
 
 @dataclass(frozen=True)
@@ -84,6 +92,31 @@ class Limits:
     max_daily_notional: Decimal = Decimal("5000000")
     max_orders_per_second: int = 5  # well below the exchanges' high-frequency thresholds (300/s, 20000/day)
     max_order_volume: int = 1_000_000
+    max_daily_orders: int = 10_000
+
+
+@dataclass(frozen=True)
+class Accounts:
+    """The broker account a trader serves, by every name a command may give it.
+
+    ``public`` is the only name that leaves the process (events, ledger, positions, logs):
+    the configured alias, else :func:`trader.signing.account_tag` of the number.
+    """
+
+    public: str
+    names: frozenset[str]
+
+    @classmethod
+    def serving(cls, number: str, alias: str, key: str) -> "Accounts":
+        public = alias or signing.account_tag(number, key)
+        return cls(public, frozenset({number, public}))
+
+    def resolve(self, name: str) -> str | None:
+        return self.public if name in self.names else None
+
+
+def day_of(epoch_ms: int) -> int:
+    return epoch_ms // 86_400_000
 
 
 @dataclass
@@ -91,17 +124,38 @@ class Counters:
     """Per-account usage the limits are checked against (kept by the trade consumer)."""
 
     daily_notional: dict[tuple[str, int], Decimal] = field(default_factory=dict)  # (account, day) -> sum
+    daily_orders: dict[tuple[str, int], int] = field(default_factory=dict)  # (account, day) -> orders sent
     recent: deque[float] = field(default_factory=deque)  # submit times (monotonic seconds)
 
     def record(self, account: str, day: int, notional: Decimal, now: float) -> None:
         key = (account, day)
         self.daily_notional[key] = self.daily_notional.get(key, Decimal(0)) + notional
+        self.daily_orders[key] = self.daily_orders.get(key, 0) + 1
         self.recent.append(now)
+
+    def rebuild(self, entries: Iterable[Entry], account: str) -> None:
+        """Daily usage from the ledger, every PLACE that got as far as its broker call.
+
+        All of them went to the one broker account this trader serves, whatever name the
+        entry carries (entries written before names were resolved hold the command's free
+        text). Counted like :meth:`record` counts: at the intent, so an order the broker
+        refused still counts (conservative, and the same before and after a restart).
+        The per-second window is kept: it is about this process's own sending.
+        """
+        self.daily_notional, self.daily_orders = {}, {}
+        for entry in entries:
+            if entry.action != "PLACE" or not entry.intent_ms:
+                continue
+            key = (account, day_of(entry.intent_ms))
+            self.daily_notional[key] = self.daily_notional.get(key, Decimal(0)) + Decimal(entry.notional or 0)
+            self.daily_orders[key] = self.daily_orders.get(key, 0) + 1
 
 
 def check_place(cmd: Mapping[str, Any], limits: Limits, ref: Reference | None, counters: Counters,
                 day: int, now: float, halted: bool) -> Rejection | None:
-    """All checks for a PLACE command, cheapest and most fundamental first."""
+    """All checks for a PLACE command, cheapest and most fundamental first.
+
+    ``cmd["account"]`` is the served account's public name (see :class:`Accounts`)."""
     if halted:
         return Rejection("kill_switch", "trading is halted by the kill switch")
     symbol = cmd["symbol"]
@@ -139,6 +193,9 @@ def check_place(cmd: Mapping[str, Any], limits: Limits, ref: Reference | None, c
     used = counters.daily_notional.get((cmd["account"], day), Decimal(0))
     if used + notional > limits.max_daily_notional:
         return Rejection("max_daily_notional", f"today's notional {used} + {notional} > {limits.max_daily_notional}")
+    sent = counters.daily_orders.get((cmd["account"], day), 0)
+    if sent >= limits.max_daily_orders:
+        return Rejection("max_daily_orders", f"{sent} orders sent today: the limit is {limits.max_daily_orders}")
     while counters.recent and counters.recent[0] < now - 1.0:
         counters.recent.popleft()
     if len(counters.recent) >= limits.max_orders_per_second:

@@ -8,7 +8,12 @@ verification. Canonical form (version 1), fields joined by ``\\n``::
     target_command_id, broker_order_id, event_time, expires_at, key_id
 
 ``None`` is the empty string; ``price`` is written with exactly three decimals (the schema's
-scale), so ``Decimal("10.5")`` and ``Decimal("10.500")`` sign the same.
+scale), so ``Decimal("10.5")`` and ``Decimal("10.500")`` sign the same. A price that does not
+fit the schema's decimal(18,3) (1E+30, NaN) has no canonical text: such a command fails
+verification, it never raises (anyone can write one to order.commands, no key needed).
+
+Account numbers are secrets; outside the process an account is named by its configured alias
+or by :func:`account_tag`, a keyed hash an operator holding the signing key can recompute.
 """
 
 from __future__ import annotations
@@ -21,13 +26,28 @@ from typing import Any, Mapping
 FIELDS = ("command_id", "account", "action", "provider", "symbol", "side", "price", "volume",
           "target_command_id", "broker_order_id", "event_time", "expires_at", "key_id")
 SCALE = Decimal("0.001")
+#: decimal(18, 3): at most 15 digits before the point
+PRICE_LIMIT = Decimal(10) ** 15
+
+
+def exact_price(value: Any) -> Decimal:
+    """``value`` as the schema's decimal(18,3); ValueError (with the reason) when it does not fit."""
+    try:
+        price = Decimal(str(value)) if not isinstance(value, Decimal) else value
+    except ArithmeticError:
+        raise ValueError(f"price {value!r} is not a decimal number") from None
+    if not price.is_finite():
+        raise ValueError(f"price {value} is not a finite number")
+    if abs(price) >= PRICE_LIMIT:
+        raise ValueError(f"price {value} does not fit decimal(18,3) (at most 15 digits before the point)")
+    return price.quantize(SCALE)
 
 
 def _text(name: str, value: Any) -> str:
     if value is None:
         return ""
     if name == "price":
-        return str(Decimal(value).quantize(SCALE))
+        return str(exact_price(value))
     return str(value)
 
 
@@ -45,4 +65,17 @@ def verify(command: Mapping[str, Any], key: str) -> bool:
     signature = command.get("signature") or ""
     if not key or not signature:
         return False
-    return hmac.compare_digest(sign(command, key), str(signature))
+    try:
+        expected = sign(command, key)
+    except ValueError:  # no canonical form (e.g. a price outside decimal(18,3)): nobody signed this
+        return False
+    return hmac.compare_digest(expected, str(signature))
+
+
+def account_tag(account: str, key: str) -> str:
+    """A stable public name for an account number: HMAC-SHA256 with the signing key, truncated.
+
+    Without the key the number cannot be recovered from the tag (account numbers are short
+    enough to enumerate, so a plain hash would not do)."""
+    digest = hmac.new(key.encode("utf-8"), b"account\n" + account.encode("utf-8"), hashlib.sha256).hexdigest()
+    return f"acct-{digest[:16]}"
