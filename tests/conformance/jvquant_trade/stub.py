@@ -38,7 +38,7 @@ class StubConfig:
     """What the stub answers; every knob names a corpus case or a timing."""
 
     allocation: str = "server_documented"
-    allocation_paths: tuple[str, ...] = ("/server",)  # the other path answers 404
+    allocation_paths: tuple[str, ...] = ("/server", "/query/server")  # a path not listed answers 404
     login: str = "login_documented"
     place: str = "buy_documented_placed"  # answer to /buy and /sale
     place_lands: bool = True  # the order enters the book (even when the answer is lost or slow)
