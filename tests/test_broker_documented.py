@@ -107,3 +107,12 @@ def test_an_unfamiliar_type_still_matches_on_code_price_volume_and_time() -> Non
     assert verdict.outcome == "found" and verdict.order is not None and verdict.order.order_id == "77"
     # a different volume is not our order, whatever the type
     assert resolve(entry, [parse_order({**row, "order_volume": "200"})], set()).outcome == "absent"
+
+
+def test_quote_producer_shares_the_allocation_paths_and_scheme_rule() -> None:
+    from producers.jvquant import JvQuantFeed
+
+    with TradeStub(StubConfig(allocation_paths=("/server",))) as stub:
+        feed = JvQuantFeed(stub.url, "tok", ["600519"])
+        assert feed.allocate() == f"ws://{stub.address}"
+        assert stub.queries("/server")[0]["type"] == "websocket"
