@@ -48,8 +48,7 @@ class StubConfig:
     check_order: str = "check_order_documented"
     check_hold: str = "check_hold_documented"
     cancel: str = "cancel_documented"
-    refuse_codes: frozenset[str] = frozenset()  # /buy of these codes answers `refused_place`
-    refused_place: str = "buy_documented_refused"
+    place_by_code: dict[str, str] = field(default_factory=dict)  # security code -> answer case (overrides `place`)
 
 
 @dataclass
@@ -149,13 +148,13 @@ class TradeStub:
 
     def _place(self, path: str, query: dict[str, str]) -> dict[str, Any]:
         c = self.config
-        if query.get("code") in c.refuse_codes:
-            return body(c.refused_place)
-        answer = body(c.place)
+        name = c.place_by_code.get(query.get("code", ""), c.place)
+        answer = body(name)
+        refused = case(name)["expect"]["outcome"] == "refused"
         with self._lock:
             order_id = str(self._next_id)
             self._next_id += 1
-            if c.place_lands:
+            if c.place_lands and not refused:
                 local = time.gmtime(time.time() + CST)
                 side = c.order_type or ("证券买入" if path == "/buy" else "证券卖出")
                 row = {"order_id": order_id, "day": time.strftime("%Y%m%d", local),
