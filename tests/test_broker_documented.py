@@ -6,6 +6,7 @@ count at the server, not a belief of the client.
 
 from __future__ import annotations
 
+import urllib.parse
 from decimal import Decimal
 
 import pytest
@@ -116,3 +117,14 @@ def test_quote_producer_shares_the_allocation_paths_and_scheme_rule() -> None:
         feed = JvQuantFeed(stub.url, "tok", ["600519"])
         assert feed.allocate() == f"ws://{stub.address}"
         assert stub.queries("/server")[0]["type"] == "websocket"
+
+
+def test_a_redirected_buy_is_not_followed() -> None:
+    """urllib follows redirects by default: a 302 on /buy would send the same order again."""
+    from tests.conformance.jvquant_trade.stub import Redirect
+
+    with TradeStub() as stub:
+        stub.answers["/buy"] = lambda q: Redirect(f"{stub.url}/buy?{urllib.parse.urlencode(q)}")
+        with pytest.raises(OutcomeUnknown):
+            broker(stub).place("BUY", "600519", "贵州茅台", Decimal("1500.00"), 100)
+        assert stub.count("/buy") == 1

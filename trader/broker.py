@@ -21,7 +21,7 @@ Outcomes kept apart for the caller:
   (connection refused, name not resolved, session not established): nothing can exist.
 
 Never twice: ``/buy`` and ``/sale`` are sent at most once per :meth:`place`, by no retry of
-the transport (urllib does none) and by no re-login. A read refused once logs in again and is
+the transport (urllib does none; redirects are not followed) and by no re-login. A read refused once logs in again and is
 retried once. Because a ticket the counter silently dropped would cost an order, a place (and a
 cancel: a repeated cancel would be answered "not cancellable") first checks the session with a
 read (``/check_hold``, the cheapest query), which may re-login. A connection failure drops the
@@ -157,6 +157,13 @@ def parse_order(row: dict[str, Any]) -> BrokerOrder:
                        int(_decimal(row.get("deal_volume"))), type_text)
 
 
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """A redirect is answered as it came (an HTTP 30x): following it would send the request again."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
 def _never_sent(exc: urllib.error.URLError) -> bool:
     """urllib raises URLError only while connecting or sending: these reasons mean nothing arrived."""
     return isinstance(exc.reason, (ConnectionRefusedError, socket.gaierror, socket.timeout))
@@ -176,13 +183,14 @@ class JvQuantBroker:
         self._ticket: str | None = None
         self._expires = 0.0
         self.logins = 0
+        self._opener = urllib.request.build_opener(_NoRedirect)
 
     # ---- transport: one HTTP request, never repeated here ----------------------------------------
     def _fetch(self, url: str, params: dict[str, Any] | None = None) -> tuple[int, Any]:
         full = f"{url}?{urllib.parse.urlencode(params)}" if params is not None else url
         safe = url.split("?")[0]
         try:
-            with urllib.request.urlopen(full, timeout=self.timeout) as resp:
+            with self._opener.open(full, timeout=self.timeout) as resp:
                 status, raw = resp.status, resp.read()
         except urllib.error.HTTPError as exc:
             status, raw = exc.code, exc.read()
@@ -275,6 +283,8 @@ class JvQuantBroker:
     # ---- operations -------------------------------------------------------------------------
     def place(self, side: str, code: str, name: str, price: Decimal, volume: int) -> str:
         """Send one order, once. Returns the broker's order id."""
+        if side not in ("BUY", "SELL"):
+            raise ValueError(f"order side {side!r}: BUY or SELL")
         op = "buy" if side == "BUY" else "sale"
         ticket = self._session_for_change(op)
         body = self._get(f"/{op}", {"token": self._token, "ticket": ticket, "trade": op, "code": code,

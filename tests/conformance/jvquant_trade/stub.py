@@ -51,6 +51,13 @@ class StubConfig:
     place_by_code: dict[str, str] = field(default_factory=dict)  # security code -> answer case (overrides `place`)
 
 
+@dataclass(frozen=True)
+class Redirect:
+    """An override answer: HTTP 302 to ``location`` (a transport that follows it would send again)."""
+
+    location: str
+
+
 @dataclass
 class Placed:
     row: dict[str, str]
@@ -72,6 +79,12 @@ class TradeStub:
                 url = urllib.parse.urlsplit(self.path)
                 query = dict(urllib.parse.parse_qsl(url.query, keep_blank_values=True))
                 status, payload = stub.handle(url.path, query)
+                if isinstance(payload, Redirect):
+                    self.send_response(302)
+                    self.send_header("Location", payload.location)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 data = json.dumps(payload, ensure_ascii=False).encode() if payload is not None else b"404: Not Found"
                 try:
                     self.send_response(status)
