@@ -1,20 +1,22 @@
 """jvQuant level-1/level-2 quotes: allocate a server before every connect, subscribe with text
 commands, receive binary raw-DEFLATE frames (data) and text replies (control).
 
-Tolerated readings (protocols.md §1.1-1.3): ``/query/server`` (``/server`` on 404); ``server``
-with or without ``ws://``; ``code`` "0" as a string or number. An allocation refusal whose
+Tolerated readings (protocols.md §0, §1.1-1.3): allocation as in :mod:`marketpipe.jvquant_alloc`
+(``/query/server``, ``/server`` when that is not found; ``server`` with or without ``ws://``;
+``code`` "0" as a string or number, counted only where present). An allocation refusal whose
 message mentions the token is an authentication failure; others are retried with backoff.
 """
 
 from __future__ import annotations
 
+import json
 import urllib.parse
-from typing import Iterable
+from typing import Any, Iterable
 
 import websocket
 
-from marketpipe import markethours
-from producers.http import get_json, mask
+from marketpipe import jvquant_alloc, markethours
+from producers.http import mask, request
 from producers.session import AuthFailed, Emit, Feed, MarketCalendar, Retry
 
 
@@ -38,19 +40,20 @@ class JvQuantFeed(Feed):
         return {"hk": markethours.HONG_KONG, "us": markethours.US}.get(self.market, markethours.A_SHARE)
 
     def allocate(self) -> str:
-        query = urllib.parse.urlencode({"market": self.market, "type": "websocket", "token": self._token})
-        status, body = get_json(f"{self.base_url}/query/server?{query}")
-        if status == 404:  # older deployments only know /server
-            status, body = get_json(f"{self.base_url}/server?{query}")
-        if not isinstance(body, dict):
-            raise Retry(f"allocation answered HTTP {status} without a JSON object")
-        if str(body.get("code")) != "0" or not body.get("server"):
-            message = str(body.get("msg") or body.get("message") or body)
-            if "token" in message.lower():
-                raise AuthFailed(f"jvQuant refused the token: {message}")
-            raise Retry(f"allocation refused (code {body.get('code')}): {message}")
-        server = str(body["server"])
-        return server if "://" in server else f"ws://{server}"
+        def fetch(url: str) -> tuple[int, Any]:
+            status, raw = request(url)
+            try:
+                return status, json.loads(raw)
+            except ValueError:
+                return status, None
+
+        try:
+            return jvquant_alloc.allocate(self.base_url, market=self.market, kind="websocket", token=self._token,
+                                          scheme="ws", fetch=fetch)
+        except jvquant_alloc.AllocationRefused as exc:
+            if "token" in str(exc).lower():
+                raise AuthFailed(f"jvQuant refused the token: {exc}") from None
+            raise Retry(f"allocation refused: {exc}") from None
 
     def prepare(self, emit: Emit) -> tuple[str, list[str]]:
         self.server = self.allocate()

@@ -2,16 +2,25 @@
 
 GET-only endpoints with query-string parameters, as protocols.md §1.5 documents:
 ``/login`` → ticket; ``/check_hold``, ``/check_order``, ``/buy``, ``/sale``, ``/cancel``.
-Every number in a response is a JSON string; ``code`` is the string ``"0"`` on success.
+Every number in a response is a JSON string.
 
-Behaviour chosen where the facts are [U]: an unknown or expired ticket answers
-``{"code":"-1","message":"ticket无效或已过期"}`` (the message text is ours); a rejected
-order answers ``code "-1"`` with a reason. Orders progress on a clock: 未报 → 已报 (0.2 s)
+Two dialects of answer (protocols.md §0), the corpus in tests/conformance/jvquant_trade/:
+
+* ``documented`` (default) — exactly the fields seeds/004 lists: ``code`` only on login and
+  cancel; ``/buy`` ``/sale`` answer ``message`` + ``order_id``; ``/check_order`` ``/check_hold``
+  answer ``message`` + data; login's ``expire`` is an int;
+* ``notes`` — protocols.md §1.5: ``code:"0"`` on every success, ``code:"-1"`` on every error.
+
+Behaviour chosen where the facts are [U] (message texts are ours): an unknown or expired ticket
+is refused with ``message`` ``ticket无效或已过期``; a refused order answers its reason in
+``message`` with an empty ``order_id`` (documented) or ``code "-1"`` (notes); a refused read
+has no data field, so it can never be mistaken for an empty list. Orders progress on a clock: 未报 → 已报 (0.2 s)
 → 部成 (half filled, ``fill_seconds``/2) → 已成 (``fill_seconds``); cancels give 已撤 / 部撤.
 
 Fault switches (:meth:`TradeCounter.fault`): ``drop_after_accept`` (the order is created,
 then the connection is closed without an answer), ``slow`` (answers after ``seconds``),
 ``expire_tickets`` (every ticket issued so far stops working), ``reject`` (buy/sale refused).
+The dialect can be switched while running: ``POST /_control/trade_dialect {"dialect": "notes"}``.
 """
 
 from __future__ import annotations
@@ -31,6 +40,7 @@ STATUS_PART_CANCELLED, STATUS_CANCELLED = "部撤", "已撤"
 FINAL = {STATUS_DONE, STATUS_PART_CANCELLED, STATUS_CANCELLED}
 TYPE_BUY, TYPE_SELL = "证券买入", "证券卖出"
 CST = 8 * 3600
+DIALECTS = ("documented", "notes")
 
 
 @dataclass
@@ -56,6 +66,7 @@ class TradeCounter:
     ticket_seconds: int = 3600
     fill_seconds: float = 2.0
     password: str = ""  # empty: any password is accepted; set: only this one
+    dialect: str = "documented"  # see DIALECTS
     orders: list[Order] = field(default_factory=list)
     tickets: dict[str, tuple[str, float]] = field(default_factory=dict)  # ticket -> (account, expiry)
     logins: int = 0
@@ -63,6 +74,10 @@ class TradeCounter:
     faults: dict[str, float] = field(default_factory=dict)  # kind -> seconds (or 1)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _next_id: int = 1334564
+
+    def __post_init__(self) -> None:
+        if self.dialect not in DIALECTS:
+            raise ValueError(f"trade dialect {self.dialect!r}: one of {', '.join(DIALECTS)}")
 
     # ---- switches ---------------------------------------------------------------------------
     def fault(self, kind: str, seconds: float = 1.0) -> None:
@@ -85,15 +100,31 @@ class TradeCounter:
         app.router.add_get("/sale", self.sale)
         app.router.add_get("/cancel", self.cancel)
         app.router.add_post("/_control/trade_fault", self.control)
+        app.router.add_post("/_control/trade_dialect", self.control_dialect)
 
     async def control(self, request: web.Request) -> web.Response:
         body = await request.json()
         self.fault(body["kind"], float(body.get("seconds", 1.0)))
         return web.json_response({"ok": True, "faults": self.faults})
 
-    @staticmethod
-    def _error(message: str) -> web.Response:
-        return web.json_response({"code": "-1", "message": message})
+    async def control_dialect(self, request: web.Request) -> web.Response:
+        dialect = str((await request.json()).get("dialect", ""))
+        if dialect not in DIALECTS:
+            return web.json_response({"ok": False, "dialects": list(DIALECTS)}, status=400)
+        self.dialect = dialect
+        return web.json_response({"ok": True, "dialect": dialect})
+
+    # ---- answer shapes ------------------------------------------------------------------------
+    def _ok(self, body: dict[str, Any], coded: bool = False) -> web.Response:
+        """A success; ``coded``: the document lists ``code`` for this answer (login, cancel)."""
+        if coded or self.dialect == "notes":
+            body = {"code": "0", **body}
+        return web.json_response(body)
+
+    def _error(self, message: str, place: bool = False, coded: bool = False) -> web.Response:
+        if coded or self.dialect == "notes":
+            return web.json_response({"code": "-1", "message": message})
+        return web.json_response({"message": message, "order_id": ""} if place else {"message": message})
 
     async def _slow(self) -> None:
         if "slow" in self.faults:
@@ -112,16 +143,18 @@ class TradeCounter:
         q = request.query
         acc, password = q.get("acc", ""), q.get("pass", "")
         if not q.get("token") or not acc:
-            return self._error("token和acc参数不能为空")
+            return self._error("token和acc参数不能为空", coded=True)
         if self.password and password != self.password:
-            return self._error("交易密码错误")
+            return self._error("交易密码错误", coded=True)
         ticket = secrets.token_hex(16)
         now = time.time()
         with self._lock:
             self.tickets[ticket] = (acc, now + self.ticket_seconds)
             self.logins += 1
-        return web.json_response({"code": "0", "message": "", "ticket": ticket, "expire": str(self.ticket_seconds),
-                                  "login_stamp": str(int(now)), "ctp_acc": acc})
+        if self.dialect == "documented":
+            return self._ok({"ticket": ticket, "expire": self.ticket_seconds}, coded=True)
+        return self._ok({"message": "", "ticket": ticket, "expire": str(self.ticket_seconds),
+                         "login_stamp": str(int(now)), "ctp_acc": acc})
 
     def _advance(self, now: float) -> None:
         for o in self.orders:
@@ -157,7 +190,7 @@ class TradeCounter:
                              "type": o.side, "status": o.status, "order_price": str(o.price),
                              "order_volume": str(o.volume), "deal_price": str(o.price) if o.deal_volume else "0",
                              "deal_volume": str(o.deal_volume)})
-        return web.json_response({"code": "0", "message": "", "list": rows})
+        return self._ok({"message": "", "list": rows})
 
     async def check_hold(self, request: web.Request) -> web.Response:
         await self._slow()
@@ -174,8 +207,8 @@ class TradeCounter:
                 h["vol"] += o.deal_volume if o.side == TYPE_BUY else -o.deal_volume
         rows = [{"code": h["code"], "name": h["name"], "hold_vol": str(h["vol"]), "usable_vol": "0",
                  "day_earn": "0.00", "hold_earn": "0.00"} for h in holds.values()]
-        return web.json_response({"code": "0", "message": "", "total": "1000000.00", "usable": "1000000.00",
-                                  "day_earn": "0.00", "hold_earn": "0.00", "hold_list": rows})
+        return self._ok({"message": "", "total": "1000000.00", "usable": "1000000.00", "day_earn": "0.00",
+                         "hold_earn": "0.00", "hold_list": rows})
 
     async def buy(self, request: web.Request) -> web.StreamResponse:
         return await self._place(request, TYPE_BUY)
@@ -187,15 +220,15 @@ class TradeCounter:
         await self._slow()
         acc = self._account(request)
         if acc is None:
-            return self._error("ticket无效或已过期")
+            return self._error("ticket无效或已过期", place=True)
         q = request.query
         try:
             price, volume = Decimal(q["price"]), int(q["volume"])
             code, name = q["code"], q.get("name", "")
         except (KeyError, ValueError, ArithmeticError):
-            return self._error("参数错误: code, name, price, volume")
+            return self._error("参数错误: code, name, price, volume", place=True)
         if "reject" in self.faults:
-            return self._error("委托失败: 模拟拒单")
+            return self._error("委托失败: 模拟拒单", place=True)
         with self._lock:
             order = Order(str(self._next_id), acc, code, name, side, price, volume, time.time())
             self._next_id += 1
@@ -206,24 +239,24 @@ class TradeCounter:
             if request.transport is not None:
                 request.transport.abort()
             raise asyncio.CancelledError()
-        return web.json_response({"code": "0", "message": "", "order_id": order.order_id})
+        return self._ok({"message": "", "order_id": order.order_id})
 
     async def cancel(self, request: web.Request) -> web.Response:
         await self._slow()
         acc = self._account(request)
         if acc is None:
-            return self._error("ticket无效或已过期")
+            return self._error("ticket无效或已过期", coded=True)
         order_id = request.query.get("order_id", "")
         with self._lock:
             self._advance(time.time())
             order = next((o for o in self.orders if o.order_id == order_id and o.account == acc), None)
             if order is None:
-                return self._error(f"委托{order_id}不存在")
+                return self._error(f"委托{order_id}不存在", coded=True)
             if order.status in FINAL:
-                return self._error(f"委托{order_id}状态为{order.status}, 不可撤单")
+                return self._error(f"委托{order_id}状态为{order.status}, 不可撤单", coded=True)
             order.cancelled_at = time.time()
             self._advance(time.time())
-        return web.json_response({"code": "0", "message": "撤单成功"})
+        return self._ok({"message": "撤单成功"}, coded=True)
 
     def placed_orders(self, account: str | None = None) -> list[Order]:
         with self._lock:

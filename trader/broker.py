@@ -1,16 +1,31 @@
 """jvQuant trade API client: server allocation, login ticket, place, cancel, orders, positions.
 
-All calls are HTTP GET with query parameters; numbers come back as strings; success is
-``code == "0"`` (tolerating an int 0). Three outcomes matter to the caller and are kept apart:
+All calls are HTTP GET with query parameters; numbers come back as strings. Answers are read
+both as the provider document prints them (seeds/004: ``/buy`` ``/sale`` answer ``message`` +
+``order_id``, ``/check_order`` ``/check_hold`` answer ``message`` + data, ``code`` only on
+login and cancel) and as protocols.md §1.5 notes them (``code:"0"`` on every body):
 
-* success — the answer body;
+* ``code`` counts only where present: ``"0"`` (or 0) is success, anything else a refusal;
+* place: an order id means placed; a message without an order id means refused; neither (or
+  ``code "0"`` without an id) means the outcome is unknown;
+* reads: success is ``code "0"``, or no code and the data field present; a message without
+  the data is a refusal, never "no orders".
+
+Outcomes kept apart for the caller:
+
+* success — the order id / the answer body;
 * :class:`BrokerRejected` — the broker answered and said no (nothing happened);
-* :class:`OutcomeUnknown` — no usable answer (timeout, dropped connection, garbage): for a
-  place call the order **may exist**; the caller must reconcile, never resend.
+* :class:`OutcomeUnknown` — no usable answer: for a place call the order **may exist**; the
+  caller reconciles from the order list, never resends on this;
+* :class:`NotSent` (an OutcomeUnknown) — the request provably never reached the counter
+  (connection refused, name not resolved, session not established): nothing can exist.
 
-The ticket is cached and refreshed ``refresh_margin`` seconds before it expires. A
-non-success answer to a query or to a place/cancel (a definite "no", so nothing was
-placed) triggers one re-login and one retry; a second failure is final.
+Never twice: ``/buy`` and ``/sale`` are sent at most once per :meth:`place`, by no retry of
+the transport (urllib does none; redirects are not followed) and by no re-login. A read refused once logs in again and is
+retried once. Because a ticket the counter silently dropped would cost an order, a place (and a
+cancel: a repeated cancel would be answered "not cancellable") first checks the session with a
+read (``/check_hold``, the cheapest query), which may re-login. A connection failure drops the
+counter address: the next call allocates again.
 """
 
 from __future__ import annotations
@@ -24,13 +39,17 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Any, Callable
+
+from marketpipe import jvquant_alloc
 
 log = logging.getLogger(__name__)
 
 TYPE_BUY, TYPE_SELL = "证券买入", "证券卖出"
 FINAL_STATUSES = {"已成", "部撤", "已撤", "废单"}
+#: order ``type`` spellings beyond the Chinese ones (担保品买入, 融券卖出 ... contain 买/卖)
+_BUY_WORDS, _SELL_WORDS = {"b", "buy"}, {"s", "sell", "sale"}
 
 
 class BrokerError(RuntimeError):
@@ -38,11 +57,57 @@ class BrokerError(RuntimeError):
 
 
 class BrokerRejected(BrokerError):
-    """The broker answered with a non-success code."""
+    """The broker answered and said no: nothing happened."""
 
 
 class OutcomeUnknown(BrokerError):
     """No usable answer: the request may or may not have taken effect."""
+
+
+class NotSent(OutcomeUnknown):
+    """The request never reached the counter: it cannot have taken effect."""
+
+
+@dataclass(frozen=True)
+class PlaceAnswer:
+    outcome: str  # "placed" | "refused" | "unknown"
+    order_id: str = ""
+    message: str = ""
+
+
+def place_answer(body: dict[str, Any]) -> PlaceAnswer:
+    """What a /buy or /sale answer says, under both readings (protocols.md §0)."""
+    order_id = str(body.get("order_id") or "").strip()
+    message = str(body.get("message") or body.get("msg") or "").strip()
+    code = body.get("code")
+    if order_id:
+        return PlaceAnswer("placed", order_id, message)
+    if code is not None and str(code) != "0":
+        return PlaceAnswer("refused", message=message or f"code {code}")
+    if code is None and message:
+        return PlaceAnswer("refused", message=message)
+    return PlaceAnswer("unknown", message=message)
+
+
+def read_ok(body: dict[str, Any], field: str) -> bool:
+    """A read answer is usable: ``code "0"``, or no code and its data ``field`` present."""
+    code = body.get("code")
+    if code is not None:
+        return str(code) == "0"
+    return field in body
+
+
+def _message(body: dict[str, Any]) -> str:
+    return str(body.get("message") or body.get("msg") or
+               (f"code {body.get('code')}" if body.get("code") is not None else "no data and no message"))
+
+
+def order_side(type_text: str) -> str:
+    """BUY, SELL, or "" when the spelling is unfamiliar (then the side is not used to match)."""
+    t = type_text.strip()
+    buy = "买" in t or t.lower() in _BUY_WORDS
+    sell = "卖" in t or t.lower() in _SELL_WORDS
+    return "BUY" if buy and not sell else "SELL" if sell and not buy else ""
 
 
 @dataclass(frozen=True)
@@ -52,12 +117,13 @@ class BrokerOrder:
     time: str
     code: str
     name: str
-    side: str  # "BUY" | "SELL"
+    side: str  # "BUY" | "SELL" | "" (unfamiliar type text)
     status: str
     price: Decimal
     volume: int
     deal_price: Decimal
     deal_volume: int
+    type: str = ""
 
     @property
     def final(self) -> bool:
@@ -65,28 +131,42 @@ class BrokerOrder:
 
     @property
     def epoch_s(self) -> int:
-        """Order time as UTC epoch seconds (broker clock is China time)."""
+        """Order time as UTC epoch seconds (broker clock is China time); 0 when unreadable."""
+        day = "".join(ch for ch in self.day if ch.isdigit())
+        hms = "".join(ch for ch in self.time if ch.isdigit())[:6]
         try:
-            st = time.strptime(self.day + self.time.zfill(6), "%Y%m%d%H%M%S")
+            st = time.strptime(day + hms.zfill(6), "%Y%m%d%H%M%S")
         except ValueError:
             return 0
         return calendar.timegm(st) - 8 * 3600
 
 
+def _decimal(value: Any) -> Decimal:
+    try:
+        return Decimal(str(value or "0").strip() or "0")
+    except InvalidOperation:
+        return Decimal(0)
+
+
 def parse_order(row: dict[str, Any]) -> BrokerOrder:
-    side = "BUY" if row.get("type") == TYPE_BUY else "SELL" if row.get("type") == TYPE_SELL else ""
+    type_text = str(row.get("type", ""))
     return BrokerOrder(str(row.get("order_id", "")), str(row.get("day", "")), str(row.get("time", "")),
-                       str(row.get("code", "")), str(row.get("name", "")), side, str(row.get("status", "")),
-                       Decimal(str(row.get("order_price") or "0")), int(Decimal(str(row.get("order_volume") or "0"))),
-                       Decimal(str(row.get("deal_price") or "0")), int(Decimal(str(row.get("deal_volume") or "0"))))
+                       str(row.get("code", "")), str(row.get("name", "")), order_side(type_text),
+                       str(row.get("status", "")), _decimal(row.get("order_price")),
+                       int(_decimal(row.get("order_volume"))), _decimal(row.get("deal_price")),
+                       int(_decimal(row.get("deal_volume"))), type_text)
 
 
-def _ok(body: dict[str, Any]) -> bool:
-    return str(body.get("code")) == "0"
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """A redirect is answered as it came (an HTTP 30x): following it would send the request again."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
 
 
-def _message(body: dict[str, Any]) -> str:
-    return str(body.get("message") or body.get("msg") or f"code {body.get('code')}")
+def _never_sent(exc: urllib.error.URLError) -> bool:
+    """urllib raises URLError only while connecting or sending: these reasons mean nothing arrived."""
+    return isinstance(exc.reason, (ConnectionRefusedError, socket.gaierror, socket.timeout))
 
 
 class JvQuantBroker:
@@ -103,46 +183,62 @@ class JvQuantBroker:
         self._ticket: str | None = None
         self._expires = 0.0
         self.logins = 0
+        self._opener = urllib.request.build_opener(_NoRedirect)
 
-    # ---- transport --------------------------------------------------------------------------
-    def _get(self, url: str, params: dict[str, Any]) -> dict[str, Any]:
-        query = urllib.parse.urlencode(params)
+    # ---- transport: one HTTP request, never repeated here ----------------------------------------
+    def _fetch(self, url: str, params: dict[str, Any] | None = None) -> tuple[int, Any]:
+        full = f"{url}?{urllib.parse.urlencode(params)}" if params is not None else url
         safe = url.split("?")[0]
         try:
-            with urllib.request.urlopen(f"{url}?{query}", timeout=self.timeout) as resp:
-                raw = resp.read()
+            with self._opener.open(full, timeout=self.timeout) as resp:
+                status, raw = resp.status, resp.read()
         except urllib.error.HTTPError as exc:
-            raise OutcomeUnknown(f"{safe}: HTTP {exc.code}") from None
-        except (urllib.error.URLError, socket.timeout, ConnectionError, OSError) as exc:
-            raise OutcomeUnknown(f"{safe}: no answer ({getattr(exc, 'reason', exc)})") from None
+            status, raw = exc.code, exc.read()
+        except urllib.error.URLError as exc:
+            if _never_sent(exc):
+                raise NotSent(f"{safe}: not reached ({exc.reason})") from None
+            raise OutcomeUnknown(f"{safe}: no answer ({exc.reason})") from None
+        except (socket.timeout, ConnectionError, OSError) as exc:
+            raise OutcomeUnknown(f"{safe}: no answer ({exc})") from None
         try:
-            body = json.loads(raw)
+            return status, json.loads(raw)
         except ValueError:
-            raise OutcomeUnknown(f"{safe}: answer is not JSON") from None
+            return status, None
+
+    def _get(self, path: str, params: dict[str, Any]) -> dict[str, Any]:
+        """One call to the counter; a connection failure forgets the counter (allocate again)."""
+        url = f"{self._counter()}{path}"
+        try:
+            status, body = self._fetch(url, params)
+        except OutcomeUnknown:
+            self.counter = None
+            raise
+        if status != 200:
+            raise OutcomeUnknown(f"{path.strip('/')}: HTTP {status}")
         if not isinstance(body, dict):
-            raise OutcomeUnknown(f"{safe}: answer is not a JSON object")
+            raise OutcomeUnknown(f"{path.strip('/')}: the answer is not a JSON object")
         return body
 
     # ---- session ----------------------------------------------------------------------------
     def allocate(self) -> str:
-        body = self._get(f"{self.base_url}/query/server", {"market": "ab", "type": "trade", "token": self._token})
-        if not _ok(body) or not body.get("server"):
-            raise BrokerRejected(f"trade server allocation refused: {_message(body)}")
-        server = str(body["server"])
-        self.counter = (server if "://" in server else f"http://{server}").rstrip("/")
+        try:
+            self.counter = jvquant_alloc.allocate(self.base_url, market="ab", kind="trade", token=self._token,
+                                                  scheme="http", fetch=self._fetch).rstrip("/")
+        except jvquant_alloc.AllocationRefused as exc:
+            raise BrokerRejected(f"trade server allocation refused: {exc}") from None
         return self.counter
 
+    def _counter(self) -> str:
+        return self.counter or self.allocate()
+
     def login(self) -> None:
-        if self.counter is None:
-            self.allocate()
-        body = self._get(f"{self.counter}/login", {"token": self._token, "acc": self.account,
-                                                   "pass": self._password})
-        if not _ok(body) or not body.get("ticket"):
+        body = self._get("/login", {"token": self._token, "acc": self.account, "pass": self._password})
+        if not read_ok(body, "ticket") or not body.get("ticket"):
             raise BrokerRejected(f"login refused: {_message(body)}")
         self._ticket = str(body["ticket"])
         try:
             expire = float(body.get("expire", 0) or 0)
-        except ValueError:
+        except (TypeError, ValueError):
             expire = 0.0
         self._expires = self.clock() + (expire if expire > 0 else 600.0)
         self.logins += 1
@@ -154,33 +250,68 @@ class JvQuantBroker:
         assert self._ticket is not None
         return self._ticket
 
-    def _call(self, path: str, params: dict[str, Any]) -> dict[str, Any]:
-        """One call with the ticket; a definite refusal re-logs in once and retries once."""
-        ticket = self.ticket()  # first: it allocates the counter address on first use
-        body = self._get(f"{self.counter}{path}", {"token": self._token, "ticket": ticket, **params})
-        if _ok(body):
-            return body
-        log.warning("%s refused (%s); logging in again and retrying once", path, _message(body))
-        self.login()
-        body = self._get(f"{self.counter}{path}", {"token": self._token, "ticket": self.ticket(), **params})
-        if not _ok(body):
-            raise BrokerRejected(f"{path.strip('/')} refused: {_message(body)}")
-        return body
+    def _read(self, path: str, field: str) -> dict[str, Any]:
+        """A read-only call: a refusal re-logs in once, a counter that cannot be reached is
+        allocated again once; each retried once (reads change nothing at the broker)."""
+        retried = False
+        while True:
+            try:
+                body = self._get(path, {"token": self._token, "ticket": self.ticket()})
+            except NotSent:
+                if retried:
+                    raise
+                retried = True
+                continue
+            if read_ok(body, field):
+                return body
+            if retried:
+                raise BrokerRejected(f"{path.strip('/')} refused: {_message(body)}")
+            log.warning("%s refused (%s); logging in again and retrying once", path, _message(body))
+            retried = True
+            self.login()
+
+    def _session_for_change(self, op: str) -> str:
+        """A ticket the counter honours right now, before a call that must not be repeated."""
+        try:
+            self.positions()
+        except BrokerRejected as exc:
+            raise BrokerRejected(f"{op} not sent: {exc}") from None
+        except OutcomeUnknown as exc:  # a read: nothing was placed
+            raise NotSent(f"{op} not sent: {exc}") from None
+        return self.ticket()
 
     # ---- operations -------------------------------------------------------------------------
     def place(self, side: str, code: str, name: str, price: Decimal, volume: int) -> str:
-        path = "/buy" if side == "BUY" else "/sale"
-        body = self._call(path, {"code": code, "name": name, "price": str(price), "volume": str(volume)})
-        order_id = str(body.get("order_id") or "")
-        if not order_id:
-            raise OutcomeUnknown(f"{path.strip('/')}: success without an order id")
-        return order_id
+        """Send one order, once. Returns the broker's order id."""
+        if side not in ("BUY", "SELL"):
+            raise ValueError(f"order side {side!r}: BUY or SELL")
+        op = "buy" if side == "BUY" else "sale"
+        ticket = self._session_for_change(op)
+        body = self._get(f"/{op}", {"token": self._token, "ticket": ticket, "trade": op, "code": code,
+                                    "name": name, "price": str(price), "volume": str(volume)})
+        answer = place_answer(body)
+        if answer.outcome == "placed":
+            return answer.order_id
+        if answer.outcome == "refused":
+            raise BrokerRejected(f"{op} refused: {answer.message}")
+        raise OutcomeUnknown(f"{op}: answered without an order id or a reason ({json.dumps(body, ensure_ascii=False)})")
 
     def cancel(self, order_id: str) -> str:
-        return _message(self._call("/cancel", {"order_id": order_id}))
+        """Ask once to cancel; its effect shows in the order list. Returns the broker's message."""
+        ticket = self._session_for_change("cancel")
+        body = self._get("/cancel", {"token": self._token, "ticket": ticket, "order_id": order_id})
+        code = body.get("code")
+        if code is None:  # documented with a code; without one a message could mean either
+            raise OutcomeUnknown(f"cancel: answered without a code ({_message(body)})")
+        if str(code) != "0":
+            raise BrokerRejected(f"cancel refused: {_message(body)}")
+        return str(body.get("message") or "")
 
     def orders(self) -> list[BrokerOrder]:
-        return [parse_order(row) for row in self._call("/check_order", {}).get("list") or []]
+        rows = self._read("/check_order", "list").get("list") or []
+        if not isinstance(rows, list):
+            raise OutcomeUnknown("check_order: list is not a list")
+        return [parse_order(row) for row in rows if isinstance(row, dict)]
 
     def positions(self) -> dict[str, Any]:
-        return self._call("/check_hold", {})
+        return self._read("/check_hold", "hold_list")

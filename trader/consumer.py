@@ -59,7 +59,7 @@ from marketpipe.settings import Settings
 from trader import commands, metrics, rules, signing
 from trader.broker import BrokerRejected, JvQuantBroker, OutcomeUnknown
 from trader.ledger import Entry, Ledger, NotAcknowledged
-from trader.reconcile import resolve
+from trader.reconcile import Hooks, settle
 
 log = logging.getLogger(__name__)
 
@@ -320,59 +320,40 @@ class Trader:
         price = Decimal(cmd["price"])
         entry.state, entry.intent_ms = "INTENT", int(time.time() * 1000)
         entry.notional = str(price * entry.volume)
-        self.ledger.put(entry)  # durable before the broker hears anything
         self.counters.record(entry.account, entry.intent_ms // 86_400_000, price * entry.volume, time.monotonic())
-        code = cmd["symbol"].split(".")[0]
-        try:
-            order_id = self.broker.place(cmd["side"], code, ref.name if ref else "", price, entry.volume)
-        except BrokerRejected as exc:
+        # the INTENT is made durable by reconcile right before the one send
+        return self.reconcile(entry, cmd, received_ns, send_first=True)
+
+    def reconcile(self, entry: Entry, cmd: dict[str, Any], received_ns: int, resend: bool = True,
+                  send_first: bool = False) -> Outcome:
+        """Send (``send_first``) and/or resolve an INTENT whose broker call may have happened.
+
+        See :func:`trader.reconcile.settle`: an order is sent at most once; one that provably never
+        reached the broker is sent while ``resend`` (the command has not expired) holds.
+        """
+        ref = self.reference.get(cmd["symbol"])
+
+        def note(reason: str) -> None:
+            self.emit(entry, cmd, "UNKNOWN", reason=reason, received_ns=received_ns)
+            self.flush()
+
+        settled = settle(self.broker, entry, ref.name if ref else "",
+                         Hooks(record=lambda: self.ledger.put(entry), note=note), self.ledger.claimed_order_ids,
+                         send_first=send_first, may_send=resend, poll_s=min(1.0, self.settings.trader.poll_seconds))
+        if settled.state == "PENDING":
+            log.warning("%s still unresolved (%s): kept INTENT, asking again", entry.command_id, settled.reason)
+            return Outcome(commit=False)
+        if settled.state == "FAILED":
             entry.state = "FAILED"
-            self.emit(entry, cmd, "FAILED", reason=str(exc), received_ns=received_ns)
+            self.emit(entry, cmd, "FAILED", reason=settled.reason, received_ns=received_ns)
             self.ledger.put(entry)
             return Outcome()
-        except OutcomeUnknown as exc:
-            self.emit(entry, cmd, "UNKNOWN", reason=f"{exc}; reconciling with the broker's order list",
-                      received_ns=received_ns)
-            self.flush()
-            return self.reconcile(entry, cmd, received_ns)
-        if self.crash_point == "after_broker_accept":
+        if settled.answered and self.crash_point == "after_broker_accept":
             log.critical("crash point %s reached: SIGKILL", self.crash_point)
             os.kill(os.getpid(), signal.SIGKILL)
-        entry.state, entry.broker_order_id = "SUBMITTED", order_id
-        self.emit(entry, cmd, "SUBMITTED", broker_order_id=order_id, received_ns=received_ns)
-        self.ledger.put(entry)
-        return Outcome()
-
-    def reconcile(self, entry: Entry, cmd: dict[str, Any], received_ns: int, resend: bool = True) -> Outcome:
-        """Resolve an INTENT whose broker call may have happened (see trader.reconcile).
-
-        Provably absent: sent now if ``resend`` (the command has not expired), else FAILED.
-        """
-        try:
-            orders = self.broker.orders()
-        except (OutcomeUnknown, BrokerRejected) as exc:
-            self.emit(entry, cmd, "UNKNOWN", reason=f"cannot read the broker's orders ({exc}); will retry",
-                      received_ns=received_ns)
-            self.flush()
-            return Outcome(commit=False)
-        verdict = resolve(entry, orders, self.ledger.claimed_order_ids())
-        if verdict.outcome == "absent" and not resend:
-            entry.state = "FAILED"
-            self.emit(entry, cmd, "FAILED", reason="never reached the broker and expired before it could be sent",
-                      received_ns=received_ns)
-            self.ledger.put(entry)
-            return Outcome()
-        if verdict.outcome == "absent":
-            log.warning("%s: no matching broker order: the call never reached the broker; sending now",
-                        entry.command_id)
-            ref = self.reference.get(cmd["symbol"])
-            return self.submit(entry, cmd, ref, received_ns)
-        order = verdict.order or verdict.candidates[0]
-        note = "" if verdict.outcome == "found" else \
-            f" (adopted the earliest of {len(verdict.candidates)} identical unclaimed orders)"
-        entry.state, entry.broker_order_id = "SUBMITTED", order.order_id
-        self.emit(entry, cmd, "SUBMITTED", broker_order_id=order.order_id,
-                  reason=f"reconciled with the broker's order list{note}", received_ns=received_ns)
+        entry.state, entry.broker_order_id = "SUBMITTED", settled.order_id
+        self.emit(entry, cmd, "SUBMITTED", broker_order_id=settled.order_id, reason=settled.reason or None,
+                  received_ns=received_ns)
         self.ledger.put(entry)
         return Outcome()
 
