@@ -12,6 +12,9 @@ so that one connection's frames stay in order in one partition. Headers:
 ``recv_ns``    receive time, UTC epoch nanoseconds, decimal
 ``opcode``     ``binary`` | ``text`` (websocket opcode of the frame)
 ``frame``      ``data`` (market data) | ``control`` (acks, greetings, errors, pings)
+``kline_types`` Infoway only, optional: the kline type numbers the connection subscribed,
+               comma-separated (``1`` or ``1,2``); dates the interval of a kline push
+               that carries no ``ty`` (processors.decode.infoway)
 =============  ==========================================================
 """
 
@@ -27,6 +30,7 @@ H_SESSION = "session"
 H_RECV_NS = "recv_ns"
 H_OPCODE = "opcode"
 H_FRAME = "frame"
+H_KLINE_TYPES = "kline_types"
 
 
 @dataclass(frozen=True)
