@@ -108,7 +108,7 @@ def decode(frame: RawFrame, state: DecoderState) -> list[Normalized]:
 
         def reject(k: int, at: int, piece: str, exc: ParseError, n: int = n, key: str = key,
                    base: int = row_start + len(key) + 1) -> None:
-            rejects.append(Rejected(f"row {n} record {k}: {exc}", base + at, symbol_of(key),
+            rejects.append(Rejected(f"jvquant: row {n} record {k}: {exc}", base + at, symbol_of(key),
                                     f"{key}={piece}".encode()))
 
         mark = len(em.out)
@@ -116,10 +116,11 @@ def decode(frame: RawFrame, state: DecoderState) -> list[Normalized]:
             decode_row(em, state, row, reject)
         except ParseError as exc:
             del em.out[mark:]  # a row is all or nothing, apart from the records it rejected itself
-            rejects.append(Rejected(f"row {n}: {exc}", row_start, symbol_of(key), row.encode()))
+            rejects.append(Rejected(f"jvquant: row {n}: {exc}", row_start, symbol_of(key), row.encode()))
     if rejects:
         rejects.sort(key=lambda r: r.position)
-        raise ParseError(f"jvquant: {len(rejects)} bad row(s) or record(s); {rejects[0].reason}",
+        first = rejects[0].reason.removeprefix("jvquant: ")
+        raise ParseError(f"jvquant: {len(rejects)} bad row(s) or record(s); {first}",
                          partial=em.out, rejects=rejects)
     return em.out
 
