@@ -180,3 +180,95 @@ def test_cli_on_the_deflated_wire_frame(tmp_path: Path) -> None:
     assert run.returncode == 0, run.stderr
     assert [json.loads(line)["trade_id"] for line in run.stdout.splitlines()] == [
         "1234567", "1234568", "2234567", "2234568"]
+
+
+# ---- the simulators speak the corpus's shapes ---------------------------------------------------
+
+def token(text: str) -> str:
+    """What a field looks like: the grammar of a frame, without its values."""
+    from processors.decode.common import is_clock
+
+    if is_clock(text):
+        return "clock"
+    if text.isdigit():
+        return "int"
+    try:
+        float(text)
+        return "decimal"
+    except ValueError:
+        return "text"
+
+
+def row_shape(row: str) -> tuple[str, tuple[tuple[str, ...], ...]]:
+    key, _, payload = row.partition("=")
+    return key.partition("_")[0], tuple(tuple(token(f) for f in rec.split(",")) for rec in payload.split("|"))
+
+
+def json_shape(value: Any) -> Any:
+    """Keys in order and value types, recursively (lists by their first element)."""
+    if isinstance(value, dict):
+        return [(k, json_shape(v)) for k, v in value.items()]
+    if isinstance(value, list):
+        return ["list", json_shape(value[0])] if value else ["list"]
+    return type(value).__name__
+
+
+def frame_of(provider: str, value: str, recv_ns: int, headers: dict[str, str] | None = None) -> RawFrame:
+    return RawFrame(provider, value.encode(), RawMeta(provider, "sim", 1, 1, recv_ns, "text", "data"),
+                    f"raw.{provider}", 0, 0, headers=headers or {})
+
+
+@pytest.mark.parametrize("dialect,lv1_case,lv2_case", [
+    ("documented", "lv1_documented_order", "lv2_documented_packet"),
+    ("notes", "lv1_notes_order", "lv2_notes_example")])
+def test_jvquant_simulator_rows_have_the_corpus_shapes_and_decode_to_its_state(
+        dialect: str, lv1_case: str, lv2_case: str) -> None:
+    from simulators.jvquant import JvQuantSim
+
+    sim = JvQuantSim(symbols=("600519",), seed=3, dialect=dialect)
+    trades = sim.market.trades(["600519"], 2)
+    st = sim.market.states["600519"]
+    [(lv1, _)] = sim._rows("lv1", "600519", trades)
+    [(lv2, _)] = sim._rows("lv2", "600519", trades)
+    corpus_lv1 = by_name("jvquant", lv1_case).text.decode().split("\n")[0]
+    corpus_lv2 = by_name("jvquant", lv2_case).text.decode().split("\n")[0]
+    assert row_shape(lv1) == row_shape(corpus_lv1)
+    assert row_shape(lv2) == row_shape(corpus_lv2)
+    recv_ns = trades[-1].ts_ms * 1_000_000
+    [q] = decode(frame_of("jvquant", lv1, recv_ns), DecoderState())
+    want_order = by_name("jvquant", lv1_case).spec["records"][0]["fields"]["field_order"]
+    assert (q.record["field_order"], q.record["cum_volume"], q.record["cum_amount"]) == (
+        want_order, st.volume, round(st.amount, 2))
+    ticks = decode(frame_of("jvquant", lv2, recv_ns), DecoderState())
+    assert [(t.record["trade_id"], t.record["event_time"], t.record["price"]) for t in ticks] == [
+        (str(t.trade_id), t.ts_ms, t.price) for t in trades]
+
+
+@pytest.mark.parametrize("dialect,case,headers", [
+    ("documented", "kline_resplist_enveloped", {"kline_types": "1"}),
+    ("notes", "kline_flat_capture", {})])
+def test_infoway_simulator_klines_have_the_corpus_shapes_and_decode_to_its_bars(
+        dialect: str, case: str, headers: dict[str, str]) -> None:
+    from simulators.infoway import InfowaySim
+
+    sim = InfowaySim(symbols=("600519.SH",), seed=3, dialect=dialect)
+    code = next(iter(sim.market.states))
+    trades = sim.market.trades([code], 5)
+    pushed = sim._kline_frames(trades, {}, code, 1)
+    corpus = json.loads(by_name("infoway", case).text)
+    if dialect == "documented":
+        assert json_shape(json.loads(pushed)) == json_shape(corpus)
+    else:  # the capture's keys, in any order
+        assert sorted(json_shape(json.loads(pushed)["data"])) == sorted(json_shape(corpus["data"]))
+    [k] = decode(frame_of("infoway", pushed, trades[-1].ts_ms * 1_000_000, headers), DecoderState())
+    bar = sim.bars.bars[(code, 60)]
+    assert (k.key, k.record["interval"], k.record["event_time"]) == ("600519.SH", "1m", bar.start_s * 1000)
+    assert (k.record["open"], k.record["high"], k.record["low"], k.record["close"]) == (
+        bar.open, bar.high, bar.low, bar.close)
+
+
+def test_unknown_dialect_is_refused() -> None:
+    from simulators.jvquant import JvQuantSim
+
+    with pytest.raises(ValueError, match="dialect"):
+        JvQuantSim(dialect="guess")
