@@ -160,12 +160,12 @@ def iso_ms(ms: int) -> str:
 
 
 def is_clock(text: str) -> bool:
-    """True for the shape ``H:MM:SS`` / ``HH:MM:SS[.fff]`` (what a trade number never looks like)."""
-    hms, _, frac = text.partition(".")
-    parts = hms.split(":")
-    if len(parts) != 3 or (frac and not (frac.isdigit() and frac.isascii())):
-        return False
-    return all(0 < len(p) <= 2 and p.isdigit() and p.isascii() for p in parts)
+    """True for the shape ``H:MM:SS`` / ``HH:MM:SS[.fff]``, which a trade number never has.
+
+    A shape test only (it decides which field is the time); ``clock_ms`` validates the value.
+    """
+    c = text.find(":")
+    return 0 < c <= 2 and text[c + 3:c + 4] == ":" and text[:c].isdigit()
 
 
 def symbol_or_error(convert: Any, code: str) -> str:

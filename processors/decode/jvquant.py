@@ -57,8 +57,6 @@ still decoded (``ParseError.partial``).
 from __future__ import annotations
 
 import zlib
-from typing import Callable
-
 from processors import symbols
 from processors.decode import metrics
 from processors.decode.base import DecoderState, Normalized, ParseError, RawFrame, Rejected
@@ -76,6 +74,7 @@ DEFAULT_ORDER = {"cn": VOLUME_AMOUNT, "hk": AMOUNT_VOLUME, "us": AMOUNT_VOLUME}
 #: (±5..30 %) keep a real VWAP well inside 0.5x..2x of the last price.
 VWAP_RATIO = (0.5, 2.0)
 VOLUME_UNITS = (1.0, 10.0, 100.0)
+AVERAGE_WINDOWS = tuple((VWAP_RATIO[0] * unit, VWAP_RATIO[1] * unit) for unit in VOLUME_UNITS)
 
 #: Plausibility bounds. A-share names are a few characters and HK English names a few words.
 MAX_NAME_CHARS = 64
@@ -88,7 +87,8 @@ MAX_SNAPSHOTS_PER_ROW = 100
 
 COMMAND_VERBS = ("add", "del", "all", "list", "his")
 
-RejectFn = Callable[[int, int, str, ParseError], None]
+#: (record number, its offset in the row payload, the record text, why): a bad record of a row
+BadRecord = tuple[int, int, str, ParseError]
 
 
 def decode(frame: RawFrame, state: DecoderState) -> list[Normalized]:
@@ -97,6 +97,7 @@ def decode(frame: RawFrame, state: DecoderState) -> list[Normalized]:
         return []
     em = Emitter(frame)
     rejects: list[Rejected] = []
+    bad: list[BadRecord] = []
     offset = 0
     for n, line in enumerate(text.split("\n")):
         row_start, offset = offset, offset + len(line) + 1
@@ -104,21 +105,21 @@ def decode(frame: RawFrame, state: DecoderState) -> list[Normalized]:
         if not row:
             continue
         row_start += len(line) - len(line.lstrip())
-        key = row.partition("=")[0]
-
-        def reject(k: int, at: int, piece: str, exc: ParseError, n: int = n, key: str = key,
-                   base: int = row_start + len(key) + 1) -> None:
-            rejects.append(Rejected(f"jvquant: row {n} record {k}: {exc}", base + at, symbol_of(key),
-                                    f"{key}={piece}".encode()))
-
         mark = len(em.out)
         try:
-            decode_row(em, state, row, reject)
+            decode_row(em, state, row, bad)
         except ParseError as exc:
             del em.out[mark:]  # a row is all or nothing, apart from the records it rejected itself
+            bad.clear()
+            key = row.partition("=")[0]
             rejects.append(Rejected(f"jvquant: row {n}: {exc}", row_start, symbol_of(key), row.encode()))
+        if bad:
+            key = row.partition("=")[0]
+            base, symbol = row_start + len(key) + 1, symbol_of(key)
+            rejects += [Rejected(f"jvquant: row {n} record {k}: {exc}", base + at, symbol, f"{key}={piece}".encode())
+                        for k, at, piece, exc in bad]
+            bad.clear()
     if rejects:
-        rejects.sort(key=lambda r: r.position)
         first = rejects[0].reason.removeprefix("jvquant: ")
         raise ParseError(f"jvquant: {len(rejects)} bad row(s) or record(s); {first}",
                          partial=em.out, rejects=rejects)
@@ -195,7 +196,7 @@ def looks_like_rows(text: str) -> bool:
     return key.startswith("lv") and "_" in key and "=" in head
 
 
-def decode_row(em: Emitter, state: DecoderState, row: str, reject: RejectFn) -> None:
+def decode_row(em: Emitter, state: DecoderState, row: str, bad: list[BadRecord]) -> None:
     key, sep, payload = row.partition("=")
     level, us, code = key.partition("_")
     if not sep or not us or not code:
@@ -204,20 +205,27 @@ def decode_row(em: Emitter, state: DecoderState, row: str, reject: RejectFn) -> 
     if parser is None:
         raise ParseError(f"unknown level {level[:12]!r}")
     symbol = symbol_or_error(symbols.jvquant, code)
-    parser(em, state, code, symbol, symbols.jvquant_market(code), payload, reject)
+    parser(em, state, code, symbol, symbols.jvquant_market(code), payload, bad)
 
 
-def when(em: Emitter, text: str) -> int:
+def when(em: Emitter, text: str, clock: bool | None = None) -> int:
     """Event time of a provider time string, within the plausible window of the receive time.
 
     A clock time is dated by the receive time, within 12 h of it (common.cst_clock_to_utc_ms):
     that dating is its window, so only a time that carries its own date is checked further.
     """
-    if is_clock(text):
+    t = em.clock_cache.get(text)  # rows of a frame repeat their times: checked once
+    if t is not None:
+        return t
+    if clock or (clock is None and is_clock(text)):
         if em.recv_ns <= 0:
             raise ParseError(f"event time {text[:16]!r}: no receive time to date a clock time by")
         return em.event_time(text)
-    return check_event_time(em.event_time(text), em.recv_ns)
+    try:
+        return check_event_time(em.event_time(text), em.recv_ns)
+    except ParseError:
+        em.clock_cache.pop(text, None)  # never served from the cache unchecked
+        raise
 
 
 def check_name(name: str | None, code: str) -> str | None:
@@ -239,7 +247,7 @@ def split_pieces(what: str, code: str, payload: str, most: int) -> list[str]:
 
 
 def lv1(em: Emitter, state: DecoderState, code: str, symbol: str, market: str, payload: str,
-        reject: RejectFn) -> None:
+        bad: list[BadRecord]) -> None:
     for piece in split_pieces("lv1", code, payload, MAX_SNAPSHOTS_PER_ROW):
         f = piece.split(",")
         n = len(f)
@@ -274,34 +282,36 @@ def lv1(em: Emitter, state: DecoderState, code: str, symbol: str, market: str, p
 
 def plausible_average(avg: float, price: float) -> bool:
     r = avg / price
-    lo, hi = VWAP_RATIO
-    return any(lo * unit <= r <= hi * unit for unit in VOLUME_UNITS)
+    for lo, hi in AVERAGE_WINDOWS:
+        if lo <= r <= hi:
+            return True
+    return False
 
 
-def readable_orders(price: float, f5: float, f6: float) -> tuple[str, ...]:
-    """The readings of lv1 fields 5/6 under which amount / volume is a plausible average price."""
+def readable_orders(price: float, f5: float, f6: float) -> tuple[bool, bool]:
+    """Whether (volume, amount) and (amount, volume) give a plausible average price."""
     if not (price > 0 and f5 > 0 and f6 > 0):
-        return ()
-    return tuple(order for order, avg in ((VOLUME_AMOUNT, f6 / f5), (AMOUNT_VOLUME, f5 / f6))
-                 if plausible_average(avg, price))
+        return False, False
+    return plausible_average(f6 / f5, price), plausible_average(f5 / f6, price)
 
 
 def amount_volume(state: DecoderState, symbol: str, market: str, price: float, f5: float,
                   f6: float) -> tuple[float, float, str]:
     """(amount, volume, field_order) for lv1 fields 5/6; see the module docstring."""
     decided = state.lv1_order.get(symbol)
-    readable = readable_orders(price, f5, f6)
-    if len(readable) == 1:
+    va, av = readable_orders(price, f5, f6)
+    if va != av:  # the numbers tell
+        told = VOLUME_AMOUNT if va else AMOUNT_VOLUME
         if decided is None:
-            decided = state.lv1_order[symbol] = readable[0]
-        elif readable[0] != decided:
+            decided = state.lv1_order[symbol] = told
+        elif told != decided:
             metrics.LV1_ORDER_CONTRADICTIONS.labels("jvquant").inc()
     order = decided or DEFAULT_ORDER[market]
     return (f6, f5, order) if order == VOLUME_AMOUNT else (f5, f6, order)
 
 
 def lv10(em: Emitter, state: DecoderState, code: str, symbol: str, market: str, payload: str,
-         reject: RejectFn) -> None:
+         bad: list[BadRecord]) -> None:
     for piece in split_pieces("lv10", code, payload, MAX_SNAPSHOTS_PER_ROW):
         f = piece.split(",")
         n = len(f)
@@ -327,7 +337,7 @@ def book_reading_ok(ref: float, bp: list[float], bq: list[float], ap: list[float
 
 
 def lv2(em: Emitter, state: DecoderState, code: str, symbol: str, market: str, payload: str,
-        reject: RejectFn) -> None:
+        bad: list[BadRecord]) -> None:
     at = 0
     for k, piece in enumerate(split_pieces("lv2", code, payload, MAX_RECORDS_PER_ROW)):
         mark = len(em.out)
@@ -335,7 +345,7 @@ def lv2(em: Emitter, state: DecoderState, code: str, symbol: str, market: str, p
             lv2_record(em, code, symbol, market, piece)
         except ParseError as exc:
             del em.out[mark:]
-            reject(k, at, piece, exc)
+            bad.append((k, at, piece, exc))
         at += len(piece) + 1
 
 
@@ -349,12 +359,14 @@ def lv2_record(em: Emitter, code: str, symbol: str, market: str, piece: str) -> 
         session = f[1].strip().upper()
         if not session.isalpha():
             raise ParseError(f"lv2 {code}: session {f[1][:8]!r} is not PRE/RTH/AFT")
-        stamp, trade_id, first = f[0], f[2], 3
+        stamp, trade_id, first, clock = f[0], f[2], 3, None
     else:
         if market == "cn":  # documented: exactly time,id,price,vol (either of the first two first)
-            check_count("lv2", code, n, 4, 4)
+            if n != 4:
+                check_count("lv2", code, n, 4, 4)
         elif n < 4 or n % 2:  # HK: time,id,price,vol[,price,vol...]
             raise ParseError(f"lv2 field count: {code} has {n} fields, time,id,price,vol[,price,vol] expected")
+        clock: bool | None = True
         if is_clock(f[0]):
             stamp, trade_id = f[0], f[1]
         elif is_clock(f[1]):  # the documents' later records: id,time,price,vol
@@ -362,9 +374,18 @@ def lv2_record(em: Emitter, code: str, symbol: str, market: str, piece: str) -> 
         elif market == "cn":
             raise ParseError(f"lv2 {code}: no HH:MM:SS[.fff] time in {piece[:40]!r}")
         else:  # HK time format undocumented: the event-time window guards against an id read as a time
-            stamp, trade_id = f[0], f[1]
+            stamp, trade_id, clock = f[0], f[1], False
         first = 2
-    event = when(em, stamp)
+    event = when(em, stamp, clock)
+    if n == 4:  # the common case: one trade per record
+        price, vol = floats(f[2:], "lv2")
+        if price == 0:  # not a trade (e.g. a cancellation): nothing to publish
+            metrics.SKIPPED.labels("jvquant", "lv2 zero price").inc()
+        elif vol < 0:
+            raise ParseError(f"lv2 {code}: volume {vol} is negative")
+        else:
+            em.tick(symbol, code, event, price, vol, trade_id=trade_id, session=session)
+        return
     v = floats(f[first:], "lv2")
     for k in range(0, n - first, 2):
         price, vol = v[k], v[k + 1]
