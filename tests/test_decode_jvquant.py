@@ -271,6 +271,7 @@ def test_lv2_bad_record_dead_letters_only_itself() -> None:
     assert [n.record["trade_id"] for n in err.partial] == ["1", "3"]
     [rej] = err.rejects
     assert "record 1" in rej.reason and "abc" in rej.reason and rej.symbol == "000001.SZ"
+    assert rej.position == "lv2_000001=09:30:00.120,1,10.52,100|09:30:00.130,2,abc".index("09:30:00.130,2")
     assert rej.raw == b"lv2_000001=09:30:00.130,2,abc,300"
     # the dead letter carries that one record, replayable as a frame of its own
     from processors.decode import dead_letters
@@ -319,3 +320,18 @@ def test_unknown_text_frame_is_counted_as_control() -> None:
     before = counter(decode_metrics.CONTROL, provider="jvquant", kind="command reply")
     assert decode(frame(b"add ok: 1 codes: lv1_600519", opcode="text")) == []
     assert counter(decode_metrics.CONTROL, provider="jvquant", kind="command reply") == before + 1
+
+
+def test_each_bad_row_and_record_is_its_own_dead_letter_in_text_order() -> None:
+    from processors.decode import dead_letters
+
+    text = "lv2_600000=09:30:00,1,7.5,100|x\nlv9_600000=1\nlv2_600000=09:30:01,3,7.5,100"
+    with pytest.raises(ParseError) as info:
+        decode(frame(text))
+    err = info.value
+    assert [n.record["trade_id"] for n in err.partial] == ["1", "3"]
+    dls = dead_letters(frame(text), err, 0)
+    assert [d["raw"] for d in dls] == [b"lv2_600000=x", b"lv9_600000=1"]
+    assert [d["source"]["index"] for d in dls] == [text.index("|x") + 1, text.index("lv9")]
+    assert [d["symbol"] for d in dls] == ["600000.SH", "600000.SH"]
+    assert "row 0 record 1" in dls[0]["reason"] and "row 1" in dls[1]["reason"]
