@@ -12,9 +12,6 @@ so that one connection's frames stay in order in one partition. Headers:
 ``recv_ns``    receive time, UTC epoch nanoseconds, decimal
 ``opcode``     ``binary`` | ``text`` (websocket opcode of the frame)
 ``frame``      ``data`` (market data) | ``control`` (acks, greetings, errors, pings)
-``kline_types`` Infoway only, optional: the kline type numbers the connection subscribed,
-               comma-separated (``1`` or ``1,2``); dates the interval of a kline push
-               that carries no ``ty`` (processors.decode.infoway)
 =============  ==========================================================
 """
 
