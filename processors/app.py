@@ -36,8 +36,8 @@ from marketpipe.rawframe import header_dict, parse_meta
 from processors import bars as barlib
 from processors import metrics
 from processors.cli import group_id
-from processors.decode import ParseError, RawFrame, decode
-from processors.decode.base import dead_letter
+from processors.decode import DecoderState, ParseError, RawFrame, decode
+from processors.decode.base import dead_letters
 from processors.volume import VolumeTracker
 from schemas import codec as codec_mod
 
@@ -137,6 +137,7 @@ class Output:
                                   # failures need one (flush() still counts what was not written)
                                   "delivery.report.only.error": True})
         self.volumes = VolumeTracker()
+        self.decoder_state = DecoderState()  # what the decoders learn across frames (jvQuant lv1 field order)
         self.counts: dict[str, int] = {}
         self.reported: dict[str, int] = {}
         self.failed = 0
@@ -232,10 +233,10 @@ def process_frame(out: Output, provider: str, message: Any) -> None:
     """Decode one raw frame and produce its records, or its dead letter; never raises on bad input."""
     headers = _headers(message)
     frame = RawFrame(provider, bytes(message.value or b""), parse_meta(headers), message.topic, message.partition,
-                     message.offset)
+                     message.offset, header_dict(headers))
     error: BaseException | None = None
     try:
-        records = decode(frame)
+        records = decode(frame, out.decoder_state)
     except ParseError as exc:
         records, error = exc.partial, exc
     except Exception as exc:  # noqa: BLE001 - a decoder bug must not stop the stream: dead-letter it
@@ -256,9 +257,9 @@ def process_frame(out: Output, provider: str, message: Any) -> None:
         ready, error = [], exc
     for item in ready:
         out.produce(*item)
-    if error is not None:
-        dl = dead_letter(frame, error, int(time.time() * 1000), header_dict(headers))
-        out.send(topics.MD_DLQ, "DeadLetter", provider, dl, dl["event_time"])
+    if error is not None:  # one dead letter per rejected record, or one for the frame
+        for dl in dead_letters(frame, error, int(time.time() * 1000), header_dict(headers)):
+            out.send(topics.MD_DLQ, "DeadLetter", provider, dl, dl["event_time"])
 
 
 def _raw_agent(provider: str) -> None:

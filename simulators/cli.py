@@ -41,6 +41,8 @@ def options(args: argparse.Namespace) -> dict[str, Any]:
                                 clock_speed=args.clock_speed, record=args.record, api_key=args.api_key)
     if args.symbols:
         opts["symbols"] = tuple(s.strip() for s in args.symbols.split(",") if s.strip())
+    if getattr(args, "dialect", None):
+        opts["dialect"] = args.dialect
     if args.provider == "jvquant":
         opts["extra_routes"] = trade_routes()
     elif args.provider == "infoway":
@@ -98,10 +100,17 @@ def register(sub: argparse._SubParsersAction) -> None:
                         help="append one JSON line per frame sent (connection, seq, rows, trade ids) to FILE")
     common.add_argument("--api-key", default=None,
                         help="only accept this token/API key (default: any non-empty one)")
-    jv = providers.add_parser("jvquant", parents=[common], help="allocation HTTP + quote websocket (+ trade API)",
+    from simulators.market import DIALECTS
+
+    dialect = argparse.ArgumentParser(add_help=False)
+    dialect.add_argument("--dialect", choices=DIALECTS, default="documented",
+                         help="frame shapes where the provider documents and later notes differ: documented "
+                              "(as seeds/ print them, default) or notes (jvQuant lv1 amount before volume, lv2 "
+                              "records time first; Infoway flat klines with ty)")
+    jv = providers.add_parser("jvquant", parents=[common, dialect], help="allocation HTTP + quote websocket (+ trade API)",
                               description="Prints JVQUANT_BASE_URL; allocate with GET /query/server?market=ab&type=websocket&token=T.")
     jv.set_defaults(func=run)
-    iw = providers.add_parser("infoway", parents=[common], help="JSON quote websocket /ws?business=..&apikey=..",
+    iw = providers.add_parser("infoway", parents=[common, dialect], help="JSON quote websocket /ws?business=..&apikey=..",
                               description="Prints INFOWAY_WS_URL.")
     iw.add_argument("--heartbeat-timeout", type=float, default=60.0, help="close after N s without 10010 (default 60)")
     iw.add_argument("--heartbeat-reply", action="store_true", help="answer 10010 with 10011 (production does not)")

@@ -13,7 +13,10 @@ Choices made where the documentation is [I]/[U]:
   ``Subscribe fail: {"traceId":..,"code":505,...}`` and nothing of that request is subscribed (connection kept);
 - unknown or wrong-channel codes are acked ``ok`` and never pushed; ``.BJ`` symbols are served;
 - trade ``ty`` (with ``includeTy``) is always 1; depth has 5 levels; kline pushes the current bar of each
-  subscribed type on every tick the symbol traded, ``pca``/``pfr`` against the previous bar's close.
+  subscribed type on every tick the symbol traded, ``pca``/``pfr`` against the previous bar's close;
+- kline pushes: ``dialect="documented"`` (default) sends the shape seeds/002 prints,
+  ``{"s":…, "respList":[{t,h,o,l,c,v,vw,pc,pca}]}`` (no ``ty``: a client knows the interval from
+  what it subscribed); ``dialect="notes"`` sends the captured flat object with ``ty`` (§2.4).
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from typing import Any, Iterable
 import orjson
 from aiohttp import WSMsgType, web
 
-from simulators.market import KLINE_SECONDS, BarBuilder, Instrument, Trade
+from simulators.market import KLINE_SECONDS, BarBuilder, Instrument, Trade, check_dialect
 from simulators.server import Connection, Row, SimServer, group_by_code
 
 CHANNELS = {"stock": ("SH", "SZ", "BJ", "US"), "crypto": ("CRYPTO",), "common": ("FX",),
@@ -81,7 +84,9 @@ class InfowaySim(SimServer):
     default_symbols = DEFAULT_SYMBOLS
 
     def __init__(self, config: Any = None, *, heartbeat_timeout: float = 60.0, heartbeat_reply: bool = False,
-                 frame_limit: int = 60, frame_window: float = 60.0, max_codes: int = 600, **kw: Any) -> None:
+                 frame_limit: int = 60, frame_window: float = 60.0, max_codes: int = 600,
+                 dialect: str = "documented", **kw: Any) -> None:
+        self.dialect = check_dialect(dialect)
         super().__init__(config, **kw)
         self.heartbeat_timeout = heartbeat_timeout
         self.heartbeat_reply = heartbeat_reply
@@ -276,11 +281,16 @@ class InfowaySim(SimServer):
                 bar = self.bars.update(t, seconds)
             prev = self.bars.prev_close.get((code, seconds), self.market.states[code].inst.prev_close)
             f = self.market.states[code].inst.fmt
-            cache[key] = orjson.dumps({"code": 10008, "data": {
-                "c": f(bar.close), "h": f(bar.high), "l": f(bar.low), "o": f(bar.open),
-                "pca": f(bar.close - prev), "pfr": f"{100 * (bar.close / prev - 1):.2f}%",
-                "s": self.symbol_of[code], "t": str(bar.start_s), "ty": ktype,
-                "v": f"{bar.volume:.5f}", "vw": f"{bar.amount:.5f}"}}).decode()
+            change = f"{100 * (bar.close / prev - 1):.2f}%"
+            if self.dialect == "documented":  # seeds/002 實時K線解析, keys in the printed order
+                data: dict[str, Any] = {"s": self.symbol_of[code], "respList": [{
+                    "t": str(bar.start_s), "h": f(bar.high), "o": f(bar.open), "l": f(bar.low), "c": f(bar.close),
+                    "v": f"{bar.volume:.5f}", "vw": f"{bar.amount:.5f}", "pc": change, "pca": f(bar.close - prev)}]}
+            else:
+                data = {"c": f(bar.close), "h": f(bar.high), "l": f(bar.low), "o": f(bar.open),
+                        "pca": f(bar.close - prev), "pfr": change, "s": self.symbol_of[code], "t": str(bar.start_s),
+                        "ty": ktype, "v": f"{bar.volume:.5f}", "vw": f"{bar.amount:.5f}"}
+            cache[key] = orjson.dumps({"code": 10008, "data": data}).decode()
         return cache[key]
 
     async def push(self, conn: Connection, trades: list[Trade], cache: dict[Any, Any]) -> None:

@@ -7,8 +7,13 @@ Choices made where the documentation is [I]/[U]:
 - bad token on the websocket: HTTP 401 at the upgrade; no app-level heartbeat required, WS pings answered;
 - command replies are short text frames such as ``add ok: lv1_600519`` / ``list: ...`` (never binary,
   never starting with ``lv1_``/``lv2_``/``lv10_``); unknown codes are accepted (they just never trade);
-- lv1 fields 5/6 are amount then volume; lv10 per side: 10 prices then 10 quantities;
-  book quantities in shares; lv2 time ``HH:MM:SS.fff``; times are Asia/Shanghai wall time;
+- ``dialect="documented"`` (default) speaks as the provider documents print (seeds/001, 004):
+  lv1 fields 5/6 are volume then amount (成交量,成交额), and an lv2 row's first record is
+  ``time,id,price,vol`` while later ones are ``id,time,price,vol`` (the packet example);
+  ``dialect="notes"`` speaks the later reading of protocols.md §1.4: amount then volume, every
+  lv2 record time first. Decoders must take both (protocols.md §0);
+- lv10 per side: 10 prices then 10 quantities; book quantities in shares; lv2 time
+  ``HH:MM:SS.fff``; times are Asia/Shanghai wall time;
 - market ``us``: lv1 ``code,price,ratio,amount,volume,time,update_time``, lv2 ``time,RTH,id,price,vol``;
   market ``hk`` is allocated but has no instruments;
 - at high rates a code's trades are split into lv2 rows of at most 200 trades (several rows of one code
@@ -25,7 +30,7 @@ from typing import Any, Callable, Iterable
 
 from aiohttp import WSMsgType, web
 
-from simulators.market import State, Trade, shanghai_hms, shanghai_hms_ms
+from simulators.market import State, Trade, check_dialect, shanghai_hms, shanghai_hms_ms
 from simulators.server import Connection, Row, SimServer, group_by_code
 
 LEVELS = ("lv1", "lv2", "lv10")
@@ -46,11 +51,12 @@ def deflate_raw(text: str) -> bytes:
     return c.compress(text.encode()) + c.flush()
 
 
-def lv1_row(st: State, ts_ms: int) -> str:
+def lv1_row(st: State, ts_ms: int, dialect: str = "documented") -> str:
     f = st.inst.fmt
     bids, asks = st.book(5)
-    parts = [shanghai_hms(ts_ms), st.inst.name, f(st.last), f"{st.ratio_pct:.2f}", f"{st.amount:.2f}",
-             str(int(st.volume))]
+    volume, amount = str(int(st.volume)), f"{st.amount:.2f}"
+    parts = [shanghai_hms(ts_ms), st.inst.name, f(st.last), f"{st.ratio_pct:.2f}",
+             *((volume, amount) if dialect == "documented" else (amount, volume))]
     for p, q in bids + asks:
         parts += (str(q), f(p))
     return ",".join(parts)
@@ -66,8 +72,15 @@ def lv10_row(st: State, ts_ms: int) -> str:
     return ",".join(parts)
 
 
-def lv2_trades(trades: list[Trade], fmt: Callable[[float], str]) -> str:
-    return "|".join(f"{shanghai_hms_ms(t.ts_ms)},{t.trade_id},{fmt(t.price)},{int(t.volume)}" for t in trades)
+def lv2_trades(trades: list[Trade], fmt: Callable[[float], str], dialect: str = "documented") -> str:
+    """``time,id,price,vol`` records; in the documents' packet example every record after the
+    first is printed ``id,time,price,vol``, and that is what the documented dialect sends."""
+    def record(k: int, t: Trade) -> str:
+        when, tid = shanghai_hms_ms(t.ts_ms), t.trade_id
+        head = f"{tid},{when}" if k and dialect == "documented" else f"{when},{tid}"
+        return f"{head},{fmt(t.price)},{int(t.volume)}"
+
+    return "|".join(record(k, t) for k, t in enumerate(trades))
 
 
 def us_lv1_row(st: State, ts_ms: int) -> str:
@@ -104,7 +117,8 @@ class JvQuantSim(SimServer):
     default_symbols = DEFAULT_SYMBOLS
 
     def __init__(self, config: Any = None, *, extra_routes: Callable[[web.Application], None] | None = None,
-                 **kw: Any) -> None:
+                 dialect: str = "documented", **kw: Any) -> None:
+        self.dialect = check_dialect(dialect)
         super().__init__(config, **kw)
         self.extra_routes = extra_routes
         self.generation = secrets.token_hex(4)
@@ -208,12 +222,11 @@ class JvQuantSim(SimServer):
         if level == "lv2":
             if kind == "index":  # an index has no trades
                 return []
-            fmt = us_lv2_trades if kind == "us" else lv2_trades
             chunks = [trades[i:i + MAX_TRADES_PER_ROW] for i in range(0, len(trades), MAX_TRADES_PER_ROW)]
-            return [(f"lv2_{code}={fmt(chunk, st.inst.fmt)}",
+            return [(f"lv2_{code}={us_lv2_trades(chunk, st.inst.fmt) if kind == 'us' else lv2_trades(chunk, st.inst.fmt, self.dialect)}",
                      {"kind": "lv2", "code": code, "trade_ids": [t.trade_id for t in chunk]}) for chunk in chunks]
         if level == "lv1":
-            body = us_lv1_row(st, ts) if kind == "us" else lv1_row(st, ts)
+            body = us_lv1_row(st, ts) if kind == "us" else lv1_row(st, ts, self.dialect)
         elif kind in ("us", "index"):  # lv10 is A-share only, and an index has no book
             return []
         else:

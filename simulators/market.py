@@ -37,6 +37,17 @@ class Clock:
         return self._start_ms + int((time.monotonic() - self._t0) * 1000 * self.speed)
 
 
+#: The readings a simulator can speak where the provider documents and later notes differ
+#: (protocols.md §0): ``documented`` = as seeds/ print it (default), ``notes`` = the other one.
+DIALECTS = ("documented", "notes")
+
+
+def check_dialect(dialect: str) -> str:
+    if dialect not in DIALECTS:
+        raise ValueError(f"unknown dialect {dialect!r}; one of {', '.join(DIALECTS)}")
+    return dialect
+
+
 def shanghai_hms(ts_ms: int) -> str:
     """``HH:MM:SS`` Beijing wall time (jvQuant lv1/lv10 ``time``)."""
     return _hms_of_second(ts_ms // 1000)

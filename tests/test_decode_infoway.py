@@ -96,3 +96,56 @@ def test_batched_data_list() -> None:
     out = decode(frame('{"code":10002,"data":[{"p":"1","s":"A.US","t":1786775227483,"v":"1"},'
                        '{"p":"2","s":"B.US","t":1786775227484,"v":"2"}]}'))
     assert [(n.key, n.record["source"]["index"]) for n in out] == [("A.US", 0), ("B.US", 1)]
+
+
+# ---- documented shapes (seeds/002, 003; protocols.md §0) ---------------------------------------
+
+from processors.decode import DecoderState  # noqa: E402
+from marketpipe.rawframe import H_KLINE_TYPES  # noqa: E402
+
+#: seeds/002 "實時K線解析", without the // annotations
+RESP_LIST = ('{"s": "002594.SZ", "respList": [{"t": "1751958000", "h": "326.880", "o": "326.880", "l": "326.880",'
+             ' "c": "326.880", "v": "1410", "vw": "460900.80", "pc": "0.00%", "pca": "0.000"}]}')
+
+
+def framed(value: str, kline_types: str | None = None, recv_ns: int = 1751958030 * 10**9) -> RawFrame:
+    headers = {} if kline_types is None else {H_KLINE_TYPES: kline_types}
+    return RawFrame("infoway", value.encode(), RawMeta("infoway", "c", 1, 1, recv_ns, "text", "data"),
+                    "raw.infoway", 1, 9, headers=headers)
+
+
+def test_kline_resplist_interval_from_subscribed_type() -> None:
+    for text in (RESP_LIST, '{"code":10008,"data":' + RESP_LIST + "}"):
+        [k] = decode(framed(text, kline_types="1"), DecoderState())
+        r = k.record
+        assert (k.schema, k.key, r["interval"], r["event_time"]) == ("Kline", "002594.SZ", "1m", 1751958000000)
+        assert (r["open"], r["high"], r["low"], r["close"], r["volume"], r["amount"]) == (
+            326.88, 326.88, 326.88, 326.88, 1410.0, 460900.8)
+
+
+@pytest.mark.parametrize("types", [None, "", "1,2"])
+def test_kline_resplist_without_one_known_type_is_dead_lettered(types: str | None) -> None:
+    with pytest.raises(ParseError, match="kline interval unknown"):
+        decode(framed('{"code":10008,"data":' + RESP_LIST + "}", kline_types=types))
+
+
+def test_kline_flat_ty_wins_over_subscribed_types() -> None:
+    [k] = decode(framed('{"code":10008,"data":{"c":"1","h":"1","l":"1","o":"1","s":"BTCUSDT","t":"1751958000",'
+                        '"ty":2,"v":"1","vw":"1"}}', kline_types="1"))
+    assert k.record["interval"] == "5m"
+
+
+def test_depth_a_is_asks_b_is_bids_as_the_seed_prices_show() -> None:
+    text = ('{"s":"002594.SZ","t":1751958003335,"a":[["326.89","326.90","326.91","326.92","326.93"],'
+            '["8","30","10","1","22"]],"b":[["326.88","326.87","326.86","326.85","326.84"],'
+            '["1452","77","188","37","21"]]}')
+    [d] = decode(framed(text))
+    assert d.record["asks"][0] == {"price": 326.89, "size": 8.0}
+    assert d.record["bids"][0] == {"price": 326.88, "size": 1452.0}
+    assert d.record["bids"][0]["price"] < d.record["asks"][0]["price"]
+
+
+@pytest.mark.parametrize("value", [b"You have \xff\xfe", b'{"code":10002,"data":{"s":"\xff"}}'])
+def test_invalid_utf8_has_its_own_reason(value: bytes) -> None:
+    with pytest.raises(ParseError, match="not valid UTF-8"):
+        decode(frame(value))

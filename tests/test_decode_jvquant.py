@@ -63,11 +63,12 @@ def test_lv1_old_order_volume_then_amount_is_detected() -> None:
 
 
 @pytest.mark.parametrize("f5,f6", [("0", "0"), ("0.00", "100"), ("1000", "1000")])
-def test_lv1_ambiguous_amount_volume_defaults_to_current_order(f5: str, f6: str) -> None:
+def test_lv1_ambiguous_amount_volume_defaults_to_documented_order(f5: str, f6: str) -> None:
+    # seeds/001: 成交量 (volume) then 成交额 (amount) when the numbers cannot tell
     row = LV1.replace("5123456789.00,3258900", f"{f5},{f6}").replace("1572.12,1.25", "1.000,0.10", 1)
     [q] = decode(frame(row))
-    assert q.record["field_order"] == "amount,volume"
-    assert (q.record["cum_amount"], q.record["cum_volume"]) == (float(f5), float(f6))
+    assert q.record["field_order"] == "volume,amount"
+    assert (q.record["cum_volume"], q.record["cum_amount"]) == (float(f5), float(f6))
 
 
 def test_lv1_batched_snapshots_all_kept_and_text_frame_accepted() -> None:
@@ -180,3 +181,157 @@ def test_malformed_rows_raise_parse_error(row: str) -> None:
 def test_hk_row_in_a_share_layout_is_tolerated() -> None:
     [q] = decode(frame(LV1.replace("lv1_600519", "lv1_00700")))
     assert q.key == "00700.HK" and len(q.record["bids"]) == 5 and q.record["cum_volume"] == 3258900.0
+
+
+# ---- documented shapes (seeds/001, 004; protocols.md §0) ---------------------------------------
+
+from processors.decode import DecoderState  # noqa: E402
+from processors.decode import metrics as decode_metrics  # noqa: E402
+
+#: seeds/001 field order: time, name, price, ratio, 成交量 (volume), 成交额 (amount), 5+5 (qty, price)
+BOOK5 = ",".join(["300,1.000,100,0.999,200,0.998,500,0.997,100,0.996",
+                  "200,1.001,300,1.002,100,1.003,400,1.004,100,1.005"])
+
+
+def lv1_doc_row(code: str, name: str, price: str, f5: str, f6: str, clock: str = "10:15:03", book: str = BOOK5) -> str:
+    return f"lv1_{code}={clock},{name},{price},0.10,{f5},{f6},{book}"
+
+
+def counter(c: object, **labels: str) -> float:
+    target = c.labels(**labels) if labels else c  # type: ignore[attr-defined]
+    return float(target._value.get())  # type: ignore[attr-defined]
+
+
+def test_lv1_etf_priced_near_one_in_documented_order_keeps_volume_then_amount() -> None:
+    # an ETF at 1.000: amount ≈ volume, so the numbers cannot tell the orders apart
+    [q] = decode(frame(lv1_doc_row("512170", "医疗ETF", "1.000", "98765400", "98800012.50")), DecoderState())
+    assert q.record["field_order"] == "volume,amount"
+    assert (q.record["cum_volume"], q.record["cum_amount"]) == (98765400.0, 98800012.5)
+
+
+def test_lv1_index_defaults_to_documented_order() -> None:
+    row = "lv1_i000001=15:00:00,上证指数,3100.5,-0.25,35000000000,400000000000" + ",0" * 20
+    [q] = decode(frame(row), DecoderState())
+    assert q.record["field_order"] == "volume,amount"
+    assert (q.record["cum_volume"], q.record["cum_amount"]) == (35000000000.0, 400000000000.0)
+
+
+def test_lv1_order_is_decided_per_symbol_and_sticks() -> None:
+    state = DecoderState()
+    before = counter(decode_metrics.LV1_ORDER_CONTRADICTIONS, provider="jvquant")
+    # 600000 at 10.00 sends amount before volume: only that reading gives a VWAP near the price
+    [a] = decode(frame(lv1_doc_row("600000", "浦发银行", "10.00", "100500000.00", "10000000")), state)
+    assert a.record["field_order"] == "amount,volume" and a.record["cum_volume"] == 10000000.0
+    # an undecidable row of the same symbol (nothing traded yet in this reading) keeps the decision
+    [b] = decode(frame(lv1_doc_row("600000", "浦发银行", "10.00", "0", "0")), state)
+    assert b.record["field_order"] == "amount,volume"
+    # a contradicting row is counted and does not flip the decision
+    [c] = decode(frame(lv1_doc_row("600000", "浦发银行", "10.00", "10000000", "100500000.00")), state)
+    assert c.record["field_order"] == "amount,volume" and c.record["cum_amount"] == 10000000.0
+    assert counter(decode_metrics.LV1_ORDER_CONTRADICTIONS, provider="jvquant") == before + 1
+    # another symbol in the same frame stream decides for itself
+    [d] = decode(frame(lv1_doc_row("600519", "贵州茅台", "1572.12", "3258900", "5123456789.00")), state)
+    assert d.record["field_order"] == "volume,amount"
+    # state lives in the object the caller owns, not in the module
+    [e] = decode(frame(lv1_doc_row("600000", "浦发银行", "10.00", "10000000", "100500000.00")), DecoderState())
+    assert e.record["field_order"] == "volume,amount"
+
+
+def test_lv1_volume_in_lots_is_recognised() -> None:
+    # volume counted in lots of 100 shares: amount / volume ≈ 100 × price
+    [q] = decode(frame(lv1_doc_row("600000", "浦发银行", "10.00", "100000", "100500000.00")), DecoderState())
+    assert q.record["field_order"] == "volume,amount" and q.record["cum_volume"] == 100000.0
+
+
+def test_lv2_documented_packet_later_records_id_first() -> None:
+    # seeds/001: "lv2_证券代码1=成交时间1,成交编号1,成交价格1,成交数量1|成交编号2,成交时间2,成交价格2,成交数量2..."
+    out = decode(frame("lv2_600519=09:30:00.120,1234567,1572.12,100|1234568,09:30:00.350,1572.10,200"))
+    assert [(n.record["trade_id"], n.record["event_time"]) for n in out] == [
+        ("1234567", at(9, 30, 0, 120000)), ("1234568", at(9, 30, 0, 350000))]
+
+
+def test_lv2_trade_number_is_never_read_as_a_time() -> None:
+    with pytest.raises(ParseError) as info:
+        decode(frame("lv2_600519=1234567,7654321,1572.12,100"))
+    assert "time" in str(info.value)
+    assert info.value.partial == []
+
+
+def test_lv2_zero_price_record_is_skipped_and_counted() -> None:
+    before = counter(decode_metrics.SKIPPED, provider="jvquant", reason="lv2 zero price")
+    out = decode(frame("lv2_000001=09:30:00.120,1,10.52,100|2,09:30:00.130,0.00,300|09:30:00.140,3,10.53,200"))
+    assert [n.record["trade_id"] for n in out] == ["1", "3"]
+    assert counter(decode_metrics.SKIPPED, provider="jvquant", reason="lv2 zero price") == before + 1
+
+
+def test_lv2_bad_record_dead_letters_only_itself() -> None:
+    with pytest.raises(ParseError) as info:
+        decode(frame("lv2_000001=09:30:00.120,1,10.52,100|09:30:00.130,2,abc,300|3,09:30:00.140,10.53,200"))
+    err = info.value
+    assert [n.record["trade_id"] for n in err.partial] == ["1", "3"]
+    [rej] = err.rejects
+    assert "record 1" in rej.reason and "abc" in rej.reason and rej.symbol == "000001.SZ"
+    assert rej.position == "lv2_000001=09:30:00.120,1,10.52,100|09:30:00.130,2,abc".index("09:30:00.130,2")
+    assert rej.raw == b"lv2_000001=09:30:00.130,2,abc,300"
+    # the dead letter carries that one record, replayable as a frame of its own
+    from processors.decode import dead_letters
+    [dl] = dead_letters(frame("x"), err, 0)
+    assert dl["raw"] == rej.raw and dl["reason"] == rej.reason and dl["symbol"] == "000001.SZ"
+    with pytest.raises(ParseError, match="abc"):
+        decode(frame(dl["raw"], opcode="text"))
+
+
+# ---- plausibility (issue 11 item 7) ------------------------------------------------------------
+
+def reason_of(value: bytes | str, opcode: str = "binary") -> str:
+    with pytest.raises(ParseError) as info:
+        decode(frame(value, opcode=opcode))
+    return str(info.value)
+
+
+def test_plausibility_lv1_field_count() -> None:
+    row = "lv1_600519=10:15:03," + ",".join(["x"] * 10_000) + "," + LV1.split(",", 4)[4]
+    assert "lv1 field count" in reason_of(row)
+
+
+def test_plausibility_name_length() -> None:
+    assert "name length" in reason_of(LV1.replace("贵州茅台", "贵" * 200))
+
+
+def test_plausibility_event_time_window() -> None:
+    # HK/US time formats are undocumented, so epoch numbers are accepted: only near the receive time
+    assert "event time" in reason_of("lv2_00700=1234,88,380.2,100")
+
+
+def test_plausibility_records_per_row() -> None:
+    row = "lv2_600519=" + "|".join(f"09:30:00.120,{i},1572.12,100" for i in range(4999))
+    assert "records per row" in reason_of(row)
+
+
+def test_invalid_utf8_has_its_own_reason() -> None:
+    assert "UTF-8" in reason_of(b"add ok \xff\xfe lv1", opcode="text")
+    assert "empty frame" in reason_of(b"", opcode="text")
+
+
+def test_unknown_text_frame_is_counted_as_control() -> None:
+    before = counter(decode_metrics.CONTROL, provider="jvquant", kind="unknown text")
+    assert decode(frame(b"something the docs never mention", opcode="text")) == []
+    assert counter(decode_metrics.CONTROL, provider="jvquant", kind="unknown text") == before + 1
+    before = counter(decode_metrics.CONTROL, provider="jvquant", kind="command reply")
+    assert decode(frame(b"add ok: 1 codes: lv1_600519", opcode="text")) == []
+    assert counter(decode_metrics.CONTROL, provider="jvquant", kind="command reply") == before + 1
+
+
+def test_each_bad_row_and_record_is_its_own_dead_letter_in_text_order() -> None:
+    from processors.decode import dead_letters
+
+    text = "lv2_600000=09:30:00,1,7.5,100|x\nlv9_600000=1\nlv2_600000=09:30:01,3,7.5,100"
+    with pytest.raises(ParseError) as info:
+        decode(frame(text))
+    err = info.value
+    assert [n.record["trade_id"] for n in err.partial] == ["1", "3"]
+    dls = dead_letters(frame(text), err, 0)
+    assert [d["raw"] for d in dls] == [b"lv2_600000=x", b"lv9_600000=1"]
+    assert [d["source"]["index"] for d in dls] == [text.index("|x") + 1, text.index("lv9")]
+    assert [d["symbol"] for d in dls] == ["600000.SH", "600000.SH"]
+    assert "row 0 record 1" in dls[0]["reason"] and "row 1" in dls[1]["reason"]

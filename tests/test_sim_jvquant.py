@@ -57,6 +57,16 @@ def data_frames(ws: websocket.WebSocket, n: int, deadline_s: float = 5.0) -> lis
     return out
 
 
+def swap_first(fields: list[str]) -> list[str]:
+    return [fields[1], fields[0], *fields[2:]]
+
+
+def trade_id(record: str) -> int:
+    """The trade number of an lv2 record in either documented order (the field that is no time)."""
+    first, second = record.split(",")[:2]
+    return int(second if ":" in first else first)
+
+
 def test_allocation_both_paths_string_code_and_trade_server(jv: Running) -> None:
     for path in ("/query/server", "/server"):
         status, body = allocate(jv.base_url, path=path)
@@ -108,8 +118,8 @@ def test_binary_pushes_are_raw_deflate_rows_with_documented_fields(jv: Running) 
             fields = payload.split(",")
             assert len(fields) == 26 and fields[1] == inst.name
             time.strptime(fields[0], "%H:%M:%S")
-            amount, volume = float(fields[4]), int(fields[5])
-            assert amount > float(fields[2]) * volume * 0.5  # amount before volume
+            volume, amount = int(fields[4]), float(fields[5])  # seeds/001: 成交量 then 成交额
+            assert amount > float(fields[2]) * volume * 0.5
         elif level == "lv10":
             fields = payload.split(",")
             assert len(fields) == 46 and float(fields[3]) == inst.prev_close
@@ -117,8 +127,9 @@ def test_binary_pushes_are_raw_deflate_rows_with_documented_fields(jv: Running) 
             assert bid_prices == sorted(bid_prices, reverse=True)
         else:
             assert level == "lv2" and code != "i000001"
-            for trade in payload.split("|"):
-                t, tid, price, vol = trade.split(",")
+            for k, trade in enumerate(payload.split("|")):
+                # seeds/001 packet example: first record time first, later ones id first
+                t, tid, price, vol = trade.split(",") if k == 0 else swap_first(trade.split(","))
                 hms, _, millis = t.partition(".")
                 time.strptime(hms, "%H:%M:%S")
                 assert len(millis) == 3 and millis.isdigit()
@@ -135,7 +146,7 @@ def test_recorded_trades_match_what_the_client_received(jv: Running, tmp_path: P
         for frame in data_frames(ws, 5):
             for row in frame:
                 key, _, payload = row.partition("=")
-                got += [(key[4:], int(t.split(",")[1])) for t in payload.split("|")]
+                got += [(key[4:], trade_id(t)) for t in payload.split("|")]
         jv.sim.fault("drop")  # flushes, then closes: everything recorded was received
         with pytest.raises(websocket.WebSocketConnectionClosedException):
             while True:
@@ -143,7 +154,7 @@ def test_recorded_trades_match_what_the_client_received(jv: Running, tmp_path: P
                 if op == websocket.ABNF.OPCODE_BINARY:
                     for row in zlib.decompress(data, -15).decode().split("\n"):
                         key, _, payload = row.partition("=")
-                        got += [(key[4:], int(t.split(",")[1])) for t in payload.split("|")]
+                        got += [(key[4:], trade_id(t)) for t in payload.split("|")]
     finally:
         ws.close()
     jv.sim.recorder.flush()
@@ -257,3 +268,40 @@ def test_high_rate_is_batched_into_few_large_frames() -> None:
             ws.close()
     trades_per_frame = [sum(row.count("|") + 1 for row in f) for f in frames]
     assert max(trades_per_frame) > 100, trades_per_frame
+
+
+@pytest.mark.parametrize("dialect", ["documented", "notes"])
+def test_dialect_decides_the_pushed_shapes(dialect: str) -> None:
+    from processors.decode.common import is_clock
+
+    with run("jvquant", rate=400, symbols=["600519"], seed=1, dialect=dialect) as r:
+        ws = connect(r, "lv1_600519,lv2_600519")
+        try:
+            rows = [row for f in data_frames(ws, 4) for row in f]
+        finally:
+            ws.close()
+    lv1 = [row.split("=", 1)[1].split(",") for row in rows if row.startswith("lv1_")]
+    lv2 = [row.split("=", 1)[1].split("|") for row in rows if row.startswith("lv2_")]
+    assert lv1 and lv2
+    volume_first = dialect == "documented"
+    for f in lv1:
+        assert (f[4].isdigit(), f[5].isdigit()) == (volume_first, not volume_first)
+    several = [records for records in lv2 if len(records) > 1]
+    assert several, "some rows batch several trades"
+    for records in lv2:
+        assert is_clock(records[0].split(",")[0])
+        for rec in records[1:]:
+            assert is_clock(rec.split(",")[1 if dialect == "documented" else 0])
+
+
+def test_sim_command_line_passes_the_dialect() -> None:
+    import argparse
+
+    from simulators import cli as sim_cli
+
+    parser = argparse.ArgumentParser()
+    sim_cli.register(parser.add_subparsers())
+    assert sim_cli.options(parser.parse_args(["sim", "jvquant", "--dialect", "notes"]))["dialect"] == "notes"
+    assert sim_cli.options(parser.parse_args(["sim", "infoway"]))["dialect"] == "documented"
+    with pytest.raises(SystemExit):
+        parser.parse_args(["sim", "infoway", "--dialect", "guess"])

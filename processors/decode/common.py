@@ -21,6 +21,16 @@ SECONDS_BELOW = 100_000_000_000
 
 TICK, DEPTH, QUOTE, KLINE = "md.tick", "md.depth", "md.quote", "md.kline"
 
+# Plausibility bounds (issue 11 item 7). Each breach dead-letters with its own reason, so a
+# frame that is technically parseable but absurd never becomes a record.
+#: No provider sends events dated before this (2000-01-01): an earlier one is a number misread as a time.
+MIN_EVENT_MS = 946_684_800_000
+#: An event is at most this old when received. Generous: jvQuant re-sends the day's last lv1
+#: snapshot on subscribe after the close; klines may be older by their own length on top.
+MAX_EVENT_AGE_MS = DAY_MS
+#: ...and at most this far ahead of the receive clock (provider and receiver clocks disagree).
+MAX_EVENT_LEAD_MS = 3600 * 1000
+
 
 def num(text: Any, what: str) -> float:
     """A finite float from a decimal string or JSON number; ParseError names the field."""
@@ -124,6 +134,38 @@ def cst_time_to_utc_ms(text: str, recv_ns: int, day_start: int | None = None) ->
     if "-" in text:
         return cst_datetime_to_utc_ms(text)
     raise ParseError(f"time {text[:30]!r}: unknown format")
+
+
+def check_event_time(event_ms: int, recv_ns: int, extra_age_ms: int = 0) -> int:
+    """``event_ms`` if it is plausible for a frame received at ``recv_ns`` (0: receive time
+    unknown, only the absolute bound applies); else ParseError ``event time ...``."""
+    if event_ms < MIN_EVENT_MS:
+        raise ParseError(f"event time {iso_ms(event_ms)} is before 2000: not a time")
+    if recv_ns > 0:
+        recv_ms = recv_ns // 1_000_000
+        if not recv_ms - MAX_EVENT_AGE_MS - extra_age_ms <= event_ms <= recv_ms + MAX_EVENT_LEAD_MS:
+            raise ParseError(f"event time {iso_ms(event_ms)} is not within {(MAX_EVENT_AGE_MS + extra_age_ms) // 3_600_000} h"
+                             f" before / {MAX_EVENT_LEAD_MS // 3_600_000} h after the receive time {iso_ms(recv_ms)}")
+    return event_ms
+
+
+def iso_ms(ms: int) -> str:
+    """UTC ISO text of an epoch-ms value, for reasons only (never on the hot path)."""
+    import datetime as _dt
+
+    try:
+        return _dt.datetime.fromtimestamp(ms / 1000, _dt.timezone.utc).isoformat(timespec="milliseconds")
+    except (OverflowError, OSError, ValueError):
+        return f"{ms} ms"
+
+
+def is_clock(text: str) -> bool:
+    """True for the shape ``H:MM:SS`` / ``HH:MM:SS[.fff]``, which a trade number never has.
+
+    A shape test only (it decides which field is the time); ``clock_ms`` validates the value.
+    """
+    c = text.find(":")
+    return 0 < c <= 2 and text[c + 3:c + 4] == ":" and text[:c].isdigit()
 
 
 def symbol_or_error(convert: Any, code: str) -> str:
