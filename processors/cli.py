@@ -27,7 +27,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         return 2
     from marketpipe import metrics
 
-    metrics.serve(settings.metrics_port, "processor")
+    metrics.serve(settings.metrics_port, "processor", settings.metrics_host)
     from processors.app import app
 
     argv = ["worker", "--loglevel", args.loglevel]
