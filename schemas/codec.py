@@ -103,6 +103,26 @@ def schemas() -> dict[str, LoadedSchema]:
     return out
 
 
+#: Earlier versions of a schema (``legacy/<Name>.<n>.avsc``): single-object records name their
+#: writer schema only by fingerprint, so a reader must keep every version still found on a topic
+#: and resolve it to the current one (new fields take their defaults).
+LEGACY_DIR = SCHEMA_DIR / "legacy"
+
+
+@lru_cache(maxsize=1)
+def legacy_schemas() -> dict[bytes, tuple[Any, str]]:
+    """{fingerprint: (parsed writer schema, current schema name)} of the earlier versions."""
+    current = {name: json.loads((SCHEMA_DIR / f"{name}.avsc").read_text(encoding="utf-8")) for name in SCHEMA_NAMES}
+    defs = {f"{s.get('namespace', NAMESPACE)}.{s['name']}": s for s in current.values()}
+    out: dict[bytes, tuple[Any, str]] = {}
+    for path in sorted(LEGACY_DIR.glob("*.avsc")):
+        old = json.loads(path.read_text(encoding="utf-8"))
+        parsed = fastavro.parse_schema(_inline(old, defs, set()), named_schemas={})
+        fp = int(fingerprint(to_parsing_canonical_form(parsed), "CRC-64-AVRO"), 16).to_bytes(8, "little")
+        out[fp] = (parsed, old["name"])
+    return out
+
+
 def schema(name: str) -> LoadedSchema:
     try:
         return schemas()[name]
@@ -161,6 +181,7 @@ class Codec:
         self.registry = registry
         self._by_fingerprint = {s.fingerprint: s for s in schemas().values()}
         self._by_fullname = {f"{NAMESPACE}.{s.name}": s for s in schemas().values()}
+        self._legacy = {fp: (writer, schemas()[name]) for fp, (writer, name) in legacy_schemas().items()}
 
     @property
     def framing(self) -> str:
@@ -199,10 +220,13 @@ class Codec:
             if len(data) < 10:
                 raise CodecError(f"truncated single-object header ({len(data)} bytes)")
             loaded = self._by_fingerprint.get(bytes(data[2:10]))
+            writer = loaded.parsed if loaded is not None else None
+            if loaded is None and bytes(data[2:10]) in self._legacy:
+                writer, loaded = self._legacy[bytes(data[2:10])]
             if loaded is None:
                 raise CodecError(f"unknown schema fingerprint {bytes(data[2:10])[::-1].hex()} (CRC-64-AVRO); "
                                  "the writer used a schema this reader does not ship")
-            record = self._read(data[10:], loaded.parsed, loaded.parsed, loaded.name)
+            record = self._read(data[10:], writer, loaded.parsed, loaded.name)
             decoded = Decoded(loaded.name, record, "single-object")
         elif data[:1] == CONFLUENT_MAGIC:
             if len(data) < 5:
