@@ -79,8 +79,11 @@ def rdkafka_logger() -> dict[str, logging.Logger]:
 def warn_plaintext(url: str, what: str) -> None:
     """Warn (once per process and destination) when ``url`` would carry credentials unencrypted."""
     parts = urllib.parse.urlsplit(url if "://" in url else f"http://{url}")
-    if parts.scheme.lower() in ("http", "ws"):
-        _warn_once(what, parts.scheme.lower(), parts.hostname or "")
+    host = parts.hostname or ""
+    # nobody is on the path to this machine itself (the simulators of `marketpipe demo`)
+    loopback = host == "localhost" or host == "::1" or host.startswith("127.")
+    if parts.scheme.lower() in ("http", "ws") and not loopback:
+        _warn_once(what, parts.scheme.lower(), host)
 
 
 @lru_cache(maxsize=64)  # the "once": a reconnect loop must not repeat the warning

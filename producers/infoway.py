@@ -18,6 +18,8 @@ from typing import Iterable
 
 import websocket
 
+from marketpipe.quietlog import warn_plaintext
+
 from producers.session import AuthFailed, Emit, Feed, RateLimited, Retry
 
 DATA_CODES = frozenset({10002, 10005, 10008})
@@ -44,6 +46,7 @@ class InfowayFeed(Feed):
 
     def prepare(self, emit: Emit) -> tuple[str, list[str]]:
         query = urllib.parse.urlencode({"business": self.business, "apikey": self._key})
+        warn_plaintext(self.ws_url, "Infoway API key")
         return f"{self.ws_url}?{query}", []
 
     def _send(self, ws: websocket.WebSocket, frame: dict) -> None:

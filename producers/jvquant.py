@@ -13,6 +13,7 @@ from typing import Iterable
 
 import websocket
 
+from marketpipe.quietlog import warn_plaintext
 from producers.http import get_json, mask
 from producers.session import AuthFailed, Emit, Feed, Retry
 
@@ -35,6 +36,7 @@ class JvQuantFeed(Feed):
 
     def allocate(self) -> str:
         query = urllib.parse.urlencode({"market": self.market, "type": "websocket", "token": self._token})
+        warn_plaintext(self.base_url, "jvQuant token")
         status, body = get_json(f"{self.base_url}/query/server?{query}")
         if status == 404:  # older deployments only know /server
             status, body = get_json(f"{self.base_url}/server?{query}")
@@ -51,6 +53,7 @@ class JvQuantFeed(Feed):
     def prepare(self, emit: Emit) -> tuple[str, list[str]]:
         self.server = self.allocate()
         sep = "&" if "?" in self.server else "?"
+        warn_plaintext(self.server, "jvQuant token")
         return f"{self.server}{sep}token={urllib.parse.quote(self._token)}", []
 
     def subscription(self) -> str:

@@ -27,6 +27,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Callable
 
+from marketpipe.quietlog import warn_plaintext
+
 log = logging.getLogger(__name__)
 
 TYPE_BUY, TYPE_SELL = "证券买入", "证券卖出"
@@ -108,6 +110,7 @@ class JvQuantBroker:
     def _get(self, url: str, params: dict[str, Any]) -> dict[str, Any]:
         query = urllib.parse.urlencode(params)
         safe = url.split("?")[0]
+        warn_plaintext(safe, "jvQuant trade token and password")
         try:
             with urllib.request.urlopen(f"{url}?{query}", timeout=self.timeout) as resp:
                 raw = resp.read()
