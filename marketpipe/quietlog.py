@@ -55,7 +55,7 @@ class RepeatFilter(logging.Filter):
             self._seen[key] = [now, 0]
         if seen is not None and seen[1]:
             record.msg = f"{text} (repeated {int(seen[1])} times in {now - seen[0]:.0f} s)"
-            record.args = None
+            record.args = ()
         return True
 
     def _forget(self, now: float) -> None:
