@@ -366,7 +366,7 @@ def load_books(s: settings_mod.Settings, partitions: set[int]) -> dict[str, barl
 
     topic = s.topic(topics.MD_BAR_STATE)
     consumer = Consumer({**s.kafka.client_config(), "group.id": f"{app.conf.id}-bar-restore",
-                         "enable.auto.commit": False})
+                         "enable.auto.commit": False, **rdkafka_logger()})
     books: dict[str, barlib.BarBook] = {}
     try:
         md = consumer.list_topics(topic, timeout=30).topics.get(topic)

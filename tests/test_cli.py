@@ -53,3 +53,4 @@ def test_a_missing_file_is_one_line(tmp_path) -> None:
     run = subprocess.run([sys.executable, "-m", "marketpipe", "decode", "infoway", str(tmp_path / "absent.bin")],
                          capture_output=True, text=True, timeout=60, env=_env(tmp_path))
     assert "absent.bin" in _one_line(run)
+

@@ -82,3 +82,11 @@ def test_credentials_over_plaintext_are_flagged_once(url: str, warned: bool, cap
     assert len(lines) == (1 if warned else 0), lines
     if warned:
         assert "jvQuant credentials are sent over plain" in lines[0] and "token" not in lines[0]
+
+
+def test_every_process_log_handler_collapses_repeats() -> None:
+    from marketpipe import logs
+
+    logs.setup("INFO")
+    ours = [h for h in logging.getLogger().handlers if getattr(h, "_marketpipe", False)]
+    assert ours and all(any(isinstance(f, RepeatFilter) for f in h.filters) for h in ours)
