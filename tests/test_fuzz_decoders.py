@@ -73,12 +73,12 @@ JIN10 = json.loads((FRAMES / "jin10_quote.txt").read_text()[2:])
 
 
 @FUZZ
-@given(doc=reshaped(JIN10), polling=st.booleans())
-def test_jin10_on_document_shaped_packets_with_odd_values(doc, polling: bool) -> None:
+@given(doc=reshaped(JIN10), polling=st.booleans(), recv_ns=st.sampled_from([RECV_NS, 0, -1, 2**63 - 1]))
+def test_jin10_on_document_shaped_packets_with_odd_values(doc, polling: bool, recv_ns: int) -> None:
     packet = b"42" + dumps(doc)
     if polling:
         packet = str(len(packet.decode())).encode() + b":" + packet
-    check("jin10", packet)
+    check("jin10", packet, "text", recv_ns)
 
 
 TOKENS = st.sampled_from(["", "0", "-1", "1572.12", "1e999", "nan", "inf", "-0", "10:15:03", "10:15:03.120",
@@ -89,12 +89,13 @@ TOKENS = st.sampled_from(["", "0", "-1", "1572.12", "1e999", "nan", "inf", "-0",
 @FUZZ
 @given(level=st.sampled_from(["lv1", "lv2", "lv10"]), code=st.sampled_from(["600519", "i000001", "00700", "aapl", "",
                                                                              "12345678", "sh600519"]),
-       fields=st.lists(TOKENS, max_size=50), pieces=st.integers(1, 3), compressed=st.booleans())
+       fields=st.lists(TOKENS, max_size=50), pieces=st.integers(1, 3), compressed=st.booleans(),
+       recv_ns=st.sampled_from([RECV_NS, 0, -1, 2**63 - 1, -2**63, 253402300799 * 10**9]))
 def test_jvquant_on_document_shaped_rows_with_odd_values(level: str, code: str, fields: list[str], pieces: int,
-                                                          compressed: bool) -> None:
+                                                          compressed: bool, recv_ns: int) -> None:
     row = f"{level}_{code}=" + "|".join([",".join(fields)] * pieces)
     text = row.encode()
     if compressed:
-        check("jvquant", deflate(text), "binary")
+        check("jvquant", deflate(text), "binary", recv_ns)
     else:
-        check("jvquant", text, "text")
+        check("jvquant", text, "text", recv_ns)
