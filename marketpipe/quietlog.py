@@ -89,5 +89,5 @@ def warn_plaintext(url: str, what: str) -> None:
 @lru_cache(maxsize=64)  # the "once": a reconnect loop must not repeat the warning
 def _warn_once(what: str, scheme: str, host: str) -> None:
     logging.getLogger("marketpipe.security").warning(
-        "%s credentials are sent over plain %s to %s: anyone on the path can read them (use %s://)",
+        "%s sent over plain %s to %s: anyone on the path can read it (an %s:// URL would encrypt it)",
         what, scheme, host or "?", "https" if scheme == "http" else "wss")

@@ -77,11 +77,11 @@ def test_credentials_over_plaintext_are_flagged_once(url: str, warned: bool, cap
     quietlog._warn_once.cache_clear()
     with caplog.at_level(logging.WARNING, logger="marketpipe.security"):
         for _ in range(3):
-            warn_plaintext(url, "jvQuant")
+            warn_plaintext(url, "jvQuant token")
     lines = [r.getMessage() for r in caplog.records if r.name == "marketpipe.security"]
     assert len(lines) == (1 if warned else 0), lines
     if warned:
-        assert "jvQuant credentials are sent over plain" in lines[0] and "token" not in lines[0]
+        assert lines[0].startswith("jvQuant token sent over plain ") and "token=x" not in lines[0]  # no URL, no secret
 
 
 def test_every_process_log_handler_collapses_repeats() -> None:
