@@ -46,7 +46,11 @@ def _compose(*args: str) -> int:
 def _metadata(settings: Settings, timeout: float):
     from confluent_kafka.admin import AdminClient
 
-    return AdminClient(settings.kafka.client_config()).list_topics(timeout=timeout)
+    from marketpipe.quietlog import rdkafka_logger
+
+    # librdkafka's retry lines go to Python logging (only served on poll, i.e. never here) instead
+    # of stderr: a dead broker is reported once, by whoever catches the exception
+    return AdminClient({**settings.kafka.client_config(), **rdkafka_logger()}).list_topics(timeout=timeout)
 
 
 def cmd_up(args: argparse.Namespace, settings: Settings) -> int:

@@ -73,6 +73,34 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         logging.getLogger("marketpipe").info("interrupted")
         return 130
+    except Exception as exc:  # noqa: BLE001 - sorted below: expected failures read as one line
+        line = user_error(exc, settings)
+        if line is None:
+            raise  # a bug: the traceback is what a developer needs
+        logging.getLogger("marketpipe").debug("details", exc_info=True)
+        print(f"marketpipe: {line}", file=sys.stderr)
+        return 1
+
+
+def user_error(exc: BaseException, settings: settings_mod.Settings) -> str | None:
+    """One line for a failure a user can act on (broker down, bad setting, missing file ...);
+    None for anything else. Client libraries are only looked at when already imported, so an
+    error path never pays for importing them."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    kafka = sys.modules.get("confluent_kafka")
+    if kafka is not None and isinstance(exc, kafka.KafkaException):
+        err = exc.args[0] if exc.args else None
+        detail = err.str() if isinstance(err, kafka.KafkaError) else text
+        return f"Kafka at {settings.kafka.bootstrap_servers}: {detail} (is the broker up? `marketpipe kafka up`)"
+    expected: list[type[BaseException]] = [settings_mod.SettingsError, OSError]
+    for module, name in (("marketpipe.kafka_local", "LauncherError"), ("schemas.codec", "CodecError"),
+                         ("producers.sink", "SinkFatal"), ("aiokafka.errors", "KafkaError")):
+        cls = getattr(sys.modules.get(module), name, None)
+        if cls is not None:
+            expected.append(cls)
+    if isinstance(exc, tuple(expected)):
+        return text
+    return None
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import sys
 
+from marketpipe.quietlog import quiet_repeats
+
 FORMAT = "%(asctime)s %(levelname)-7s %(name)s[%(process)d] %(message)s"
 
 
@@ -16,6 +18,7 @@ def setup(level: str = "INFO") -> None:
         handler.setFormatter(logging.Formatter(FORMAT))
         handler._marketpipe = True  # type: ignore[attr-defined]
         root.addHandler(handler)
+    quiet_repeats(root)  # an outage must not print the same retry line 70 times a second
     root.setLevel(level.upper())
     # librdkafka's own chatter and aiokafka's are useful at DEBUG only
     for noisy in ("aiokafka", "kafka", "urllib3", "asyncio"):

@@ -8,17 +8,21 @@ import sys
 log = logging.getLogger(__name__)
 
 
-def serve(port: int, what: str) -> int | None:
+def serve(port: int, what: str, host: str = "127.0.0.1") -> int | None:
     """Start the /metrics HTTP endpoint; port 0 picks a free one, -1 disables.
 
-    Returns the port actually bound and prints it, so a user running several
-    processes on one machine can find each one's metrics.
+    It binds ``host`` (``MARKETPIPE_METRICS_HOST``): loopback unless configured otherwise, since
+    the endpoint has no authentication. Returns the port actually bound and prints the address
+    actually bound, so a user running several processes on one machine can find each one's
+    metrics and sees when they are reachable from other machines.
     """
     if port < 0:
         return None
     from prometheus_client import start_http_server
 
-    server, _thread = start_http_server(port, addr="0.0.0.0")
-    bound = server.server_port
-    print(f"{what}: Prometheus metrics on http://127.0.0.1:{bound}/metrics", file=sys.stderr, flush=True)
+    server, _thread = start_http_server(port, addr=host)
+    address, bound = server.server_address[0], server.server_port
+    shown = f"[{address}]" if ":" in address else address
+    everywhere = " (every interface)" if address in ("0.0.0.0", "::") else ""
+    print(f"{what}: Prometheus metrics on http://{shown}:{bound}/metrics{everywhere}", file=sys.stderr, flush=True)
     return bound

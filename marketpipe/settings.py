@@ -64,6 +64,7 @@ DOCUMENTED: tuple[tuple[str, str, str], ...] = (
     ("MARKETPIPE_KAFKA_PORT", "9092", "Port of the local broker (its controller uses the next port)."),
     ("MARKETPIPE_KAFKA_HEAP", "-Xms256m -Xmx768m", "JVM heap options of the local broker."),
     ("MARKETPIPE_METRICS_PORT", "0", "Prometheus port of a long-running process; 0 picks a free port (printed at start), -1 disables."),
+    ("MARKETPIPE_METRICS_HOST", "127.0.0.1", "Address the Prometheus endpoints bind; 0.0.0.0 exposes them on every interface (they have no authentication)."),
     ("MARKETPIPE_LOG_LEVEL", "INFO", "Log level of every process."),
     ("JVQUANT_TOKEN", "", "jvQuant token (secret). Unset: the demo uses the jvQuant simulator."),
     ("JVQUANT_BASE_URL", "http://jvquant.com", "Where server allocation is asked (`/query/server`)."),
@@ -105,6 +106,14 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         return int(raw)
     except ValueError as exc:
         raise SettingsError(f"{name}={raw!r} is not an integer") from exc
+
+
+def _float(env: Mapping[str, str], name: str, default: str) -> float:
+    raw = _env(env, name, default)
+    try:
+        return float(raw)
+    except ValueError as exc:
+        raise SettingsError(f"{name}={raw!r} is not a number") from exc
 
 
 class SettingsError(ValueError):
@@ -216,6 +225,7 @@ class Settings:
     kafka_port: int = 9092
     kafka_heap: str = "-Xms256m -Xmx768m"
     metrics_port: int = 0
+    metrics_host: str = "127.0.0.1"
     log_level: str = "INFO"
     order_signing_key: Secret = Secret("")
     trader: TraderSettings = field(default_factory=TraderSettings)
@@ -273,6 +283,7 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         kafka_port=kafka_port,
         kafka_heap=_env(env, "MARKETPIPE_KAFKA_HEAP", "-Xms256m -Xmx768m"),
         metrics_port=_int(env, "MARKETPIPE_METRICS_PORT", 0),
+        metrics_host=_env(env, "MARKETPIPE_METRICS_HOST", "127.0.0.1"),
         log_level=_env(env, "MARKETPIPE_LOG_LEVEL", "INFO").upper(),
         order_signing_key=Secret(_env(env, "MARKETPIPE_ORDER_SIGNING_KEY")),
         trader=TraderSettings(
@@ -281,7 +292,7 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
             max_order_notional=_env(env, "MARKETPIPE_TRADER_MAX_ORDER_NOTIONAL", "1000000"),
             max_daily_notional=_env(env, "MARKETPIPE_TRADER_MAX_DAILY_NOTIONAL", "5000000"),
             max_orders_per_second=_int(env, "MARKETPIPE_TRADER_MAX_ORDERS_PER_SECOND", 5),
-            poll_seconds=float(_env(env, "MARKETPIPE_TRADER_POLL_SECONDS", "2")),
+            poll_seconds=_float(env, "MARKETPIPE_TRADER_POLL_SECONDS", "2"),
             account_alias=_env(env, "MARKETPIPE_TRADER_ACCOUNT_ALIAS"),
             max_daily_orders=_int(env, "MARKETPIPE_TRADER_MAX_DAILY_ORDERS", 10_000),
         ),

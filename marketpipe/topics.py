@@ -12,7 +12,9 @@ Why these numbers:
 * Bars and klines are small and are looked back at: 30 days. ``md.bar.state`` is the bar
   aggregator's memory (open windows per provider and symbol): compacted, as many partitions as
   ``md.tick`` so a big symbol universe restores quickly.
-* ``md.dlq`` keeps the failed frames for two weeks so they can be fixed and replayed.
+* ``md.dlq`` keeps the failed frames for two weeks so they can be fixed and replayed. It takes
+  records as large as the raw topics' (8 MiB) plus room for the reason, so a dead letter never
+  fails for its size; an oversize one still carries a digest instead (``DEAD_LETTER_SAFE_BYTES``).
 * Order topics: commands and events keep 90 days (an audit trail); the ledger is
   compacted (one latest state per command id, forever) because it is the trade
   consumer's durable memory of "this command may have reached the broker". The
@@ -47,6 +49,19 @@ def _delete(days: float) -> dict[str, str]:
 
 COMPACT = {"cleanup.policy": "compact", "min.compaction.lag.ms": "60000"}
 
+MIB = 1024 * 1024
+#: Largest frame a raw topic takes: a provider frame is stored whole, whatever its size.
+RAW_MAX_MESSAGE_BYTES = 8 * MIB
+#: md.dlq takes a dead letter carrying the largest raw frame plus reason, headers and source.
+DLQ_MAX_MESSAGE_BYTES = RAW_MAX_MESSAGE_BYTES + MIB
+#: ``message.max.bytes`` of every producer writing raw topics or md.dlq: a record the topic
+#: accepts must not be refused by the client first.
+PRODUCER_MAX_MESSAGE_BYTES = DLQ_MAX_MESSAGE_BYTES
+#: A dead letter larger than this keeps the frame's SHA-256 and length instead of its bytes (the
+#: frame itself stays on its raw topic at ``source``). It fits Kafka's 1 MB default, so a dead
+#: letter is written even to an md.dlq created before the limit above was declared.
+DEAD_LETTER_SAFE_BYTES = 900_000
+
 RAW_JVQUANT = "raw.jvquant"
 RAW_INFOWAY = "raw.infoway"
 RAW_JIN10 = "raw.jin10"
@@ -66,16 +81,16 @@ ORDER_POSITIONS = "order.positions"
 RAW_TOPICS = {"jvquant": RAW_JVQUANT, "infoway": RAW_INFOWAY, "jin10": RAW_JIN10}
 
 TOPICS: tuple[TopicSpec, ...] = (
-    TopicSpec(RAW_JVQUANT, 6, {**_delete(3), "max.message.bytes": "8388608"}, "jvQuant websocket frames as received (binary raw-DEFLATE and text)"),
-    TopicSpec(RAW_INFOWAY, 6, {**_delete(3), "max.message.bytes": "8388608"}, "Infoway websocket frames as received (JSON text)"),
-    TopicSpec(RAW_JIN10, 6, {**_delete(3), "max.message.bytes": "8388608"}, "Jin10 Engine.IO packets as received"),
+    TopicSpec(RAW_JVQUANT, 6, {**_delete(3), "max.message.bytes": str(RAW_MAX_MESSAGE_BYTES)}, "jvQuant websocket frames as received (binary raw-DEFLATE and text)"),
+    TopicSpec(RAW_INFOWAY, 6, {**_delete(3), "max.message.bytes": str(RAW_MAX_MESSAGE_BYTES)}, "Infoway websocket frames as received (JSON text)"),
+    TopicSpec(RAW_JIN10, 6, {**_delete(3), "max.message.bytes": str(RAW_MAX_MESSAGE_BYTES)}, "Jin10 Engine.IO packets as received"),
     TopicSpec(MD_TICK, 12, _delete(7), "Trades (Tick), keyed by symbol"),
     TopicSpec(MD_DEPTH, 12, _delete(1), "Order-book snapshots (Depth), keyed by symbol"),
     TopicSpec(MD_KLINE, 6, _delete(30), "Provider klines (Kline), keyed by symbol"),
     TopicSpec(MD_QUOTE, 12, _delete(1), "Level-1 snapshots (Quote), keyed by symbol"),
     TopicSpec(MD_BAR, 6, _delete(30), "OHLCV bars computed from md.tick (Bar), first emission and corrections"),
     TopicSpec(MD_BAR_STATE, 12, COMPACT, "Open bar windows per provider|symbol (compacted): restored after a restart"),
-    TopicSpec(MD_DLQ, 3, _delete(14), "Frames that could not be parsed (DeadLetter) with the reason"),
+    TopicSpec(MD_DLQ, 3, {**_delete(14), "max.message.bytes": str(DLQ_MAX_MESSAGE_BYTES)}, "Frames that could not be parsed (DeadLetter) with the reason"),
     TopicSpec(ORDER_COMMANDS, 6, _delete(90), "Signed order commands (OrderCommand), keyed by account"),
     TopicSpec(ORDER_EVENTS, 6, _delete(90), "Every order state change (OrderEvent), keyed by command id"),
     TopicSpec(ORDER_LEDGER, 6, COMPACT, "Trade consumer's intent ledger, keyed by command id (compacted)"),
@@ -105,7 +120,9 @@ def create_topics(
     from confluent_kafka import KafkaException
     from confluent_kafka.admin import AdminClient, NewTopic
 
-    admin = AdminClient(dict(client_config))
+    from marketpipe.quietlog import rdkafka_logger
+
+    admin = AdminClient({**client_config, **rdkafka_logger()})
     existing = set(admin.list_topics(timeout=timeout).topics)
     result: dict[str, str] = {}
     wanted = []

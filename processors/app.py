@@ -12,9 +12,15 @@ last commit are processed again and their records written again — byte-identic
 same ``source`` (raw topic, partition, offset, index), which is the dedup key for consumers (trades
 also carry the provider trade id).
 
-A frame that cannot be decoded goes to ``md.dlq`` with the reason; records a partly bad jvQuant
-frame did yield are still published. Any other exception on one frame is dead-lettered too (with
-the exception's class): the agent never dies on bad input.
+Poison records: a frame that cannot be decoded goes to ``md.dlq`` with the reason, its raw
+topic/partition/offset and its bytes; records a partly bad jvQuant frame did yield are still
+published. Any other exception on one frame (a decoder bug, a record that does not fit its
+schema, a record Kafka refuses) is dead-lettered too, with the exception's class, and so is an
+``md.tick`` record the bar agent cannot read. A dead letter too large to carry its frame
+(``topics.DEAD_LETTER_SAFE_BYTES``) carries the frame's SHA-256 and length instead; the frame
+stays on its raw topic at ``source``. Dead letters are counted (``records_total{topic="md.dlq"}``)
+and the partition moves on: the agent never dies or stalls on one record. Only Kafka refusing
+the dead letter itself stops the worker (:func:`fail_stop`).
 
 The bar agent reads ``md.tick`` and keeps its windows in a changelogged Faust table, so windows
 open at a crash are restored on restart and still close; a timer closes windows of idle streams.
@@ -23,6 +29,7 @@ open at a crash are restored on restart and still close; a timer closes windows 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import os
 import time
@@ -32,12 +39,13 @@ import faust
 
 from marketpipe import settings as settings_mod
 from marketpipe import topics
+from marketpipe.quietlog import quiet_repeats, rdkafka_logger
 from marketpipe.rawframe import header_dict, parse_meta
 from processors import bars as barlib
 from processors import metrics
 from processors.cli import group_id
 from processors.decode import DecoderState, ParseError, RawFrame, decode
-from processors.decode.base import dead_letters
+from processors.decode.base import MAX_REASON, dead_letter, dead_letters
 from processors.volume import VolumeTracker
 from schemas import codec as codec_mod
 
@@ -82,6 +90,11 @@ class App(faust.App):
         deps = super().on_init_dependencies()
         self.sensors.remove(self.monitor)
         return deps
+
+    async def on_start(self) -> None:
+        # the worker has set up its log handlers by now: a broker outage must not flood them
+        quiet_repeats()
+        await super().on_start()
 
 
 app = App(
@@ -133,6 +146,9 @@ class Output:
         self.producer = Producer({**s.kafka.client_config(), "enable.idempotence": True, "acks": "all",
                                   "linger.ms": 5, "compression.type": "lz4", "batch.num.messages": 10000,
                                   "queue.buffering.max.messages": 500000,
+                                  # a dead letter may carry a raw frame as large as raw topics take
+                                  "message.max.bytes": topics.PRODUCER_MAX_MESSAGE_BYTES,
+                                  **rdkafka_logger(),
                                   # a Python callback per record costs GIL time on the hot path; only
                                   # failures need one (flush() still counts what was not written)
                                   "delivery.report.only.error": True})
@@ -184,6 +200,16 @@ class Output:
     def send(self, logical_topic: str, schema: str, key: str, record: dict[str, Any], timestamp: int) -> None:
         self.produce(*self.encode(logical_topic, schema, key, record, timestamp))
 
+    def dead_letter(self, letter: dict[str, Any], key: str) -> None:
+        """Write a dead letter; one too large to carry its frame carries the frame's digest instead."""
+        letter.setdefault("raw_length", len(letter["raw"]))
+        item = self.encode(topics.MD_DLQ, "DeadLetter", key, letter, letter["event_time"])
+        if len(item[2]) > topics.DEAD_LETTER_SAFE_BYTES:
+            item = self.encode(topics.MD_DLQ, "DeadLetter", key, omit_raw(letter), letter["event_time"])
+        src = letter["source"]
+        log.warning("dead-lettered %s[%d]@%d: %s", src["topic"], src["partition"], src["offset"], letter["reason"])
+        self.produce(*item)
+
     def _problem(self, remaining: int) -> str | None:
         failed, self.failed = self.failed, 0
         if remaining or failed:
@@ -225,12 +251,30 @@ def output() -> Output:
     return OUT
 
 
+def omit_raw(letter: dict[str, Any]) -> dict[str, Any]:
+    """The digest form of a dead letter: SHA-256 and length instead of the frame's bytes (``source``
+    still points at the frame on its raw topic), headers and reason cut to a bounded size."""
+    raw = letter["raw"]
+    headers = {str(k)[:64]: str(v)[:256] for k, v in list(letter.get("headers", {}).items())[:32]}
+    return {**letter, "raw": b"", "raw_length": len(raw), "raw_sha256": hashlib.sha256(raw).hexdigest(),
+            "headers": headers, "reason": letter["reason"][:MAX_REASON]}
+
+
+def _refused(exc: Exception) -> bool:
+    """A record Kafka refuses for what it is (too large ...), not because the producer is broken."""
+    err = exc.args[0] if exc.args else None
+    return not (hasattr(err, "fatal") and err.fatal())
+
+
 def _headers(message: Any) -> list[tuple[str, bytes]]:
     return list(message.headers.items()) if isinstance(message.headers, dict) else list(message.headers or [])
 
 
 def process_frame(out: Output, provider: str, message: Any) -> None:
-    """Decode one raw frame and produce its records, or its dead letter; never raises on bad input."""
+    """Decode one raw frame and produce its records, or its dead letter; never raises on bad input
+    (only when Kafka refuses the dead letter itself)."""
+    from confluent_kafka import KafkaException
+
     headers = _headers(message)
     frame = RawFrame(provider, bytes(message.value or b""), parse_meta(headers), message.topic, message.partition,
                      message.offset, header_dict(headers))
@@ -255,11 +299,17 @@ def process_frame(out: Output, provider: str, message: Any) -> None:
         log.exception("records of %s[%d]@%d do not fit their schema", message.topic, message.partition,
                       message.offset)
         ready, error = [], exc
-    for item in ready:
-        out.produce(*item)
+    try:
+        for item in ready:
+            out.produce(*item)
+    except KafkaException as exc:
+        if not _refused(exc):
+            raise
+        log.error("a record of %s[%d]@%d refused by Kafka: %s", message.topic, message.partition, message.offset, exc)
+        error = exc
     if error is not None:  # one dead letter per rejected record, or one for the frame
         for dl in dead_letters(frame, error, int(time.time() * 1000), header_dict(headers)):
-            out.send(topics.MD_DLQ, "DeadLetter", provider, dl, dl["event_time"])
+            out.dead_letter(dl, provider)
 
 
 def _raw_agent(provider: str) -> None:
@@ -318,7 +368,7 @@ def load_books(s: settings_mod.Settings, partitions: set[int]) -> dict[str, barl
 
     topic = s.topic(topics.MD_BAR_STATE)
     consumer = Consumer({**s.kafka.client_config(), "group.id": f"{app.conf.id}-bar-restore",
-                         "enable.auto.commit": False})
+                         "enable.auto.commit": False, **rdkafka_logger()})
     books: dict[str, barlib.BarBook] = {}
     try:
         md = consumer.list_topics(topic, timeout=30).topics.get(topic)
@@ -412,9 +462,9 @@ def bin_ticks(out: Output, events: list[Any]) -> None:
     for event in events:
         msg = event.message
         try:
-            tick = out.codec.decode(bytes(msg.value), expect="Tick").record
+            tick = out.codec.decode(bytes(msg.value or b""), expect="Tick").record
         except codec_mod.CodecError as exc:
-            log.error("md.tick record %d@%d unreadable, not binned: %s", msg.partition, msg.offset, exc)
+            out.dead_letter(unreadable_tick(msg, exc), "")
             continue
         now = time.monotonic()
         wm = WATERMARKS.setdefault(msg.partition, [0, now])
@@ -437,6 +487,15 @@ def bin_ticks(out: Output, events: list[Any]) -> None:
     for key in touched:
         book = BOOKS[key]
         save(out, key, book, book.close(watermark(book.partition), BAR_INTERVAL_MS, BAR_GRACE_MS, BAR_HORIZON_MS))
+
+
+def unreadable_tick(msg: Any, error: Exception) -> dict[str, Any]:
+    """The dead letter of an md.tick record the bar agent cannot read (not binned, partition moves on)."""
+    headers = _headers(msg)
+    frame = RawFrame("", bytes(msg.value or b""), parse_meta(headers), msg.topic, msg.partition, msg.offset)
+    return {**dead_letter(frame, error, int(time.time() * 1000), header_dict(headers)),
+            "reason": f"unreadable md.tick record, not binned: {' '.join(str(error).split())}"[:MAX_REASON],
+            "error_type": type(error).__name__}
 
 
 async def bar_agent(stream: Any) -> None:

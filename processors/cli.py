@@ -27,7 +27,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         return 2
     from marketpipe import metrics
 
-    metrics.serve(settings.metrics_port, "processor")
+    metrics.serve(settings.metrics_port, "processor", settings.metrics_host)
     from processors.app import app
 
     argv = ["worker", "--loglevel", args.loglevel]
@@ -55,7 +55,9 @@ def wait_until_consuming(settings: Settings, timeout: float = 60.0) -> bool:
 
     from confluent_kafka.admin import AdminClient
 
-    admin, group = AdminClient(settings.kafka.client_config()), group_id(settings)
+    from marketpipe.quietlog import rdkafka_logger
+
+    admin, group = AdminClient({**settings.kafka.client_config(), **rdkafka_logger()}), group_id(settings)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
@@ -73,9 +75,11 @@ def missing_topics(settings: Settings) -> list[str]:
     from confluent_kafka.admin import AdminClient
 
     from marketpipe import topics
+    from marketpipe.quietlog import rdkafka_logger
 
     wanted = [settings.topic(t.name) for t in topics.TOPICS if t.name.startswith(("raw.", "md."))]
-    present = AdminClient(settings.kafka.client_config()).list_topics(timeout=30).topics
+    # a dead broker is one KafkaException, reported in one line by marketpipe.cli
+    present = AdminClient({**settings.kafka.client_config(), **rdkafka_logger()}).list_topics(timeout=30).topics
     return [t for t in wanted if t not in present]
 
 

@@ -54,7 +54,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     session = Session(feed, sink, connection, stall_seconds=args.stall_seconds,
                       rate_limit_seconds=args.rate_limit_seconds, backoff=Backoff(base=args.backoff_base,
                                                                                    cap=args.backoff_cap))
-    metrics.serve(settings.metrics_port, f"producer {args.provider}")
+    metrics.serve(settings.metrics_port, f"producer {args.provider}", settings.metrics_host)
 
     def on_signal(signum: int, _frame: object) -> None:
         log.info("signal %d: stopping", signum)

@@ -24,6 +24,7 @@ import websocket
 
 from marketpipe import markethours
 from marketpipe.protocol import infoway as proto
+from marketpipe.quietlog import warn_plaintext
 from marketpipe.rawframe import H_KLINE_TYPES
 from producers.session import AuthFailed, Emit, Feed, MarketCalendar, RateLimited, Retry, Stopped
 
@@ -75,6 +76,7 @@ class InfowayFeed(Feed):
 
     def prepare(self, emit: Emit) -> tuple[str, list[str]]:
         query = urllib.parse.urlencode({"business": self.business, "apikey": self._key})
+        warn_plaintext(self.ws_url, "Infoway API key")
         return f"{self.ws_url}?{query}", []
 
     def _send(self, ws: websocket.WebSocket, frame: dict) -> None:

@@ -16,6 +16,7 @@ from typing import Any, Iterable
 import websocket
 
 from marketpipe import jvquant_alloc, markethours
+from marketpipe.quietlog import warn_plaintext
 from producers.http import mask, request
 from producers.session import AuthFailed, Emit, Feed, MarketCalendar, Retry
 
@@ -40,6 +41,7 @@ class JvQuantFeed(Feed):
         return {"hk": markethours.HONG_KONG, "us": markethours.US}.get(self.market, markethours.A_SHARE)
 
     def allocate(self) -> str:
+        warn_plaintext(self.base_url, "jvQuant token")
         def fetch(url: str) -> tuple[int, Any]:
             status, raw = request(url)
             try:
@@ -58,6 +60,7 @@ class JvQuantFeed(Feed):
     def prepare(self, emit: Emit) -> tuple[str, list[str]]:
         self.server = self.allocate()
         sep = "&" if "?" in self.server else "?"
+        warn_plaintext(self.server, "jvQuant token")
         return f"{self.server}{sep}token={urllib.parse.quote(self._token)}", []
 
     def subscription(self) -> str:

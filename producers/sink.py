@@ -17,8 +17,10 @@ import logging
 import time
 from typing import Any
 
+from marketpipe.quietlog import rdkafka_logger
 from marketpipe.rawframe import RawMeta
 from marketpipe.settings import Settings
+from marketpipe.topics import PRODUCER_MAX_MESSAGE_BYTES
 from producers import metrics as m
 
 log = logging.getLogger(__name__)
@@ -49,6 +51,8 @@ class RawSink:
             "queue.buffering.max.messages": queue_messages,
             "queue.buffering.max.kbytes": queue_kbytes,
             "error_cb": self._on_error,
+            "message.max.bytes": PRODUCER_MAX_MESSAGE_BYTES,  # what raw topics accept
+            **rdkafka_logger(),  # librdkafka's retry lines through the repeat filter, not raw stderr
             **(extra or {}),
         }
         self.producer = Producer(conf)

@@ -122,6 +122,7 @@ def kept_writers() -> dict[bytes, tuple[Any, LoadedSchema]]:
     return out
 
 
+
 def schema(name: str) -> LoadedSchema:
     try:
         return schemas()[name]

@@ -13,3 +13,44 @@ def test_no_command_prints_help_and_fails() -> None:
     run = subprocess.run([sys.executable, "-m", "marketpipe"], capture_output=True, text=True, timeout=60)
     assert run.returncode == 2
     assert "usage: marketpipe" in run.stdout
+
+
+def _env(tmp_path, **extra: str) -> dict[str, str]:
+    import os
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("KAFKA_", "MARKETPIPE_", "SCHEMA_REGISTRY"))}
+    env.update(MARKETPIPE_HOME=str(tmp_path / "home"), **extra)
+    return env
+
+
+def _one_line(run: subprocess.CompletedProcess[str]) -> str:
+    assert run.returncode not in (0, None), run.stderr
+    assert "Traceback" not in run.stderr, run.stderr
+    lines = run.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("marketpipe: "), run.stderr[-2000:]
+    return lines[0]
+
+
+def test_topics_list_against_a_dead_broker_is_one_line(tmp_path) -> None:
+    from tests.conftest import free_port
+
+    address = f"127.0.0.1:{free_port()}"  # nothing listens there
+    run = subprocess.run([sys.executable, "-m", "marketpipe", "topics", "list"], capture_output=True, text=True,
+                         timeout=120, env=_env(tmp_path, KAFKA_BOOTSTRAP_SERVERS=address))
+    line = _one_line(run)
+    assert address in line and "marketpipe kafka up" in line
+
+
+def test_a_bad_setting_value_is_one_line(tmp_path) -> None:
+    frame = tmp_path / "frame.json"
+    frame.write_text('{"code":10002,"data":{}}')
+    run = subprocess.run([sys.executable, "-m", "marketpipe", "decode", "infoway", str(frame)], capture_output=True,
+                         text=True, timeout=60, env=_env(tmp_path, MARKETPIPE_TRADER_POLL_SECONDS="abc"))
+    assert "MARKETPIPE_TRADER_POLL_SECONDS='abc'" in _one_line(run)
+
+
+def test_a_missing_file_is_one_line(tmp_path) -> None:
+    run = subprocess.run([sys.executable, "-m", "marketpipe", "decode", "infoway", str(tmp_path / "absent.bin")],
+                         capture_output=True, text=True, timeout=60, env=_env(tmp_path))
+    assert "absent.bin" in _one_line(run)
+

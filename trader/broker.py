@@ -43,6 +43,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, Callable
 
 from marketpipe import jvquant_alloc
+from marketpipe.quietlog import warn_plaintext
 
 log = logging.getLogger(__name__)
 
@@ -189,6 +190,7 @@ class JvQuantBroker:
     def _fetch(self, url: str, params: dict[str, Any] | None = None) -> tuple[int, Any]:
         full = f"{url}?{urllib.parse.urlencode(params)}" if params is not None else url
         safe = url.split("?")[0]
+        warn_plaintext(safe, "jvQuant trade token and password")
         try:
             with self._opener.open(full, timeout=self.timeout) as resp:
                 status, raw = resp.status, resp.read()

@@ -14,7 +14,7 @@ def cmd_trade(args: argparse.Namespace, settings: Settings) -> int:
     from trader import consumer
 
     trader = consumer.build(settings, args.reference)
-    metrics.serve(settings.metrics_port, "trader")
+    metrics.serve(settings.metrics_port, "trader", settings.metrics_host)
     stop = {"now": False}
 
     def on_signal(signum: int, _frame: object) -> None:
