@@ -34,11 +34,11 @@ def exact_price(value: Any) -> Decimal:
     """``value`` as the schema's decimal(18,3); ValueError (with the reason) when it does not fit."""
     try:
         price = Decimal(str(value)) if not isinstance(value, Decimal) else value
-    except ArithmeticError:
+    except (ArithmeticError, TypeError, ValueError):
         raise ValueError(f"price {value!r} is not a decimal number") from None
     if not price.is_finite():
         raise ValueError(f"price {value} is not a finite number")
-    if abs(price) >= PRICE_LIMIT:
+    if price.copy_abs() >= PRICE_LIMIT:  # copy_abs: abs() rounds in the context and overflows on 1E+999999
         raise ValueError(f"price {value} does not fit decimal(18,3) (at most 15 digits before the point)")
     return price.quantize(SCALE)
 
@@ -69,7 +69,9 @@ def verify(command: Mapping[str, Any], key: str) -> bool:
         expected = sign(command, key)
     except ValueError:  # no canonical form (e.g. a price outside decimal(18,3)): nobody signed this
         return False
-    return hmac.compare_digest(expected, str(signature))
+    # compared as bytes: compare_digest refuses str with non-ASCII characters, and a forged
+    # signature may hold anything
+    return hmac.compare_digest(expected.encode("ascii"), str(signature).encode("utf-8", "surrogatepass"))
 
 
 def account_tag(account: str, key: str) -> str:
