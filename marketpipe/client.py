@@ -356,10 +356,14 @@ class TopicConsumer(Generic[R]):
         conf.setdefault("enable.auto.commit", "false")
         conf.setdefault("auto.offset.reset", "earliest" if start == "earliest" else "latest")
         self.consumer = Consumer(conf)
-        if group_id:
-            self.consumer.subscribe(self.topics, on_assign=self._on_assign)
-        else:
-            self.consumer.assign(self._initial(self._all_partitions()))
+        try:
+            if group_id:
+                self.consumer.subscribe(self.topics, on_assign=self._on_assign)
+            else:
+                self.consumer.assign(self._initial(self._all_partitions()))
+        except BaseException:
+            self.consumer.close()
+            raise
 
     # -- positioning ---------------------------------------------------------------------------
     def _all_partitions(self) -> list[Any]:
@@ -381,7 +385,7 @@ class TopicConsumer(Generic[R]):
         fresh = [p for p in partitions if (p.topic, p.partition) not in self._positioned]
         if self._start_ms is not None and fresh:
             wanted = [TopicPartition(p.topic, p.partition, self._start_ms) for p in fresh]
-            found = {(p.topic, p.partition): p.offset for p in self.consumer.offsets_for_times(wanted, timeout=30)}
+            found = {(p.topic, p.partition): p.offset for p in self._offsets_for_times(wanted)}
         for p in fresh:
             if self._start == "latest":
                 p.offset = OFFSET_END
@@ -392,6 +396,24 @@ class TopicConsumer(Generic[R]):
                 p.offset = OFFSET_END if offset in (-1, OFFSET_INVALID) else offset  # nothing that late yet
             self._positioned.add((p.topic, p.partition))
         return partitions
+
+    def _offsets_for_times(self, wanted: list[Any], timeout: float = 30.0) -> list[Any]:
+        """``offsets_for_times``, retried while the cluster's metadata settles (a partition
+        leader that just moved or a topic created a moment ago answer NOT_LEADER for a while)."""
+        from confluent_kafka import KafkaError, KafkaException
+
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                return self.consumer.offsets_for_times(wanted, timeout=max(1.0, deadline - time.monotonic()))
+            except KafkaException as exc:
+                err = exc.args[0] if exc.args else None
+                transient = isinstance(err, KafkaError) and (err.retriable() or err.code() in (
+                    KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE,
+                    KafkaError.UNKNOWN_TOPIC_OR_PART))
+                if not transient or time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.2)
 
     def _on_assign(self, consumer: Any, partitions: list[Any]) -> None:
         consumer.assign(self._initial(partitions))
