@@ -46,6 +46,8 @@ from dataclasses import dataclass, fields, is_dataclass
 from decimal import Decimal
 from typing import Any, Callable, Generic, Iterable, Iterator, Mapping, Sequence, TypeVar
 
+from confluent_kafka.serialization import Deserializer
+
 from marketpipe import settings as settings_mod
 from marketpipe import topics as topics_mod
 
@@ -237,7 +239,7 @@ def _builder(cls: type) -> Callable[[Mapping[str, Any]], Any]:
     return build
 
 
-class RecordDeserializer:
+class RecordDeserializer(Deserializer):
     """``bytes -> record dataclass`` for either Avro framing, in the shape of confluent-kafka's
     deserializers (``deserializer(value, ctx)``); usable with a plain ``confluent_kafka.Consumer``.
 

@@ -121,14 +121,20 @@ def wait_for_metadata(bootstrap: str, timeout: float = 90.0) -> None:
     raise RuntimeError(f"Kafka at {bootstrap} did not answer metadata requests in {timeout:.0f} s")
 
 
+def local_image_container(port: int) -> Any:
+    """The ``marketpipe/kafka:local`` container (not started), its client port on ``port``."""
+    from testcontainers.core.container import DockerContainer
+
+    container = DockerContainer(LOCAL_IMAGE).with_bind_ports(9092, port)
+    for key, value in kafka_image_env(port).items():
+        container = container.with_env(key, value)
+    return container
+
+
 def start_docker_broker() -> Broker:
     if image_exists(LOCAL_IMAGE):
-        from testcontainers.core.container import DockerContainer
-
         port = free_port()
-        container = DockerContainer(LOCAL_IMAGE).with_bind_ports(9092, port)
-        for key, value in kafka_image_env(port).items():
-            container = container.with_env(key, value)
+        container = local_image_container(port)
         container.start()
         bootstrap = f"localhost:{port}"
         try:
