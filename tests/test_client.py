@@ -39,7 +39,8 @@ def expected_hint(avro_type: Any) -> Any:
     if kind == "array":
         return tuple[expected_hint(avro_type["items"]), ...]
     if kind == "map":
-        return typing.Mapping[str, expected_hint(avro_type["values"])]
+        value_hint = expected_hint(avro_type["values"])
+        return typing.Mapping[str, value_hint]
     return expected_hint(kind)
 
 
