@@ -161,6 +161,7 @@ class Bar:
     trade_count: int
     revision: int  # keep the highest per (provider, symbol, window_start)
     parser_version: str
+    gap: bool = False  # the window overlaps a known gap of its feed: trades may be missing
 
 
 @dataclass(frozen=True)
@@ -175,6 +176,8 @@ class DeadLetter:
     source: SourceRef
     headers: Mapping[str, str]
     parser_version: str
+    raw_length: int = -1  # length of the frame; with an empty ``raw``: too large, see ``raw_sha256``
+    raw_sha256: str = ""  # digest of a frame too large to carry (it stays on its raw topic at ``source``)
 
 
 @dataclass(frozen=True)
