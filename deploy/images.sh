@@ -131,3 +131,5 @@ else
   wait "$kafka_pid" || kafka_rc=$?
   [ "$app_rc" = 0 ] && [ "$kafka_rc" = 0 ] || { say "image build failed"; exit 1; }
 fi
+# earlier builds' images and build stages, now untagged (labelled, so no one else's image goes)
+docker image prune -f --filter label=io.marketpipe.image >/dev/null
