@@ -104,12 +104,15 @@ mirror=$(maven_mirror)
 [ -z "$mirror" ] || { kafka_args+=(--build-arg "MAVEN_MIRROR_URL=$mirror"); say "Maven mirror: $mirror"; }
 
 build() {
-  local tag=$1 dockerfile=$2
-  shift 2
+  local tag=$1 dockerfile=$2 stage=$3
+  shift 3
   say "building $tag ($dockerfile)"
   local start=$SECONDS log
   log=$(mktemp "/tmp/marketpipe-build-${tag//[\/:]/-}.XXXXXX")
-  if ! docker build -t "$tag" -f "$dockerfile" "$@" . >"$log" 2>&1; then
+  # The build stage is tagged too (from the cache, a second): an untagged stage would be pruned
+  # below with the layers the next build reuses (the pip install, the Maven download).
+  if ! { docker build -t "$tag" -f "$dockerfile" "$@" . && \
+         docker build -t "${tag%:*}-$stage:local" --target "$stage" -f "$dockerfile" "$@" .; } >"$log" 2>&1; then
     tail -n 40 "$log" >&2
     say "building $tag failed (whole log: $log)"
     return 1
@@ -119,17 +122,17 @@ build() {
 }
 
 if [ "${MARKETPIPE_IMAGES_SERIAL:-0}" = 1 ]; then
-  build "$KAFKA_IMAGE" deploy/kafka/Dockerfile "${common[@]}" "${kafka_args[@]}"
-  build "$APP_IMAGE" deploy/Dockerfile "${common[@]}" "${app_args[@]}"
+  build "$KAFKA_IMAGE" deploy/kafka/Dockerfile jars "${common[@]}" "${kafka_args[@]}"
+  build "$APP_IMAGE" deploy/Dockerfile build "${common[@]}" "${app_args[@]}"
 else
   # the two builds mostly wait on downloads: run them side by side
-  build "$KAFKA_IMAGE" deploy/kafka/Dockerfile "${common[@]}" "${kafka_args[@]}" &
+  build "$KAFKA_IMAGE" deploy/kafka/Dockerfile jars "${common[@]}" "${kafka_args[@]}" &
   kafka_pid=$!
   app_rc=0
-  build "$APP_IMAGE" deploy/Dockerfile "${common[@]}" "${app_args[@]}" || app_rc=$?
+  build "$APP_IMAGE" deploy/Dockerfile build "${common[@]}" "${app_args[@]}" || app_rc=$?
   kafka_rc=0
   wait "$kafka_pid" || kafka_rc=$?
   [ "$app_rc" = 0 ] && [ "$kafka_rc" = 0 ] || { say "image build failed"; exit 1; }
 fi
-# earlier builds' images and build stages, now untagged (labelled, so no one else's image goes)
+# earlier builds' images and build stages, now untagged (labelled: no one else's image goes)
 docker image prune -f --filter label=io.marketpipe.image >/dev/null
