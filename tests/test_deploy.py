@@ -155,20 +155,44 @@ def test_images_are_multi_stage_small_and_health_checked() -> None:
     assert "COPY deploy/kafka/pom.xml" in kafka and "dependency:copy-dependencies" in kafka
 
 
+def kafka_image_config(env: dict[str, str]) -> dict[str, str]:
+    """The server.properties the broker image's entrypoint writes for this environment."""
+    import subprocess
+
+    script = ROOT / "deploy" / "kafka" / "kafka-entrypoint.sh"
+    out = subprocess.run(["bash", str(script), "--print-config"], env={"PATH": "/usr/bin:/bin", **env},
+                         capture_output=True, text=True, check=True).stdout
+    return dict(line.split("=", 1) for line in out.splitlines())
+
+
 def test_kafka_image_defaults_equal_the_local_launchers(tmp_path: Path) -> None:
     from marketpipe.kafka_local import LocalKafka
 
     broker = LocalKafka(home=tmp_path, port=9092)
     broker.dir.mkdir(parents=True)
     launcher = dict(line.split("=", 1) for line in broker._write_config().read_text().splitlines())
-    script = (ROOT / "deploy" / "kafka" / "kafka-entrypoint.sh").read_text()
-    image = dict(re.findall(r'^\s+\[([a-z.]+)\]="([^"]*)"$', script, re.M))
+    image = kafka_image_config({})
     # where it listens and stores differs between a container and a home directory; the rest is equal
     per_place = {"listeners", "advertised.listeners", "controller.quorum.voters", "log.dirs"}
     assert set(image) == set(launcher)
     assert {k: v for k, v in image.items() if k not in per_place} == \
         {k: v for k, v in launcher.items() if k not in per_place}
     assert image["advertised.listeners"] == "PLAINTEXT://localhost:9092"
+    assert image["log.dirs"] == "/var/lib/kafka/data"  # the image's VOLUME
+
+
+def test_kafka_image_maps_kafka_variables_to_properties() -> None:
+    image = kafka_image_config({
+        "KAFKA_ADVERTISED_LISTENERS": "PLAINTEXT://127.0.0.1:39092",  # what a test container sets
+        "KAFKA_NUM_PARTITIONS": "3",
+        "KAFKA_CONFLUENT_SUPPORT__METRICS___ENABLE": "false",
+        "KAFKA_HEAP_OPTS": "-Xmx256m", "KAFKA_CLUSTER_ID": "abc", "OTHER": "x",
+    })
+    assert image["advertised.listeners"] == "PLAINTEXT://127.0.0.1:39092"
+    assert image["num.partitions"] == "3"
+    assert image["confluent.support_metrics-enable"] == "false"
+    assert not {"heap.opts", "cluster.id", "other"} & set(image)
+    assert image["listeners"] == "PLAINTEXT://0.0.0.0:9092,CONTROLLER://127.0.0.1:9093"
 
 
 def test_healthcheck_probe_answers_on_a_listening_port_only() -> None:

@@ -5,6 +5,7 @@
 # tests/test_deploy.py). Every KAFKA_<NAME> variable sets the property <name> ("_" -> ".",
 # "__" -> "_", "___" -> "-"), e.g. KAFKA_ADVERTISED_LISTENERS=PLAINTEXT://localhost:39092 sets
 # advertised.listeners. Not properties: KAFKA_HEAP_OPTS, KAFKA_JVM_OPTS, KAFKA_CLUSTER_ID.
+# `kafka-entrypoint.sh --print-config` prints the properties it would write and exits.
 set -euo pipefail
 
 CONFIG_DIR=/var/lib/kafka/config
@@ -47,11 +48,19 @@ while IFS='=' read -r name value; do
   conf[$key]=$value
 done < <(env)
 
+render() {
+  local key
+  for key in "${!conf[@]}"; do
+    printf '%s=%s\n' "$key" "${conf[$key]}"
+  done | LC_ALL=C sort
+}
+
+if [ "${1:-}" = --print-config ]; then
+  render
+  exit 0
+fi
 mkdir -p "$CONFIG_DIR"
-: > "$PROPS"
-for key in "${!conf[@]}"; do
-  printf '%s=%s\n' "$key" "${conf[$key]}" >> "$PROPS"
-done
+render > "$PROPS"
 
 data_dir=${conf[log.dirs]%%,*}
 if [ ! -f "$data_dir/meta.properties" ]; then
