@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: install demo test bench kafka-up kafka-down clean
+.PHONY: install demo test bench kafka-up kafka-down images compose-smoke clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -27,6 +27,15 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	$(BIN)/python bench/run_all.py
+
+## the container images marketpipe/marketpipe:local and marketpipe/kafka:local (needs a Docker engine;
+## official base images where a registry answers, else a Debian base made with debootstrap)
+images:
+	deploy/images.sh
+
+## the whole docker-compose stack up, records on md.tick and order events seen, then down -v
+compose-smoke: $(STAMP)
+	$(BIN)/python -m pytest -m docker tests/test_compose_smoke.py $(PYTEST_ARGS)
 
 kafka-up: $(STAMP)
 	$(BIN)/marketpipe kafka up

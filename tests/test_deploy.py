@@ -1,13 +1,16 @@
 """Deployment files are consistent with the code: no cluster or Docker engine is needed.
 
-`docker compose config` is not available on our machines (no compose plugin), so the compose
-file's structure is checked here: YAML parses, every service that runs the marketpipe image
-runs a real sub-command, every variable it sets is a documented setting, ordering is sound.
+These are the structural checks that run everywhere. Where a Docker engine answers, the images are
+built (`make images`) and the compose stack really runs (tests/test_compose_smoke.py); here the
+compose file's structure is checked: YAML parses, every service that runs the marketpipe image runs
+a real sub-command, every variable it sets is a documented setting, ordering is sound, and the
+images are multi-stage, non-root and health-checked.
 """
 
 from __future__ import annotations
 
 import re
+import socket
 from pathlib import Path
 
 import yaml
@@ -16,6 +19,8 @@ from marketpipe import settings
 from marketpipe.cli import build_parser
 
 ROOT = Path(__file__).resolve().parents[1]
+APP_IMAGE = "marketpipe/marketpipe:local"
+KAFKA_IMAGE = "marketpipe/kafka:local"
 # Sub-commands of pipeline parts whose code may land after this file; each must be registered
 # by its module once present (checked below for those that are present).
 PIPELINE_COMMANDS = {"sim": "simulators.cli", "produce": "producers.cli", "process": "processors.cli",
@@ -33,7 +38,13 @@ def registered_commands() -> set[str]:
 
 
 def marketpipe_services(doc: dict) -> dict[str, dict]:
-    return {name: svc for name, svc in doc["services"].items() if svc.get("image") == "marketpipe:latest"}
+    return {name: svc for name, svc in doc["services"].items() if svc.get("image") == APP_IMAGE}
+
+
+def stages(dockerfile: Path) -> list[str]:
+    """The Dockerfile's stages, each from its FROM line on."""
+    text = dockerfile.read_text()
+    return re.split(r"^(?=FROM )", text, flags=re.M)[1:]
 
 
 def test_compose_services_run_real_commands() -> None:
@@ -45,10 +56,27 @@ def test_compose_services_run_real_commands() -> None:
             "sim-jvquant", "sim-infoway", "sim-jin10"} <= set(services)
     registered = registered_commands()
     for name, svc in services.items():
+        if "entrypoint" in svc:
+            continue  # not the marketpipe command (checked below)
         command = svc["command"][0]
         if command in PIPELINE_COMMANDS and importlib.util.find_spec(PIPELINE_COMMANDS[command]) is None:
             continue  # that part has not landed; its module is listed in marketpipe.cli.COMMAND_MODULES
         assert command in registered, f"service {name} runs unknown command {command!r}"
+
+
+def test_compose_trader_reference_is_the_demos() -> None:
+    from marketpipe import demo
+
+    services = compose()["services"]
+    job = services["trader-reference"]
+    entry = " ".join(job["entrypoint"])
+    function = re.search(r"marketpipe\.demo as d; d\.(\w+)\(", entry)
+    assert function and callable(getattr(demo, function.group(1))), entry
+    path = job["command"][0]
+    assert services["trader"]["environment"]["MARKETPIPE_TRADER_REFERENCE"].endswith(f":-{path}}}")
+    # the job writes into the volume the trader reads, at the image's MARKETPIPE_HOME
+    assert job["volumes"] == services["trader"]["volumes"] == ["trader-home:/var/lib/marketpipe"]
+    assert services["trader"]["depends_on"]["trader-reference"]["condition"] == "service_completed_successfully"
 
 
 def test_compose_env_vars_are_documented_settings() -> None:
@@ -65,22 +93,120 @@ def test_compose_ordering_and_scaling() -> None:
         for dep in svc.get("depends_on", {}) or {}:
             assert dep in services, f"{name} depends on missing {dep}"
     assert services["topics"]["depends_on"]["kafka"]["condition"] == "service_healthy"
-    assert services["producer-jvquant"]["depends_on"]["topics"]["condition"] == "service_completed_successfully"
+    for name in ("producer-jvquant", "producer-infoway", "producer-jin10", "processor", "trader"):
+        assert services[name]["depends_on"]["topics"]["condition"] == "service_completed_successfully", name
     assert services["trader"]["deploy"]["replicas"] == 1  # never two traders
-    for sim in ("sim-jvquant", "sim-infoway", "sim-jin10"):
-        assert services[sim]["profiles"] == ["sim"]
+    # `docker-compose up -d` starts the simulators too: no profile, and a health check the
+    # producers wait for
+    for sim, producer in (("sim-jvquant", "producer-jvquant"), ("sim-infoway", "producer-infoway"),
+                          ("sim-jin10", "producer-jin10")):
+        assert "profiles" not in services[sim]
+        port = services[sim]["command"][services[sim]["command"].index("--port") + 1]
+        assert services[sim]["healthcheck"]["test"] == ["CMD", "marketpipe-healthcheck", f"tcp:{port}"]
+        assert services[producer]["depends_on"][sim]["condition"] == "service_healthy"
+    # Compose v1 (Debian's docker-compose 1.29) rejects a top-level `name`
+    assert set(doc) <= {"services", "volumes", "networks", "x-marketpipe"}
+
+
+def test_compose_broker_listeners_are_consistent() -> None:
+    services = compose()["services"]
+    kafka = services["kafka"]
+    assert kafka["image"] == KAFKA_IMAGE and kafka["build"]["dockerfile"] == "deploy/kafka/Dockerfile"
+    env = kafka["environment"]
+    listeners = dict(item.split("://") for item in env["KAFKA_LISTENERS"].split(","))
+    advertised = dict(item.split("://") for item in env["KAFKA_ADVERTISED_LISTENERS"].split(","))
+    protocols = dict(item.split(":") for item in env["KAFKA_LISTENER_SECURITY_PROTOCOL_MAP"].split(","))
+    assert set(advertised) <= set(listeners) <= set(protocols)
+    assert env["KAFKA_INTER_BROKER_LISTENER_NAME"] in advertised
+    assert "CONTROLLER" not in advertised and listeners["CONTROLLER"].startswith("127.0.0.1:")
     # the in-network address the pipeline uses is one of the broker's listeners
-    listeners = services["kafka"]["environment"]["KAFKA_ADVERTISED_LISTENERS"]
-    assert "kafka:29092" in listeners
+    assert advertised["INTERNAL"] == "kafka:29092"
     assert services["processor"]["environment"]["KAFKA_BOOTSTRAP_SERVERS"] == "kafka:29092"
+    # the host listener is published on the port it advertises, and only on loopback
+    host_port = advertised["HOST"].removeprefix("localhost:")
+    assert host_port == "${KAFKA_HOST_PORT:-9092}"
+    assert kafka["ports"] == [f"127.0.0.1:{host_port}:{listeners['HOST'].rsplit(':', 1)[1]}"]
 
 
 def test_dockerfile_runs_marketpipe_as_non_root() -> None:
-    text = (ROOT / "deploy" / "Dockerfile").read_text()
+    dockerfile = ROOT / "deploy" / "Dockerfile"
+    text = dockerfile.read_text()
     assert re.search(r"^USER (?!root)\S+", text, re.M)
     assert 'ENTRYPOINT ["marketpipe"]' in text
     for package in ("marketpipe", "producers", "processors", "schemas", "simulators", "trader"):
         assert f"COPY {package} ./{package}" in text, package
+
+
+def test_images_are_multi_stage_small_and_health_checked() -> None:
+    for dockerfile, default_base in ((ROOT / "deploy" / "Dockerfile", "python:3.11-slim"),
+                                     (ROOT / "deploy" / "kafka" / "Dockerfile", "eclipse-temurin:17-jre")):
+        text = dockerfile.read_text()
+        assert f"ARG BASE_IMAGE={default_base}" in text, dockerfile
+        *build, runtime = stages(dockerfile)
+        assert build, f"{dockerfile}: one stage only"
+        assert runtime.startswith("FROM ${BASE_IMAGE}\n"), dockerfile
+        assert re.search(r"^COPY --from=\w+ ", runtime, re.M), dockerfile
+        # no package managers' tools or compilers in the image that runs
+        for tool in ("pip install", "mvn ", "maven", "gcc", "build-essential", "python3-venv"):
+            assert tool not in runtime, f"{dockerfile}: {tool!r} in the runtime stage"
+        assert re.search(r"^USER (?!root)\S+", runtime, re.M), dockerfile
+        assert re.search(r"^HEALTHCHECK .*CMD \[", runtime, re.M), dockerfile
+    kafka = (ROOT / "deploy" / "kafka" / "Dockerfile").read_text()
+    assert "COPY deploy/kafka/pom.xml" in kafka and "dependency:copy-dependencies" in kafka
+
+
+def kafka_image_config(env: dict[str, str]) -> dict[str, str]:
+    """The server.properties the broker image's entrypoint writes for this environment."""
+    import subprocess
+
+    script = ROOT / "deploy" / "kafka" / "kafka-entrypoint.sh"
+    out = subprocess.run(["bash", str(script), "--print-config"], env={"PATH": "/usr/bin:/bin", **env},
+                         capture_output=True, text=True, check=True).stdout
+    return dict(line.split("=", 1) for line in out.splitlines())
+
+
+def test_kafka_image_defaults_equal_the_local_launchers(tmp_path: Path) -> None:
+    from marketpipe.kafka_local import LocalKafka
+
+    broker = LocalKafka(home=tmp_path, port=9092)
+    broker.dir.mkdir(parents=True)
+    launcher = dict(line.split("=", 1) for line in broker._write_config().read_text().splitlines())
+    image = kafka_image_config({})
+    # where it listens and stores differs between a container and a home directory; the rest is equal
+    per_place = {"listeners", "advertised.listeners", "controller.quorum.voters", "log.dirs"}
+    assert set(image) == set(launcher)
+    assert {k: v for k, v in image.items() if k not in per_place} == \
+        {k: v for k, v in launcher.items() if k not in per_place}
+    assert image["advertised.listeners"] == "PLAINTEXT://localhost:9092"
+    assert image["log.dirs"] == "/var/lib/kafka/data"  # the image's VOLUME
+
+
+def test_kafka_image_maps_kafka_variables_to_properties() -> None:
+    image = kafka_image_config({
+        "KAFKA_ADVERTISED_LISTENERS": "PLAINTEXT://127.0.0.1:39092",  # what a test container sets
+        "KAFKA_NUM_PARTITIONS": "3",
+        "KAFKA_CONFLUENT_SUPPORT__METRICS___ENABLE": "false",
+        "KAFKA_HEAP_OPTS": "-Xmx256m", "KAFKA_CLUSTER_ID": "abc", "OTHER": "x",
+    })
+    assert image["advertised.listeners"] == "PLAINTEXT://127.0.0.1:39092"
+    assert image["num.partitions"] == "3"
+    assert image["confluent.support_metrics-enable"] == "false"
+    assert not {"heap.opts", "cluster.id", "other"} & set(image)
+    assert image["listeners"] == "PLAINTEXT://0.0.0.0:9092,CONTROLLER://127.0.0.1:9093"
+
+
+def test_healthcheck_probe_answers_on_a_listening_port_only() -> None:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("healthcheck", ROOT / "deploy" / "healthcheck.py")
+    probe = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(probe)  # type: ignore[union-attr]
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        port = server.getsockname()[1]
+        assert probe.main(["marketpipe-healthcheck", f"tcp:{port}"]) == 0
+    assert probe.main(["marketpipe-healthcheck", f"tcp:{port}"]) == 1  # closed now
 
 
 # ---- Kubernetes (deploy/k8s): no cluster here, so structure and schemas are checked offline ----
