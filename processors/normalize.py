@@ -55,16 +55,28 @@ def headers_of(message: RawMessage) -> list[tuple[str, bytes]]:
     return list(message.headers.items()) if isinstance(message.headers, dict) else list(message.headers or [])
 
 
+@dataclass(frozen=True)
+class Processed:
+    records: int  # records written
+    rejects: int  # dead letters: the frame, or some of its records, could not be used
+
+
 @dataclass
 class Normalizer:
-    """Decodes frames and writes their records through ``out``; owns what decoding learns over time."""
+    """Decodes frames and writes their records through ``out``; owns what decoding learns over time.
+
+    ``symbols`` keeps only the records of those canonical symbols (replay of a few symbols);
+    ``write_dead_letters=False`` only counts rejects (redrive must not dead-letter its input again).
+    """
 
     out: Output
     decoder_state: DecoderState = field(default_factory=DecoderState)  # e.g. jvQuant lv1 field order
     volumes: VolumeTracker = field(default_factory=VolumeTracker)  # Quote.interval_volume per symbol
+    symbols: frozenset[str] | None = None
+    write_dead_letters: bool = True
 
-    def process(self, provider: str, message: RawMessage) -> int:
-        """Decode one raw frame and produce its records (returned: how many) and dead letters."""
+    def process(self, provider: str, message: RawMessage) -> Processed:
+        """Decode one raw frame and produce its records and dead letters."""
         from confluent_kafka import KafkaException
 
         headers = headers_of(message)
@@ -78,6 +90,8 @@ class Normalizer:
         except Exception as exc:  # a decoder bug must not stop the stream: dead-letter it
             log.exception("decoder crashed on %s[%d]@%d", message.topic, message.partition, message.offset)
             records, error = [], exc
+        if self.symbols is not None:
+            records = [r for r in records if r.key in self.symbols]
         out = self.out
         try:
             # encode the whole frame first, so a record that does not fit its schema dead-letters the
@@ -103,7 +117,10 @@ class Normalizer:
             log.error("a record of %s[%d]@%d refused by Kafka: %s", message.topic, message.partition,
                       message.offset, exc)
             error = exc
-        if error is not None:  # one dead letter per rejected record, or one for the frame
-            for dl in dead_letters(frame, error, int(time.time() * 1000), header_dict(headers)):
+        if error is None:
+            return Processed(produced, 0)
+        letters = dead_letters(frame, error, int(time.time() * 1000), header_dict(headers))
+        if self.write_dead_letters:  # one dead letter per rejected record, or one for the frame
+            for dl in letters:
                 out.dead_letter(dl, provider)
-        return produced
+        return Processed(produced, len(letters))

@@ -75,12 +75,12 @@ def test_a_frame_becomes_records_and_a_bad_one_a_dead_letter() -> None:
     written = n.process("jvquant", jv_record("lv2_600519=10:00:00.120,77001,1572.12,100|77002,10:00:00.350,1572.10,200",
                                              5, recv))
     ticks = sink.records("p.md.tick")
-    assert written == 2 and [(t["price"], t["size"], t["trade_id"]) for t in ticks] == \
+    assert written.records == 2 and written.rejects == 0 and [(t["price"], t["size"], t["trade_id"]) for t in ticks] == \
         [(1572.12, 100.0, "77001"), (1572.10, 200.0, "77002")]
     assert [t["source"] for t in ticks] == [{"topic": "p.raw.jvquant", "partition": 2, "offset": 5, "index": i}
                                            for i in range(2)]
     assert n.process("jvquant", RawRecord("p.raw.jvquant", 2, 6, b"\x00not deflate",
-                                          RawMeta("jvquant", "jv-1", 7, 1, recv, "binary", "data").headers())) == 0
+                                          RawMeta("jvquant", "jv-1", 7, 1, recv, "binary", "data").headers())).rejects == 1
     [letter] = sink.records("p.md.dlq")
     assert letter["source"]["offset"] == 6 and letter["raw"] == b"\x00not deflate" and letter["reason"]
 
