@@ -24,6 +24,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "processors.decode.cli",      # decode
     "trader.cli",                 # trade, order place|cancel
     "marketpipe.tail",            # tail
+    "marketpipe.replay",          # replay
+    "marketpipe.dlq",             # dlq list|redrive
     "marketpipe.demo",            # demo
 )
 

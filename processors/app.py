@@ -1,64 +1,56 @@
-"""The stream-processing app (faust-streaming): raw frames → Avro ``md.*`` records, and bars.
+"""The stream-processing app (faust-streaming), built from settings: raw frames → Avro ``md.*``
+records, and bars.
 
-Run ``marketpipe process`` or ``faust -A processors.app worker``. One process is one worker;
-scale out with more workers (up to the raw topics' partition count).
+``build_app(settings)`` returns a Faust app with no side effect at import. ``marketpipe process``
+builds and runs one worker; ``faust -A processors.worker worker`` does the same from the
+environment. Scale out with more workers (up to the raw topics' partition count).
 
-Normalize agents (one per raw topic) take events in batches (``take_events``), decode each frame
-with the pure decoders, encode Avro with cached encoders, and produce through a confluent-kafka
-producer owned by the app (measured much faster than Faust's own send path). The batch's outputs
-are flushed **before** Faust acknowledges the batch's offsets, so a crash can never commit a frame
-whose records were not written: delivery is at-least-once. After a ``kill -9`` the frames since the
-last commit are processed again and their records written again — byte-identical records with the
-same ``source`` (raw topic, partition, offset, index), which is the dedup key for consumers (trades
-also carry the provider trade id).
-
-Poison records: a frame that cannot be decoded goes to ``md.dlq`` with the reason, its raw
-topic/partition/offset and its bytes; records a partly bad jvQuant frame did yield are still
-published. Any other exception on one frame (a decoder bug, a record that does not fit its
-schema, a record Kafka refuses) is dead-lettered too, with the exception's class, and so is an
-``md.tick`` record the bar agent cannot read. A dead letter too large to carry its frame
-(``topics.DEAD_LETTER_SAFE_BYTES``) carries the frame's SHA-256 and length instead; the frame
-stays on its raw topic at ``source``. Dead letters are counted (``records_total{topic="md.dlq"}``)
-and the partition moves on: the agent never dies or stalls on one record. Only Kafka refusing
-the dead letter itself stops the worker (:func:`fail_stop`).
-
-The bar agent reads ``md.tick`` and keeps its windows in a changelogged Faust table, so windows
-open at a crash are restored on restart and still close; a timer closes windows of idle streams.
+* **normalize agents**, one per raw topic, take events in batches (``take_events``) and hand each
+  frame to a :class:`~processors.normalize.Normalizer`; the batch's records are made durable before
+  Faust acknowledges its offsets (:func:`~processors.output.durable`), so delivery is at-least-once
+  and a replay after ``kill -9`` writes byte-identical records with the same ``source``.
+* **the bar agent** reads ``md.tick`` into a :class:`~processors.barstate.BarState` whose books are
+  snapshotted to ``md.bar.state`` and reloaded on every partition assignment; a timer closes the
+  windows of idle symbols. ``settings.processor.agents`` picks either set, or both.
 """
 
 from __future__ import annotations
 
-import asyncio
-import hashlib
+import functools
 import logging
-import os
 import time
-from typing import Any
+from typing import Any, Callable
 
 import faust
 
-from marketpipe import settings as settings_mod
 from marketpipe import topics
-from marketpipe.quietlog import quiet_repeats, rdkafka_logger
-from marketpipe.rawframe import header_dict, parse_meta
-from processors import bars as barlib
+from marketpipe.quietlog import quiet_repeats
+from marketpipe.rawframe import parse_meta
+from marketpipe.settings import Settings
 from processors import metrics
-from processors.cli import group_id
-from processors.decode import DecoderState, ParseError, RawFrame, decode
-from processors.decode.base import MAX_REASON, dead_letter, dead_letters
-from processors.volume import VolumeTracker
-from schemas import codec as codec_mod
+from processors.barstate import BarState, load_books
+from processors.normalize import Normalizer, headers_of
+from processors.output import Output, durable, fail_stop
 
 log = logging.getLogger("processors")
 
-SETTINGS = settings_mod.load()
+APP_ID = "marketpipe-processors"
+
+
+def group_id(settings: Settings) -> str:
+    """The processor app's id, which is its Kafka consumer group: one per topic prefix, so pipelines
+    sharing a cluster do not share offsets, and one per agent set, so split deployments (normalize /
+    bars) do not steal each other's topics."""
+    agents = settings.processor.agents
+    return (APP_ID + ("" if agents == "all" else f"-{agents}")
+            + (f"-{settings.topic_prefix.rstrip('.')}" if settings.topic_prefix else ""))
 
 
 def _broker_url(bootstrap: str) -> str:
     return ";".join(f"kafka://{h.strip()}" for h in bootstrap.split(",") if h.strip())
 
 
-def _credentials(s: settings_mod.Settings) -> Any:
+def _credentials(s: Settings) -> Any:
     k = s.kafka
     if k.security_protocol in ("SASL_SSL", "SASL_PLAINTEXT"):
         import ssl
@@ -76,12 +68,6 @@ def _credentials(s: settings_mod.Settings) -> Any:
     return None
 
 
-P = SETTINGS.processor
-BAR_INTERVAL_MS, BAR_GRACE_MS, BAR_HORIZON_MS = P.bar_interval_ms, P.bar_grace_ms, P.bar_horizon_ms
-FUTURE_LIMIT_MS = 30 * 60 * 1000
-
-(SETTINGS.home / "faust").mkdir(parents=True, exist_ok=True)
-
 class App(faust.App):
     def on_init_dependencies(self) -> Any:
         # Faust's Monitor sensor runs on every event (timestamps, counters, deques) for its web
@@ -97,452 +83,121 @@ class App(faust.App):
         await super().on_start()
 
 
-app = App(
-    group_id(SETTINGS),
-    broker=_broker_url(SETTINGS.kafka.bootstrap_servers),
-    broker_credentials=_credentials(SETTINGS),
-    datadir=str(SETTINGS.home / "faust"),
-    key_serializer="raw",
-    value_serializer="raw",
-    topic_partitions=6,
-    topic_replication_factor=P.replication_factor,
-    broker_commit_interval=1.0,
-    broker_commit_every=5000,
-    broker_max_poll_records=10000,  # fewer, larger fetch hand-offs from the consumer thread
-    consumer_max_fetch_size=8 * 1024 * 1024,
-    broker_session_timeout=P.session_timeout_ms / 1000,
-    broker_heartbeat_interval=max(0.5, P.session_timeout_ms / 1000 / 10),
-    stream_buffer_maxsize=32768,
-    web_enabled=False,
-    table_standby_replicas=0,
-    producer_acks=-1,
-    consumer_auto_offset_reset="earliest",
-)
+def build_app(settings: Settings, out: Output | None = None) -> App:
+    """A Faust app running the agents ``settings.processor.agents`` names, writing through ``out``
+    (made on first use when not given: the producer must not be created before the worker forks)."""
+    p = settings.processor
+    (settings.home / "faust").mkdir(parents=True, exist_ok=True)  # Faust's datadir (we keep no tables in it)
+    app = App(
+        group_id(settings),
+        broker=_broker_url(settings.kafka.bootstrap_servers),
+        broker_credentials=_credentials(settings),
+        datadir=str(settings.home / "faust"),
+        key_serializer="raw",
+        value_serializer="raw",
+        topic_partitions=6,
+        topic_replication_factor=p.replication_factor,
+        broker_commit_interval=1.0,
+        broker_commit_every=5000,
+        broker_max_poll_records=10000,  # fewer, larger fetch hand-offs from the consumer thread
+        consumer_max_fetch_size=8 * 1024 * 1024,
+        broker_session_timeout=p.session_timeout_ms / 1000,
+        broker_heartbeat_interval=max(0.5, p.session_timeout_ms / 1000 / 10),
+        stream_buffer_maxsize=32768,
+        web_enabled=False,
+        table_standby_replicas=0,
+        producer_acks=-1,
+        consumer_auto_offset_reset="earliest",
+    )
+
+    @functools.cache
+    def output() -> Output:
+        return out if out is not None else Output(settings)
+
+    @functools.cache
+    def normalizer() -> Normalizer:  # one per worker: the decoders' learned state is shared by the agents
+        return Normalizer(output())
+
+    if p.agents in ("all", "normalize"):
+        for provider in topics.RAW_TOPICS:
+            _normalize_agent(app, settings, provider, normalizer)
+    if p.agents in ("all", "bars"):
+        _bar_agents(app, settings, output)
+    return app
 
 
-def fail_stop(what: str) -> None:
-    """Exit at once, without acknowledging anything.
-
-    Faust acknowledges a ``take_events`` batch when the batch loop is left, even by an exception,
-    and commits acknowledged offsets in the background. A batch whose records were not written
-    must therefore never raise out of the loop: the process ends here instead, its offsets stay
-    uncommitted, and the restarted worker (supervisor, Kubernetes, ``marketpipe demo``) reads the
-    batch again. At-least-once beats a silent gap.
-    """
-    log.critical("%s: stopping this worker without committing; its frames will be read again on restart", what)
-    logging.shutdown()
-    os._exit(70)
-
-
-class Output:
-    """Avro encoders and the confluent-kafka producer the agents write through."""
-
-    def __init__(self, s: settings_mod.Settings) -> None:
-        from confluent_kafka import Producer
-
-        self.settings = s
-        self.codec = codec_mod.from_settings(s)
-        self.encoders: dict[str, Any] = {}
-        self.producer = Producer({**s.kafka.client_config(), "enable.idempotence": True, "acks": "all",
-                                  "linger.ms": 5, "compression.type": "lz4", "batch.num.messages": 10000,
-                                  "queue.buffering.max.messages": 500000,
-                                  # a dead letter may carry a raw frame as large as raw topics take
-                                  "message.max.bytes": topics.PRODUCER_MAX_MESSAGE_BYTES,
-                                  **rdkafka_logger(),
-                                  # a Python callback per record costs GIL time on the hot path; only
-                                  # failures need one (flush() still counts what was not written)
-                                  "delivery.report.only.error": True})
-        self.volumes = VolumeTracker()
-        self.decoder_state = DecoderState()  # what the decoders learn across frames (jvQuant lv1 field order)
-        self.counts: dict[str, int] = {}
-        self.reported: dict[str, int] = {}
-        self.failed = 0
-
-    def report(self) -> None:
-        """Advance the Prometheus counters by what was written since the last report."""
-        for topic, n in self.counts.items():
-            delta = n - self.reported.get(topic, 0)
-            if delta:
-                metrics.RECORDS.labels(topic).inc(delta)
-                self.reported[topic] = n
-
-    def _delivered(self, err: Any, msg: Any) -> None:
-        if err is not None:
-            self.failed += 1
-            log.error("record for %s key %s NOT written: %s", msg.topic(), msg.key(), err)
-
-    def encode(self, logical_topic: str, schema: str, key: str, record: dict[str, Any],
-               timestamp: int) -> tuple[str, bytes, bytes, int, str]:
-        """Everything ``produce`` needs; raises if the record does not fit its schema."""
-        topic = self.settings.topic(logical_topic)
-        enc = self.encoders.get(topic)
-        if enc is None:
-            enc = self.encoders[topic] = self.codec.encoder(schema, topic)
-        # The Kafka timestamp is the event time, except that brokers refuse timestamps too far in the
-        # future (Kafka 4: log.message.timestamp.after.max.ms = 1 h); such a record (provider clock
-        # ahead, or a time misdated by a day) keeps its exact event_time field and gets "now".
-        now_ms = int(time.time() * 1000)
-        if timestamp > now_ms + FUTURE_LIMIT_MS:
-            timestamp = now_ms
-        return topic, key.encode(), enc(record), timestamp, logical_topic
-
-    def produce(self, topic: str, key: bytes, value: bytes, timestamp: int = 0, logical: str = "") -> None:
-        while True:
-            try:
-                self.producer.produce(topic, key=key, value=value, timestamp=timestamp,
-                                      on_delivery=self._delivered)
-                break
-            except BufferError:  # local queue full: let deliveries drain, never drop
-                self.producer.poll(0.05)
-        if logical:
-            self.counts[logical] = self.counts.get(logical, 0) + 1
-
-    def send(self, logical_topic: str, schema: str, key: str, record: dict[str, Any], timestamp: int) -> None:
-        self.produce(*self.encode(logical_topic, schema, key, record, timestamp))
-
-    def dead_letter(self, letter: dict[str, Any], key: str) -> None:
-        """Write a dead letter; one too large to carry its frame carries the frame's digest instead."""
-        letter.setdefault("raw_length", len(letter["raw"]))
-        item = self.encode(topics.MD_DLQ, "DeadLetter", key, letter, letter["event_time"])
-        if len(item[2]) > topics.DEAD_LETTER_SAFE_BYTES:
-            item = self.encode(topics.MD_DLQ, "DeadLetter", key, omit_raw(letter), letter["event_time"])
-        src = letter["source"]
-        log.warning("dead-lettered %s[%d]@%d: %s", src["topic"], src["partition"], src["offset"], letter["reason"])
-        self.produce(*item)
-
-    def _problem(self, remaining: int) -> str | None:
-        failed, self.failed = self.failed, 0
-        if remaining or failed:
-            return f"{remaining} records unacknowledged and {failed} refused by Kafka"
-        return None
-
-    async def flush(self) -> str | None:
-        """Wait until every record sent so far is written; a description of what was not, else None."""
-        loop = asyncio.get_running_loop()
-        return self._problem(await loop.run_in_executor(None, self.producer.flush, 60))
-
-    def flush_now(self) -> str | None:
-        return self._problem(self.producer.flush(60))
-
-
-async def durable(out: Output) -> None:
-    """Return once every record of the batch is written; a batch that cannot be made durable ends
-    the worker (see :func:`fail_stop`) instead of being acknowledged."""
-    try:
-        problem = await out.flush()
-    except asyncio.CancelledError:
-        # The worker is stopping and Faust acknowledges this batch as the loop unwinds: its records
-        # must be written before that, so finish the flush here, synchronously.
-        problem = out.flush_now()
-        if problem:
-            fail_stop(problem)
-        raise
-    if problem:
-        fail_stop(problem)
-
-
-OUT: Output | None = None
-
-
-def output() -> Output:
-    global OUT
-    if OUT is None:
-        OUT = Output(SETTINGS)
-    return OUT
-
-
-def omit_raw(letter: dict[str, Any]) -> dict[str, Any]:
-    """The digest form of a dead letter: SHA-256 and length instead of the frame's bytes (``source``
-    still points at the frame on its raw topic), headers and reason cut to a bounded size."""
-    raw = letter["raw"]
-    headers = {str(k)[:64]: str(v)[:256] for k, v in list(letter.get("headers", {}).items())[:32]}
-    return {**letter, "raw": b"", "raw_length": len(raw), "raw_sha256": hashlib.sha256(raw).hexdigest(),
-            "headers": headers, "reason": letter["reason"][:MAX_REASON]}
-
-
-def _refused(exc: Exception) -> bool:
-    """A record Kafka refuses for what it is (too large ...), not because the producer is broken."""
-    err = exc.args[0] if exc.args else None
-    return not (hasattr(err, "fatal") and err.fatal())
-
-
-def _headers(message: Any) -> list[tuple[str, bytes]]:
-    return list(message.headers.items()) if isinstance(message.headers, dict) else list(message.headers or [])
-
-
-def process_frame(out: Output, provider: str, message: Any) -> None:
-    """Decode one raw frame and produce its records, or its dead letter; never raises on bad input
-    (only when Kafka refuses the dead letter itself)."""
-    from confluent_kafka import KafkaException
-
-    headers = _headers(message)
-    frame = RawFrame(provider, bytes(message.value or b""), parse_meta(headers), message.topic, message.partition,
-                     message.offset, header_dict(headers))
-    error: BaseException | None = None
-    try:
-        records = decode(frame, out.decoder_state)
-    except ParseError as exc:
-        records, error = exc.partial, exc
-    except Exception as exc:  # noqa: BLE001 - a decoder bug must not stop the stream: dead-letter it
-        log.exception("decoder crashed on %s[%d]@%d", message.topic, message.partition, message.offset)
-        records, error = [], exc
-    try:
-        # encode the whole frame first, so a record that does not fit its schema dead-letters the
-        # frame instead of leaving half of it published
-        ready = []
-        for rec in records:
-            if rec.schema == "Quote":
-                rec.record["interval_volume"] = out.volumes.update(rec.key, rec.record.get("cum_volume"),
-                                                                   rec.record["event_time"])
-            ready.append(out.encode(rec.topic, rec.schema, rec.key, rec.record, rec.event_time))
-    except Exception as exc:  # noqa: BLE001
-        log.exception("records of %s[%d]@%d do not fit their schema", message.topic, message.partition,
-                      message.offset)
-        ready, error = [], exc
-    try:
-        for item in ready:
-            out.produce(*item)
-    except KafkaException as exc:
-        if not _refused(exc):
-            raise
-        log.error("a record of %s[%d]@%d refused by Kafka: %s", message.topic, message.partition, message.offset, exc)
-        error = exc
-    if error is not None:  # one dead letter per rejected record, or one for the frame
-        for dl in dead_letters(frame, error, int(time.time() * 1000), header_dict(headers)):
-            out.dead_letter(dl, provider)
-
-
-def _raw_agent(provider: str) -> None:
-    topic = app.topic(SETTINGS.topic(topics.RAW_TOPICS[provider]), key_type=bytes, value_type=bytes)
+def _normalize_agent(app: App, settings: Settings, provider: str, normalizer: Callable[[], Normalizer]) -> None:
+    topic = app.topic(settings.topic(topics.RAW_TOPICS[provider]), key_type=bytes, value_type=bytes)
+    batch = settings.processor.batch
 
     async def normalize(stream: Any) -> None:
-        out = output()
+        n: Normalizer = normalizer()
         frames = metrics.FRAMES.labels(provider)
         batch_seconds = metrics.BATCH.labels(f"normalize_{provider}")
-        async for events in stream.take_events(P.batch, within=0.05):
+        async for events in stream.take_events(batch, within=0.05):
             started = time.perf_counter()
             try:
                 for event in events:
-                    process_frame(out, provider, event.message)
-            except Exception:  # noqa: BLE001 - not even the dead letter could be written
+                    n.process(provider, event.message)
+            except Exception:  # not even the dead letter could be written
                 log.exception("batch of %s could not be processed", provider)
                 fail_stop(f"normalize_{provider}")
-            await durable(out)  # outputs written before Faust acknowledges these offsets
+            await durable(n.out)  # outputs written before Faust acknowledges these offsets
             batch_seconds.observe(time.perf_counter() - started)
             frames.inc(len(events))
-            newest = parse_meta(_headers(events[-1].message)).recv_ns
+            newest = parse_meta(headers_of(events[-1].message)).recv_ns
             if newest:
                 metrics.LAG.observe(max(0.0, time.time() - newest / 1e9))
-            out.report()
+            n.out.report()
 
     normalize.__name__ = normalize.__qualname__ = f"normalize_{provider}"
     app.agent(topic, name=f"normalize_{provider}")(normalize)
 
 
-if P.agents in ("all", "normalize"):
-    for _provider in topics.RAW_TOPICS:
-        _raw_agent(_provider)
+def _bar_agents(app: App, settings: Settings, output: Callable[[], Output]) -> None:
+    tick_topic = app.topic(settings.topic(topics.MD_TICK), key_type=bytes, value_type=bytes)
+    group = group_id(settings)
 
+    @functools.cache
+    def state() -> BarState:
+        return BarState(settings.processor, output(), settings.topic(topics.MD_BAR_STATE),
+                        functools.partial(load_books, settings, group))
 
-# ---- bars --------------------------------------------------------------------------------------
-# Bar windows live in memory, one BarBook per (provider, symbol), and each touched book is
-# snapshotted to the compacted md.bar.state topic in the same flush as the bars of its batch. When
-# this worker is given md.tick partitions (start, restart, rebalance) it loads the latest snapshots
-# of the books on them before it bins a tick, so windows open at a crash still close; when it loses
-# partitions it forgets their books (their new owner loads them). Each book remembers the raw
-# source position it has applied, so ticks replayed after a crash (here or upstream) count once.
-tick_topic = app.topic(SETTINGS.topic(topics.MD_TICK), key_type=bytes, value_type=bytes)
-BOOKS: dict[str, barlib.BarBook] = {}
-OWNED: set[int] = set()  # md.tick partitions whose books are loaded here
-WATERMARKS: dict[int, list[float]] = {}  # md.tick partition -> [max event time, monotonic time seen]
-LAST_SEEN: dict[str, float] = {}  # key -> monotonic time of its latest tick (idle windows close by wall time)
-LATE_DROPPED = {"count": 0}
-WATERMARK_FUTURE_MS = 60_000  # a tick dated further ahead of the wall clock is binned but moves no clock
-BOOKS_LOCK = asyncio.Lock()  # the agent and the idle timer both load and change books
+    def assigned() -> set[int]:
+        name = tick_topic.get_topic_name()
+        return {tp.partition for tp in app.consumer.assignment() if tp.topic == name}
 
+    async def disown(sender: Any, revoked: set[Any], **_: Any) -> None:
+        name = tick_topic.get_topic_name()
+        state().disown(tp.partition for tp in revoked if tp.topic == name)
 
-def load_books(s: settings_mod.Settings, partitions: set[int]) -> dict[str, barlib.BarBook]:
-    """The latest snapshot of every book on the given md.tick partitions, from md.bar.state."""
-    import orjson
-    from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+    async def bars(stream: Any) -> None:
+        s = state()
+        async for events in stream.take_events(settings.processor.batch, within=0.1):
+            try:
+                async with s.lock:
+                    await s.own({e.message.partition for e in events} | assigned())
+                    s.bin(e.message for e in events)
+            except Exception:  # state could not be loaded or written: do not acknowledge
+                log.exception("bar batch failed")
+                fail_stop("bars")
+            await durable(s.out)
+            metrics.BOOKS.set(len(s.books))
+            s.out.report()
 
-    topic = s.topic(topics.MD_BAR_STATE)
-    consumer = Consumer({**s.kafka.client_config(), "group.id": f"{app.conf.id}-bar-restore",
-                         "enable.auto.commit": False, **rdkafka_logger()})
-    books: dict[str, barlib.BarBook] = {}
-    try:
-        md = consumer.list_topics(topic, timeout=30).topics.get(topic)
-        if md is None or md.error is not None:
-            raise RuntimeError(f"{topic} is missing (marketpipe topics create)")
-        ends = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=30)[1] for p in md.partitions}
-        pending = {p for p, end in ends.items() if end > 0}
-        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in pending])
-        deadline = time.monotonic() + 120
-        while pending and time.monotonic() < deadline:
-            for msg in consumer.consume(1000, timeout=0.5):
-                if msg.error():
-                    continue
-                if msg.value():
-                    key = msg.key().decode()
-                    try:
-                        book = barlib.BarBook.from_json(orjson.loads(msg.value()))
-                    except (ValueError, KeyError, TypeError, IndexError) as exc:
-                        # one unreadable snapshot must not crash-loop the worker: that book starts
-                        # afresh (its open windows are lost, loudly) and the others load
-                        log.error("bar state for %s at %s[%d]@%d unreadable, starting it afresh: %s",
-                                  key, topic, msg.partition(), msg.offset(), exc)
-                        books.pop(key, None)
-                        continue
-                    if book.partition in partitions:
-                        books[key] = book
-                    else:
-                        books.pop(key, None)  # the symbol moved (partition count changed)
-                if msg.offset() + 1 >= ends[msg.partition()]:
-                    pending.discard(msg.partition())
-        if pending:
-            raise RuntimeError(f"bar state not fully read in 120 s (partitions {sorted(pending)})")
-    finally:
-        consumer.close()
-    return books
-
-
-def assigned_tick_partitions() -> set[int]:
-    name = tick_topic.get_topic_name()
-    return {tp.partition for tp in app.consumer.assignment() if tp.topic == name}
-
-
-async def own(partitions: set[int]) -> None:
-    """Load the books of md.tick partitions this worker was just given."""
-    new = partitions - OWNED
-    if not new:
-        return
-    loop = asyncio.get_running_loop()
-    books = await loop.run_in_executor(None, load_books, SETTINGS, new)
-    now = time.monotonic()
-    for key, book in books.items():
-        BOOKS[key] = book
-        LAST_SEEN[key] = now  # idle clocks restart now: open windows close ``grace`` after we are back
-        wm = WATERMARKS.setdefault(book.partition, [0, now])
-        wm[0] = max(wm[0], book.max_event_time)
-    OWNED.update(new)
-    log.info("md.tick partitions %s: %d bar books loaded from %s", sorted(new), len(books),
-             SETTINGS.topic(topics.MD_BAR_STATE))
-
-
-async def disown(sender: Any, revoked: set[Any], **_: Any) -> None:
-    name = tick_topic.get_topic_name()
-    lost = {tp.partition for tp in revoked if tp.topic == name} & OWNED
-    for key in [k for k, b in BOOKS.items() if b.partition in lost]:
-        del BOOKS[key]
-        LAST_SEEN.pop(key, None)
-    for p in lost:
-        WATERMARKS.pop(p, None)
-    OWNED.difference_update(lost)
-
-
-def watermark(partition: int) -> int:
-    """Largest event time seen on the partition, advanced by wall time while the partition is idle."""
-    seen = WATERMARKS.get(partition)
-    if seen is None:
-        return 0
-    return int(seen[0] + max(0.0, time.monotonic() - seen[1]) * 1000)
-
-
-def save(out: Output, key: str, book: barlib.BarBook, bars: list[dict[str, Any]]) -> None:
-    import orjson
-
-    for bar in bars:
-        out.send(topics.MD_BAR, "Bar", bar["symbol"], bar, bar["event_time"])
-    out.produce(SETTINGS.topic(topics.MD_BAR_STATE), key.encode(), orjson.dumps(book.to_json()))
-
-
-def bin_ticks(out: Output, events: list[Any]) -> None:
-    touched: set[str] = set()
-    wall_ms = time.time() * 1000
-    for event in events:
-        msg = event.message
+    async def close_idle_windows() -> None:
+        s = state()
         try:
-            tick = out.codec.decode(bytes(msg.value or b""), expect="Tick").record
-        except codec_mod.CodecError as exc:
-            out.dead_letter(unreadable_tick(msg, exc), "")
-            continue
-        now = time.monotonic()
-        wm = WATERMARKS.setdefault(msg.partition, [0, now])
-        if wm[0] < tick["event_time"] <= wall_ms + WATERMARK_FUTURE_MS:
-            wm[0], wm[1] = tick["event_time"], now
-        key = f"{tick['provider']}|{tick['symbol']}"
-        book = BOOKS.get(key)
-        if book is None:
-            book = BOOKS[key] = barlib.BarBook(tick["provider"], tick["symbol"], partition=msg.partition)
-        LAST_SEEN[key] = now
-        if book.seen_before(tick):
-            continue  # a replay: already counted (and in the snapshot)
-        book.partition = msg.partition
-        touched.add(key)
-        if not book.add(tick, BAR_INTERVAL_MS, BAR_HORIZON_MS, watermark(msg.partition) - BAR_GRACE_MS):
-            LATE_DROPPED["count"] += 1
-            metrics.LATE.inc()
-            log.warning("tick for %s at %d is later than the %d ms correction horizon: counted, not binned "
-                        "(late total %d)", key, tick["event_time"], BAR_HORIZON_MS, LATE_DROPPED["count"])
-    for key in touched:
-        book = BOOKS[key]
-        save(out, key, book, book.close(watermark(book.partition), BAR_INTERVAL_MS, BAR_GRACE_MS, BAR_HORIZON_MS))
+            async with s.lock:
+                await s.own(assigned())  # a quiet partition still gets its books back
+                emitted = s.close_idle()
+        except Exception:
+            log.exception("closing idle windows failed")
+            fail_stop("bars timer")
+        if emitted:
+            await durable(s.out)
+            s.out.report()
 
-
-def unreadable_tick(msg: Any, error: Exception) -> dict[str, Any]:
-    """The dead letter of an md.tick record the bar agent cannot read (not binned, partition moves on)."""
-    headers = _headers(msg)
-    frame = RawFrame("", bytes(msg.value or b""), parse_meta(headers), msg.topic, msg.partition, msg.offset)
-    return {**dead_letter(frame, error, int(time.time() * 1000), header_dict(headers)),
-            "reason": f"unreadable md.tick record, not binned: {' '.join(str(error).split())}"[:MAX_REASON],
-            "error_type": type(error).__name__}
-
-
-async def bar_agent(stream: Any) -> None:
-    out = output()
-    async for events in stream.take_events(P.batch, within=0.1):
-        try:
-            async with BOOKS_LOCK:
-                await own({e.message.partition for e in events} | assigned_tick_partitions())
-                bin_ticks(out, events)
-        except Exception:  # noqa: BLE001 - state could not be loaded or written: do not acknowledge
-            log.exception("bar batch failed")
-            fail_stop("bars")
-        await durable(out)
-        metrics.BOOKS.set(len(BOOKS))
-        out.report()
-
-
-async def close_idle_windows() -> None:
-    """Close windows of symbols that went quiet: their clock advances with wall time while idle.
-
-    Only books of md.tick partitions this worker owns are closed here (another worker owns the
-    rest). After a restart a book gets the restart as its last-seen time, so its open windows close
-    ``grace`` after the worker came back even if no new tick arrives.
-    """
-    out = output()
-    emitted = 0
-    try:
-        async with BOOKS_LOCK:
-            await own(assigned_tick_partitions())  # a quiet partition still gets its books back
-            now = time.monotonic()
-            for key, book in list(BOOKS.items()):
-                if book.partition not in OWNED or (not book.open and not any(e[2] for e in book.emitted.values())):
-                    continue
-                clock = book.max_event_time + int((now - LAST_SEEN.setdefault(key, now)) * 1000)
-                bars = book.close(clock, BAR_INTERVAL_MS, BAR_GRACE_MS, BAR_HORIZON_MS)
-                if bars:
-                    save(out, key, book, bars)
-                    emitted += len(bars)
-    except Exception:  # noqa: BLE001
-        log.exception("closing idle windows failed")
-        fail_stop("bars timer")
-    if emitted:
-        await durable(out)
-        out.report()
-
-
-if P.agents in ("all", "bars"):
     app.on_partitions_revoked.connect(disown)
-    app.agent(tick_topic, name="bars")(bar_agent)
+    app.agent(tick_topic, name="bars")(bars)
     app.timer(interval=1.0)(close_idle_windows)

@@ -11,7 +11,8 @@ Per (provider, symbol) a :class:`BarBook` holds the open windows and the recentl
   dropped-late (returned to the caller, which logs and counts it) — never silently;
 * windows without ticks produce nothing: no empty bars (hence no lunch-break bars).
 
-State is plain dicts and lists so it can live in a changelogged Faust table and survive restarts.
+A book snapshots to JSON (:meth:`BarBook.to_json`) for the compacted ``md.bar.state`` topic, so
+open windows survive a restart or a rebalance; earlier snapshot layouts are upgraded on load.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 PARSER_VERSION = "bars/1"
-STATE_VERSION = 2  # layout of a BarBook snapshot on md.bar.state (see BarBook.from_json)
+STATE_VERSION = 3  # layout of a BarBook snapshot on md.bar.state (see BarBook.from_json)
 
 
 def order(tick: dict[str, Any]) -> list[Any]:
@@ -53,50 +54,92 @@ def exact_add(partials: list[float], x: float) -> None:
     partials[i:] = [x]
 
 
-def new_agg(tick: dict[str, Any]) -> list[Any]:
-    """[open, high, low, close, volume partials, amount partials|None, count, first, last, last_recv_ns];
-    first/last are :func:`order` keys."""
-    p, key = tick["price"], order(tick)
-    amount = tick.get("amount")
-    return [p, p, p, p, [tick["size"]], None if amount is None else [amount], 1, key, key,
-            tick.get("receive_time_ns", 0)]
+@dataclass(slots=True)
+class Aggregate:
+    """One window's running OHLCV. ``first``/``last`` are :func:`order` keys of the ticks that set
+    open and close; volume and amount are exact sums kept as Shewchuk partials (None: unknown)."""
+
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: list[float]
+    amount: list[float] | None
+    count: int
+    first: list[Any]
+    last: list[Any]
+    last_recv_ns: int
+
+    @classmethod
+    def of(cls, tick: dict[str, Any]) -> "Aggregate":
+        p, key = tick["price"], order(tick)
+        amount = tick.get("amount")
+        return cls(p, p, p, p, [tick["size"]], None if amount is None else [amount], 1, key, key,
+                   tick.get("receive_time_ns", 0))
+
+    def add(self, tick: dict[str, Any]) -> None:
+        p, key = tick["price"], order(tick)
+        if key < self.first:
+            self.open, self.first = p, key  # an earlier tick arriving late becomes the open
+        if key > self.last:
+            self.close, self.last = p, key
+        self.high = max(self.high, p)
+        self.low = min(self.low, p)
+        exact_add(self.volume, tick["size"])
+        if self.amount is not None and tick.get("amount") is not None:
+            exact_add(self.amount, tick["amount"])
+        else:
+            self.amount = None  # one tick without an amount leaves the bar's amount unknown
+        self.count += 1
+        self.last_recv_ns = max(self.last_recv_ns, tick.get("receive_time_ns", 0))
+
+    def to_json(self) -> dict[str, Any]:
+        return {"o": self.open, "h": self.high, "l": self.low, "c": self.close, "v": self.volume,
+                "a": self.amount, "n": self.count, "f": self.first, "t": self.last, "r": self.last_recv_ns}
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any]) -> "Aggregate":
+        return cls(raw["o"], raw["h"], raw["l"], raw["c"], raw["v"], raw["a"], raw["n"], raw["f"], raw["t"],
+                   raw["r"])
+
+    @classmethod
+    def from_slots(cls, slots: list[Any], version: int) -> "Aggregate":
+        """The positional layout of snapshot versions 1 and 2 (v1: plain float sums, bare event times)."""
+        o, h, low, c, vol, amount, n, first, last, recv = slots
+        if version == 1:
+            vol, amount = [vol], None if amount is None else [amount]
+            first = first if isinstance(first, list) else [first, "", 0, 0, 0]
+            last = last if isinstance(last, list) else [last, "", 0, 0, 0]
+        return cls(o, h, low, c, vol, amount, n, first, last, recv)
 
 
-def add(agg: list[Any], tick: dict[str, Any]) -> None:
-    p, key = tick["price"], order(tick)
-    if key < agg[7]:
-        agg[0], agg[7] = p, key  # an earlier tick arriving late becomes the open
-    if key > agg[8]:
-        agg[3], agg[8] = p, key
-    agg[1] = max(agg[1], p)
-    agg[2] = min(agg[2], p)
-    exact_add(agg[4], tick["size"])
-    if agg[5] is not None and tick.get("amount") is not None:
-        exact_add(agg[5], tick["amount"])
-    else:
-        agg[5] = None  # one tick without an amount leaves the bar's amount unknown
-    agg[6] += 1
-    agg[9] = max(agg[9], tick.get("receive_time_ns", 0))
+@dataclass(slots=True)
+class Emitted:
+    """A window already emitted, kept until the correction horizon passes."""
+
+    agg: Aggregate
+    revision: int = 0
+    dirty: bool = False  # a late tick changed it since its last emission
 
 
-def to_bar(provider: str, symbol: str, start: int, interval: int, agg: list[Any], revision: int) -> dict[str, Any]:
+def to_bar(provider: str, symbol: str, start: int, interval: int, agg: Aggregate, revision: int) -> dict[str, Any]:
     return {
         "provider": provider, "symbol": symbol, "interval_ms": interval, "window_start": start,
-        "window_end": start + interval, "event_time": start + interval - 1, "receive_time_ns": agg[9],
-        "open": agg[0], "high": agg[1], "low": agg[2], "close": agg[3], "volume": math.fsum(agg[4]),
-        "amount": None if agg[5] is None else math.fsum(agg[5]),
-        "trade_count": agg[6], "revision": revision, "parser_version": PARSER_VERSION, "gap": False,
+        "window_end": start + interval, "event_time": start + interval - 1, "receive_time_ns": agg.last_recv_ns,
+        "open": agg.open, "high": agg.high, "low": agg.low, "close": agg.close, "volume": math.fsum(agg.volume),
+        "amount": None if agg.amount is None else math.fsum(agg.amount),
+        "trade_count": agg.count, "revision": revision, "parser_version": PARSER_VERSION, "gap": False,
     }
 
 
 @dataclass
 class BarBook:
-    """Windows of one (provider, symbol). ``open``: start -> agg; ``emitted``: start -> [agg, revision, dirty]."""
+    """Windows of one (provider, symbol): ``open`` windows and recently ``emitted`` ones, by start."""
 
     provider: str
     symbol: str
-    open: dict[int, list[Any]] = field(default_factory=dict)
-    emitted: dict[int, list[Any]] = field(default_factory=dict)
+    open: dict[int, Aggregate] = field(default_factory=dict)
+    emitted: dict[int, Emitted] = field(default_factory=dict)
     max_event_time: int = 0
     partition: int = -1  # md.tick partition of this symbol
     # per raw source "topic:partition": [offset, index] of the last tick applied. Ticks from one raw
@@ -116,27 +159,30 @@ class BarBook:
         self.applied[key] = pos
         return False
 
+    @property
+    def pending(self) -> bool:
+        """Something is still to be emitted: an open window or a corrected one."""
+        return bool(self.open) or any(e.dirty for e in self.emitted.values())
+
     def to_json(self) -> dict[str, Any]:
         return {"v": STATE_VERSION, "p": self.provider, "s": self.symbol,
-                "o": {str(k): v for k, v in self.open.items()},
-                "e": {str(k): v for k, v in self.emitted.items()}, "m": self.max_event_time,
-                "part": self.partition, "a": self.applied}
+                "o": {str(k): v.to_json() for k, v in self.open.items()},
+                "e": {str(k): {"g": e.agg.to_json(), "rev": e.revision, "d": e.dirty} for k, e in self.emitted.items()},
+                "m": self.max_event_time, "part": self.partition, "a": self.applied}
 
     @classmethod
     def from_json(cls, raw: dict[str, Any]) -> "BarBook":
-        """A book from its snapshot; snapshots written by the previous state layout are upgraded, so a
+        """A book from its snapshot; snapshots written by earlier state layouts are upgraded, so a
         worker upgrade does not meet its predecessor's windows as something it cannot read."""
         version = raw.get("v", 1)
         if version > STATE_VERSION:
             raise ValueError(f"bar state version {version} is newer than this worker's ({STATE_VERSION})")
-        open_ = {int(k): v for k, v in raw["o"].items()}
-        emitted = {int(k): v for k, v in raw["e"].items()}
-        if version == 1:  # v1: plain float sums and bare event times as first/last
-            for agg in [*open_.values(), *(entry[0] for entry in emitted.values())]:
-                agg[4] = [agg[4]]
-                agg[5] = None if agg[5] is None else [agg[5]]
-                agg[7] = agg[7] if isinstance(agg[7], list) else [agg[7], "", 0, 0, 0]
-                agg[8] = agg[8] if isinstance(agg[8], list) else [agg[8], "", 0, 0, 0]
+        if version < 3:  # positional layouts
+            open_ = {int(k): Aggregate.from_slots(v, version) for k, v in raw["o"].items()}
+            emitted = {int(k): Emitted(Aggregate.from_slots(v[0], version), v[1], v[2]) for k, v in raw["e"].items()}
+        else:
+            open_ = {int(k): Aggregate.from_json(v) for k, v in raw["o"].items()}
+            emitted = {int(k): Emitted(Aggregate.from_json(v["g"]), v["rev"], v["d"]) for k, v in raw["e"].items()}
         return cls(raw["p"], raw["s"], open_, emitted, raw["m"], raw.get("part", -1), raw.get("a", {}))
 
     def add(self, tick: dict[str, Any], interval: int, horizon: int, watermark: int) -> bool:
@@ -147,12 +193,13 @@ class BarBook:
             return False
         self.max_event_time = max(self.max_event_time, t)
         if start in self.open:
-            add(self.open[start], tick)
+            self.open[start].add(tick)
         elif start in self.emitted:
-            add(self.emitted[start][0], tick)
-            self.emitted[start][2] = True
+            entry = self.emitted[start]
+            entry.agg.add(tick)
+            entry.dirty = True
         else:
-            self.open[start] = new_agg(tick)
+            self.open[start] = Aggregate.of(tick)
         return True
 
     def close(self, watermark: int, interval: int, grace: int, horizon: int) -> list[dict[str, Any]]:
@@ -161,12 +208,12 @@ class BarBook:
         for start in sorted(s for s in self.open if s + interval + grace <= watermark):
             agg = self.open.pop(start)
             out.append(to_bar(self.provider, self.symbol, start, interval, agg, 0))
-            self.emitted[start] = [agg, 0, False]
+            self.emitted[start] = Emitted(agg)
         for start, entry in sorted(self.emitted.items()):
-            if entry[2] and start + interval + grace <= watermark:
-                entry[1] += 1
-                entry[2] = False
-                out.append(to_bar(self.provider, self.symbol, start, interval, entry[0], entry[1]))
+            if entry.dirty and start + interval + grace <= watermark:
+                entry.revision += 1
+                entry.dirty = False
+                out.append(to_bar(self.provider, self.symbol, start, interval, entry.agg, entry.revision))
         for start in [s for s in self.emitted if s + interval + horizon < watermark]:
             del self.emitted[start]  # past the correction horizon: nothing can change it any more
         return out
@@ -174,11 +221,11 @@ class BarBook:
 
 def offline_bars(ticks: Iterable[dict[str, Any]], interval: int) -> dict[tuple[str, str, int], dict[str, Any]]:
     """Reference implementation: final bars from a complete set of ticks, order-independent."""
-    books: dict[tuple[str, str, int], list[Any]] = {}
+    books: dict[tuple[str, str, int], Aggregate] = {}
     for tick in sorted(ticks, key=order):
         key = (tick["provider"], tick["symbol"], tick["event_time"] // interval * interval)
         if key in books:
-            add(books[key], tick)
+            books[key].add(tick)
         else:
-            books[key] = new_agg(tick)
+            books[key] = Aggregate.of(tick)
     return {k: to_bar(k[0], k[1], k[2], interval, agg, 0) for k, agg in books.items()}

@@ -1,25 +1,28 @@
-"""``marketpipe process``: run one worker of the stream-processing app (processors.app)."""
+"""``marketpipe process``: run one worker of the stream-processing app (see processors/app.py)."""
 
 from __future__ import annotations
 
 import argparse
-import os
+import dataclasses
 import sys
 
 from marketpipe.settings import Settings, parse_duration_ms
 
 
-def run(args: argparse.Namespace, settings: Settings) -> int:
-    # The app module loads the settings at import (``faust -A processors.app worker`` has no other
-    # way in), so command-line values travel as the environment variables they override.
-    for flag, variable in (("bar_interval", "MARKETPIPE_BAR_INTERVAL"), ("bar_grace", "MARKETPIPE_BAR_GRACE"),
-                           ("bar_horizon", "MARKETPIPE_BAR_HORIZON")):
+def with_flags(args: argparse.Namespace, settings: Settings) -> Settings:
+    """The settings with the command line's values in place of the environment's."""
+    changes: dict[str, object] = {}
+    for flag in ("bar_interval", "bar_grace", "bar_horizon"):
         value = getattr(args, flag)
         if value is not None:
-            parse_duration_ms(value, "--" + flag.replace("_", "-"))
-            os.environ[variable] = value
+            changes[f"{flag}_ms"] = parse_duration_ms(value, "--" + flag.replace("_", "-"))
     if args.agents:
-        os.environ["MARKETPIPE_PROCESSOR_AGENTS"] = args.agents
+        changes["agents"] = args.agents
+    return dataclasses.replace(settings, processor=dataclasses.replace(settings.processor, **changes))
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    settings = with_flags(args, settings)
     missing = missing_topics(settings)
     if missing:
         print(f"marketpipe process: topics missing on {settings.kafka.bootstrap_servers}: {', '.join(missing)} "
@@ -28,25 +31,14 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     from marketpipe import metrics
 
     metrics.serve(settings.metrics_port, "processor", settings.metrics_host)
-    from processors.app import app
+    from processors.app import build_app
 
+    app = build_app(settings)
     argv = ["worker", "--loglevel", args.loglevel]
     argv += ["--with-web", "--web-port", str(args.web_port)] if args.web_port else ["--without-web"]
     sys.argv = ["marketpipe process", *argv]
     app.main()
     return 0
-
-
-APP_ID = "marketpipe-processors"
-
-
-def group_id(settings: Settings) -> str:
-    """The processor app's id, which is its Kafka consumer group: one per topic prefix, so pipelines
-    sharing a cluster do not share offsets, and one per agent set, so split deployments (normalize /
-    bars) do not steal each other's topics."""
-    agents = settings.processor.agents
-    return (APP_ID + ("" if agents == "all" else f"-{agents}")
-            + (f"-{settings.topic_prefix.rstrip('.')}" if settings.topic_prefix else ""))
 
 
 def wait_until_consuming(settings: Settings, timeout: float = 60.0) -> bool:
@@ -56,6 +48,8 @@ def wait_until_consuming(settings: Settings, timeout: float = 60.0) -> bool:
     from confluent_kafka.admin import AdminClient
 
     from marketpipe.quietlog import rdkafka_logger
+
+    from processors.app import group_id
 
     admin, group = AdminClient({**settings.kafka.client_config(), **rdkafka_logger()}), group_id(settings)
     deadline = time.monotonic() + timeout

@@ -124,7 +124,11 @@ def test_a_snapshot_of_the_previous_layout_is_upgraded_and_keeps_binning() -> No
     [bar] = book.close(base + MIN + 2000, MIN, 2000, 10 * MIN)
     assert (bar["open"], bar["high"], bar["close"], bar["volume"], bar["amount"], bar["trade_count"]) == \
         (10.0, 12.0, 12.0, 400.0, 3150.0 + 1200.0, 4)
-    assert book.to_json()["v"] == 2
+    assert book.to_json()["v"] == 3
+    import orjson
+
+    again = BarBook.from_json(orjson.loads(orjson.dumps(book.to_json())))
+    assert again == book
     import pytest
 
     with pytest.raises(ValueError):

@@ -93,12 +93,10 @@ def _letter(raw: bytes) -> dict:
 
 
 @pytest.fixture
-def app_module(tmp_path, monkeypatch):
+def app_module():
     import importlib
 
-    monkeypatch.setenv("MARKETPIPE_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:1")
-    return importlib.import_module("processors.app")
+    return importlib.import_module("processors.output")
 
 
 def test_an_oversize_dead_letter_carries_the_digest_and_a_pointer(app_module) -> None:

@@ -1,0 +1,201 @@
+"""The processor's pieces in-process, without a broker: normalisation, binning, snapshot load,
+idle close and the app built from settings. The same pieces run inside the Faust worker
+(tests/test_processor_app.py drives that one against a real broker)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import zlib
+from typing import Any
+
+import pytest
+
+from marketpipe import topics
+from marketpipe.rawframe import RawMeta
+from marketpipe.settings import load
+from processors.app import build_app, group_id
+from processors.barstate import BarState, Watermark
+from processors.bars import BarBook
+from processors.normalize import Normalizer, RawRecord
+from processors.output import Output
+from schemas.codec import Codec
+
+SEC = 1000
+MIN = 60 * SEC
+
+
+class Collect:
+    """Stands in for the confluent producer: keeps what was produced, in order."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, bytes, bytes]] = []
+
+    def produce(self, topic: str, key: bytes, value: bytes, timestamp: int = 0, on_delivery: Any = None) -> None:
+        self.sent.append((topic, key, value))
+
+    def flush(self, timeout: float = 0) -> int:
+        return 0
+
+    def poll(self, timeout: float = 0) -> int:
+        return 0
+
+    def records(self, topic: str) -> list[dict[str, Any]]:
+        return [Codec().decode(v).record for t, _, v in self.sent if t == topic]
+
+
+def settings(**env: str):
+    return load({"KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1", "MARKETPIPE_TOPIC_PREFIX": "p.", **env})
+
+
+def deflate(text: str) -> bytes:
+    c = zlib.compressobj(6, zlib.DEFLATED, -15)
+    return c.compress(text.encode()) + c.flush()
+
+
+def jv_record(text: str, offset: int, recv_ns: int) -> RawRecord:
+    meta = RawMeta("jvquant", "jv-1", offset + 1, 1, recv_ns, "binary", "data")
+    return RawRecord("p.raw.jvquant", 2, offset, deflate(text), meta.headers())
+
+
+def shanghai_ns(hms: str) -> int:
+    """Today at ``hms`` in Shanghai, as receive-time nanoseconds (decoders date rows by the receive day)."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    day = datetime.now(ZoneInfo("Asia/Shanghai")).date()
+    h, m, s = (int(x) for x in hms.split(":"))
+    return int(datetime(day.year, day.month, day.day, h, m, s, tzinfo=ZoneInfo("Asia/Shanghai")).timestamp()) * 10**9
+
+
+def test_a_frame_becomes_records_and_a_bad_one_a_dead_letter() -> None:
+    sink = Collect()
+    n = Normalizer(Output(settings(), producer=sink))
+    recv = shanghai_ns("10:00:01")
+    written = n.process("jvquant", jv_record("lv2_600519=10:00:00.120,77001,1572.12,100|77002,10:00:00.350,1572.10,200",
+                                             5, recv))
+    ticks = sink.records("p.md.tick")
+    assert written.records == 2 and written.rejects == 0 and [(t["price"], t["size"], t["trade_id"]) for t in ticks] == \
+        [(1572.12, 100.0, "77001"), (1572.10, 200.0, "77002")]
+    assert [t["source"] for t in ticks] == [{"topic": "p.raw.jvquant", "partition": 2, "offset": 5, "index": i}
+                                           for i in range(2)]
+    assert n.process("jvquant", RawRecord("p.raw.jvquant", 2, 6, b"\x00not deflate",
+                                          RawMeta("jvquant", "jv-1", 7, 1, recv, "binary", "data").headers())).rejects == 1
+    [letter] = sink.records("p.md.dlq")
+    assert letter["source"]["offset"] == 6 and letter["raw"] == b"\x00not deflate" and letter["reason"]
+
+
+def test_quotes_get_their_interval_volume_from_the_previous_snapshot_of_the_symbol() -> None:
+    sink = Collect()
+    n = Normalizer(Output(settings(), producer=sink))
+    row = "lv1_600519=10:00:{s},贵州茅台,1572.12,1.25,{vol},{amt},300,1572.10,100,1572.05,200,1572.00,500,1571.99," \
+          "100,1571.90,200,1572.12,100,1572.20,300,1572.50,100,1572.58,400,1572.60"
+    n.process("jvquant", jv_record(row.format(s="03", vol=1000, amt=1572120), 1, shanghai_ns("10:00:04")))
+    n.process("jvquant", jv_record(row.format(s="06", vol=1300, amt=2043756), 2, shanghai_ns("10:00:07")))
+    quotes = sink.records("p.md.quote")
+    assert [q["cum_volume"] for q in quotes] == [1000, 1300]
+    assert quotes[1]["interval_volume"] == 300
+
+
+def tick(t: int, price: float, offset: int, partition: int = 0, size: float = 100) -> dict[str, Any]:
+    return {"provider": "jvquant", "symbol": "600519.SH", "venue_symbol": "600519", "event_time": t,
+            "receive_time_ns": t * 10**6,
+            "price": price, "size": size, "amount": price * size, "side": "UNKNOWN", "trade_id": str(offset),
+            "parser_version": "t", "source": {"topic": "raw.jvquant", "partition": partition, "offset": offset,
+                                              "index": 0}}
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def bar_state(sink: Collect, clock: Clock, loaded: dict[str, BarBook] | None = None, **env: str) -> BarState:
+    s = settings(MARKETPIPE_BAR_INTERVAL="1m", MARKETPIPE_BAR_GRACE="2s", **env)
+    base_wall = 1_790_000_000_000
+    return BarState(s.processor, Output(s, producer=sink), s.topic(topics.MD_BAR_STATE),
+                    lambda partitions: {k: b for k, b in (loaded or {}).items() if b.partition in partitions},
+                    monotonic=clock, wall_ms=lambda: base_wall + (clock.now - 1000.0) * 1000)
+
+
+def encoded(ticks: list[dict[str, Any]], partition: int = 0) -> list[RawRecord]:
+    codec = Codec()
+    return [RawRecord("p.md.tick", partition, i, codec.encode("Tick", t)) for i, t in enumerate(ticks)]
+
+
+BASE = 1_790_000_000_000 // MIN * MIN
+
+
+def test_binning_emits_a_bar_once_the_watermark_passes_and_snapshots_the_book() -> None:
+    sink, clock = Collect(), Clock()
+    state = bar_state(sink, clock)
+    state.bin(encoded([tick(BASE + 1 * SEC, 10.0, 1), tick(BASE + 30 * SEC, 11.0, 2)]))
+    assert sink.records("p.md.bar") == []  # the window is still open
+    state.bin(encoded([tick(BASE + MIN + 3 * SEC, 12.0, 3)]))  # watermark passes end + grace
+    [bar] = sink.records("p.md.bar")
+    assert (bar["open"], bar["high"], bar["close"], bar["volume"], bar["trade_count"]) == (10.0, 11.0, 11.0, 200, 2)
+    snapshots = [(k, v) for t, k, v in sink.sent if t == "p.md.bar.state"]
+    assert snapshots and snapshots[-1][0] == b"jvquant|600519.SH"
+    # the same ticks again (a replay after a crash) change nothing
+    state.bin(encoded([tick(BASE + 1 * SEC, 10.0, 1), tick(BASE + 30 * SEC, 11.0, 2)]))
+    assert len(sink.records("p.md.bar")) == 1
+
+
+def test_an_unreadable_tick_is_dead_lettered_and_the_batch_goes_on() -> None:
+    sink, clock = Collect(), Clock()
+    state = bar_state(sink, clock)
+    state.bin([RawRecord("p.md.tick", 0, 0, b"garbage"), *encoded([tick(BASE + SEC, 10.0, 1)])[:1]])
+    [letter] = sink.records("p.md.dlq")
+    assert letter["source"] == {"topic": "p.md.tick", "partition": 0, "offset": 0, "index": -1}
+    assert state.books["jvquant|600519.SH"].open
+
+
+def test_books_loaded_on_assignment_close_by_wall_time_when_the_symbol_stays_quiet() -> None:
+    book = BarBook("jvquant", "600519.SH", partition=4)
+    book.add(tick(BASE + 5 * SEC, 10.0, 1, partition=0), MIN, 5 * MIN, 0)
+    sink, clock = Collect(), Clock()
+    state = bar_state(sink, clock, {"jvquant|600519.SH": book})
+    asyncio.run(state.own({4}))
+    assert state.owned == {4} and state.watermarks[4].event_ms == BASE + 5 * SEC
+    assert state.close_idle() == 0  # restart time is the book's last-seen time: not yet
+    clock.now += 58  # 58 s of silence: book clock = BASE + 63 s, past end + grace (62 s)
+    assert state.close_idle() == 1
+    [bar] = sink.records("p.md.bar")
+    assert bar["window_start"] == BASE and bar["trade_count"] == 1
+    state.disown({4})
+    assert state.books == {} and state.owned == set() and 4 not in state.watermarks
+
+
+def test_a_partition_clock_advances_with_wall_time_while_idle() -> None:
+    mark = Watermark(event_ms=5000, seen_at=10.0)
+    assert mark.at(10.0) == 5000 and mark.at(12.5) == 7500 and mark.at(9.0) == 5000
+
+
+@pytest.mark.parametrize("agents,expected", [
+    ("all", {"normalize_jvquant", "normalize_infoway", "normalize_jin10", "bars"}),
+    ("normalize", {"normalize_jvquant", "normalize_infoway", "normalize_jin10"}),
+    ("bars", {"bars"}),
+])
+def test_the_app_is_built_from_settings_with_the_agents_they_name(agents: str, expected: set[str],
+                                                                  tmp_path) -> None:
+    s = settings(MARKETPIPE_PROCESSOR_AGENTS=agents, MARKETPIPE_HOME=str(tmp_path))
+    started = time.monotonic()
+    app = build_app(s)
+    assert {a.name.rsplit(".", 1)[-1] for a in app.agents.values()} == expected
+    assert app.conf.id == group_id(s) == ("marketpipe-processors" + ("" if agents == "all" else f"-{agents}") + "-p")
+    assert time.monotonic() - started < 5  # builds without touching a broker
+
+
+def test_importing_the_app_module_has_no_side_effects(tmp_path) -> None:
+    import subprocess
+    import sys
+
+    code = "import processors.app, os; print(sorted(os.listdir('.')))"
+    run = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=60,
+                         env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(__import__("pathlib").Path(__file__).parents[1]),
+                              "MARKETPIPE_TRADER_POLL_SECONDS": "abc"})
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "[]"  # no .marketpipe folder, no settings read
