@@ -3,7 +3,7 @@
     .venv/bin/python bench/bench_processors.py          (or: make bench)
 
 (a) plain confluent-kafka passthrough (consume, produce unchanged);
-(b) plain confluent-kafka doing our job: decode + normalize + Avro (``processors.app.process_frame``);
+(b) plain confluent-kafka doing our job: decode + normalize + Avro (``marketpipe.processors.app.process_frame``);
 (c) our Faust app doing that job (``marketpipe process --agents normalize``), and (c+) the default
     worker that also runs the bar agent over md.tick in the same process;
 (d) Quix Streams doing the same decode + normalize + Avro.
@@ -65,7 +65,7 @@ def backlog() -> list[tuple[str, bytes, bytes, list[tuple[str, bytes]]]]:
 
 
 def expected_records(frames: list[Any]) -> int:
-    from processors.decode import ParseError, RawFrame, decode
+    from marketpipe.processors.decode import ParseError, RawFrame, decode
     from marketpipe.rawframe import parse_meta
 
     n = 0
@@ -124,7 +124,7 @@ def run_confluent(passthrough: bool) -> None:
                              "linger.ms": 5, "compression.type": "lz4", "batch.num.messages": 10000})
         out_topic = s.topic(COPY_TOPIC)
     else:
-        from processors.app import Output, process_frame
+        from marketpipe.processors.app import Output, process_frame
 
         out = Output(s)
         producer = out.producer
@@ -156,9 +156,9 @@ def run_quix() -> None:
 
     from marketpipe import settings as settings_mod
     from marketpipe.rawframe import header_dict, parse_meta
-    from processors.app import Output
-    from processors.decode import ParseError, RawFrame, decode
-    from processors.decode.base import dead_letter
+    from marketpipe.processors.app import Output
+    from marketpipe.processors.decode import ParseError, RawFrame, decode
+    from marketpipe.processors.decode.base import dead_letter
 
     s = settings_mod.load()
     out = Output(s)  # only its cached Avro encoders and volume tracker; Quix produces
@@ -229,7 +229,7 @@ def latency(bootstrap: str, home: Path, rate: int = 1000, seconds: float = 15.0)
     from confluent_kafka import OFFSET_END, Consumer, Producer, TopicPartition
 
     import bench_decode as bd
-    from schemas.codec import Codec
+    from marketpipe.schemas.codec import Codec
 
     s = fresh_settings(bootstrap, "lat")
     env = env_for(bootstrap, s.topic_prefix, home / "lat")

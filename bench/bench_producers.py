@@ -35,11 +35,11 @@ def bare(provider: str, url: str) -> None:
     import websocket
 
     if provider == "jvquant":
-        from producers.jvquant import JvQuantFeed
+        from marketpipe.producers.jvquant import JvQuantFeed
 
         feed: Any = JvQuantFeed(url, "bench", JV_CODES.split(","), ["lv1", "lv2"])
     else:
-        from producers.infoway import InfowayFeed
+        from marketpipe.producers.infoway import InfowayFeed
 
         feed = InfowayFeed(url, "bench", "crypto", IW_CODES.split(","))
     stop = {"now": False}
@@ -114,7 +114,7 @@ def run_one(kind: str, provider: str, sim: Any, s: Any, env: dict[str, str], log
 
 
 def main() -> int:
-    from simulators.runner import run as run_sim
+    from marketpipe.simulators.runner import run as run_sim
 
     rows = []
     with broker() as bootstrap, tempfile.TemporaryDirectory(prefix="mp-bench-prod-") as tmp:

@@ -12,11 +12,10 @@ import shutil
 import subprocess
 import sys
 import time
-from pathlib import Path
 
+from marketpipe.resources import resource
 from marketpipe.settings import Settings
 
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def docker_engine_answers() -> bool:
@@ -40,7 +39,7 @@ def local_broker(settings: Settings):
 
 
 def _compose(*args: str) -> int:
-    return subprocess.run(["docker", "compose", "-f", str(ROOT / "docker-compose.yml"), *args]).returncode
+    return subprocess.run(["docker", "compose", "-f", str(resource("docker-compose.yml")), *args]).returncode
 
 
 def _metadata(settings: Settings, timeout: float):

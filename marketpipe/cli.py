@@ -18,11 +18,11 @@ from marketpipe import logs, settings as settings_mod
 #: Order here is the order in ``--help``.
 COMMAND_MODULES: tuple[str, ...] = (
     "marketpipe.broker_cli",      # kafka up|down|status, topics create|list
-    "simulators.cli",             # sim jvquant|infoway|jin10
-    "producers.cli",              # produce jvquant|infoway|jin10
-    "processors.cli",             # process
-    "processors.decode.cli",      # decode
-    "trader.cli",                 # trade, order place|cancel
+    "marketpipe.simulators.cli",             # sim jvquant|infoway|jin10
+    "marketpipe.producers.cli",              # produce jvquant|infoway|jin10
+    "marketpipe.processors.cli",             # process
+    "marketpipe.processors.decode.cli",      # decode
+    "marketpipe.trader.cli",                 # trade, order place|cancel
     "marketpipe.tail",            # tail
     "marketpipe.replay",          # replay
     "marketpipe.dlq",             # dlq list|redrive
@@ -95,8 +95,8 @@ def user_error(exc: BaseException, settings: settings_mod.Settings) -> str | Non
         detail = err.str() if isinstance(err, kafka.KafkaError) else text
         return f"Kafka at {settings.kafka.bootstrap_servers}: {detail} (is the broker up? `marketpipe kafka up`)"
     expected: list[type[BaseException]] = [settings_mod.SettingsError, OSError]
-    for module, name in (("marketpipe.kafka_local", "LauncherError"), ("schemas.codec", "CodecError"),
-                         ("producers.sink", "SinkFatal"), ("aiokafka.errors", "KafkaError")):
+    for module, name in (("marketpipe.kafka_local", "LauncherError"), ("marketpipe.schemas.codec", "CodecError"),
+                         ("marketpipe.producers.sink", "SinkFatal"), ("aiokafka.errors", "KafkaError")):
         cls = getattr(sys.modules.get(module), name, None)
         if cls is not None:
             expected.append(cls)

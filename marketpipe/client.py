@@ -10,8 +10,8 @@ Reading market data::
             ...
             consumer.commit()                         # when *you* choose (auto-commit is off)
 
-* Records are frozen dataclasses mirroring ``schemas/*.avsc`` field for field (a test compares
-  them), decoded with :mod:`schemas.codec`, so both framings work: Confluent wire format (with
+* Records are frozen dataclasses mirroring ``marketpipe/schemas/*.avsc`` field for field (a test compares
+  them), decoded with :mod:`marketpipe.schemas.codec`, so both framings work: Confluent wire format (with
   ``SCHEMA_REGISTRY_URL``) and Avro single-object encoding (without).
 * ``group_id`` given: the consumer joins that group (``subscribe``) and ``start`` applies to a
   partition the first time this consumer gets it (``"committed"`` keeps the group's offsets).
@@ -252,7 +252,7 @@ class RecordDeserializer(Deserializer):
 
     def __init__(self, codec: Any = None, expect: str | None = None,
                  settings: settings_mod.Settings | None = None) -> None:
-        from schemas import codec as codec_mod
+        from marketpipe.schemas import codec as codec_mod
 
         self.codec = codec if codec is not None else codec_mod.from_settings(settings or settings_mod.load())
         self.expect = expect
@@ -264,7 +264,7 @@ class RecordDeserializer(Deserializer):
         decoded = self.codec.decode(value, expect=self.expect)
         build = self._builders.get(decoded.schema)
         if build is None:
-            from schemas.codec import CodecError
+            from marketpipe.schemas.codec import CodecError
 
             raise CodecError(f"{decoded.schema} records are not read through marketpipe.client")
         return build(decoded.record)  # type: ignore[no-any-return]
@@ -499,7 +499,7 @@ MarketDataConsumer = TopicConsumer
 
 
 class OrderClient:
-    """Sign and send order commands (``trader.commands``, ``trader.signing``) and follow their
+    """Sign and send order commands (``marketpipe.trader.commands``, ``marketpipe.trader.signing``) and follow their
     events on ``order.events`` (keyed by command id).
 
     ``since``: the earliest event time of interest (default: a minute before the client was
@@ -538,7 +538,7 @@ class OrderClient:
         """Send an already signed command; returns its command id."""
         from confluent_kafka import Producer
 
-        from trader import commands
+        from marketpipe.trader import commands
 
         if self._producer is None:
             self._producer = Producer({**self._conf, "enable.idempotence": True, "acks": "all"})
@@ -550,7 +550,7 @@ class OrderClient:
     def place(self, symbol: str, side: str, price: str | Decimal, volume: int, *, account: str | None = None,
               command_id: str | None = None, ttl_s: float = 30.0) -> str:
         """Sign and send a limit order; returns the command id (pass your own for idempotency)."""
-        from trader import commands
+        from marketpipe.trader import commands
 
         cmd = commands.place(self._account(account), symbol, side, price, volume, self._signing_key(),
                              command_id=command_id, ttl_s=ttl_s)
@@ -558,7 +558,7 @@ class OrderClient:
 
     def cancel(self, symbol: str, *, target_command_id: str | None = None, broker_order_id: str | None = None,
                account: str | None = None, command_id: str | None = None, ttl_s: float = 30.0) -> str:
-        from trader import commands
+        from marketpipe.trader import commands
 
         cmd = commands.cancel(self._account(account), symbol, self._signing_key(),
                               target_command_id=target_command_id, broker_order_id=broker_order_id,

@@ -112,7 +112,7 @@ def simulator_reference(path: Path) -> str:
     """
     import json
 
-    from simulators.market import UNIVERSE
+    from marketpipe.simulators.market import UNIVERSE
 
     ref = {f"{i.code}.{i.exchange}": {"prev_close": f"{i.prev_close:.{i.price_decimals}f}", "name": i.name,
                                      "st": "ST" in i.name}
@@ -141,7 +141,7 @@ class Watcher:
         from confluent_kafka import OFFSET_END, Consumer, TopicPartition
 
         from marketpipe.liveview import LiveState
-        from schemas import codec
+        from marketpipe.schemas import codec
 
         self.settings = settings
         self.state = LiveState(measuring=False)
@@ -156,7 +156,7 @@ class Watcher:
 
     def pump(self, budget: float = 0.2) -> None:
         from marketpipe.rawframe import header_dict
-        from schemas.codec import CodecError
+        from marketpipe.schemas.codec import CodecError
 
         deadline = time.monotonic() + budget
         while time.monotonic() < deadline:
@@ -207,7 +207,7 @@ def _run_pipeline(args: argparse.Namespace, settings: Settings) -> int:
 
     if broker_cli.cmd_topics_create(argparse.Namespace(replication_factor=-1), settings) != 0:
         return 1
-    missing = [m for m in ("simulators.cli", "producers.cli", "processors.cli", "trader.cli")
+    missing = [m for m in ("marketpipe.simulators.cli", "marketpipe.producers.cli", "marketpipe.processors.cli", "marketpipe.trader.cli")
                if importlib.util.find_spec(m) is None]
     if missing:
         print(f"marketpipe demo: broker and topics are ready, but these parts are not built yet: "
@@ -234,7 +234,7 @@ def _run_pipeline(args: argparse.Namespace, settings: Settings) -> int:
                 print(f"{step.name} did not listen on {step.port}:\n{sup.log_tail(child)}", file=sys.stderr)
                 return 1
             if step.name == "processor":
-                from processors.cli import wait_until_consuming
+                from marketpipe.processors.cli import wait_until_consuming
 
                 # frames produced before the worker owns its partitions would only wait in Kafka and
                 # show up as start-up latency

@@ -51,7 +51,7 @@ def letters(settings: Settings, wanted: Filter) -> Iterator[tuple[Any, dict[str,
     """(message, dead letter) of md.dlq in the filter's time range; None for an unreadable record."""
     from confluent_kafka import Consumer
 
-    from schemas.codec import CodecError, from_settings
+    from marketpipe.schemas.codec import CodecError, from_settings
 
     codec = from_settings(settings)
     consumer = Consumer({**settings.kafka.client_config(), "group.id": f"marketpipe-dlq-{uuid.uuid4().hex[:8]}",
@@ -124,8 +124,8 @@ def raw_of(letter: dict[str, Any], settings: Settings) -> bytes | None:
 
 
 def redrive(settings: Settings, wanted: Filter, target: Settings | None = None) -> Redriven:
-    from processors.normalize import Normalizer, RawRecord
-    from processors.output import Output
+    from marketpipe.processors.normalize import Normalizer, RawRecord
+    from marketpipe.processors.output import Output
 
     out = Output(target or settings)
     normalizer = Normalizer(out, write_dead_letters=False)

@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_POM = ROOT / "deploy" / "kafka" / "pom.xml"
+from marketpipe.resources import resource
+
 MIN_JAVA = 17
 
 
@@ -33,10 +33,13 @@ class LauncherError(RuntimeError):
 
 
 def _pom_path() -> Path:
-    pom = Path(os.environ.get("MARKETPIPE_KAFKA_POM", DEFAULT_POM))
+    given = os.environ.get("MARKETPIPE_KAFKA_POM")
+    try:
+        pom = Path(given) if given else resource("kafka-pom.xml")
+    except FileNotFoundError as exc:
+        raise LauncherError(str(exc)) from None
     if not pom.is_file():
-        raise LauncherError(f"{pom} not found: run from a marketpipe checkout (pip install -e .) "
-                            "or set MARKETPIPE_KAFKA_POM")
+        raise LauncherError(f"MARKETPIPE_KAFKA_POM={pom} is not a file")
     return pom
 
 

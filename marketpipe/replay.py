@@ -42,8 +42,8 @@ def progress_bar(total: int, what: str, enabled: bool) -> Any:
 def run(args: argparse.Namespace, settings: Settings) -> int:
     from confluent_kafka import Consumer
 
-    from processors.normalize import Normalizer, RawRecord
-    from processors.output import Output
+    from marketpipe.processors.normalize import Normalizer, RawRecord
+    from marketpipe.processors.output import Output
 
     now_ms = int(time.time() * 1000)
     since = parse_time_ms(args.since, now_ms, "--since")
@@ -88,7 +88,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def parser_version() -> str:
-    from processors.decode.base import PARSER_VERSION
+    from marketpipe.processors.decode.base import PARSER_VERSION
 
     return PARSER_VERSION
 

@@ -77,7 +77,7 @@ class Printer:
 
     def __call__(self, msg: Any) -> bool:
         """Print one message; False when the symbol filter skipped it."""
-        from schemas.codec import CodecError
+        from marketpipe.schemas.codec import CodecError
 
         key = msg.key().decode("utf-8", "replace") if msg.key() else ""
         value = msg.value() or b""
@@ -146,7 +146,7 @@ def tail(settings: Settings, topic: str, from_beginning: bool, limit: int | None
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    from schemas import codec
+    from marketpipe.schemas import codec
 
     topic = args.topic if args.raw_name else settings.topic(args.topic)
     printer = Printer(codec.from_settings(settings), args.json, args.symbol)

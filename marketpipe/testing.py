@@ -13,7 +13,7 @@ Fixtures:
 * ``mp_env`` / ``mp_settings``: environment / :class:`~marketpipe.settings.Settings` for that
   prefix on the session broker; ``mp_settings`` also creates every declared topic.
 * ``mp_simulator``: ``mp_simulator("jvquant", rate=200, symbols=[...])`` runs a provider
-  simulator (:mod:`simulators.runner`) until the test ends.
+  simulator (:mod:`marketpipe.simulators.runner`) until the test ends.
 * ``mp_pipeline``: simulators -> producers -> processor as real processes;
   ``mp_pipeline.start(jvquant=["600519"])`` then ``mp_pipeline.wait_for_ticks("600519.SH", n=10)``.
 """
@@ -284,7 +284,7 @@ def read_topic(s: Any, logical: str, idle: float = 3.0, until: int | None = None
     without one, ``until`` records were read, or ``timeout``."""
     from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
-    from schemas.codec import Codec
+    from marketpipe.schemas.codec import Codec
 
     topic = s.topic(logical)
     consumer = Consumer({**s.kafka.client_config(), "group.id": f"t-{uuid.uuid4().hex[:6]}",
@@ -310,9 +310,9 @@ def read_topic(s: Any, logical: str, idle: float = 3.0, until: int | None = None
 
 @pytest.fixture
 def mp_simulator() -> Iterator[Callable[..., Any]]:
-    """``mp_simulator(provider, **options)``: a running simulator (see ``simulators.runner``),
+    """``mp_simulator(provider, **options)``: a running simulator (see ``marketpipe.simulators.runner``),
     stopped when the test ends."""
-    from simulators.runner import run
+    from marketpipe.simulators.runner import run
 
     running: list[Any] = []
 

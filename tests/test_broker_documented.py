@@ -12,9 +12,9 @@ from decimal import Decimal
 import pytest
 
 from tests.conformance.jvquant_trade.stub import StubConfig, TradeStub
-from trader.broker import BrokerRejected, JvQuantBroker, OutcomeUnknown, parse_order
-from trader.ledger import Entry
-from trader.reconcile import resolve
+from marketpipe.trader.broker import BrokerRejected, JvQuantBroker, OutcomeUnknown, parse_order
+from marketpipe.trader.ledger import Entry
+from marketpipe.trader.reconcile import resolve
 
 
 def broker(stub: TradeStub, timeout: float = 2.0) -> JvQuantBroker:
@@ -111,7 +111,7 @@ def test_an_unfamiliar_type_still_matches_on_code_price_volume_and_time() -> Non
 
 
 def test_quote_producer_shares_the_allocation_paths_and_scheme_rule() -> None:
-    from producers.jvquant import JvQuantFeed
+    from marketpipe.producers.jvquant import JvQuantFeed
 
     with TradeStub(StubConfig(allocation_paths=("/server",))) as stub:
         feed = JvQuantFeed(stub.url, "tok", ["600519"])

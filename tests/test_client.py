@@ -1,4 +1,4 @@
-"""marketpipe.client without a broker: the record dataclasses cannot drift from schemas/*.avsc,
+"""marketpipe.client without a broker: the record dataclasses cannot drift from marketpipe/schemas/*.avsc,
 both Avro framings decode to them, and duplicates are recognised by their identity."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from marketpipe import client
-from schemas.codec import Codec, CodecError, SchemaRegistry, schemas
+from marketpipe.schemas.codec import Codec, CodecError, SchemaRegistry, schemas
 from tests.test_codec import records, registry_url  # noqa: F401  (registry_url is a fixture)
 
 CHECKED = {**client.RECORD_TYPES, **client.NESTED_TYPES}

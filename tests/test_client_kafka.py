@@ -12,8 +12,8 @@ import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 
 from marketpipe import client
-from schemas.codec import Codec
-from trader import signing
+from marketpipe.schemas.codec import Codec
+from marketpipe.trader import signing
 
 pytestmark = pytest.mark.integration
 

@@ -11,7 +11,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from schemas.codec import SCHEMA_NAMES, Codec, CodecError, SchemaRegistry, schemas
+from marketpipe.schemas.codec import SCHEMA_NAMES, Codec, CodecError, SchemaRegistry, schemas
 
 
 def sample(schema: Any, named: dict[str, Any], salt: int = 1) -> Any:

@@ -125,7 +125,7 @@ def consumer(stack: Stack, topic: str):
 
 
 def test_every_service_runs_and_ticks_reach_md_tick(stack: Stack) -> None:
-    from schemas.codec import Codec
+    from marketpipe.schemas.codec import Codec
 
     ps = stack.compose("ps").stdout
     for service in ("kafka", "sim-jvquant", "sim-infoway", "sim-jin10", "producer-jvquant", "producer-infoway",
@@ -150,7 +150,7 @@ def test_every_service_runs_and_ticks_reach_md_tick(stack: Stack) -> None:
 
 
 def test_signed_orders_produce_order_events(stack: Stack) -> None:
-    from schemas.codec import Codec
+    from marketpipe.schemas.codec import Codec
 
     def place(volume: int) -> str:
         run = stack.compose("exec", "-T", "trader", "marketpipe", "order", "place", "--account", ACCOUNT,

@@ -16,9 +16,9 @@ import pytest
 import websocket
 
 from marketpipe.protocol import jin10 as proto
-from producers.jin10 import Jin10Feed
-from producers.session import Session
-from simulators.runner import run
+from marketpipe.producers.jin10 import Jin10Feed
+from marketpipe.producers.session import Session
+from marketpipe.simulators.runner import run
 
 CORPUS = Path(__file__).parent / "conformance" / "jin10"
 SEQ = json.loads((CORPUS / "request_sequence.json").read_text(encoding="utf-8"))

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from marketpipe.rawframe import RawMeta
-from processors.decode import RawFrame, decode
-from schemas.codec import Codec, schema
+from marketpipe.processors.decode import RawFrame, decode
+from marketpipe.schemas.codec import Codec, schema
 
 FRAMES = Path(__file__).parent / "frames"
 RECV_NS = 1786775236000000000
@@ -43,7 +43,7 @@ def test_records_encode_and_round_trip(raw: RawFrame) -> None:
 
 
 def test_dead_letter_record_encodes_and_carries_the_cli_reason() -> None:
-    from processors.decode import ParseError, dead_letter
+    from marketpipe.processors.decode import ParseError, dead_letter
 
     raw = RawFrame("infoway", b"garbage\n", RawMeta("infoway", "c", 1, 1, RECV_NS, "text", "data"), "raw.infoway", 4, 77)
     with pytest.raises(ParseError) as info:

@@ -8,8 +8,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from hypothesis import given, strategies as st
 
-from processors.decode.base import MAX_REASON, ParseError
-from processors.decode.common import (
+from marketpipe.processors.decode.base import MAX_REASON, ParseError
+from marketpipe.processors.decode.common import (
     cst_clock_to_utc_ms, cst_datetime_to_utc_ms, days_from_civil, epoch_ms, floats, num,
 )
 

@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 
 from marketpipe.rawframe import RawMeta
-from processors.decode import DecoderState, ParseError, RawFrame, dead_letters, decode
-from processors.decode import metrics as decode_metrics
+from marketpipe.processors.decode import DecoderState, ParseError, RawFrame, dead_letters, decode
+from marketpipe.processors.decode import metrics as decode_metrics
 
 CORPUS = Path(__file__).parent / "conformance"
 
@@ -185,7 +185,7 @@ def test_cli_on_the_deflated_wire_frame(tmp_path: Path) -> None:
 
 def token(text: str) -> str:
     """What a field looks like: the grammar of a frame, without its values."""
-    from processors.decode.common import is_clock
+    from marketpipe.processors.decode.common import is_clock
 
     if is_clock(text):
         return "clock"
@@ -222,7 +222,7 @@ def frame_of(provider: str, value: str, recv_ns: int, headers: dict[str, str] | 
     ("notes", "lv1_notes_order", "lv2_notes_example")])
 def test_jvquant_simulator_rows_have_the_corpus_shapes_and_decode_to_its_state(
         dialect: str, lv1_case: str, lv2_case: str) -> None:
-    from simulators.jvquant import JvQuantSim
+    from marketpipe.simulators.jvquant import JvQuantSim
 
     sim = JvQuantSim(symbols=("600519",), seed=3, dialect=dialect)
     trades = sim.market.trades(["600519"], 2)
@@ -248,7 +248,7 @@ def test_jvquant_simulator_rows_have_the_corpus_shapes_and_decode_to_its_state(
     ("notes", "kline_flat_capture", {})])
 def test_infoway_simulator_klines_have_the_corpus_shapes_and_decode_to_its_bars(
         dialect: str, case: str, headers: dict[str, str]) -> None:
-    from simulators.infoway import InfowaySim
+    from marketpipe.simulators.infoway import InfowaySim
 
     sim = InfowaySim(symbols=("600519.SH",), seed=3, dialect=dialect)
     code = next(iter(sim.market.states))
@@ -267,7 +267,7 @@ def test_infoway_simulator_klines_have_the_corpus_shapes_and_decode_to_its_bars(
 
 
 def test_unknown_dialect_is_refused() -> None:
-    from simulators.jvquant import JvQuantSim
+    from marketpipe.simulators.jvquant import JvQuantSim
 
     with pytest.raises(ValueError, match="dialect"):
         JvQuantSim(dialect="guess")

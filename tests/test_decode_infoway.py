@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from marketpipe.rawframe import RawMeta
-from processors.decode import ParseError, RawFrame, decode
+from marketpipe.processors.decode import ParseError, RawFrame, decode
 
 FRAMES = Path(__file__).parent / "frames"
 RECV_NS = 1786775236000000000
@@ -100,7 +100,7 @@ def test_batched_data_list() -> None:
 
 # ---- documented shapes (seeds/002, 003; protocols.md §0) ---------------------------------------
 
-from processors.decode import DecoderState  # noqa: E402
+from marketpipe.processors.decode import DecoderState  # noqa: E402
 from marketpipe.rawframe import H_KLINE_TYPES  # noqa: E402
 
 #: seeds/002 "實時K線解析", without the // annotations

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from marketpipe.rawframe import RawMeta
-from processors.decode import ParseError, RawFrame, decode
+from marketpipe.processors.decode import ParseError, RawFrame, decode
 
 FRAMES = Path(__file__).parent / "frames"
 RECV_NS = 1786775228000000000
@@ -75,7 +75,7 @@ def test_unreadable_packets_raise_parse_error(packet: str | bytes) -> None:
 
 
 def unknown_count(event: str) -> float:
-    from processors import metrics
+    from marketpipe.processors import metrics
 
     return metrics.JIN10_UNKNOWN_EVENTS.labels(event)._value.get()
 
@@ -83,7 +83,7 @@ def unknown_count(event: str) -> float:
 def test_unknown_push_events_are_counted_by_name_and_not_dead_lettered(caplog: pytest.LogCaptureFixture) -> None:
     """Jin10's real push events are undocumented: they are counted and kept, never garbage."""
     before = unknown_count("priceUpdate"), unknown_count("news")
-    caplog.set_level("WARNING", logger="processors.decode.jin10")
+    caplog.set_level("WARNING", logger="marketpipe.processors.decode.jin10")
     assert decode(frame('42["priceUpdate",{"c":"XAUUSD","p":"2400.1"}]')) == []
     assert decode(frame('42["priceUpdate",{"c":"EURUSD","p":"1.08"}]')) == []
     assert decode(frame('42["news",{"title":"x"}]')) == []

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from marketpipe.rawframe import RawMeta
-from processors.decode import ParseError, RawFrame, decode
+from marketpipe.processors.decode import ParseError, RawFrame, decode
 
 CST = ZoneInfo("Asia/Shanghai")
 FRAMES = Path(__file__).parent / "frames"
@@ -185,8 +185,8 @@ def test_hk_row_in_a_share_layout_is_tolerated() -> None:
 
 # ---- documented shapes (seeds/001, 004; protocols.md §0) ---------------------------------------
 
-from processors.decode import DecoderState  # noqa: E402
-from processors.decode import metrics as decode_metrics  # noqa: E402
+from marketpipe.processors.decode import DecoderState  # noqa: E402
+from marketpipe.processors.decode import metrics as decode_metrics  # noqa: E402
 
 #: seeds/001 field order: time, name, price, ratio, 成交量 (volume), 成交额 (amount), 5+5 (qty, price)
 BOOK5 = ",".join(["300,1.000,100,0.999,200,0.998,500,0.997,100,0.996",
@@ -274,7 +274,7 @@ def test_lv2_bad_record_dead_letters_only_itself() -> None:
     assert rej.position == "lv2_000001=09:30:00.120,1,10.52,100|09:30:00.130,2,abc".index("09:30:00.130,2")
     assert rej.raw == b"lv2_000001=09:30:00.130,2,abc,300"
     # the dead letter carries that one record, replayable as a frame of its own
-    from processors.decode import dead_letters
+    from marketpipe.processors.decode import dead_letters
     [dl] = dead_letters(frame("x"), err, 0)
     assert dl["raw"] == rej.raw and dl["reason"] == rej.reason and dl["symbol"] == "000001.SZ"
     with pytest.raises(ParseError, match="abc"):
@@ -323,7 +323,7 @@ def test_unknown_text_frame_is_counted_as_control() -> None:
 
 
 def test_each_bad_row_and_record_is_its_own_dead_letter_in_text_order() -> None:
-    from processors.decode import dead_letters
+    from marketpipe.processors.decode import dead_letters
 
     text = "lv2_600000=09:30:00,1,7.5,100|x\nlv9_600000=1\nlv2_600000=09:30:01,3,7.5,100"
     with pytest.raises(ParseError) as info:

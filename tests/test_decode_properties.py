@@ -8,8 +8,8 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from marketpipe.rawframe import RawMeta
-from processors.decode import PROVIDERS, Normalized, ParseError, RawFrame, decode
-from schemas.codec import Codec
+from marketpipe.processors.decode import PROVIDERS, Normalized, ParseError, RawFrame, decode
+from marketpipe.schemas.codec import Codec
 
 FRAMES = Path(__file__).parent / "frames"
 

@@ -23,8 +23,8 @@ APP_IMAGE = "marketpipe/marketpipe:local"
 KAFKA_IMAGE = "marketpipe/kafka:local"
 # Sub-commands of pipeline parts whose code may land after this file; each must be registered
 # by its module once present (checked below for those that are present).
-PIPELINE_COMMANDS = {"sim": "simulators.cli", "produce": "producers.cli", "process": "processors.cli",
-                     "trade": "trader.cli"}
+PIPELINE_COMMANDS = {"sim": "marketpipe.simulators.cli", "produce": "marketpipe.producers.cli", "process": "marketpipe.processors.cli",
+                     "trade": "marketpipe.trader.cli"}
 
 
 def compose() -> dict:
@@ -133,8 +133,7 @@ def test_dockerfile_runs_marketpipe_as_non_root() -> None:
     text = dockerfile.read_text()
     assert re.search(r"^USER (?!root)\S+", text, re.M)
     assert 'ENTRYPOINT ["marketpipe"]' in text
-    for package in ("marketpipe", "producers", "processors", "schemas", "simulators", "trader"):
-        assert f"COPY {package} ./{package}" in text, package
+    assert "COPY marketpipe ./marketpipe" in text  # one package: producers, processors, ... live inside it
 
 
 def test_images_are_multi_stage_small_and_health_checked() -> None:
@@ -308,9 +307,9 @@ def test_grafana_dashboard_queries_only_metrics_the_code_exports() -> None:
 
     from prometheus_client import REGISTRY
 
-    import processors.metrics  # noqa: F401 - registers the processor metrics
-    import producers.metrics  # noqa: F401
-    import trader.metrics  # noqa: F401
+    import marketpipe.processors.metrics  # noqa: F401 - registers the processor metrics
+    import marketpipe.producers.metrics  # noqa: F401
+    import marketpipe.trader.metrics  # noqa: F401
 
     grafana = Path(__file__).resolve().parents[1] / "deploy" / "grafana"
     board = json.loads((grafana / "marketpipe.json").read_text())

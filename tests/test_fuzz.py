@@ -11,10 +11,10 @@ from decimal import Decimal
 
 from hypothesis import given, strategies as st
 
-from schemas.codec import CONFLUENT_MAGIC, SINGLE_OBJECT_MAGIC, Codec, CodecError, kept_writers, schemas
+from marketpipe.schemas.codec import CONFLUENT_MAGIC, SINGLE_OBJECT_MAGIC, Codec, CodecError, kept_writers, schemas
 from tests.fuzzing import FUZZ
 from tests.test_codec import records
-from trader import signing
+from marketpipe.trader import signing
 
 CODEC = Codec()
 HEADERS = [SINGLE_OBJECT_MAGIC + s.fingerprint for s in schemas().values()] + \

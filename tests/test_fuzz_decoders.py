@@ -15,9 +15,9 @@ from pathlib import Path
 from hypothesis import given, strategies as st
 
 from marketpipe.rawframe import RawMeta
-from processors.decode import PROVIDERS, ParseError, RawFrame, decode
-from processors.decode.common import Emitter  # noqa: F401 - the decoders' shared helpers are exercised through them
-from schemas.codec import Codec
+from marketpipe.processors.decode import PROVIDERS, ParseError, RawFrame, decode
+from marketpipe.processors.decode.common import Emitter  # noqa: F401 - the decoders' shared helpers are exercised through them
+from marketpipe.schemas.codec import Codec
 from tests.fuzzing import FUZZ, JSON, dumps, reshaped
 
 FRAMES = Path(__file__).parent / "frames"

@@ -10,7 +10,7 @@ from hypothesis import given, strategies as st
 
 from tests.fuzzing import FUZZ, JSON
 from tests.test_fuzz import COMMAND, KEY
-from trader import commands, signing
+from marketpipe.trader import commands, signing
 
 
 @FUZZ

@@ -21,7 +21,7 @@ def readable_ticks(s: settings_mod.Settings, until: int, timeout: float = 120.0)
 
     from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
-    from schemas.codec import Codec, CodecError
+    from marketpipe.schemas.codec import Codec, CodecError
 
     topic = s.topic("md.tick")
     consumer = Consumer({**s.kafka.client_config(), "group.id": f"t-{uuid.uuid4().hex[:6]}"})
@@ -96,14 +96,14 @@ def _letter(raw: bytes) -> dict:
 def app_module():
     import importlib
 
-    return importlib.import_module("processors.output")
+    return importlib.import_module("marketpipe.processors.output")
 
 
 def test_an_oversize_dead_letter_carries_the_digest_and_a_pointer(app_module) -> None:
     import hashlib
 
     from marketpipe.settings import load
-    from schemas.codec import Codec
+    from marketpipe.schemas.codec import Codec
 
     out = app_module.Output(load({"KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1"}))
     written: list[tuple] = []
@@ -125,7 +125,7 @@ def test_dead_letters_written_before_the_digest_fields_still_read() -> None:
 
     import fastavro
 
-    from schemas.codec import SINGLE_OBJECT_MAGIC, Codec, kept_writers, schemas
+    from marketpipe.schemas.codec import SINGLE_OBJECT_MAGIC, Codec, kept_writers, schemas
 
     current = schemas()["DeadLetter"].fingerprint
     [(fp, writer)] = [(fp, w) for fp, (w, s) in kept_writers().items() if s.name == "DeadLetter" and fp != current]
@@ -141,7 +141,7 @@ def test_dead_letters_written_before_the_digest_fields_still_read() -> None:
 def test_the_raw_sink_takes_frames_as_large_as_raw_topics_do() -> None:
     from marketpipe.rawframe import RawMeta
     from marketpipe.settings import load
-    from producers.sink import RawSink
+    from marketpipe.producers.sink import RawSink
 
     sink = RawSink(load({"KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1"}), "jvquant", "raw.jvquant")
     frame = b"\x00" * (4 * 1024 * 1024)  # 4 MiB: under the raw topics' 8 MiB, over librdkafka's 1 MB default

@@ -14,12 +14,12 @@ import pytest
 from marketpipe import topics
 from marketpipe.rawframe import RawMeta
 from marketpipe.settings import load
-from processors.app import build_app, group_id
-from processors.barstate import BarState, Watermark
-from processors.bars import BarBook
-from processors.normalize import Normalizer, RawRecord
-from processors.output import Output
-from schemas.codec import Codec
+from marketpipe.processors.app import build_app, group_id
+from marketpipe.processors.barstate import BarState, Watermark
+from marketpipe.processors.bars import BarBook
+from marketpipe.processors.normalize import Normalizer, RawRecord
+from marketpipe.processors.output import Output
+from marketpipe.schemas.codec import Codec
 
 SEC = 1000
 MIN = 60 * SEC
@@ -193,7 +193,7 @@ def test_importing_the_app_module_has_no_side_effects(tmp_path) -> None:
     import subprocess
     import sys
 
-    code = "import processors.app, os; print(sorted(os.listdir('.')))"
+    code = "import marketpipe.processors.app, os; print(sorted(os.listdir('.')))"
     run = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=60,
                          env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(__import__("pathlib").Path(__file__).parents[1]),
                               "MARKETPIPE_TRADER_POLL_SECONDS": "abc"})

@@ -13,8 +13,8 @@ import websocket
 
 from marketpipe.protocol import infoway as proto
 from marketpipe.rawframe import RawMeta, parse_meta
-from producers.infoway import InfowayFeed
-from producers.session import AuthFailed, Backoff, RateLimited, Retry, Session, Stopped
+from marketpipe.producers.infoway import InfowayFeed
+from marketpipe.producers.session import AuthFailed, Backoff, RateLimited, Retry, Session, Stopped
 
 CONFORMANCE = Path(__file__).parent / "conformance" / "infoway"
 SEEDS = Path(__file__).resolve().parents[3] / "shared" / "reference" / "seeds"  # beside the worktrees, if present

@@ -21,8 +21,8 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
 from marketpipe import settings as settings_mod
 from marketpipe.rawframe import parse_meta
-from processors.decode import RawFrame, decode
-from simulators.runner import run as run_sim
+from marketpipe.processors.decode import RawFrame, decode
+from marketpipe.simulators.runner import run as run_sim
 from tests.pipeline import quiesce, sent_trade_ids, start_producer, wait_for
 
 pytestmark = pytest.mark.integration

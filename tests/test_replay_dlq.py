@@ -16,7 +16,7 @@ from confluent_kafka import Producer
 
 from marketpipe import topics
 from marketpipe.rawframe import RawMeta
-from schemas.codec import Codec
+from marketpipe.schemas.codec import Codec
 from tests.pipeline import read_topic, source_key, start_worker, stop_worker
 from tests.test_processor_app import Feeder, deflate
 

@@ -14,8 +14,8 @@ from typing import Any
 import fastavro
 import pytest
 
-from schemas import evolution
-from schemas.codec import SCHEMA_NAMES, Codec, SchemaRegistry, _load, schemas
+from marketpipe.schemas import evolution
+from marketpipe.schemas.codec import SCHEMA_NAMES, Codec, SchemaRegistry, _load, schemas
 from tests.test_codec import registry_url, sample  # noqa: F401  (registry_url is a fixture)
 
 KEPT = evolution.kept_versions()
@@ -24,10 +24,10 @@ PAIRS = [(name, old, new) for name, versions in KEPT.items() for old, new in com
 
 def test_every_current_schema_is_kept_as_its_newest_version() -> None:
     for name in SCHEMA_NAMES:
-        assert name in KEPT, f"{name} has no kept version: run python -m schemas.evolution freeze"
+        assert name in KEPT, f"{name} has no kept version: run python -m marketpipe.schemas.evolution freeze"
         newest = KEPT[name][-1]
         assert json.loads(newest.document) == json.loads(schemas()[name].document), (
-            f"{name} changed since {newest.path.name}: run python -m schemas.evolution freeze")
+            f"{name} changed since {newest.path.name}: run python -m marketpipe.schemas.evolution freeze")
 
 
 @pytest.mark.parametrize("name,old,new", PAIRS, ids=[f"{n}.v{o.version}-v{w.version}" for n, o, w in PAIRS])

@@ -11,7 +11,7 @@ import pytest
 import websocket
 
 from marketpipe import markethours as mh
-from producers.session import Feed, Retry, Session
+from marketpipe.producers.session import Feed, Retry, Session
 
 CST = ZoneInfo("Asia/Shanghai")
 
@@ -139,9 +139,9 @@ def test_pong_counts_as_life_while_open() -> None:
 
 
 def test_each_producer_picks_its_markets_calendar() -> None:
-    from producers.infoway import InfowayFeed
-    from producers.jin10 import Jin10Feed
-    from producers.jvquant import JvQuantFeed
+    from marketpipe.producers.infoway import InfowayFeed
+    from marketpipe.producers.jin10 import Jin10Feed
+    from marketpipe.producers.jvquant import JvQuantFeed
 
     sat_noon, mon_lunch, mon_night = (cst_epoch("2026-11-28 12:00:00"), cst_epoch("2026-11-23 12:00:00"),
                                       cst_epoch("2026-11-23 23:00:00"))

@@ -9,7 +9,7 @@ from typing import Any, Callable, Iterator
 import pytest
 import websocket
 
-from simulators.runner import Running, run
+from marketpipe.simulators.runner import Running, run
 
 KEY = "iw-key"
 

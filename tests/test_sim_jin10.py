@@ -11,7 +11,7 @@ from typing import Iterator
 import pytest
 import websocket
 
-from simulators.runner import Running, run
+from marketpipe.simulators.runner import Running, run
 
 SUBSCRIBE = '42["setAdvSubscription",{"list":["XAUUSD","SH1A0001","EURUSD","NOPE"]}]'
 

@@ -13,8 +13,8 @@ from typing import Iterator
 import pytest
 import websocket
 
-from simulators.market import BY_CODE
-from simulators.runner import Running, run
+from marketpipe.simulators.market import BY_CODE
+from marketpipe.simulators.runner import Running, run
 
 TOKEN = "tok-123"
 
@@ -272,7 +272,7 @@ def test_high_rate_is_batched_into_few_large_frames() -> None:
 
 @pytest.mark.parametrize("dialect", ["documented", "notes"])
 def test_dialect_decides_the_pushed_shapes(dialect: str) -> None:
-    from processors.decode.common import is_clock
+    from marketpipe.processors.decode.common import is_clock
 
     with run("jvquant", rate=400, symbols=["600519"], seed=1, dialect=dialect) as r:
         ws = connect(r, "lv1_600519,lv2_600519")
@@ -297,7 +297,7 @@ def test_dialect_decides_the_pushed_shapes(dialect: str) -> None:
 def test_sim_command_line_passes_the_dialect() -> None:
     import argparse
 
-    from simulators import cli as sim_cli
+    from marketpipe.simulators import cli as sim_cli
 
     parser = argparse.ArgumentParser()
     sim_cli.register(parser.add_subparsers())

@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from simulators.market import BY_CODE, Clock, Market, shanghai_hms, shanghai_hms_ms
+from marketpipe.simulators.market import BY_CODE, Clock, Market, shanghai_hms, shanghai_hms_ms
 
 
 @pytest.mark.parametrize("code, down, up", [

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, strategies as st
 
-from processors import symbols
-from processors.symbols import SymbolError
+from marketpipe.processors import symbols
+from marketpipe.processors.symbols import SymbolError
 
 
 @pytest.mark.parametrize("code,expected", [

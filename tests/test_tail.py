@@ -10,7 +10,7 @@ import pytest
 from confluent_kafka import Producer
 
 from marketpipe.rawframe import RawMeta
-from schemas.codec import Codec
+from marketpipe.schemas.codec import Codec
 
 pytestmark = pytest.mark.integration
 

@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 
 from tests.conformance.jvquant_trade.stub import PLACEHOLDER_ADDRESS, StubConfig, TradeStub, case, cases
-from trader.broker import BrokerRejected, JvQuantBroker
-from trader.ledger import Entry
-from trader.reconcile import SETTLE_MS, Hooks, Settled, settle
+from marketpipe.trader.broker import BrokerRejected, JvQuantBroker
+from marketpipe.trader.ledger import Entry
+from marketpipe.trader.reconcile import SETTLE_MS, Hooks, Settled, settle
 
 ACCOUNT = "000000000042"
 

@@ -18,7 +18,7 @@ from marketpipe import settings as settings_mod
 from marketpipe import topics
 from tests.conformance.jvquant_trade.stub import StubConfig, TradeStub, case
 from tests.test_trade_consumer import ACCOUNT, KEY, REFERENCE, Events, start_trader
-from trader import commands
+from marketpipe.trader import commands
 
 pytestmark = pytest.mark.integration
 
@@ -44,7 +44,7 @@ def documented(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -
         })
         s = settings_mod.load(env)
         topics.create_topics(s.kafka.client_config(), prefix=s.topic_prefix)
-        log = tmp / "trader.log"
+        log = tmp / "marketpipe.trader.log"
         proc = start_trader(env, log)
         try:
             yield {"settings": s, "stub": stub, "log": log}

@@ -13,8 +13,8 @@ from typing import Any, Iterator
 
 import pytest
 
-from simulators.jvquant_trade import TradeCounter
-from simulators.runner import run as run_sim
+from marketpipe.simulators.jvquant_trade import TradeCounter
+from marketpipe.simulators.runner import run as run_sim
 from tests.conformance.jvquant_trade.stub import case
 
 DIALECT_CASES = {

@@ -21,10 +21,10 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
 from marketpipe import settings as settings_mod
 from marketpipe import topics
-from schemas.codec import Codec
-from simulators.jvquant_trade import TradeCounter
-from simulators.runner import run as run_sim
-from trader import commands, signing
+from marketpipe.schemas.codec import Codec
+from marketpipe.simulators.jvquant_trade import TradeCounter
+from marketpipe.simulators.runner import run as run_sim
+from marketpipe.trader import commands, signing
 
 pytestmark = pytest.mark.integration
 
@@ -97,7 +97,7 @@ def start_trader(env: dict[str, str], log: Path, extra: dict[str, str] | None = 
 
 @pytest.fixture(scope="module")
 def trader(stack: dict[str, Any]) -> Iterator[subprocess.Popen[bytes]]:
-    proc = start_trader(stack["env"], stack["tmp"] / "trader.log")
+    proc = start_trader(stack["env"], stack["tmp"] / "marketpipe.trader.log")
     yield proc
     proc.terminate()
     proc.wait(30)

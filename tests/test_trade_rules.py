@@ -6,10 +6,10 @@ from decimal import Decimal
 
 import pytest
 
-from trader import commands, rules, signing
-from trader.broker import BrokerOrder, parse_order
-from trader.ledger import Entry
-from trader.reconcile import resolve
+from marketpipe.trader import commands, rules, signing
+from marketpipe.trader.broker import BrokerOrder, parse_order
+from marketpipe.trader.ledger import Entry
+from marketpipe.trader.reconcile import resolve
 
 KEY = "k3y"
 

@@ -11,8 +11,8 @@ from decimal import Decimal
 
 import pytest
 
-from trader import commands, rules, signing
-from trader.ledger import Entry
+from marketpipe.trader import commands, rules, signing
+from marketpipe.trader.ledger import Entry
 
 KEY = "k3y"
 DAY = 20_000

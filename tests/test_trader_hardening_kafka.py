@@ -24,11 +24,11 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 
 from marketpipe import settings as settings_mod
 from marketpipe import topics
-from schemas.codec import Codec
-from simulators.jvquant_trade import TradeCounter
-from simulators.runner import run as run_sim
+from marketpipe.schemas.codec import Codec
+from marketpipe.simulators.jvquant_trade import TradeCounter
+from marketpipe.simulators.runner import run as run_sim
 from tests.test_trade_consumer import REFERENCE, Events, start_trader
-from trader import commands, signing
+from marketpipe.trader import commands, signing
 
 pytestmark = pytest.mark.integration
 
@@ -110,7 +110,7 @@ def read_all(s: settings_mod.Settings, topic: str) -> list[tuple[bytes, bytes]]:
 
 
 def test_poison_records_control_garbage_and_caps_across_restart(stack: dict[str, Any]) -> None:
-    s, counter, log = stack["settings"], stack["counter"], stack["tmp"] / "trader.log"
+    s, counter, log = stack["settings"], stack["counter"], stack["tmp"] / "marketpipe.trader.log"
     ev = Events(s)
     proc = start_trader(stack["env"], log)
     try:
@@ -202,7 +202,7 @@ class ExplodingBroker:
 def test_an_exception_while_handling_one_command_is_reported_not_fatal(mp_env: dict[str, str],
                                                                         mp_settings: settings_mod.Settings,
                                                                         tmp_path: Path) -> None:
-    from trader import consumer, rules
+    from marketpipe.trader import consumer, rules
 
     s = settings_mod.load({**mp_env, "MARKETPIPE_ORDER_SIGNING_KEY": KEY, "JVQUANT_TRADE_ACCOUNT": ACCOUNT})
     broker = ExplodingBroker()

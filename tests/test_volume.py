@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 from hypothesis import given, strategies as st
 
-from processors.volume import VolumeState, VolumeTracker, derive, from_json, trading_day
+from marketpipe.processors.volume import VolumeState, VolumeTracker, derive, from_json, trading_day
 
 CST = ZoneInfo("Asia/Shanghai")
 

@@ -1,0 +1,203 @@
+"""The stream-processing app (faust-streaming), built from settings: raw frames → Avro ``md.*``
+records, and bars.
+
+``build_app(settings)`` returns a Faust app with no side effect at import. ``marketpipe process``
+builds and runs one worker; ``faust -A marketpipe.processors.worker worker`` does the same from the
+environment. Scale out with more workers (up to the raw topics' partition count).
+
+* **normalize agents**, one per raw topic, take events in batches (``take_events``) and hand each
+  frame to a :class:`~marketpipe.processors.normalize.Normalizer`; the batch's records are made durable before
+  Faust acknowledges its offsets (:func:`~marketpipe.processors.output.durable`), so delivery is at-least-once
+  and a replay after ``kill -9`` writes byte-identical records with the same ``source``.
+* **the bar agent** reads ``md.tick`` into a :class:`~marketpipe.processors.barstate.BarState` whose books are
+  snapshotted to ``md.bar.state`` and reloaded on every partition assignment; a timer closes the
+  windows of idle symbols. ``settings.processor.agents`` picks either set, or both.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import time
+from typing import Any, Callable
+
+import faust
+
+from marketpipe import topics
+from marketpipe.quietlog import quiet_repeats
+from marketpipe.rawframe import parse_meta
+from marketpipe.settings import Settings
+from marketpipe.processors import metrics
+from marketpipe.processors.barstate import BarState, load_books
+from marketpipe.processors.normalize import Normalizer, headers_of
+from marketpipe.processors.output import Output, durable, fail_stop
+
+log = logging.getLogger("processors")
+
+APP_ID = "marketpipe-processors"
+
+
+def group_id(settings: Settings) -> str:
+    """The processor app's id, which is its Kafka consumer group: one per topic prefix, so pipelines
+    sharing a cluster do not share offsets, and one per agent set, so split deployments (normalize /
+    bars) do not steal each other's topics."""
+    agents = settings.processor.agents
+    return (APP_ID + ("" if agents == "all" else f"-{agents}")
+            + (f"-{settings.topic_prefix.rstrip('.')}" if settings.topic_prefix else ""))
+
+
+def _broker_url(bootstrap: str) -> str:
+    return ";".join(f"kafka://{h.strip()}" for h in bootstrap.split(",") if h.strip())
+
+
+def _credentials(s: Settings) -> Any:
+    k = s.kafka
+    if k.security_protocol in ("SASL_SSL", "SASL_PLAINTEXT"):
+        import ssl
+
+        ctx = ssl.create_default_context(cafile=k.ssl_ca_location or None) if k.security_protocol == "SASL_SSL" else None
+        return faust.SASLCredentials(username=k.sasl_username, password=k.sasl_password.reveal(),
+                                     mechanism=k.sasl_mechanism or "PLAIN", ssl_context=ctx)
+    if k.security_protocol == "SSL":
+        import ssl
+
+        ctx = ssl.create_default_context(cafile=k.ssl_ca_location or None)
+        if k.ssl_certificate_location:
+            ctx.load_cert_chain(k.ssl_certificate_location, k.ssl_key_location or None)
+        return faust.SSLCredentials(ctx)
+    return None
+
+
+class App(faust.App):
+    def on_init_dependencies(self) -> Any:
+        # Faust's Monitor sensor runs on every event (timestamps, counters, deques) for its web
+        # views; marketpipe counts per batch in Prometheus instead, and the per-event work is a
+        # measurable share of the worker's CPU (bench/bench_processors.py).
+        deps = super().on_init_dependencies()
+        self.sensors.remove(self.monitor)
+        return deps
+
+    async def on_start(self) -> None:
+        # the worker has set up its log handlers by now: a broker outage must not flood them
+        quiet_repeats()
+        await super().on_start()
+
+
+def build_app(settings: Settings, out: Output | None = None) -> App:
+    """A Faust app running the agents ``settings.processor.agents`` names, writing through ``out``
+    (made on first use when not given: the producer must not be created before the worker forks)."""
+    p = settings.processor
+    (settings.home / "faust").mkdir(parents=True, exist_ok=True)  # Faust's datadir (we keep no tables in it)
+    app = App(
+        group_id(settings),
+        broker=_broker_url(settings.kafka.bootstrap_servers),
+        broker_credentials=_credentials(settings),
+        datadir=str(settings.home / "faust"),
+        key_serializer="raw",
+        value_serializer="raw",
+        topic_partitions=6,
+        topic_replication_factor=p.replication_factor,
+        broker_commit_interval=1.0,
+        broker_commit_every=5000,
+        broker_max_poll_records=10000,  # fewer, larger fetch hand-offs from the consumer thread
+        consumer_max_fetch_size=8 * 1024 * 1024,
+        broker_session_timeout=p.session_timeout_ms / 1000,
+        broker_heartbeat_interval=max(0.5, p.session_timeout_ms / 1000 / 10),
+        stream_buffer_maxsize=32768,
+        web_enabled=False,
+        table_standby_replicas=0,
+        producer_acks=-1,
+        consumer_auto_offset_reset="earliest",
+    )
+
+    @functools.cache
+    def output() -> Output:
+        return out if out is not None else Output(settings)
+
+    @functools.cache
+    def normalizer() -> Normalizer:  # one per worker: the decoders' learned state is shared by the agents
+        return Normalizer(output())
+
+    if p.agents in ("all", "normalize"):
+        for provider in topics.RAW_TOPICS:
+            _normalize_agent(app, settings, provider, normalizer)
+    if p.agents in ("all", "bars"):
+        _bar_agents(app, settings, output)
+    return app
+
+
+def _normalize_agent(app: App, settings: Settings, provider: str, normalizer: Callable[[], Normalizer]) -> None:
+    topic = app.topic(settings.topic(topics.RAW_TOPICS[provider]), key_type=bytes, value_type=bytes)
+    batch = settings.processor.batch
+
+    async def normalize(stream: Any) -> None:
+        n: Normalizer = normalizer()
+        frames = metrics.FRAMES.labels(provider)
+        batch_seconds = metrics.BATCH.labels(f"normalize_{provider}")
+        async for events in stream.take_events(batch, within=0.05):
+            started = time.perf_counter()
+            try:
+                for event in events:
+                    n.process(provider, event.message)
+            except Exception:  # not even the dead letter could be written
+                log.exception("batch of %s could not be processed", provider)
+                fail_stop(f"normalize_{provider}")
+            await durable(n.out)  # outputs written before Faust acknowledges these offsets
+            batch_seconds.observe(time.perf_counter() - started)
+            frames.inc(len(events))
+            newest = parse_meta(headers_of(events[-1].message)).recv_ns
+            if newest:
+                metrics.LAG.observe(max(0.0, time.time() - newest / 1e9))
+            n.out.report()
+
+    normalize.__name__ = normalize.__qualname__ = f"normalize_{provider}"
+    app.agent(topic, name=f"normalize_{provider}")(normalize)
+
+
+def _bar_agents(app: App, settings: Settings, output: Callable[[], Output]) -> None:
+    tick_topic = app.topic(settings.topic(topics.MD_TICK), key_type=bytes, value_type=bytes)
+    group = group_id(settings)
+
+    @functools.cache
+    def state() -> BarState:
+        return BarState(settings.processor, output(), settings.topic(topics.MD_BAR_STATE),
+                        functools.partial(load_books, settings, group))
+
+    def assigned() -> set[int]:
+        name = tick_topic.get_topic_name()
+        return {tp.partition for tp in app.consumer.assignment() if tp.topic == name}
+
+    async def disown(sender: Any, revoked: set[Any], **_: Any) -> None:
+        name = tick_topic.get_topic_name()
+        state().disown(tp.partition for tp in revoked if tp.topic == name)
+
+    async def bars(stream: Any) -> None:
+        s = state()
+        async for events in stream.take_events(settings.processor.batch, within=0.1):
+            try:
+                async with s.lock:
+                    await s.own({e.message.partition for e in events} | assigned())
+                    s.bin(e.message for e in events)
+            except Exception:  # state could not be loaded or written: do not acknowledge
+                log.exception("bar batch failed")
+                fail_stop("bars")
+            await durable(s.out)
+            metrics.BOOKS.set(len(s.books))
+            s.out.report()
+
+    async def close_idle_windows() -> None:
+        s = state()
+        try:
+            async with s.lock:
+                await s.own(assigned())  # a quiet partition still gets its books back
+                emitted = s.close_idle()
+        except Exception:
+            log.exception("closing idle windows failed")
+            fail_stop("bars timer")
+        if emitted:
+            await durable(s.out)
+            s.out.report()
+
+    app.on_partitions_revoked.connect(disown)
+    app.agent(tick_topic, name="bars")(bars)
+    app.timer(interval=1.0)(close_idle_windows)

@@ -1,0 +1,208 @@
+"""The bar agent's state: one :class:`~marketpipe.processors.bars.BarBook` per (provider, symbol), the md.tick
+partitions whose books this worker holds, and a clock per partition.
+
+Each touched book is snapshotted to the compacted ``md.bar.state`` topic in the same flush as the
+bars of its batch. When this worker is given md.tick partitions (start, restart, rebalance) it loads
+the latest snapshots of the books on them before it bins a tick, so windows open at a crash still
+close; when it loses partitions it forgets their books (their new owner loads them). Each book
+remembers the raw source position it has applied, so ticks replayed after a crash count once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable
+
+import orjson
+
+from marketpipe import topics
+from marketpipe.quietlog import rdkafka_logger
+from marketpipe.rawframe import header_dict, parse_meta
+from marketpipe.settings import ProcessorSettings, Settings
+from marketpipe.processors import bars as barlib
+from marketpipe.processors import metrics
+from marketpipe.processors.decode import RawFrame
+from marketpipe.processors.decode.base import MAX_REASON, dead_letter
+from marketpipe.processors.normalize import RawMessage, headers_of
+from marketpipe.processors.output import Output
+from marketpipe.schemas.codec import CodecError
+
+log = logging.getLogger("processors")
+
+#: a tick dated further ahead of the wall clock is binned but moves no clock
+WATERMARK_FUTURE_MS = 60_000
+
+BookLoader = Callable[[set[int]], dict[str, barlib.BarBook]]
+
+
+@dataclass
+class Watermark:
+    """Largest event time seen on one md.tick partition, and when (monotonic seconds) it was seen."""
+
+    event_ms: int = 0
+    seen_at: float = 0.0
+
+    def at(self, now: float) -> int:
+        """The clock advances with wall time while the partition is idle, so quiet windows close."""
+        return int(self.event_ms + max(0.0, now - self.seen_at) * 1000)
+
+
+@dataclass
+class BarState:
+    """Books, owned partitions, clocks and idle times of one worker's bar agent."""
+
+    config: ProcessorSettings
+    out: Output
+    state_topic: str  # physical name of md.bar.state
+    load: BookLoader  # latest snapshots of the books on some md.tick partitions
+    monotonic: Callable[[], float] = time.monotonic
+    wall_ms: Callable[[], float] = lambda: time.time() * 1000
+    books: dict[str, barlib.BarBook] = field(default_factory=dict)
+    owned: set[int] = field(default_factory=set)  # md.tick partitions whose books are loaded here
+    watermarks: dict[int, Watermark] = field(default_factory=dict)
+    last_seen: dict[str, float] = field(default_factory=dict)  # book key -> monotonic time of its latest tick
+    late_dropped: int = 0
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # the agent and the idle timer share the books
+
+    def watermark(self, partition: int) -> int:
+        mark = self.watermarks.get(partition)
+        return 0 if mark is None else mark.at(self.monotonic())
+
+    async def own(self, partitions: set[int]) -> None:
+        """Load the books of md.tick partitions this worker was just given (off the event loop)."""
+        new = partitions - self.owned
+        if new:
+            books = await asyncio.get_running_loop().run_in_executor(None, self.load, new)
+            self.adopt(new, books)
+
+    def adopt(self, partitions: set[int], books: dict[str, barlib.BarBook]) -> None:
+        now = self.monotonic()
+        for key, book in books.items():
+            self.books[key] = book
+            self.last_seen[key] = now  # idle clocks restart now: open windows close ``grace`` after we are back
+            mark = self.watermarks.setdefault(book.partition, Watermark(0, now))
+            mark.event_ms = max(mark.event_ms, book.max_event_time)
+        self.owned.update(partitions)
+        log.info("md.tick partitions %s: %d bar books loaded from %s", sorted(partitions), len(books),
+                 self.state_topic)
+
+    def disown(self, partitions: Iterable[int]) -> None:
+        lost = set(partitions) & self.owned
+        for key in [k for k, b in self.books.items() if b.partition in lost]:
+            del self.books[key]
+            self.last_seen.pop(key, None)
+        for p in lost:
+            self.watermarks.pop(p, None)
+        self.owned.difference_update(lost)
+
+    def save(self, key: str, book: barlib.BarBook, bars: list[dict[str, Any]]) -> None:
+        for bar in bars:
+            self.out.send(topics.MD_BAR, "Bar", bar["symbol"], bar, bar["event_time"])
+        self.out.produce(self.state_topic, key.encode(), orjson.dumps(book.to_json()))
+
+    def bin(self, messages: Iterable[RawMessage]) -> None:
+        """Bin a batch of md.tick records; an unreadable one is dead-lettered and skipped."""
+        c = self.config
+        touched: set[str] = set()
+        wall_ms = self.wall_ms()
+        for msg in messages:
+            try:
+                tick = self.out.codec.decode(bytes(msg.value or b""), expect="Tick").record
+            except CodecError as exc:
+                self.out.dead_letter(unreadable_tick(msg, exc), "")
+                continue
+            now = self.monotonic()
+            mark = self.watermarks.setdefault(msg.partition, Watermark(0, now))
+            if mark.event_ms < tick["event_time"] <= wall_ms + WATERMARK_FUTURE_MS:
+                mark.event_ms, mark.seen_at = tick["event_time"], now
+            key = f"{tick['provider']}|{tick['symbol']}"
+            book = self.books.get(key)
+            if book is None:
+                book = self.books[key] = barlib.BarBook(tick["provider"], tick["symbol"], partition=msg.partition)
+            self.last_seen[key] = now
+            if book.seen_before(tick):
+                continue  # a replay: already counted (and in the snapshot)
+            book.partition = msg.partition
+            touched.add(key)
+            if not book.add(tick, c.bar_interval_ms, c.bar_horizon_ms, self.watermark(msg.partition) - c.bar_grace_ms):
+                self.late_dropped += 1
+                metrics.LATE.inc()
+                log.warning("tick for %s at %d is later than the %d ms correction horizon: counted, not binned "
+                            "(late total %d)", key, tick["event_time"], c.bar_horizon_ms, self.late_dropped)
+        for key in touched:
+            book = self.books[key]
+            self.save(key, book, book.close(self.watermark(book.partition), c.bar_interval_ms, c.bar_grace_ms,
+                                            c.bar_horizon_ms))
+
+    def close_idle(self) -> int:
+        """Close windows of owned symbols that went quiet: a book's clock advances with wall time while
+        it is idle. After a restart a book's last-seen time is the restart, so its open windows close
+        ``grace`` after the worker came back even if no new tick arrives. Returns the bars emitted."""
+        c = self.config
+        now = self.monotonic()
+        emitted = 0
+        for key, book in list(self.books.items()):
+            if book.partition not in self.owned or not book.pending:
+                continue
+            clock = book.max_event_time + int((now - self.last_seen.setdefault(key, now)) * 1000)
+            bars = book.close(clock, c.bar_interval_ms, c.bar_grace_ms, c.bar_horizon_ms)
+            if bars:
+                self.save(key, book, bars)
+                emitted += len(bars)
+        return emitted
+
+
+def unreadable_tick(msg: RawMessage, error: Exception) -> dict[str, Any]:
+    """The dead letter of an md.tick record the bar agent cannot read (not binned, partition moves on)."""
+    headers = headers_of(msg)
+    frame = RawFrame("", bytes(msg.value or b""), parse_meta(headers), msg.topic, msg.partition, msg.offset)
+    return {**dead_letter(frame, error, int(time.time() * 1000), header_dict(headers)),
+            "reason": f"unreadable md.tick record, not binned: {' '.join(str(error).split())}"[:MAX_REASON],
+            "error_type": type(error).__name__}
+
+
+def load_books(s: Settings, group_id: str, partitions: set[int]) -> dict[str, barlib.BarBook]:
+    """The latest snapshot of every book on the given md.tick partitions, from md.bar.state."""
+    from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+
+    topic = s.topic(topics.MD_BAR_STATE)
+    consumer = Consumer({**s.kafka.client_config(), "group.id": f"{group_id}-bar-restore",
+                         "enable.auto.commit": False, **rdkafka_logger()})
+    books: dict[str, barlib.BarBook] = {}
+    try:
+        md = consumer.list_topics(topic, timeout=30).topics.get(topic)
+        if md is None or md.error is not None:
+            raise RuntimeError(f"{topic} is missing (marketpipe topics create)")
+        ends = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=30)[1] for p in md.partitions}
+        pending = {p for p, end in ends.items() if end > 0}
+        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in pending])
+        deadline = time.monotonic() + 120
+        while pending and time.monotonic() < deadline:
+            for msg in consumer.consume(1000, timeout=0.5):
+                if msg.error():
+                    continue
+                if msg.value():
+                    key = msg.key().decode()
+                    try:
+                        book = barlib.BarBook.from_json(orjson.loads(msg.value()))
+                    except (ValueError, KeyError, TypeError, IndexError) as exc:
+                        # one unreadable snapshot must not crash-loop the worker: that book starts
+                        # afresh (its open windows are lost, loudly) and the others load
+                        log.error("bar state for %s at %s[%d]@%d unreadable, starting it afresh: %s",
+                                  key, topic, msg.partition(), msg.offset(), exc)
+                        books.pop(key, None)
+                        continue
+                    if book.partition in partitions:
+                        books[key] = book
+                    else:
+                        books.pop(key, None)  # the symbol moved (partition count changed)
+                if msg.offset() + 1 >= ends[msg.partition()]:
+                    pending.discard(msg.partition())
+        if pending:
+            raise RuntimeError(f"bar state not fully read in 120 s (partitions {sorted(pending)})")
+    finally:
+        consumer.close()
+    return books

@@ -1,0 +1,126 @@
+"""Raw provider frames → Avro ``md.*`` records, or dead letters: the normalize step as an object.
+
+The live agents, ``marketpipe replay`` and ``marketpipe dlq redrive`` all go through
+:meth:`Normalizer.process`, so a frame becomes the same records whichever of them reads it.
+
+Poison records: a frame that cannot be decoded goes to ``md.dlq`` with the reason, its raw
+topic/partition/offset and its bytes; the good records of a partly bad frame are still
+published. Any other exception on one frame (a decoder bug, a record that does not fit its
+schema, a record Kafka refuses for what it is) is dead-lettered too, with the exception's class.
+Only Kafka refusing the dead letter itself escapes (the caller stops without committing).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any, Protocol, Sequence
+
+from marketpipe.rawframe import header_dict, parse_meta
+from marketpipe.processors.decode import DecoderState, ParseError, RawFrame, decode
+from marketpipe.processors.decode.base import dead_letters
+from marketpipe.processors.output import Output, refused
+from marketpipe.processors.volume import VolumeTracker
+
+log = logging.getLogger("processors")
+
+
+class RawMessage(Protocol):
+    """What a raw Kafka record offers: Faust's messages have these attributes."""
+
+    topic: str
+    partition: int
+    offset: int
+    value: bytes | None
+    headers: Any
+
+
+@dataclass(frozen=True)
+class RawRecord:
+    """A raw record read with confluent-kafka (replay, redrive), shaped as Faust's messages are."""
+
+    topic: str
+    partition: int
+    offset: int
+    value: bytes | None
+    headers: Sequence[tuple[str, bytes]] = ()
+
+    @classmethod
+    def of(cls, msg: Any) -> "RawRecord":
+        return cls(msg.topic(), msg.partition(), msg.offset(), msg.value(), msg.headers() or ())
+
+
+def headers_of(message: RawMessage) -> list[tuple[str, bytes]]:
+    return list(message.headers.items()) if isinstance(message.headers, dict) else list(message.headers or [])
+
+
+@dataclass(frozen=True)
+class Processed:
+    records: int  # records written
+    rejects: int  # dead letters: the frame, or some of its records, could not be used
+
+
+@dataclass
+class Normalizer:
+    """Decodes frames and writes their records through ``out``; owns what decoding learns over time.
+
+    ``symbols`` keeps only the records of those canonical symbols (replay of a few symbols);
+    ``write_dead_letters=False`` only counts rejects (redrive must not dead-letter its input again).
+    """
+
+    out: Output
+    decoder_state: DecoderState = field(default_factory=DecoderState)  # e.g. jvQuant lv1 field order
+    volumes: VolumeTracker = field(default_factory=VolumeTracker)  # Quote.interval_volume per symbol
+    symbols: frozenset[str] | None = None
+    write_dead_letters: bool = True
+
+    def process(self, provider: str, message: RawMessage) -> Processed:
+        """Decode one raw frame and produce its records and dead letters."""
+        from confluent_kafka import KafkaException
+
+        headers = headers_of(message)
+        frame = RawFrame(provider, bytes(message.value or b""), parse_meta(headers), message.topic,
+                         message.partition, message.offset, header_dict(headers))
+        error: BaseException | None = None
+        try:
+            records = decode(frame, self.decoder_state)
+        except ParseError as exc:
+            records, error = exc.partial, exc
+        except Exception as exc:  # a decoder bug must not stop the stream: dead-letter it
+            log.exception("decoder crashed on %s[%d]@%d", message.topic, message.partition, message.offset)
+            records, error = [], exc
+        if self.symbols is not None:
+            records = [r for r in records if r.key in self.symbols]
+        out = self.out
+        try:
+            # encode the whole frame first, so a record that does not fit its schema dead-letters the
+            # frame instead of leaving half of it published
+            ready = []
+            for rec in records:
+                if rec.schema == "Quote":
+                    rec.record["interval_volume"] = self.volumes.update(rec.key, rec.record.get("cum_volume"),
+                                                                        rec.record["event_time"])
+                ready.append(out.encode(rec.topic, rec.schema, rec.key, rec.record, rec.event_time))
+        except Exception as exc:
+            log.exception("records of %s[%d]@%d do not fit their schema", message.topic, message.partition,
+                          message.offset)
+            ready, error = [], exc
+        produced = 0
+        try:
+            for item in ready:
+                out.produce(*item)
+                produced += 1
+        except KafkaException as exc:
+            if not refused(exc):
+                raise
+            log.error("a record of %s[%d]@%d refused by Kafka: %s", message.topic, message.partition,
+                      message.offset, exc)
+            error = exc
+        if error is None:
+            return Processed(produced, 0)
+        letters = dead_letters(frame, error, int(time.time() * 1000), header_dict(headers))
+        if self.write_dead_letters:  # one dead letter per rejected record, or one for the frame
+            for dl in letters:
+                out.dead_letter(dl, provider)
+        return Processed(produced, len(letters))

@@ -1,0 +1,165 @@
+"""Where the processor's records go: Avro encoders and one confluent-kafka producer.
+
+The agents write through :class:`Output` (measured much faster than Faust's own send path) and
+make each batch durable (:func:`durable`) **before** Faust acknowledges its offsets, so a crash
+can never commit a frame whose records were not written: delivery is at-least-once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import os
+import time
+from typing import Any
+
+from marketpipe import topics
+from marketpipe.quietlog import rdkafka_logger
+from marketpipe.settings import Settings
+from marketpipe.processors import metrics
+from marketpipe.processors.decode.base import MAX_REASON
+from marketpipe.schemas import codec as codec_mod
+
+log = logging.getLogger("processors")
+
+#: Kafka 4 refuses record timestamps more than 1 h ahead (log.message.timestamp.after.max.ms)
+FUTURE_LIMIT_MS = 30 * 60 * 1000
+
+
+def fail_stop(what: str) -> None:
+    """Exit at once, without acknowledging anything.
+
+    Faust acknowledges a ``take_events`` batch when the batch loop is left, even by an exception,
+    and commits acknowledged offsets in the background. A batch whose records were not written
+    must therefore never raise out of the loop: the process ends here instead, its offsets stay
+    uncommitted, and the restarted worker (supervisor, Kubernetes, ``marketpipe demo``) reads the
+    batch again. At-least-once beats a silent gap.
+    """
+    log.critical("%s: stopping this worker without committing; its frames will be read again on restart", what)
+    logging.shutdown()
+    os._exit(70)
+
+
+class Output:
+    """Avro encoders and the confluent-kafka producer the agents write through."""
+
+    def __init__(self, s: Settings, producer: Any = None) -> None:
+        self.settings = s
+        self.codec = codec_mod.from_settings(s)
+        self.encoders: dict[str, Any] = {}
+        self.producer = producer if producer is not None else self._producer(s)
+        self.counts: dict[str, int] = {}
+        self.reported: dict[str, int] = {}
+        self.failed = 0
+
+    @staticmethod
+    def _producer(s: Settings) -> Any:
+        from confluent_kafka import Producer
+
+        return Producer({**s.kafka.client_config(), "enable.idempotence": True, "acks": "all",
+                         "linger.ms": 5, "compression.type": "lz4", "batch.num.messages": 10000,
+                         "queue.buffering.max.messages": 500000,
+                         # a dead letter may carry a raw frame as large as raw topics take
+                         "message.max.bytes": topics.PRODUCER_MAX_MESSAGE_BYTES,
+                         **rdkafka_logger(),
+                         # a Python callback per record costs GIL time on the hot path; only
+                         # failures need one (flush() still counts what was not written)
+                         "delivery.report.only.error": True})
+
+    def report(self) -> None:
+        """Advance the Prometheus counters by what was written since the last report."""
+        for topic, n in self.counts.items():
+            delta = n - self.reported.get(topic, 0)
+            if delta:
+                metrics.RECORDS.labels(topic).inc(delta)
+                self.reported[topic] = n
+
+    def _delivered(self, err: Any, msg: Any) -> None:
+        if err is not None:
+            self.failed += 1
+            log.error("record for %s key %s NOT written: %s", msg.topic(), msg.key(), err)
+
+    def encode(self, logical_topic: str, schema: str, key: str, record: dict[str, Any],
+               timestamp: int) -> tuple[str, bytes, bytes, int, str]:
+        """Everything ``produce`` needs; raises if the record does not fit its schema."""
+        topic = self.settings.topic(logical_topic)
+        enc = self.encoders.get(topic)
+        if enc is None:
+            enc = self.encoders[topic] = self.codec.encoder(schema, topic)
+        # The Kafka timestamp is the event time, except that brokers refuse timestamps too far in the
+        # future (Kafka 4: log.message.timestamp.after.max.ms = 1 h); such a record (provider clock
+        # ahead, or a time misdated by a day) keeps its exact event_time field and gets "now".
+        now_ms = int(time.time() * 1000)
+        if timestamp > now_ms + FUTURE_LIMIT_MS:
+            timestamp = now_ms
+        return topic, key.encode(), enc(record), timestamp, logical_topic
+
+    def produce(self, topic: str, key: bytes, value: bytes, timestamp: int = 0, logical: str = "") -> None:
+        while True:
+            try:
+                self.producer.produce(topic, key=key, value=value, timestamp=timestamp,
+                             on_delivery=self._delivered)
+                break
+            except BufferError:  # local queue full: let deliveries drain, never drop
+                self.producer.poll(0.05)
+        if logical:
+            self.counts[logical] = self.counts.get(logical, 0) + 1
+
+    def send(self, logical_topic: str, schema: str, key: str, record: dict[str, Any], timestamp: int) -> None:
+        self.produce(*self.encode(logical_topic, schema, key, record, timestamp))
+
+    def dead_letter(self, letter: dict[str, Any], key: str) -> None:
+        """Write a dead letter; one too large to carry its frame carries the frame's digest instead."""
+        letter.setdefault("raw_length", len(letter["raw"]))
+        item = self.encode(topics.MD_DLQ, "DeadLetter", key, letter, letter["event_time"])
+        if len(item[2]) > topics.DEAD_LETTER_SAFE_BYTES:
+            item = self.encode(topics.MD_DLQ, "DeadLetter", key, omit_raw(letter), letter["event_time"])
+        src = letter["source"]
+        log.warning("dead-lettered %s[%d]@%d: %s", src["topic"], src["partition"], src["offset"], letter["reason"])
+        self.produce(*item)
+
+    def _problem(self, remaining: int) -> str | None:
+        failed, self.failed = self.failed, 0
+        if remaining or failed:
+            return f"{remaining} records unacknowledged and {failed} refused by Kafka"
+        return None
+
+    async def flush(self) -> str | None:
+        """Wait until every record sent so far is written; a description of what was not, else None."""
+        loop = asyncio.get_running_loop()
+        return self._problem(await loop.run_in_executor(None, self.producer.flush, 60))
+
+    def flush_now(self) -> str | None:
+        return self._problem(self.producer.flush(60))
+
+
+async def durable(out: Output) -> None:
+    """Return once every record of the batch is written; a batch that cannot be made durable ends
+    the worker (see :func:`fail_stop`) instead of being acknowledged."""
+    try:
+        problem = await out.flush()
+    except asyncio.CancelledError:
+        # The worker is stopping and Faust acknowledges this batch as the loop unwinds: its records
+        # must be written before that, so finish the flush here, synchronously.
+        problem = out.flush_now()
+        if problem:
+            fail_stop(problem)
+        raise
+    if problem:
+        fail_stop(problem)
+
+
+def omit_raw(letter: dict[str, Any]) -> dict[str, Any]:
+    """The digest form of a dead letter: SHA-256 and length instead of the frame's bytes (``source``
+    still points at the frame on its raw topic), headers and reason cut to a bounded size."""
+    raw = letter["raw"]
+    headers = {str(k)[:64]: str(v)[:256] for k, v in list(letter.get("headers", {}).items())[:32]}
+    return {**letter, "raw": b"", "raw_length": len(raw), "raw_sha256": hashlib.sha256(raw).hexdigest(),
+            "headers": headers, "reason": letter["reason"][:MAX_REASON]}
+
+
+def refused(exc: Exception) -> bool:
+    """A record Kafka refuses for what it is (too large ...), not because the producer is broken."""
+    err = exc.args[0] if exc.args else None
+    return not (hasattr(err, "fatal") and err.fatal())

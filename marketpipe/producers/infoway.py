@@ -1,0 +1,123 @@
+"""Infoway JSON websocket: trades (10000), depth (10003) and klines (10006) subscriptions, the
+10010 heartbeat every 30 s, and the 60-client-frames-per-minute budget.
+
+Subscribe requests are paced like the provider's sample client (seed 002: one request, wait,
+the next); every error code is handled as :data:`marketpipe.protocol.infoway.ERRORS` says (stop
+with the cause and the fix, back off, or reconnect), so a refusal never leaves a connection open
+with nothing subscribed, and a 501 is waited out instead of answered with a new burst.
+
+Pushes 10002/10005/10008 are data; acks, the welcome, the plain-text greeting, heartbeat replies
+and error frames are control. Every frame carries the header ``kline_types``: the kline type
+numbers this connection subscribed (the kline push may not say its interval).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.parse
+import uuid
+from collections import deque
+from typing import Callable, Iterable
+
+import websocket
+
+from marketpipe import markethours
+from marketpipe.protocol import infoway as proto
+from marketpipe.quietlog import warn_plaintext
+from marketpipe.rawframe import H_KLINE_TYPES
+from marketpipe.producers.session import AuthFailed, Emit, Feed, MarketCalendar, RateLimited, Retry, Stopped
+
+KLINE_TYPES = proto.KLINE_TYPES
+
+
+def calendar_for(business: str, codes: Iterable[str]) -> MarketCalendar:
+    """crypto trades all week; common (FX, metals, indices) on weekdays; stock by code suffix."""
+    if business == "crypto":
+        return markethours.CRYPTO
+    if business == "stock":
+        suffixes = {c.rpartition(".")[2] for c in codes if "." in c} or {"SH"}
+        return markethours.AnyOf(markethours.for_symbol_suffix(s) for s in sorted(suffixes))
+    return markethours.FOREX  # common, and the regional stock channels: weekday hours at the widest
+
+
+class InfowayFeed(Feed):
+    provider = "infoway"
+    heartbeat_seconds = proto.HEARTBEAT_SECONDS
+    heartbeat_answered = False  # production sends no 10011 (protocols.md §2.3)
+
+    def __init__(self, ws_url: str, api_key: str, business: str, codes: Iterable[str],
+                 channels: Iterable[str] = ("trade", "depth", "kline"), kline: str | Iterable[str] = "1m", *,
+                 pace_seconds: float = proto.SUBSCRIBE_INTERVAL_SECONDS,
+                 sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic) -> None:
+        self.ws_url = ws_url
+        self._key = api_key
+        self.business = business
+        self.codes = [c.strip() for c in codes if c.strip()]
+        self.channels = list(channels)
+        klines = [kline] if isinstance(kline, str) else list(kline)
+        self.kline_types = [KLINE_TYPES[k] for k in klines]
+        self.pace_seconds = pace_seconds
+        self._sleep = sleep
+        self._clock = clock
+        self.sent: deque[float] = deque()
+        self._last_subscribe: float | None = None
+
+    def describe(self) -> str:
+        return f"infoway {self.ws_url} ({self.business})"
+
+    def calendar(self) -> MarketCalendar:
+        return calendar_for(self.business, self.codes)
+
+    def headers(self) -> tuple[tuple[str, str], ...]:
+        if "kline" not in self.channels:
+            return ()
+        return ((H_KLINE_TYPES, ",".join(str(t) for t in self.kline_types)),)
+
+    def prepare(self, emit: Emit) -> tuple[str, list[str]]:
+        query = urllib.parse.urlencode({"business": self.business, "apikey": self._key})
+        warn_plaintext(self.ws_url, "Infoway API key")
+        return f"{self.ws_url}?{query}", []
+
+    def _send(self, ws: websocket.WebSocket, frame: dict) -> None:
+        """Send within the provider's budget of 60 frames per minute (heartbeats count too)."""
+        now = self._clock()
+        while self.sent and self.sent[0] < now - 60:
+            self.sent.popleft()
+        if len(self.sent) >= proto.FRAMES_PER_MINUTE - 2:  # keep a margin of two frames
+            self._sleep(max(0.0, 60 - (now - self.sent[0])))
+        ws.send(json.dumps(frame, separators=(",", ":")))
+        self.sent.append(self._clock())
+
+    def requests(self) -> list[dict]:
+        codes = ",".join(self.codes)  # one frame per type: the frame budget is tiny
+        by_channel = {"trade": {"code": proto.SUBSCRIBE_TRADE, "data": {"codes": codes}},
+                      "depth": {"code": proto.SUBSCRIBE_DEPTH, "data": {"codes": codes}},
+                      "kline": {"code": proto.SUBSCRIBE_KLINE,
+                                "data": {"arr": [{"type": t, "codes": codes} for t in self.kline_types]}}}
+        return [{**by_channel[c], "trace": uuid.uuid4().hex} for c in self.channels]
+
+    def on_open(self, ws: websocket.WebSocket, emit: Emit) -> None:
+        for request in self.requests():
+            if self._last_subscribe is not None:  # also across a reconnect: the server counts per key
+                wait = self.pace_seconds - (self._clock() - self._last_subscribe)
+                if wait > 0:
+                    self._sleep(wait)
+            self._send(ws, request)
+            self._last_subscribe = self._clock()
+
+    def heartbeat(self, ws: websocket.WebSocket) -> None:
+        self._send(ws, {"code": proto.HEARTBEAT, "trace": uuid.uuid4().hex})
+
+    def classify(self, data: bytes, opcode: str) -> str:
+        error = proto.error_of(data)
+        if error is None:
+            return "data" if proto.is_push(data) else "control"
+        action = error.rule.action
+        if action is proto.Action.STOP:
+            if error.code in (401, 508, 509, 510, 517, 518):
+                raise AuthFailed(error.message())
+            raise Stopped(error.message())
+        if action is proto.Action.BACK_OFF:
+            raise RateLimited(error.message())
+        raise Retry(error.message())

@@ -1,0 +1,302 @@
+"""One connection handler for every provider (a feed class per provider supplies the differences).
+
+The loop, per session: ``feed.prepare()`` (server allocation / Engine.IO handshake: fresh every
+time) → websocket connect → ``feed.on_open()`` (subscribe) → receive frames, handing each one,
+unmodified, to the sink with connection id, sequence, session and receive time → heartbeats on a
+timer → a stalled session is closed and replaced.
+
+Stalls know market hours (``feed.calendar()``, see marketpipe/markethours.py): while the market
+is open, ``stall_seconds`` without any frame or pong means the feed is stuck; the stall clock
+starts again at every open, so the silence of a lunch break, a night or a weekend never counts.
+While the market is closed a session is replaced only when the feed's heartbeat is answered
+(websocket pong, Engine.IO ``3``) and no answer came for the stall period: the connection is
+dead. Feeds whose heartbeat is not answered (Infoway) are left alone until the market opens.
+
+Reconnects use capped exponential backoff with full jitter (sleep = uniform(0, min(cap, base·2ⁿ)));
+n resets after a session that stayed up ``healthy_seconds``. A rate-limit answer waits at least
+``rate_limit_seconds``. An authentication failure ends the loop (the CLI exits non-zero): retrying
+a wrong token only hammers the provider.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import socket
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Protocol
+
+import websocket
+
+from marketpipe import markethours
+from marketpipe.rawframe import RawMeta
+from marketpipe.producers import metrics as m
+
+log = logging.getLogger(__name__)
+
+OPCODES = {websocket.ABNF.OPCODE_BINARY: "binary", websocket.ABNF.OPCODE_TEXT: "text"}
+
+
+class Stopped(Exception):
+    """The provider refused for a reason retrying cannot fix; the message names the cause and the fix."""
+
+
+class AuthFailed(Stopped):
+    """Credentials refused: do not retry."""
+
+
+class RateLimited(Exception):
+    """The provider asks us to slow down."""
+
+
+class Retry(Exception):
+    """A transient failure: reconnect after backoff."""
+
+
+Emit = Callable[[bytes, str, str], None]  # (frame bytes, opcode "binary"|"text", kind "data"|"control")
+
+
+class MarketCalendar(Protocol):
+    def is_open_at(self, epoch_seconds: float) -> bool: ...
+
+
+class Feed:
+    """What differs between providers. Subclasses override what they need."""
+
+    provider = ""
+    heartbeat_seconds: float | None = None
+    #: delay of the first heartbeat after :meth:`on_open` (None: ``heartbeat_seconds``)
+    first_heartbeat_seconds: float | None = None
+    #: True when the server answers :meth:`heartbeat` (a pong): silence then means a dead socket
+    heartbeat_answered = True
+
+    def calendar(self) -> MarketCalendar:
+        """When the subscribed market trades (decides whether silence is a stall)."""
+        return markethours.CRYPTO
+
+    def headers(self) -> tuple[tuple[str, str], ...]:
+        """Extra raw-frame headers, constant per connection."""
+        return ()
+
+    def prepare(self, emit: Emit) -> tuple[str, list[str]]:
+        """Everything before the websocket: returns (url, extra headers)."""
+        raise NotImplementedError
+
+    def on_open(self, ws: websocket.WebSocket, emit: Emit) -> None:
+        """Subscribe (and any upgrade handshake)."""
+
+    def heartbeat(self, ws: websocket.WebSocket) -> None:
+        ws.ping()
+
+    def classify(self, data: bytes, opcode: str) -> str:
+        """'data' or 'control'; may raise AuthFailed / RateLimited / Retry for error frames."""
+        return "data" if opcode == "binary" else "control"
+
+    def describe(self) -> str:
+        return self.provider
+
+
+@dataclass
+class StallWatch:
+    """Decides, from the monotonic and the wall clock, whether a quiet session is stalled."""
+
+    stall_seconds: float
+    calendar: MarketCalendar
+    heartbeat_answered: bool
+    dead_seconds: float
+    last_life: float = 0.0
+    was_open: bool = False
+    checked_at: float = float("-inf")
+
+    def life(self, now: float) -> None:
+        self.last_life = now
+
+    def verdict(self, now: float, wall: float) -> str | None:
+        if now - self.checked_at >= 1.0:  # the calendar is asked once a second, not once per frame
+            self.checked_at = now
+            is_open = self.calendar.is_open_at(wall)
+        else:
+            is_open = self.was_open
+        if is_open and not self.was_open:
+            self.last_life = max(self.last_life, now)  # the silence before the open does not count
+        self.was_open = is_open
+        idle = now - self.last_life
+        if is_open and idle > self.stall_seconds:
+            return f"no frame for {self.stall_seconds:.0f} s while the market is open (stalled)"
+        if not is_open and self.heartbeat_answered and idle > self.dead_seconds:
+            return f"no frame or pong for {self.dead_seconds:.0f} s (connection dead)"
+        return None
+
+
+@dataclass
+class Backoff:
+    base: float = 0.5
+    cap: float = 30.0
+    attempt: int = 0
+
+    def next(self, rng: random.Random) -> float:
+        delay = rng.uniform(0, min(self.cap, self.base * (2 ** self.attempt)))
+        self.attempt += 1
+        return delay
+
+    def reset(self) -> None:
+        self.attempt = 0
+
+
+class Session:
+    def __init__(self, feed: Feed, sink: Any, connection_id: str, *, stall_seconds: float = 30.0,
+                 healthy_seconds: float = 30.0, rate_limit_seconds: float = 60.0, backoff: Backoff | None = None,
+                 connect_timeout: float = 10.0, seed: int | None = None,
+                 clock: Callable[[], float] = time.monotonic, wallclock: Callable[[], float] = time.time,
+                 sleep: Callable[[float], None] | None = None) -> None:
+        self.feed = feed
+        self.sink = sink
+        self.connection_id = connection_id
+        self.stall_seconds = stall_seconds
+        self.healthy_seconds = healthy_seconds
+        self.rate_limit_seconds = rate_limit_seconds
+        self.backoff = backoff or Backoff()
+        self.connect_timeout = connect_timeout
+        self.rng = random.Random(seed)
+        self.seq = 0
+        self.session = 0
+        self.stopping = False
+        self.ws: websocket.WebSocket | None = None
+        self.clock = clock
+        self.wallclock = wallclock
+        self.extra_headers = feed.headers()
+        self._sleep_fn = sleep  # tests: a fake clock's sleep
+
+    def stop(self) -> None:
+        """Ask the loop to end; safe from a signal handler (the loop notices within 0.5 s).
+
+        The socket is closed by the loop itself: closing it here could deadlock on the
+        websocket's lock held by the very recv this handler interrupted.
+        """
+        self.stopping = True
+
+    # ---- frames -----------------------------------------------------------------------------
+    def emit(self, data: bytes, opcode: str, kind: str) -> None:
+        self.seq += 1
+        meta = RawMeta(self.feed.provider, self.connection_id, self.seq, self.session, time.time_ns(), opcode, kind,
+                       self.extra_headers)
+        self.sink.send(data, meta)
+        m.FRAMES.labels(self.feed.provider, kind).inc()
+        m.BYTES.labels(self.feed.provider).inc(len(data))
+
+    # ---- loop -------------------------------------------------------------------------------
+    def run(self) -> None:
+        """Run until :meth:`stop`; raises Stopped (AuthFailed) when retrying cannot help."""
+        provider = self.feed.provider
+        while not self.stopping:
+            started = self.clock()
+            reason = "closed"
+            try:
+                self.session += 1
+                self._one_session()
+                reason = "closed by peer"
+            except AuthFailed:
+                m.ERRORS.labels(provider, "auth").inc()
+                raise
+            except Stopped:
+                m.ERRORS.labels(provider, "refused").inc()
+                raise
+            except RateLimited as exc:
+                m.ERRORS.labels(provider, "rate_limit").inc()
+                wait = max(self.rate_limit_seconds, self.backoff.next(self.rng))
+                log.warning("%s: rate limited (%s); waiting %.1f s", self.feed.describe(), exc, wait)
+                m.RECONNECTS.labels(provider, "rate_limit").inc()
+                self._sleep(wait)
+                continue
+            except (Retry, websocket.WebSocketException, OSError, socket.timeout, ValueError) as exc:
+                reason = f"{type(exc).__name__}: {exc}"
+                m.ERRORS.labels(provider, "connection").inc()
+            finally:
+                m.CONNECTED.labels(provider).set(0)
+                self.ws = None
+            if self.stopping:
+                break
+            if self.clock() - started >= self.healthy_seconds:
+                self.backoff.reset()
+            delay = self.backoff.next(self.rng)
+            log.warning("%s: session %d ended (%s); reconnecting in %.2f s", self.feed.describe(), self.session,
+                        reason, delay)
+            m.RECONNECTS.labels(provider, "disconnect").inc()
+            self._sleep(delay)
+
+    def _sleep(self, seconds: float) -> None:
+        if self._sleep_fn is not None:
+            self._sleep_fn(seconds)
+            return
+        deadline = time.monotonic() + seconds
+        while not self.stopping and time.monotonic() < deadline:
+            time.sleep(min(0.1, max(0.0, deadline - time.monotonic())))
+
+    def _one_session(self) -> None:
+        url, headers = self.feed.prepare(self.emit)
+        try:
+            ws = websocket.create_connection(url, header=headers, timeout=self.connect_timeout,
+                                             enable_multithread=True)
+        except websocket.WebSocketBadStatusException as exc:
+            if exc.status_code in (401, 403):
+                raise AuthFailed(f"websocket upgrade refused with HTTP {exc.status_code}") from None
+            if exc.status_code == 429:
+                raise RateLimited("HTTP 429 at websocket upgrade") from None
+            raise Retry(f"websocket upgrade answered HTTP {exc.status_code}") from None
+        self.ws = ws
+        if self.stopping:
+            ws.close()
+            return
+        m.CONNECTED.labels(self.feed.provider).set(1)
+        log.info("%s: session %d connected", self.feed.describe(), self.session)
+        self.feed.on_open(ws, self.emit)
+        ws.settimeout(0.5)
+        try:
+            self._receive(ws)
+        finally:
+            try:
+                ws.close(timeout=1)
+            except Exception:  # noqa: BLE001 - closing a dead socket may fail in many ways
+                pass
+
+    def _watch(self) -> StallWatch:
+        beat = self.feed.heartbeat_seconds or 0.0
+        watch = StallWatch(self.stall_seconds, self.feed.calendar(), self.feed.heartbeat_answered,
+                           dead_seconds=max(self.stall_seconds, 2.5 * beat))
+        watch.life(self.clock())
+        return watch
+
+    def _receive(self, ws: websocket.WebSocket) -> None:
+        watch = self._watch()
+        beat = self.feed.heartbeat_seconds
+        next_beat = self.clock() + (self.feed.first_heartbeat_seconds or beat or 0.0)
+        while not self.stopping:
+            now = self.clock()
+            if beat and now >= next_beat:
+                self.feed.heartbeat(ws)
+                next_beat = now + beat
+            stalled = watch.verdict(now, self.wallclock())
+            if stalled:
+                raise Retry(stalled)
+            try:
+                opcode_num, data = ws.recv_data(control_frame=True)
+            except websocket.WebSocketTimeoutException:
+                continue
+            except websocket.WebSocketConnectionClosedException:
+                return
+            if opcode_num == websocket.ABNF.OPCODE_CLOSE:
+                return
+            if opcode_num in (websocket.ABNF.OPCODE_PONG, websocket.ABNF.OPCODE_PING):
+                watch.life(self.clock())  # an answered heartbeat: the connection lives
+                continue
+            opcode = OPCODES.get(opcode_num)
+            if opcode is None:
+                continue
+            watch.life(self.clock())
+            try:
+                kind = self.feed.classify(data, opcode)
+            except (Stopped, RateLimited, Retry):
+                self.emit(data, opcode, "control")  # the error frame itself is kept too
+                raise
+            self.emit(data, opcode, kind)

@@ -1,0 +1,1 @@
+"""Local servers speaking the jvQuant, Infoway and Jin10 protocols (see ``marketpipe.simulators.runner``)."""

@@ -1,0 +1,334 @@
+"""Infoway simulator: the JSON quote websocket ``/ws?business=<channel>&apikey=<KEY>`` (protocols.md §2).
+
+Choices made where the documentation is [I]/[U]:
+- bad key: HTTP 401 at the upgrade with body ``{"message":"Invalid API key in request"}``;
+  rate-limit window: HTTP 429 at the upgrade; unknown ``business``: HTTP 400;
+- stock channel sends the plain-text greeting, then ``{"code":200,"msg":"ws connect success"}``;
+- heartbeats (10010) get no reply unless ``heartbeat_reply=True`` (then 10011); only 10010 resets the
+  heartbeat timer; on timeout the socket is closed (code 1000) without a 513 frame;
+- every client frame counts towards ``frame_limit`` per ``frame_window`` seconds (60/60 s); the first
+  frame over the limit gets ``{"traceId":..,"code":501,...}`` and the connection is closed;
+- non-JSON client frame: ``{"traceId":"","code":515,...}`` (connection kept); subscribe without data: 507;
+- a subscription taking a connection over ``max_codes`` codes (protocols.md §2.5: 600) is refused with
+  ``Subscribe fail: {"traceId":..,"code":505,...}`` and nothing of that request is subscribed (connection kept);
+- unknown or wrong-channel codes are acked ``ok`` and never pushed; ``.BJ`` symbols are served;
+- trade ``ty`` (with ``includeTy``) is always 1; depth has 5 levels; kline pushes the current bar of each
+  subscribed type on every tick the symbol traded, ``pca``/``pfr`` against the previous bar's close;
+- kline pushes: ``dialect="documented"`` (default) sends the shape seeds/002 prints,
+  ``{"s":…, "respList":[{t,h,o,l,c,v,vw,pc,pca}]}`` (no ``ty``: a client knows the interval from
+  what it subscribed); ``dialect="notes"`` sends the captured flat object with ``ty`` (§2.4).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from typing import Any, Iterable
+
+import orjson
+from aiohttp import WSMsgType, web
+
+from marketpipe.simulators.market import KLINE_SECONDS, BarBuilder, Instrument, Trade, check_dialect
+from marketpipe.simulators.server import Connection, Row, SimServer, group_by_code
+
+CHANNELS = {"stock": ("SH", "SZ", "BJ", "US"), "crypto": ("CRYPTO",), "common": ("FX",),
+            "japan": (), "india": (), "korea": (), "taiwan": ()}
+GREETING = "You have permission to subscribe to all market data"
+WELCOME = '{"code":200,"msg":"ws connect success"}'
+BAD_KEY_BODY = '{"message":"Invalid API key in request"}'
+GARBAGE = "\x00\x01garbage{not json"
+DEFAULT_SYMBOLS = ("600519", "000001", "300750", "688981", "430047", "aapl", "amzn", "tsla",
+                   "BTCUSDT", "ETHUSDT", "XAUUSD", "XAGUSD", "EURUSD", "USDCNH", "USOIL", "DXY")
+SUBSCRIBE = {10000: "trade", 10003: "depth", 10006: "kline"}
+UNSUBSCRIBE = {11000: "trade", 11001: "depth", 11002: "kline"}
+
+
+def iw_symbol(inst: Instrument) -> str | None:
+    """Infoway spelling of a canonical code (``600519.SH``, ``AAPL.US``, ``BTCUSDT``); indices are not served."""
+    if inst.kind == "index":
+        return None
+    if inst.exchange in ("SH", "SZ", "BJ"):
+        return f"{inst.code}.{inst.exchange}"
+    if inst.exchange == "US":
+        return f"{inst.code.upper()}.US"
+    return inst.code
+
+
+def split_codes(value: Any) -> list[str]:
+    if isinstance(value, list):
+        return [str(v).strip() for v in value if str(v).strip()]
+    if isinstance(value, str):
+        return [c.strip() for c in value.split(",") if c.strip()]
+    return []
+
+
+def error_frame(trace: str, code: int, msg: str) -> str:
+    return orjson.dumps({"traceId": trace, "code": code, "msg": msg}).decode()
+
+
+class IwConnection(Connection):
+    def __init__(self, conn_id: str, ws: web.WebSocketResponse, request: web.Request, business: str):
+        super().__init__(conn_id, ws, request)
+        self.business = business
+        self.trade: set[str] = set()
+        self.include_ty = False
+        self.depth: set[str] = set()
+        self.kline: dict[str, set[int]] = {}
+        self.frames_in: deque[float] = deque()
+        self.last_heartbeat = time.monotonic()
+
+
+class InfowaySim(SimServer):
+    provider = "infoway"
+    default_symbols = DEFAULT_SYMBOLS
+
+    def __init__(self, config: Any = None, *, heartbeat_timeout: float = 60.0, heartbeat_reply: bool = False,
+                 frame_limit: int = 60, frame_window: float = 60.0, max_codes: int = 600,
+                 dialect: str = "documented", **kw: Any) -> None:
+        self.dialect = check_dialect(dialect)
+        super().__init__(config, **kw)
+        self.heartbeat_timeout = heartbeat_timeout
+        self.heartbeat_reply = heartbeat_reply
+        self.frame_limit = frame_limit
+        self.frame_window = frame_window
+        self.max_codes = max_codes
+        self.bars = BarBuilder()
+        self.by_symbol: dict[str, str] = {}  # Infoway symbol -> canonical code
+        self.symbol_of: dict[str, str] = {}
+        for code, st in self.market.states.items():
+            sym = iw_symbol(st.inst)
+            if sym:
+                self.by_symbol[sym] = code
+                self.symbol_of[code] = sym
+
+    def canonical(self, code: str) -> str:
+        base, _, suffix = code.partition(".")
+        return base.lower() if suffix == "US" else base if suffix in ("SH", "SZ", "BJ") else code
+
+    @property
+    def url(self) -> str:
+        return f"ws://{self.host}:{self.port}/ws"
+
+    def addresses(self) -> dict[str, str]:
+        return {"INFOWAY_WS_URL": self.url}
+
+    def add_routes(self, app: web.Application) -> None:
+        app.router.add_get("/ws", self.quote_ws)
+
+    # ---- connection -----------------------------------------------------------------------
+    async def quote_ws(self, request: web.Request) -> web.StreamResponse:
+        refused = self.refused()
+        if refused is not None:
+            return refused
+        if self.faults.active("rate_limit"):
+            return web.json_response({"code": 429, "message": "Too Many Requests"}, status=429)
+        if not self.key_ok(request.query.get("apikey")):
+            return web.Response(status=401, text=BAD_KEY_BODY, content_type="application/json")
+        business = request.query.get("business", "")
+        if business not in CHANNELS:
+            return web.json_response({"code": 514, "msg": f"Wrong WS URL: unknown business {business!r}"}, status=400)
+        conn_id = self.new_id()
+        ws = await self.prepare_ws(request, conn_id)
+        conn = self.register(IwConnection(conn_id, ws, request, business))
+        watchdog = asyncio.create_task(self._heartbeat_watchdog(conn))
+        try:
+            if business == "stock":
+                await conn.send(GREETING, "control")
+            await conn.send(WELCOME, "control")
+            async for msg in ws:
+                if msg.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
+                    continue
+                if not await self._client_frame(conn, msg.data):
+                    break
+        finally:
+            watchdog.cancel()
+            self.forget(conn)
+            await conn.close()
+        return ws
+
+    async def _heartbeat_watchdog(self, conn: IwConnection) -> None:
+        step = min(1.0, self.heartbeat_timeout / 4)
+        while not conn.closed:
+            await asyncio.sleep(step)
+            if time.monotonic() - conn.last_heartbeat > self.heartbeat_timeout:
+                await conn.close(1000, b"heartbeat timeout")
+                return
+
+    def _over_limit(self, conn: IwConnection) -> bool:
+        now = time.monotonic()
+        conn.frames_in.append(now)
+        while conn.frames_in and conn.frames_in[0] <= now - self.frame_window:
+            conn.frames_in.popleft()
+        return len(conn.frames_in) > self.frame_limit
+
+    async def _client_frame(self, conn: IwConnection, data: str | bytes) -> bool:
+        """Handle one client frame; False closes the connection."""
+        try:
+            req = orjson.loads(data)
+            if not isinstance(req, dict):
+                raise ValueError("not an object")
+        except ValueError:
+            req = None
+        trace = str(req.get("trace", "")) if req else ""
+        if self._over_limit(conn):
+            await conn.send(error_frame(trace, 501, "Request frequency exceed the limit：60 times per minute"), "control")
+            return False
+        if req is None:
+            await conn.send(error_frame("", 515, "Request data is not JSON"), "control")
+            return True
+        code, body = req.get("code"), req.get("data")
+        if code == 10010:
+            conn.last_heartbeat = time.monotonic()
+            if self.heartbeat_reply:
+                await conn.send(orjson.dumps({"code": 10011, "trace": trace, "msg": "ok"}).decode(), "control")
+            return True
+        if code in SUBSCRIBE:
+            if not isinstance(body, dict):
+                await conn.send(error_frame(trace, 507, "Param lost：data"), "control")
+                return True
+            if self._too_many_codes(conn, body):
+                await conn.send("Subscribe fail: " + error_frame(
+                    trace, 505, f"Single WS subscribe exceeds the limit {self.max_codes}"), "control")
+                return True
+            self._subscribe(conn, SUBSCRIBE[code], body)
+            ack = code + 1
+        elif code in UNSUBSCRIBE:
+            self._unsubscribe(conn, UNSUBSCRIBE[code], body if isinstance(body, dict) else {})
+            ack = 11010
+        else:
+            await conn.send(error_frame(trace, 506 if code is not None else 507,
+                                        f"Param error：code {code}" if code is not None else "Param lost：code"),
+                            "control")
+            return True
+        await conn.send(orjson.dumps({"code": ack, "trace": trace, "msg": "ok"}).decode(), "control")
+        return True
+
+    def _too_many_codes(self, conn: IwConnection, body: dict[str, Any]) -> bool:
+        asked = set(split_codes(body.get("codes")))
+        for item in body.get("arr") or []:
+            if isinstance(item, dict):
+                asked.update(split_codes(item.get("codes")))
+        return len(conn.trade | conn.depth | set(conn.kline) | asked) > self.max_codes
+
+    def _subscribe(self, conn: IwConnection, what: str, body: dict[str, Any]) -> None:
+        if what == "trade":
+            conn.trade.update(split_codes(body.get("codes")))
+            conn.include_ty = bool(body.get("includeTy", conn.include_ty))
+        elif what == "depth":
+            conn.depth.update(split_codes(body.get("codes")))
+        else:
+            for item in body.get("arr") or []:
+                if isinstance(item, dict) and int(item.get("type", 0) or 0) in KLINE_SECONDS:
+                    for sym in split_codes(item.get("codes")):
+                        conn.kline.setdefault(sym, set()).add(int(item["type"]))
+
+    def _unsubscribe(self, conn: IwConnection, what: str, body: dict[str, Any]) -> None:
+        codes = split_codes(body.get("codes"))
+        if what == "kline":
+            types = {int(t) for t in split_codes(str(body.get("klineTypes", "")))} if body.get("klineTypes") else None
+            for sym in codes or list(conn.kline):
+                left = conn.kline.get(sym, set()) - types if types else set()
+                if left:
+                    conn.kline[sym] = left
+                else:
+                    conn.kline.pop(sym, None)
+            return
+        target = conn.trade if what == "trade" else conn.depth
+        if codes:
+            target.difference_update(codes)
+        else:
+            target.clear()
+
+    # ---- pushes ---------------------------------------------------------------------------
+    def _served(self, conn: IwConnection, sym: str) -> str | None:
+        code = self.by_symbol.get(sym)
+        if code is None or self.market.states[code].inst.exchange not in CHANNELS[conn.business]:
+            return None
+        return code
+
+    def codes_of(self, conn: Connection) -> Iterable[str]:
+        assert isinstance(conn, IwConnection)
+        syms = conn.trade | conn.depth | set(conn.kline)
+        return [c for c in (self._served(conn, s) for s in syms) if c]
+
+    def _trade_frame(self, t: Trade, with_ty: bool) -> str:
+        inst = self.market.states[t.code].inst
+        vol = f"{t.volume:.{inst.volume_decimals}f}"
+        data: dict[str, Any] = {"p": inst.fmt(t.price), "s": self.symbol_of[t.code], "t": t.ts_ms, "td": t.side,
+                                "v": vol, "vw": f"{t.price * t.volume:.5f}"}
+        if with_ty:
+            data["ty"] = 1
+        return orjson.dumps({"code": 10002, "data": data}).decode()
+
+    def _depth_frame(self, code: str, ts_ms: int) -> str:
+        st = self.market.states[code]
+        bids, asks = st.book(5)
+        q = st.inst.volume_decimals
+
+        def side(levels: list[tuple[float, int]]) -> list[list[str]]:
+            live = [(p, v) for p, v in levels if v]
+            return [[st.inst.fmt(p) for p, _ in live], [f"{v:.{q}f}" for _, v in live]]
+
+        return orjson.dumps({"code": 10005, "data": {"a": side(asks), "b": side(bids), "s": self.symbol_of[code],
+                                                     "t": ts_ms}}).decode()
+
+    def _kline_frames(self, trades: list[Trade], cache: dict[Any, Any], code: str, ktype: int) -> str:
+        key = ("kline", code, ktype)
+        if key not in cache:
+            seconds = KLINE_SECONDS[ktype]
+            for t in trades:
+                bar = self.bars.update(t, seconds)
+            prev = self.bars.prev_close.get((code, seconds), self.market.states[code].inst.prev_close)
+            f = self.market.states[code].inst.fmt
+            change = f"{100 * (bar.close / prev - 1):.2f}%"
+            if self.dialect == "documented":  # seeds/002 實時K線解析, keys in the printed order
+                data: dict[str, Any] = {"s": self.symbol_of[code], "respList": [{
+                    "t": str(bar.start_s), "h": f(bar.high), "o": f(bar.open), "l": f(bar.low), "c": f(bar.close),
+                    "v": f"{bar.volume:.5f}", "vw": f"{bar.amount:.5f}", "pc": change, "pca": f(bar.close - prev)}]}
+            else:
+                data = {"c": f(bar.close), "h": f(bar.high), "l": f(bar.low), "o": f(bar.open),
+                        "pca": f(bar.close - prev), "pfr": change, "s": self.symbol_of[code], "t": str(bar.start_s),
+                        "ty": ktype, "v": f"{bar.volume:.5f}", "vw": f"{bar.amount:.5f}"}
+            cache[key] = orjson.dumps({"code": 10008, "data": data}).decode()
+        return cache[key]
+
+    async def push(self, conn: Connection, trades: list[Trade], cache: dict[Any, Any]) -> None:
+        assert isinstance(conn, IwConnection)
+        if "by_code" not in cache:
+            cache["by_code"] = group_by_code(trades)
+        by_code: dict[str, list[Trade]] = cache["by_code"]
+        for sym in conn.trade:
+            code = self._served(conn, sym)
+            for t in by_code.get(code, ()) if code else ():
+                key = ("trade", t.code, t.trade_id, conn.include_ty)
+                if key not in cache:
+                    cache[key] = self._trade_frame(t, conn.include_ty)
+                row: Row = {"kind": "trade", "code": sym, "trade_ids": [t.trade_id]}
+                if not await conn.send(cache[key], "data", [row]):
+                    return
+        for sym in conn.depth:
+            code = self._served(conn, sym)
+            if code and code in by_code:
+                key = ("depth", code)
+                if key not in cache:
+                    cache[key] = self._depth_frame(code, by_code[code][-1].ts_ms)
+                if not await conn.send(cache[key], "data", [{"kind": "depth", "code": sym}]):
+                    return
+        for sym, types in conn.kline.items():
+            code = self._served(conn, sym)
+            if code and code in by_code:
+                for ktype in sorted(types):
+                    frame = self._kline_frames(by_code[code], cache, code, ktype)
+                    if not await conn.send(frame, "data", [{"kind": "kline", "code": sym}]):
+                        return
+
+    def garbage_frame(self) -> str:
+        return GARBAGE
+
+    async def on_fault(self, kind: str, seconds: float) -> None:
+        if kind == "rate_limit":
+            for conn in list(self.connections.values()):
+                await conn.send(error_frame("", 501, "Request frequency exceed the limit：60 times per minute"),
+                                "control")
+                await conn.close(1000, b"rate limit")

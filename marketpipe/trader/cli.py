@@ -1,0 +1,116 @@
+"""``marketpipe trade`` (the trade consumer) and ``marketpipe order ...`` (the user tool)."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+
+from marketpipe.settings import Settings
+
+
+def cmd_trade(args: argparse.Namespace, settings: Settings) -> int:
+    from marketpipe import metrics
+    from marketpipe.trader import consumer
+
+    trader = consumer.build(settings, args.reference)
+    metrics.serve(settings.metrics_port, "trader", settings.metrics_host)
+    stop = {"now": False}
+
+    def on_signal(signum: int, _frame: object) -> None:
+        stop["now"] = True
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    consumer.run_loop(trader, stop)
+    return 0
+
+
+def _key(settings: Settings) -> str:
+    key = settings.order_signing_key.reveal()
+    if not key:
+        raise SystemExit("marketpipe order: MARKETPIPE_ORDER_SIGNING_KEY is not set (commands must be signed)")
+    return key
+
+
+def cmd_place(args: argparse.Namespace, settings: Settings) -> int:
+    from marketpipe.trader import commands
+
+    try:
+        cmd = commands.place(args.account, args.symbol, args.side, args.price, args.volume, _key(settings),
+                             command_id=args.command_id, ttl_s=args.ttl)
+    except ValueError as exc:
+        print(f"marketpipe order place: {exc}", file=sys.stderr)
+        return 2
+    try:
+        commands.send(settings, cmd)
+    except (ValueError, RuntimeError) as exc:  # a record the schema refuses, or Kafka did not acknowledge
+        print(f"marketpipe order place: not sent: {exc}", file=sys.stderr)
+        return 1
+    print(cmd["command_id"])
+    return 0
+
+
+def cmd_cancel(args: argparse.Namespace, settings: Settings) -> int:
+    from marketpipe.trader import commands
+
+    try:
+        cmd = commands.cancel(args.account, args.symbol, _key(settings), target_command_id=args.target_command_id,
+                              broker_order_id=args.broker_order_id, command_id=args.command_id, ttl_s=args.ttl)
+    except ValueError as exc:
+        print(f"marketpipe order cancel: {exc}", file=sys.stderr)
+        return 2
+    try:
+        commands.send(settings, cmd)
+    except (ValueError, RuntimeError) as exc:  # a record the schema refuses, or Kafka did not acknowledge
+        print(f"marketpipe order cancel: not sent: {exc}", file=sys.stderr)
+        return 1
+    print(cmd["command_id"])
+    return 0
+
+
+def cmd_halt(args: argparse.Namespace, settings: Settings) -> int:
+    from marketpipe.trader import commands
+
+    try:
+        commands.set_kill_switch(settings, args.order_command == "halt", args.reason)
+    except RuntimeError as exc:
+        print(f"marketpipe order {args.order_command}: {exc}", file=sys.stderr)
+        return 1
+    print("kill switch " + ("ON: the trader accepts no new orders" if args.order_command == "halt" else "off"))
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    t = sub.add_parser("trade", help="run the trade consumer: order.commands -> jvQuant trade API -> order.events",
+                       description="Consume signed order commands, check them, place them with the jvQuant trade API at most "
+                       "once per command id, and publish every state change to order.events.")
+    t.add_argument("--reference", default=None,
+                   help="JSON {symbol: {prev_close, name, st}} (default: MARKETPIPE_TRADER_REFERENCE)")
+    t.set_defaults(func=cmd_trade)
+
+    o = sub.add_parser("order", help="sign and send an order command, or flip the kill switch")
+    osub = o.add_subparsers(dest="order_command", metavar="ACTION", required=True)
+    p = osub.add_parser("place", help="place a limit order (prints the command id)")
+    p.add_argument("--account", required=True)
+    p.add_argument("--symbol", required=True, help="canonical A-share symbol, e.g. 600519.SH")
+    p.add_argument("--side", required=True, choices=["buy", "sell", "BUY", "SELL"])
+    p.add_argument("--price", required=True, help="exact limit price, e.g. 1500.00")
+    # checked by commands.place, so a bad number is one line, not argparse's usage block
+    p.add_argument("--volume", required=True, help="shares (bonds: 张), a positive whole number")
+    p.add_argument("--command-id", default=None, help="idempotency key (default: a new UUID)")
+    p.add_argument("--ttl", type=float, default=30.0, help="seconds until the command expires (default 30)")
+    p.set_defaults(func=cmd_place)
+    c = osub.add_parser("cancel", help="cancel an order by the command that placed it or by broker order id")
+    c.add_argument("--account", required=True)
+    c.add_argument("--symbol", required=True)
+    c.add_argument("--target-command-id", default=None)
+    c.add_argument("--broker-order-id", default=None)
+    c.add_argument("--command-id", default=None)
+    c.add_argument("--ttl", type=float, default=30.0)
+    c.set_defaults(func=cmd_cancel)
+    for name, text in (("halt", "kill switch ON: the trader stops placing new orders at once"),
+                       ("resume", "kill switch off")):
+        h = osub.add_parser(name, help=text)
+        h.add_argument("--reason", default="", help="why (shown in the trader's log)")
+        h.set_defaults(func=cmd_halt)

@@ -1,1 +1,0 @@
-"""Local servers speaking the jvQuant, Infoway and Jin10 protocols (see ``simulators.runner``)."""
