@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from marketpipe import settings
+
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_POM = ROOT / "deploy" / "kafka" / "pom.xml"
 MIN_JAVA = 17
@@ -32,8 +34,8 @@ class LauncherError(RuntimeError):
     """The local broker cannot be started or stopped; the message says what to do."""
 
 
-def _pom_path() -> Path:
-    pom = Path(os.environ.get("MARKETPIPE_KAFKA_POM", DEFAULT_POM))
+def _pom_path(pom: Path | None = None) -> Path:
+    pom = pom or DEFAULT_POM
     if not pom.is_file():
         raise LauncherError(f"{pom} not found: run from a marketpipe checkout (pip install -e .) "
                             "or set MARKETPIPE_KAFKA_POM")
@@ -41,7 +43,8 @@ def _pom_path() -> Path:
 
 
 def kafka_version(pom: Path | None = None) -> str:
-    text = (pom or _pom_path()).read_text(encoding="utf-8")
+    pom = _pom_path(pom)
+    text = pom.read_text(encoding="utf-8")
     match = re.search(r"<kafka\.version>([^<]+)</kafka\.version>", text)
     if not match:
         raise LauncherError(f"{pom}: no <kafka.version> property")
@@ -106,6 +109,7 @@ class LocalKafka:
         host: str = "127.0.0.1",
         progress: Callable[[str], None] = lambda msg: None,
         cache_dir: Path | None = None,
+        pom: Path | None = None,
     ) -> None:
         self.home = Path(home).absolute()
         self.dir = self.home / "kafka"
@@ -114,9 +118,13 @@ class LocalKafka:
         self.heap = heap
         self.host = host
         self.progress = progress
-        self.version = kafka_version()
-        cache_root = cache_dir or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "marketpipe"
-        self.libs = cache_root / f"kafka-{self.version}" / "libs"
+        if cache_dir is None or pom is None:  # not given: MARKETPIPE_KAFKA_POM, XDG_CACHE_HOME
+            local = settings.load().local
+            cache_dir = cache_dir or local.cache_home / "marketpipe"
+            pom = pom or local.kafka_pom
+        self.pom = _pom_path(pom)
+        self.version = kafka_version(self.pom)
+        self.libs = cache_dir / f"kafka-{self.version}" / "libs"
 
     # -- paths --------------------------------------------------------------------------
     @property
@@ -241,7 +249,7 @@ class LocalKafka:
                                 "(apt-get install maven), or point KAFKA_BOOTSTRAP_SERVERS at a running broker")
         self.libs.mkdir(parents=True, exist_ok=True)
         self.progress(f"fetching Apache Kafka {self.version} jars from Maven Central (once) into {self.libs}")
-        cmd = [mvn, "-q", "-B", "-f", str(_pom_path()), "dependency:copy-dependencies",
+        cmd = [mvn, "-q", "-B", "-f", str(self.pom), "dependency:copy-dependencies",
                f"-DoutputDirectory={self.libs}", "-DincludeScope=runtime"]
         result = subprocess.run(cmd, capture_output=True, text=True)
         if result.returncode != 0:
