@@ -187,9 +187,9 @@ def setting(name: str, default: str, doc: str, parse: Parser = text, *, secret: 
     return field(metadata={_VAR: Var(name, default, doc, parse, secret, shown)})
 
 
-def variables(section: type) -> Iterator[tuple[str, Var]]:
+def variables(cls: type) -> Iterator[tuple[str, Var]]:
     """(field name, variable) of every setting a section declares, in declaration order."""
-    for f in fields(section):
+    for f in fields(cls):
         if _VAR in f.metadata:
             yield f.name, f.metadata[_VAR]
 
@@ -197,9 +197,9 @@ def variables(section: type) -> Iterator[tuple[str, Var]]:
 S = TypeVar("S")
 
 
-def parse_section(section: type[S], env: Mapping[str, str]) -> S:
-    """The one loader: every declared field of ``section`` from ``env``."""
-    return section(**{name: var.read(env) for name, var in variables(section)})
+def parse_section(cls: type[S], env: Mapping[str, str]) -> S:
+    """The one loader: every declared field of the section ``cls`` from ``env``."""
+    return cls(**{name: var.read(env) for name, var in variables(cls)})
 
 
 # ---- the sections
@@ -471,16 +471,13 @@ def declared() -> Iterator[Var]:
             yield var
 
 
-def _known(name: str) -> bool:
-    return any(name == v.name or (v.family_prefix is not None and name.startswith(v.family_prefix))
-               for v in declared())
-
-
 def load(env: Mapping[str, str] | None = None) -> Settings:
     """The settings in ``env`` (default: the process environment). Cheap and never fails: a value
-    is checked when its section is first used."""
+    is checked when its section is first used. Only declared variables are kept."""
     env = os.environ if env is None else env
-    return Settings({k: v for k, v in env.items() if _known(k)})
+    names = {var.name for var in declared()}
+    families = tuple(var.family_prefix for var in declared() if var.family_prefix)
+    return Settings({k: v for k, v in env.items() if k in names or k.startswith(families)})
 
 
 #: (variable, default, meaning) of every setting, generated from the declarations.
