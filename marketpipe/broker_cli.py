@@ -35,7 +35,8 @@ def local_broker(settings: Settings):
     from marketpipe.kafka_local import LocalKafka
 
     return LocalKafka(home=settings.home, port=settings.kafka_port, controller_port=settings.kafka_port + 1,
-                      heap=settings.kafka_heap, progress=_say)
+                      heap=settings.kafka_heap, progress=_say, cache_dir=settings.local.cache_home / "marketpipe",
+                      pom=settings.local.kafka_pom)
 
 
 def _compose(*args: str) -> int:

@@ -64,14 +64,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    # only a snapshot: each command parses the sections it uses, so a bad value of a setting the
+    # command does not need cannot stop it
+    settings = settings_mod.load()
     try:
-        settings = settings_mod.load()
+        logs.setup(args.log_level or settings.log_level)
+        return int(args.func(args, settings) or 0)
     except settings_mod.SettingsError as exc:
         print(f"marketpipe: configuration error: {exc}", file=sys.stderr)
         return 2
-    logs.setup(args.log_level or settings.log_level)
-    try:
-        return int(args.func(args, settings) or 0)
     except KeyboardInterrupt:
         logging.getLogger("marketpipe").info("interrupted")
         return 130
@@ -94,7 +95,7 @@ def user_error(exc: BaseException, settings: settings_mod.Settings) -> str | Non
         err = exc.args[0] if exc.args else None
         detail = err.str() if isinstance(err, kafka.KafkaError) else text
         return f"Kafka at {settings.kafka.bootstrap_servers}: {detail} (is the broker up? `marketpipe kafka up`)"
-    expected: list[type[BaseException]] = [settings_mod.SettingsError, OSError]
+    expected: list[type[BaseException]] = [OSError]
     for module, name in (("marketpipe.kafka_local", "LauncherError"), ("marketpipe.schemas.codec", "CodecError"),
                          ("marketpipe.producers.sink", "SinkFatal"), ("aiokafka.errors", "KafkaError")):
         cls = getattr(sys.modules.get(module), name, None)

@@ -36,7 +36,6 @@ Settings come from :mod:`marketpipe.settings` (environment), or pass ``settings=
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import time
 import typing
@@ -513,8 +512,7 @@ class OrderClient:
         s, conf, prefix = _resolve(settings, bootstrap_servers, topic_prefix, config)
         self._conf = conf
         # trader.commands reads bootstrap/prefix/registry from Settings: give it the resolved ones
-        self.settings = dataclasses.replace(
-            s, topic_prefix=prefix, kafka=dataclasses.replace(s.kafka, bootstrap_servers=conf["bootstrap.servers"]))
+        self.settings = s.with_env(MARKETPIPE_TOPIC_PREFIX=prefix, KAFKA_BOOTSTRAP_SERVERS=conf["bootstrap.servers"])
         self.account = account
         self._key = signing_key if signing_key is not None else self.settings.order_signing_key.reveal()
         self._since = since if since is not None else int(time.time() * 1000) - 60_000

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from marketpipe import settings
 from marketpipe.resources import resource
 
 MIN_JAVA = 17
@@ -32,19 +33,21 @@ class LauncherError(RuntimeError):
     """The local broker cannot be started or stopped; the message says what to do."""
 
 
-def _pom_path() -> Path:
-    given = os.environ.get("MARKETPIPE_KAFKA_POM")
-    try:
-        pom = Path(given) if given else resource("kafka-pom.xml")
-    except FileNotFoundError as exc:
-        raise LauncherError(str(exc)) from None
+def _pom_path(pom: Path | None = None) -> Path:
+    """MARKETPIPE_KAFKA_POM when given, else the pom of this installation (checkout or wheel)."""
+    if pom is None:
+        try:
+            pom = resource("kafka-pom.xml")
+        except FileNotFoundError as exc:
+            raise LauncherError(str(exc)) from None
     if not pom.is_file():
         raise LauncherError(f"MARKETPIPE_KAFKA_POM={pom} is not a file")
     return pom
 
 
 def kafka_version(pom: Path | None = None) -> str:
-    text = (pom or _pom_path()).read_text(encoding="utf-8")
+    pom = _pom_path(pom)
+    text = pom.read_text(encoding="utf-8")
     match = re.search(r"<kafka\.version>([^<]+)</kafka\.version>", text)
     if not match:
         raise LauncherError(f"{pom}: no <kafka.version> property")
@@ -109,6 +112,7 @@ class LocalKafka:
         host: str = "127.0.0.1",
         progress: Callable[[str], None] = lambda msg: None,
         cache_dir: Path | None = None,
+        pom: Path | None = None,
     ) -> None:
         self.home = Path(home).absolute()
         self.dir = self.home / "kafka"
@@ -117,9 +121,13 @@ class LocalKafka:
         self.heap = heap
         self.host = host
         self.progress = progress
-        self.version = kafka_version()
-        cache_root = cache_dir or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "marketpipe"
-        self.libs = cache_root / f"kafka-{self.version}" / "libs"
+        if cache_dir is None or pom is None:  # not given: MARKETPIPE_KAFKA_POM, XDG_CACHE_HOME
+            local = settings.load().local
+            cache_dir = cache_dir or local.cache_home / "marketpipe"
+            pom = pom or local.kafka_pom
+        self.pom = _pom_path(pom)
+        self.version = kafka_version(self.pom)
+        self.libs = cache_dir / f"kafka-{self.version}" / "libs"
 
     # -- paths --------------------------------------------------------------------------
     @property
@@ -244,7 +252,7 @@ class LocalKafka:
                                 "(apt-get install maven), or point KAFKA_BOOTSTRAP_SERVERS at a running broker")
         self.libs.mkdir(parents=True, exist_ok=True)
         self.progress(f"fetching Apache Kafka {self.version} jars from Maven Central (once) into {self.libs}")
-        cmd = [mvn, "-q", "-B", "-f", str(_pom_path()), "dependency:copy-dependencies",
+        cmd = [mvn, "-q", "-B", "-f", str(self.pom), "dependency:copy-dependencies",
                f"-DoutputDirectory={self.libs}", "-DincludeScope=runtime"]
         result = subprocess.run(cmd, capture_output=True, text=True)
         if result.returncode != 0:

@@ -12,7 +12,6 @@ topic, partition, offset, index), the dedupe key downstream.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
 import time
 import uuid
@@ -24,7 +23,7 @@ from marketpipe.topicrange import parse_time_ms, plan, read
 
 
 def target_settings(settings: Settings, to_prefix: str | None) -> Settings:
-    return settings if to_prefix is None else dataclasses.replace(settings, topic_prefix=to_prefix)
+    return settings if to_prefix is None else settings.with_env(MARKETPIPE_TOPIC_PREFIX=to_prefix)
 
 
 def progress_bar(total: int, what: str, enabled: bool) -> Any:

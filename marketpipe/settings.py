@@ -1,19 +1,27 @@
-"""Every setting marketpipe reads, from environment variables, in one place.
+"""Every setting marketpipe reads, from environment variables, declared once.
 
-Each process calls :func:`load` once at start-up and passes the resulting
-:class:`Settings` down; nothing else in the code base reads ``os.environ`` for
-configuration. The README's configuration table mirrors :data:`DOCUMENTED`.
+A setting is one field of a section dataclass (:class:`KafkaSettings`, :class:`TraderSettings`,
+...), declared with :func:`setting`: its variable, default, parser, one-line doc and whether it is
+secret. :func:`load` only takes a snapshot of the environment; a section is parsed, by one generic
+loader, the first time a command touches it (``settings.trader``). So a bad value of a setting a
+command does not use (``MARKETPIPE_TRADER_POLL_SECONDS=abc marketpipe decode ...``) cannot stop
+that command, and a bad value of one it does use is a :class:`SettingsError` naming the variable.
 
-Secrets (tokens, API keys, passwords, the order-signing key) are held in
-:class:`Secret` so that a stray ``repr`` or log line prints ``'***'``.
+Nothing else in the code base reads ``os.environ`` for configuration. :data:`DOCUMENTED` and the
+README's configuration table (:func:`markdown_table`) are generated from the declarations.
+
+Secrets (tokens, API keys, passwords, the order-signing key) are held in :class:`Secret` so that a
+stray ``repr`` or log line prints ``'***'``.
 """
 
 from __future__ import annotations
 
+import math
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Mapping
+from typing import Any, Callable, Generic, Iterator, Mapping, TypeVar, overload
 
 
 class Secret:
@@ -46,78 +54,60 @@ class Secret:
     __str__ = __repr__
 
 
-#: (variable, default, meaning) — the README's configuration table is generated from this.
-DOCUMENTED: tuple[tuple[str, str, str], ...] = (
-    ("KAFKA_BOOTSTRAP_SERVERS", "(local broker)", "Kafka bootstrap servers. Unset: `marketpipe kafka up` starts a local broker and its address is used."),
-    ("KAFKA_SECURITY_PROTOCOL", "PLAINTEXT", "PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL."),
-    ("KAFKA_SASL_MECHANISM", "", "PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 (with SASL_* protocols)."),
-    ("KAFKA_SASL_USERNAME", "", "SASL user name."),
-    ("KAFKA_SASL_PASSWORD", "", "SASL password (secret)."),
-    ("KAFKA_SSL_CA_LOCATION", "", "CA bundle used to verify the brokers."),
-    ("KAFKA_SSL_CERTIFICATE_LOCATION", "", "Client certificate (mutual TLS)."),
-    ("KAFKA_SSL_KEY_LOCATION", "", "Client private key (mutual TLS)."),
-    ("KAFKA_OPT_<NAME>", "", "Any other librdkafka property: KAFKA_OPT_SOCKET_KEEPALIVE_ENABLE=true sets socket.keepalive.enable."),
-    ("SCHEMA_REGISTRY_URL", "", "Confluent-compatible Schema Registry. Set: Confluent wire format; unset: Avro single-object encoding."),
-    ("SCHEMA_REGISTRY_BASIC_AUTH", "", "user:password for the registry (secret)."),
-    ("MARKETPIPE_TOPIC_PREFIX", "", "Prefix for every topic name (e.g. `staging.`), so several pipelines share one cluster."),
-    ("MARKETPIPE_HOME", "./.marketpipe", "Local state: the embedded broker's jars, data and log, pid files."),
-    ("MARKETPIPE_KAFKA_PORT", "9092", "Port of the local broker (its controller uses the next port)."),
-    ("MARKETPIPE_KAFKA_HEAP", "-Xms256m -Xmx768m", "JVM heap options of the local broker."),
-    ("MARKETPIPE_METRICS_PORT", "0", "Prometheus port of a long-running process; 0 picks a free port (printed at start), -1 disables."),
-    ("MARKETPIPE_METRICS_HOST", "127.0.0.1", "Address the Prometheus endpoints bind; 0.0.0.0 exposes them on every interface (they have no authentication)."),
-    ("MARKETPIPE_LOG_LEVEL", "INFO", "Log level of every process."),
-    ("JVQUANT_TOKEN", "", "jvQuant token (secret). Unset: the demo uses the jvQuant simulator."),
-    ("JVQUANT_BASE_URL", "http://jvquant.com", "Where server allocation is asked (`/query/server`)."),
-    ("JVQUANT_MARKET", "ab", "jvQuant market: ab, hk or us."),
-    ("JVQUANT_TRADE_ACCOUNT", "", "Brokerage account (资金账号) for the trade API (secret)."),
-    ("JVQUANT_TRADE_PASSWORD", "", "Trading password (secret)."),
-    ("INFOWAY_API_KEY", "", "Infoway API key (secret). Unset: the demo uses the Infoway simulator."),
-    ("INFOWAY_WS_URL", "wss://data.infoway.io/ws", "Infoway websocket endpoint."),
-    ("INFOWAY_BUSINESS", "crypto", "Infoway channel: stock, crypto, common, ..."),
-    ("INFOWAY_SUBSCRIBE_INTERVAL", "5", "Seconds between two Infoway subscribe requests (the provider's sample waits 5 s; 60 requests/min limit)."),
-    ("JIN10_URL", "https://dc-quote-old.jin10.com", "Jin10 socket.io price wall base URL."),
-    ("MARKETPIPE_ORDER_SIGNING_KEY", "", "HMAC-SHA256 key that order commands are signed with (secret). Required by `marketpipe trade`."),
-    ("MARKETPIPE_TRADER_REFERENCE", "", "JSON file {symbol: {prev_close, name, st}}: previous closes for the price-band check and names for the broker."),
-    ("MARKETPIPE_TRADER_ALLOW", "", "Comma-separated symbol allow-list for orders (empty: every A-share symbol)."),
-    ("MARKETPIPE_TRADER_MAX_ORDER_NOTIONAL", "1000000", "Largest price x volume of one order (CNY)."),
-    ("MARKETPIPE_TRADER_MAX_DAILY_NOTIONAL", "5000000", "Largest sum of order notionals per broker account and day (CNY), counted from the ledger across restarts."),
-    ("MARKETPIPE_TRADER_MAX_ORDERS_PER_SECOND", "5", "Orders sent per second at most (exchanges flag 300/s as high-frequency)."),
-    ("MARKETPIPE_TRADER_POLL_SECONDS", "2", "How often the trader polls the broker's orders (fills) and positions."),
-    ("MARKETPIPE_TRADER_ACCOUNT_ALIAS", "", "Public name of the broker account (JVQUANT_TRADE_ACCOUNT) in commands, events, positions and logs; empty: `acct-` + a keyed hash of the number."),
-    ("MARKETPIPE_TRADER_MAX_DAILY_ORDERS", "10000", "Orders sent per broker account and day at most (exchanges flag 20000/day as high-frequency)."),
-    ("MARKETPIPE_BAR_INTERVAL", "60s", "Bar length of the processor (`marketpipe process --bar-interval`): 60s, 5s, 1m, 500ms."),
-    ("MARKETPIPE_BAR_GRACE", "2s", "How long past its end a bar window waits for late ticks before it is emitted."),
-    ("MARKETPIPE_BAR_HORIZON", "5m", "How late a tick may still correct an emitted bar (a revised bar is emitted); later ticks are counted and logged."),
-    ("MARKETPIPE_PROCESSOR_BATCH", "2000", "Raw frames a processor agent takes per batch (one flush and one offset commit per batch)."),
-    ("MARKETPIPE_PROCESSOR_AGENTS", "all", "What a processor worker runs: all, normalize (raw -> md.*) or bars (md.tick -> md.bar), to scale the two apart."),
-    ("MARKETPIPE_PROCESSOR_SESSION_TIMEOUT", "30s", "Consumer-group session timeout: how soon a dead worker's partitions move to the others."),
-    ("MARKETPIPE_REPLICATION_FACTOR", "1", "Replication factor of the topics the processor app creates for itself (use 3 in production)."),
-)
+class SettingsError(ValueError):
+    """A setting has a value that cannot be used; the message names the variable."""
 
 
-def _env(env: Mapping[str, str], name: str, default: str = "") -> str:
-    value = env.get(name)
-    return default if value is None or value == "" else value
+# ---- parsers: (text, variable name) -> value; a bad text raises SettingsError naming the variable
+
+Parser = Callable[[str, str], Any]
 
 
-def _int(env: Mapping[str, str], name: str, default: int) -> int:
-    raw = _env(env, name, str(default))
+def text(raw: str, name: str) -> str:
+    return raw
+
+
+def url(raw: str, name: str) -> str:
+    return raw.rstrip("/")
+
+
+def integer(raw: str, name: str) -> int:
     try:
         return int(raw)
     except ValueError as exc:
         raise SettingsError(f"{name}={raw!r} is not an integer") from exc
 
 
-def _float(env: Mapping[str, str], name: str, default: str) -> float:
-    raw = _env(env, name, default)
+def number(raw: str, name: str) -> float:
     try:
-        return float(raw)
+        value = float(raw)
     except ValueError as exc:
         raise SettingsError(f"{name}={raw!r} is not a number") from exc
+    if not math.isfinite(value):
+        raise SettingsError(f"{name}={raw!r} is not a finite number")
+    return value
 
 
-class SettingsError(ValueError):
-    """A setting has a value that cannot be used; the message names the variable."""
+def decimal(raw: str, name: str) -> Decimal:
+    try:
+        value = Decimal(raw)
+    except InvalidOperation as exc:
+        raise SettingsError(f"{name}={raw!r} is not a decimal number") from exc
+    if not value.is_finite():
+        raise SettingsError(f"{name}={raw!r} is not a finite number")
+    return value
+
+
+def path(raw: str, name: str) -> Path:
+    return Path(raw).expanduser().absolute()
+
+
+def optional_path(raw: str, name: str) -> Path | None:
+    return path(raw, name) if raw else None
+
+
+def comma_list(raw: str, name: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in raw.split(",") if item.strip())
 
 
 _UNITS_MS = (("ms", 1), ("s", 1000), ("m", 60_000), ("h", 3_600_000))
@@ -135,34 +125,122 @@ def parse_duration_ms(text: str, name: str = "duration") -> int:
     raise SettingsError(f"{name}={text!r} is not a duration (examples: 500ms, 5s, 1m, 2h)")
 
 
-def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str:
-    value = _env(env, name, choices[0]).lower()
-    if value not in choices:
-        raise SettingsError(f"{name}={value!r}: use one of {', '.join(choices)}")
-    return value
+def duration_ms(raw: str, name: str) -> int:
+    return parse_duration_ms(raw, name)
 
 
-def _duration(env: Mapping[str, str], name: str, default: str) -> int:
-    return parse_duration_ms(_env(env, name, default), name)
+def choice(*choices: str, upper: bool = False) -> Parser:
+    """One of ``choices``, compared case-insensitively and given back in their case."""
+    def parse(raw: str, name: str) -> str:
+        value = raw.upper() if upper else raw.lower()
+        if value not in choices:
+            raise SettingsError(f"{name}={raw!r}: use one of {', '.join(c or '(empty)' for c in choices)}")
+        return value
+    return parse
+
+
+def librdkafka_properties(raw: Mapping[str, str], name: str) -> dict[str, str]:
+    """KAFKA_OPT_SOCKET_KEEPALIVE_ENABLE=true → {"socket.keepalive.enable": "true"}."""
+    return {key.lower().replace("_", "."): value for key, value in raw.items()}
+
+
+# ---- the declaration mechanism
+
+_VAR = "marketpipe.setting"
+
+
+@dataclass(frozen=True)
+class Var:
+    """One environment variable: everything the loader, the docs and the tests know about it."""
+
+    name: str  # KAFKA_OPT_<NAME>: a family, every variable starting with KAFKA_OPT_
+    default: str  # as text, parsed like a value; unset and empty both mean the default
+    doc: str
+    parse: Parser = text
+    secret: bool = False
+    shown: str | None = None  # the default as documented, when the text default says little
+
+    @property
+    def family_prefix(self) -> str | None:
+        return self.name.split("<", 1)[0] if "<" in self.name else None
+
+    @property
+    def documented_default(self) -> str:
+        return self.default if self.shown is None else self.shown
+
+    @property
+    def meaning(self) -> str:
+        return f"(secret) {self.doc}" if self.secret else self.doc
+
+    def read(self, env: Mapping[str, str]) -> Any:
+        prefix = self.family_prefix
+        if prefix is not None:
+            members = {k[len(prefix):]: v for k, v in env.items() if k.startswith(prefix) and v != ""}
+            return self.parse(members, self.name)
+        value = self.parse(env.get(self.name) or self.default, self.name)
+        return Secret(value) if self.secret else value
+
+
+def setting(name: str, default: str, doc: str, parse: Parser = text, *, secret: bool = False,
+            shown: str | None = None) -> Any:
+    """A section field read from the environment variable ``name``."""
+    return field(metadata={_VAR: Var(name, default, doc, parse, secret, shown)})
+
+
+def variables(cls: type) -> Iterator[tuple[str, Var]]:
+    """(field name, variable) of every setting a section declares, in declaration order."""
+    for f in fields(cls):
+        if _VAR in f.metadata:
+            yield f.name, f.metadata[_VAR]
+
+
+S = TypeVar("S")
+
+
+def parse_section(cls: type[S], env: Mapping[str, str]) -> S:
+    """The one loader: every declared field of the section ``cls`` from ``env``."""
+    return cls(**{name: var.read(env) for name, var in variables(cls)})
+
+
+# ---- the sections
 
 
 @dataclass(frozen=True)
 class KafkaSettings:
-    bootstrap_servers: str
-    external: bool = False  # True when KAFKA_BOOTSTRAP_SERVERS names the brokers
-    security_protocol: str = "PLAINTEXT"
-    sasl_mechanism: str = ""
-    sasl_username: str = ""
-    sasl_password: Secret = Secret("")
-    ssl_ca_location: str = ""
-    ssl_certificate_location: str = ""
-    ssl_key_location: str = ""
-    extra: Mapping[str, str] = field(default_factory=dict)
+    """Where the brokers are, how to reach them, and under which topic names."""
+
+    servers: str = setting(
+        "KAFKA_BOOTSTRAP_SERVERS", "", "Kafka bootstrap servers. Unset: `marketpipe kafka up` starts a local broker "
+        "and its address is used.", shown="(local broker)")
+    local_port: int = setting("MARKETPIPE_KAFKA_PORT", "9092", "Port of the local broker (its controller uses the "
+                              "next port); the address used when KAFKA_BOOTSTRAP_SERVERS is unset.", integer)
+    security_protocol: str = setting("KAFKA_SECURITY_PROTOCOL", "PLAINTEXT", "PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL.",
+                                     choice("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL", upper=True))
+    sasl_mechanism: str = setting("KAFKA_SASL_MECHANISM", "", "PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 (with SASL_* protocols).")
+    sasl_username: str = setting("KAFKA_SASL_USERNAME", "", "SASL user name.")
+    sasl_password: Secret = setting("KAFKA_SASL_PASSWORD", "", "SASL password.", secret=True)
+    ssl_ca_location: str = setting("KAFKA_SSL_CA_LOCATION", "", "CA bundle used to verify the brokers.")
+    ssl_certificate_location: str = setting("KAFKA_SSL_CERTIFICATE_LOCATION", "", "Client certificate (mutual TLS).")
+    ssl_key_location: str = setting("KAFKA_SSL_KEY_LOCATION", "", "Client private key (mutual TLS).")
+    extra: Mapping[str, str] = setting(
+        "KAFKA_OPT_<NAME>", "", "Any other librdkafka property: KAFKA_OPT_SOCKET_KEEPALIVE_ENABLE=true sets "
+        "socket.keepalive.enable.", librdkafka_properties)
+    topic_prefix: str = setting("MARKETPIPE_TOPIC_PREFIX", "", "Prefix for every topic name (e.g. `staging.`), so "
+                                "several pipelines share one cluster; consumer groups carry it too.")
+
+    @property
+    def external(self) -> bool:
+        """True when KAFKA_BOOTSTRAP_SERVERS names the brokers (someone else runs them)."""
+        return bool(self.servers)
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return self.servers or f"127.0.0.1:{self.local_port}"
 
     def client_config(self, bootstrap: str | None = None) -> dict[str, str]:
         """librdkafka properties shared by every producer, consumer and admin client."""
         conf: dict[str, str] = {"bootstrap.servers": bootstrap or self.bootstrap_servers}
-        if self.security_protocol.upper() != "PLAINTEXT":
+        if self.security_protocol != "PLAINTEXT":
             conf["security.protocol"] = self.security_protocol
         optional = {
             "sasl.mechanism": self.sasl_mechanism,
@@ -178,131 +256,240 @@ class KafkaSettings:
 
 
 @dataclass(frozen=True)
+class SchemaRegistrySettings:
+    url: str = setting("SCHEMA_REGISTRY_URL", "", "Confluent-compatible Schema Registry. Set: Confluent wire format; "
+                       "unset: Avro single-object encoding.", url)
+    basic_auth: Secret = setting("SCHEMA_REGISTRY_BASIC_AUTH", "", "user:password for the registry.", secret=True)
+
+
+@dataclass(frozen=True)
+class LocalSettings:
+    """State on this machine, and the embedded broker `marketpipe kafka up` runs."""
+
+    home: Path = setting("MARKETPIPE_HOME", "./.marketpipe", "Local state: the embedded broker's data and log, "
+                         "pid files, the processor's tables, the demo's logs.", path)
+    kafka_heap: str = setting("MARKETPIPE_KAFKA_HEAP", "-Xms256m -Xmx768m", "JVM heap options of the local broker.")
+    kafka_pom: Path | None = setting("MARKETPIPE_KAFKA_POM", "", "Maven pom that pins the local broker's Kafka version "
+                                     "(for an installed package without its checkout).", optional_path,
+                                     shown="deploy/kafka/pom.xml")
+    cache_home: Path = setting("XDG_CACHE_HOME", "~/.cache", "User cache directory; the local broker's jars are cached "
+                               "once per version under marketpipe/kafka-<version>.", path)
+
+
+@dataclass(frozen=True)
+class LoggingSettings:
+    level: str = setting("MARKETPIPE_LOG_LEVEL", "INFO", "Log level of every process: DEBUG, INFO, WARNING, ERROR.",
+                         choice("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL", upper=True))
+
+
+@dataclass(frozen=True)
+class MetricsSettings:
+    port: int = setting("MARKETPIPE_METRICS_PORT", "0", "Prometheus port of a long-running process; 0 picks a free "
+                        "port (printed at start), -1 disables.", integer)
+    host: str = setting("MARKETPIPE_METRICS_HOST", "127.0.0.1", "Address the Prometheus endpoints bind; 0.0.0.0 "
+                        "exposes them on every interface (they have no authentication).")
+
+
+@dataclass(frozen=True)
 class ProviderSettings:
-    jvquant_token: Secret = Secret("")
-    jvquant_base_url: str = "http://jvquant.com"
-    jvquant_market: str = "ab"
-    jvquant_trade_account: Secret = Secret("")
-    jvquant_trade_password: Secret = Secret("")
-    infoway_api_key: Secret = Secret("")
-    infoway_ws_url: str = "wss://data.infoway.io/ws"
-    infoway_business: str = "crypto"
-    infoway_subscribe_interval: float = 5.0
-    jin10_url: str = "https://dc-quote-old.jin10.com"
+    jvquant_token: Secret = setting("JVQUANT_TOKEN", "", "jvQuant token. Unset: the demo uses the jvQuant simulator.",
+                                    secret=True)
+    jvquant_base_url: str = setting("JVQUANT_BASE_URL", "http://jvquant.com",
+                                    "Where server allocation is asked (`/query/server`).", url)
+    jvquant_market: str = setting("JVQUANT_MARKET", "ab", "jvQuant market: ab, hk or us.")
+    jvquant_trade_account: Secret = setting("JVQUANT_TRADE_ACCOUNT", "", "Brokerage account (资金账号) for the trade API.",
+                                            secret=True)
+    jvquant_trade_password: Secret = setting("JVQUANT_TRADE_PASSWORD", "", "Trading password.", secret=True)
+    infoway_api_key: Secret = setting("INFOWAY_API_KEY", "", "Infoway API key. Unset: the demo uses the Infoway "
+                                      "simulator.", secret=True)
+    infoway_ws_url: str = setting("INFOWAY_WS_URL", "wss://data.infoway.io/ws", "Infoway websocket endpoint.")
+    infoway_business: str = setting("INFOWAY_BUSINESS", "crypto", "Infoway channel: stock, crypto, common, ...")
+    infoway_subscribe_interval: float = setting(
+        "INFOWAY_SUBSCRIBE_INTERVAL", "5", "Seconds between two Infoway subscribe requests (the provider's sample "
+        "waits 5 s; 60 requests/min limit).", number)
+    jin10_url: str = setting("JIN10_URL", "https://dc-quote-old.jin10.com", "Jin10 socket.io price wall base URL.", url)
+
+
+@dataclass(frozen=True)
+class OrderSettings:
+    """What both ends of the order path share: `marketpipe order ...`, the client and the trader."""
+
+    signing_key: Secret = setting("MARKETPIPE_ORDER_SIGNING_KEY", "", "HMAC-SHA256 key that order commands are "
+                                  "signed with. Required by `marketpipe trade` and `marketpipe order`.", secret=True)
 
 
 @dataclass(frozen=True)
 class TraderSettings:
-    reference: str = ""
-    allow: tuple[str, ...] = ()
-    max_order_notional: str = "1000000"
-    max_daily_notional: str = "5000000"
-    max_orders_per_second: int = 5
-    poll_seconds: float = 2.0
-    account_alias: str = ""
-    max_daily_orders: int = 10_000
+    reference: str = setting("MARKETPIPE_TRADER_REFERENCE", "", "JSON file {symbol: {prev_close, name, st}}: previous "
+                             "closes for the price-band check and names for the broker.")
+    allow: tuple[str, ...] = setting("MARKETPIPE_TRADER_ALLOW", "", "Comma-separated symbol allow-list for orders "
+                                     "(empty: every A-share symbol).", comma_list)
+    max_order_notional: Decimal = setting("MARKETPIPE_TRADER_MAX_ORDER_NOTIONAL", "1000000",
+                                          "Largest price x volume of one order (CNY).", decimal)
+    max_daily_notional: Decimal = setting(
+        "MARKETPIPE_TRADER_MAX_DAILY_NOTIONAL", "5000000", "Largest sum of order notionals per broker account and "
+        "day (CNY), counted from the ledger across restarts.", decimal)
+    max_orders_per_second: int = setting("MARKETPIPE_TRADER_MAX_ORDERS_PER_SECOND", "5", "Orders sent per second at "
+                                         "most (exchanges flag 300/s as high-frequency).", integer)
+    poll_seconds: float = setting("MARKETPIPE_TRADER_POLL_SECONDS", "2", "How often the trader polls the broker's "
+                                  "orders (fills) and positions.", number)
+    account_alias: str = setting(
+        "MARKETPIPE_TRADER_ACCOUNT_ALIAS", "", "Public name of the broker account (JVQUANT_TRADE_ACCOUNT) in "
+        "commands, events, positions and logs; empty: `acct-` + a keyed hash of the number.")
+    max_daily_orders: int = setting("MARKETPIPE_TRADER_MAX_DAILY_ORDERS", "10000", "Orders sent per broker account "
+                                    "and day at most (exchanges flag 20000/day as high-frequency).", integer)
+    crash_point: str = setting(
+        "MARKETPIPE_TRADER_CRASH_POINT", "", "Test hook, never set in production: `after_broker_accept` makes the "
+        "trader SIGKILL itself right after the broker accepted an order (the crash-recovery test).",
+        choice("", "after_broker_accept"))
 
 
 @dataclass(frozen=True)
 class ProcessorSettings:
-    bar_interval_ms: int = 60_000
-    bar_grace_ms: int = 2_000
-    bar_horizon_ms: int = 300_000
-    batch: int = 2000
-    session_timeout_ms: int = 30_000
-    replication_factor: int = 1
-    agents: str = "all"
+    bar_interval_ms: int = setting("MARKETPIPE_BAR_INTERVAL", "60s", "Bar length of the processor (`marketpipe "
+                                   "process --bar-interval`): 60s, 5s, 1m, 500ms.", duration_ms)
+    bar_grace_ms: int = setting("MARKETPIPE_BAR_GRACE", "2s", "How long past its end a bar window waits for late "
+                                "ticks before it is emitted.", duration_ms)
+    bar_horizon_ms: int = setting("MARKETPIPE_BAR_HORIZON", "5m", "How late a tick may still correct an emitted bar "
+                                  "(a revised bar is emitted); later ticks are counted and logged.", duration_ms)
+    batch: int = setting("MARKETPIPE_PROCESSOR_BATCH", "2000", "Raw frames a processor agent takes per batch (one "
+                         "flush and one offset commit per batch).", integer)
+    agents: str = setting("MARKETPIPE_PROCESSOR_AGENTS", "all", "What a processor worker runs: all, normalize (raw -> "
+                          "md.*) or bars (md.tick -> md.bar), to scale the two apart.", choice("all", "normalize", "bars"))
+    session_timeout_ms: int = setting("MARKETPIPE_PROCESSOR_SESSION_TIMEOUT", "30s", "Consumer-group session timeout: "
+                                      "how soon a dead worker's partitions move to the others.", duration_ms)
+    replication_factor: int = setting("MARKETPIPE_REPLICATION_FACTOR", "1", "Replication factor of the topics the "
+                                      "processor app creates for itself (use 3 in production).", integer)
+
+
+class section(Generic[S]):  # noqa: N801 - reads like a field declaration
+    """A :class:`Settings` attribute parsed from the snapshot on first access, then kept.
+
+    A non-data descriptor: the parsed section is stored in the instance's ``__dict__``, which
+    later reads find first (the way ``functools.cached_property`` works, also on frozen classes)."""
+
+    def __init__(self, cls: type[S]) -> None:
+        self.cls = cls
+        self.name = ""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    @overload
+    def __get__(self, obj: None, owner: type | None = None) -> section[S]: ...
+    @overload
+    def __get__(self, obj: Settings, owner: type | None = None) -> S: ...
+
+    def __get__(self, obj: Settings | None, owner: type | None = None) -> S | section[S]:
+        if obj is None:
+            return self
+        value = parse_section(self.cls, obj.env)
+        obj.__dict__[self.name] = value
+        return value
 
 
 @dataclass(frozen=True)
 class Settings:
-    kafka: KafkaSettings
-    providers: ProviderSettings
-    schema_registry_url: str = ""
-    schema_registry_basic_auth: Secret = Secret("")
-    topic_prefix: str = ""
-    home: Path = Path(".marketpipe")
-    kafka_port: int = 9092
-    kafka_heap: str = "-Xms256m -Xmx768m"
-    metrics_port: int = 0
-    metrics_host: str = "127.0.0.1"
-    log_level: str = "INFO"
-    order_signing_key: Secret = Secret("")
-    trader: TraderSettings = field(default_factory=TraderSettings)
-    processor: ProcessorSettings = field(default_factory=ProcessorSettings)
+    """A snapshot of the environment; each section is parsed (and validated) when first used."""
+
+    env: Mapping[str, str] = field(default_factory=dict, repr=False)
+
+    kafka = section(KafkaSettings)
+    schema_registry = section(SchemaRegistrySettings)
+    local = section(LocalSettings)
+    logging = section(LoggingSettings)
+    metrics = section(MetricsSettings)
+    providers = section(ProviderSettings)
+    orders = section(OrderSettings)
+    trader = section(TraderSettings)
+    processor = section(ProcessorSettings)
 
     def topic(self, name: str) -> str:
         """The physical topic name for a logical one (``md.tick`` → ``<prefix>md.tick``)."""
         return f"{self.topic_prefix}{name}"
 
+    def group_id(self, name: str) -> str:
+        """A consumer group for a pipeline under this topic prefix: pipelines sharing a cluster do not
+        share offsets or partition assignments (``marketpipe-trader`` → ``marketpipe-trader-staging``)."""
+        prefix = self.topic_prefix.rstrip(".")
+        return f"{name}-{prefix}" if prefix else name
+
+    def with_env(self, **values: str) -> Settings:
+        """These settings with some variables set otherwise (a new snapshot, parsed anew)."""
+        return Settings({**self.env, **values})
+
+    # shortcuts the code base has always used
+    @property
+    def topic_prefix(self) -> str:
+        return self.kafka.topic_prefix
+
+    @property
+    def schema_registry_url(self) -> str:
+        return self.schema_registry.url
+
+    @property
+    def schema_registry_basic_auth(self) -> Secret:
+        return self.schema_registry.basic_auth
+
+    @property
+    def home(self) -> Path:
+        return self.local.home
+
+    @property
+    def kafka_port(self) -> int:
+        return self.kafka.local_port
+
+    @property
+    def kafka_heap(self) -> str:
+        return self.local.kafka_heap
+
+    @property
+    def metrics_port(self) -> int:
+        return self.metrics.port
+
+    @property
+    def metrics_host(self) -> str:
+        return self.metrics.host
+
+    @property
+    def log_level(self) -> str:
+        return self.logging.level
+
+    @property
+    def order_signing_key(self) -> Secret:
+        return self.orders.signing_key
+
+
+#: The sections of :class:`Settings`, in the order the docs list them.
+SECTIONS: tuple[type, ...] = tuple(v.cls for v in vars(Settings).values() if isinstance(v, section))
+
+
+def declared() -> Iterator[Var]:
+    """Every declared variable, section by section."""
+    for cls in SECTIONS:
+        for _, var in variables(cls):
+            yield var
+
 
 def load(env: Mapping[str, str] | None = None) -> Settings:
-    """Read every setting from ``env`` (default: the process environment)."""
+    """The settings in ``env`` (default: the process environment). Cheap and never fails: a value
+    is checked when its section is first used. Only declared variables are kept."""
     env = os.environ if env is None else env
-    extra = {
-        key[len("KAFKA_OPT_"):].lower().replace("_", "."): value
-        for key, value in env.items()
-        if key.startswith("KAFKA_OPT_") and value != ""
-    }
-    protocol = _env(env, "KAFKA_SECURITY_PROTOCOL", "PLAINTEXT").upper()
-    if protocol not in {"PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"}:
-        raise SettingsError(f"KAFKA_SECURITY_PROTOCOL={protocol!r}: use PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL")
-    kafka_port = _int(env, "MARKETPIPE_KAFKA_PORT", 9092)
-    kafka = KafkaSettings(
-        # unset: the broker `marketpipe kafka up` starts on this machine
-        bootstrap_servers=_env(env, "KAFKA_BOOTSTRAP_SERVERS") or f"127.0.0.1:{kafka_port}",
-        external=bool(_env(env, "KAFKA_BOOTSTRAP_SERVERS")),
-        security_protocol=protocol,
-        sasl_mechanism=_env(env, "KAFKA_SASL_MECHANISM"),
-        sasl_username=_env(env, "KAFKA_SASL_USERNAME"),
-        sasl_password=Secret(_env(env, "KAFKA_SASL_PASSWORD")),
-        ssl_ca_location=_env(env, "KAFKA_SSL_CA_LOCATION"),
-        ssl_certificate_location=_env(env, "KAFKA_SSL_CERTIFICATE_LOCATION"),
-        ssl_key_location=_env(env, "KAFKA_SSL_KEY_LOCATION"),
-        extra=extra,
-    )
-    providers = ProviderSettings(
-        jvquant_token=Secret(_env(env, "JVQUANT_TOKEN")),
-        jvquant_base_url=_env(env, "JVQUANT_BASE_URL", "http://jvquant.com").rstrip("/"),
-        jvquant_market=_env(env, "JVQUANT_MARKET", "ab"),
-        jvquant_trade_account=Secret(_env(env, "JVQUANT_TRADE_ACCOUNT")),
-        jvquant_trade_password=Secret(_env(env, "JVQUANT_TRADE_PASSWORD")),
-        infoway_api_key=Secret(_env(env, "INFOWAY_API_KEY")),
-        infoway_ws_url=_env(env, "INFOWAY_WS_URL", "wss://data.infoway.io/ws"),
-        infoway_business=_env(env, "INFOWAY_BUSINESS", "crypto"),
-        infoway_subscribe_interval=float(_env(env, "INFOWAY_SUBSCRIBE_INTERVAL", "5")),
-        jin10_url=_env(env, "JIN10_URL", "https://dc-quote-old.jin10.com").rstrip("/"),
-    )
-    return Settings(
-        kafka=kafka,
-        providers=providers,
-        schema_registry_url=_env(env, "SCHEMA_REGISTRY_URL").rstrip("/"),
-        schema_registry_basic_auth=Secret(_env(env, "SCHEMA_REGISTRY_BASIC_AUTH")),
-        topic_prefix=_env(env, "MARKETPIPE_TOPIC_PREFIX"),
-        home=Path(_env(env, "MARKETPIPE_HOME", ".marketpipe")).expanduser().absolute(),
-        kafka_port=kafka_port,
-        kafka_heap=_env(env, "MARKETPIPE_KAFKA_HEAP", "-Xms256m -Xmx768m"),
-        metrics_port=_int(env, "MARKETPIPE_METRICS_PORT", 0),
-        metrics_host=_env(env, "MARKETPIPE_METRICS_HOST", "127.0.0.1"),
-        log_level=_env(env, "MARKETPIPE_LOG_LEVEL", "INFO").upper(),
-        order_signing_key=Secret(_env(env, "MARKETPIPE_ORDER_SIGNING_KEY")),
-        trader=TraderSettings(
-            reference=_env(env, "MARKETPIPE_TRADER_REFERENCE"),
-            allow=tuple(s.strip() for s in _env(env, "MARKETPIPE_TRADER_ALLOW").split(",") if s.strip()),
-            max_order_notional=_env(env, "MARKETPIPE_TRADER_MAX_ORDER_NOTIONAL", "1000000"),
-            max_daily_notional=_env(env, "MARKETPIPE_TRADER_MAX_DAILY_NOTIONAL", "5000000"),
-            max_orders_per_second=_int(env, "MARKETPIPE_TRADER_MAX_ORDERS_PER_SECOND", 5),
-            poll_seconds=_float(env, "MARKETPIPE_TRADER_POLL_SECONDS", "2"),
-            account_alias=_env(env, "MARKETPIPE_TRADER_ACCOUNT_ALIAS"),
-            max_daily_orders=_int(env, "MARKETPIPE_TRADER_MAX_DAILY_ORDERS", 10_000),
-        ),
-        processor=ProcessorSettings(
-            bar_interval_ms=_duration(env, "MARKETPIPE_BAR_INTERVAL", "60s"),
-            bar_grace_ms=_duration(env, "MARKETPIPE_BAR_GRACE", "2s"),
-            bar_horizon_ms=_duration(env, "MARKETPIPE_BAR_HORIZON", "5m"),
-            batch=_int(env, "MARKETPIPE_PROCESSOR_BATCH", 2000),
-            session_timeout_ms=_duration(env, "MARKETPIPE_PROCESSOR_SESSION_TIMEOUT", "30s"),
-            replication_factor=_int(env, "MARKETPIPE_REPLICATION_FACTOR", 1),
-            agents=_choice(env, "MARKETPIPE_PROCESSOR_AGENTS", ("all", "normalize", "bars")),
-        ),
-    )
+    names = {var.name for var in declared()}
+    families = tuple(var.family_prefix for var in declared() if var.family_prefix)
+    return Settings({k: v for k, v in env.items() if k in names or k.startswith(families)})
+
+
+#: (variable, default, meaning) of every setting, generated from the declarations.
+DOCUMENTED: tuple[tuple[str, str, str], ...] = tuple((v.name, v.documented_default, v.meaning) for v in declared())
+
+
+def markdown_table() -> str:
+    """The README's configuration table (``python -m marketpipe.settings`` prints it)."""
+    rows = ["| variable | default | meaning |", "|---|---|---|"]
+    rows += [f"| `{name}` | {default} | {meaning} |" for name, default, meaning in DOCUMENTED]
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    print(markdown_table())

@@ -41,12 +41,23 @@ def test_topics_list_against_a_dead_broker_is_one_line(tmp_path) -> None:
     assert address in line and "marketpipe kafka up" in line
 
 
-def test_a_bad_setting_value_is_one_line(tmp_path) -> None:
-    frame = tmp_path / "frame.json"
-    frame.write_text('{"code":10002,"data":{}}')
+def test_a_bad_value_of_a_setting_the_command_does_not_use_is_ignored(tmp_path) -> None:
+    """Issue 12: `MARKETPIPE_TRADER_POLL_SECONDS=abc marketpipe decode ...` decodes."""
+    from pathlib import Path
+
+    frame = Path(__file__).parent / "frames" / "infoway_trade.json"
     run = subprocess.run([sys.executable, "-m", "marketpipe", "decode", "infoway", str(frame)], capture_output=True,
                          text=True, timeout=60, env=_env(tmp_path, MARKETPIPE_TRADER_POLL_SECONDS="abc"))
-    assert "MARKETPIPE_TRADER_POLL_SECONDS='abc'" in _one_line(run)
+    assert run.returncode == 0, run.stderr
+    assert '"symbol"' in run.stdout and "MARKETPIPE_TRADER_POLL_SECONDS" not in run.stderr
+
+
+def test_a_bad_value_of_a_setting_the_command_uses_is_one_line(tmp_path) -> None:
+    run = subprocess.run([sys.executable, "-m", "marketpipe", "trade"], capture_output=True,
+                         text=True, timeout=60, env=_env(tmp_path, MARKETPIPE_TRADER_POLL_SECONDS="abc"))
+    line = _one_line(run)
+    assert run.returncode == 2
+    assert line == "marketpipe: configuration error: MARKETPIPE_TRADER_POLL_SECONDS='abc' is not a number"
 
 
 def test_a_missing_file_is_one_line(tmp_path) -> None:

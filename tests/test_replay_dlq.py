@@ -4,7 +4,6 @@ by an older parser are redriven by today's decoders."""
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import subprocess
 import sys
@@ -53,17 +52,17 @@ def test_replay_into_another_prefix_gives_the_live_records(mp_env, mp_settings, 
         assert run.returncode == 0, run.stderr
         assert f"to {replay_prefix}md.*" in run.stdout
     assert "replayed 1 frames of" in run.stdout and "2 records and 0 dead letters" in run.stdout
-    replayed = read_topic(dataclasses.replace(s, topic_prefix=replay_prefix), "md.tick", until=62, idle=5)
+    replayed = read_topic(s.with_env(MARKETPIPE_TOPIC_PREFIX=replay_prefix), "md.tick", until=62, idle=5)
     assert {source_key(t) for t in replayed} == {source_key(t) for t in live}
     assert len(replayed) == len(live)
-    dlq = read_topic(dataclasses.replace(s, topic_prefix=replay_prefix), "md.dlq", idle=2)
+    dlq = read_topic(s.with_env(MARKETPIPE_TOPIC_PREFIX=replay_prefix), "md.dlq", idle=2)
     assert [d["raw"] for d in dlq] == [b"\xff\xfe not a frame"]
 
     # --symbols keeps only those symbols; --until before the first frame replays nothing
     only = replay_prefix + "btc."
     run = marketpipe(mp_env, "replay", "infoway", "--since", "10m", "--symbols", "BTCUSDT", "--to-prefix", only)
     assert run.returncode == 0, run.stderr
-    btc = read_topic(dataclasses.replace(s, topic_prefix=only), "md.tick", until=30, idle=5)
+    btc = read_topic(s.with_env(MARKETPIPE_TOPIC_PREFIX=only), "md.tick", until=30, idle=5)
     assert {t["symbol"] for t in btc} == {"BTCUSDT"} and len(btc) == 30
     run = marketpipe(mp_env, "replay", "infoway", "--since", "10m", "--until", str(base - 60_000),
                      "--to-prefix", only)

@@ -1,10 +1,16 @@
 from __future__ import annotations
 
 import logging
+import re
+from dataclasses import fields
+from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
 from marketpipe import settings
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_defaults_point_at_the_local_broker() -> None:
@@ -13,6 +19,7 @@ def test_defaults_point_at_the_local_broker() -> None:
     assert s.kafka.external is False
     assert s.kafka.client_config() == {"bootstrap.servers": "127.0.0.1:9092"}
     assert s.topic("md.tick") == "md.tick"
+    assert settings.load({"MARKETPIPE_KAFKA_PORT": "19092"}).kafka.bootstrap_servers == "127.0.0.1:19092"
 
 
 def test_security_options_and_passthrough_reach_the_client_config() -> None:
@@ -40,41 +47,178 @@ def test_security_options_and_passthrough_reach_the_client_config() -> None:
     assert s.topic("md.tick") == "stg.md.tick"
 
 
+def test_values_are_parsed_to_their_types() -> None:
+    s = settings.load({"MARKETPIPE_TRADER_ALLOW": " 600519.SH, ,000001.SZ", "MARKETPIPE_TRADER_POLL_SECONDS": "0.3",
+                       "MARKETPIPE_TRADER_MAX_ORDER_NOTIONAL": "2500.50", "MARKETPIPE_BAR_INTERVAL": "5s",
+                       "MARKETPIPE_PROCESSOR_AGENTS": "BARS", "JVQUANT_BASE_URL": "http://sim:1/",
+                       "MARKETPIPE_LOG_LEVEL": "debug", "MARKETPIPE_HOME": "~/mp"})
+    assert s.trader.allow == ("600519.SH", "000001.SZ")
+    assert s.trader.poll_seconds == 0.3
+    assert s.trader.max_order_notional == Decimal("2500.50")
+    assert s.processor.bar_interval_ms == 5000 and s.processor.agents == "bars"
+    assert s.providers.jvquant_base_url == "http://sim:1"
+    assert s.log_level == "DEBUG"
+    assert s.home == Path("~/mp").expanduser() and s.home.is_absolute()
+
+
+def test_an_empty_value_means_the_default() -> None:
+    s = settings.load({"MARKETPIPE_TRADER_POLL_SECONDS": "", "KAFKA_BOOTSTRAP_SERVERS": "", "KAFKA_OPT_ACKS": ""})
+    assert s.trader.poll_seconds == 2.0
+    assert s.kafka.external is False and s.kafka.client_config() == {"bootstrap.servers": "127.0.0.1:9092"}
+
+
 def test_secrets_never_print(caplog: pytest.LogCaptureFixture) -> None:
     s = settings.load({"JVQUANT_TOKEN": "tok-123", "KAFKA_SASL_PASSWORD": "pw-456",
                        "MARKETPIPE_ORDER_SIGNING_KEY": "key-789"})
+    sections = [getattr(s, cls_name) for cls_name in ("kafka", "providers", "orders")]
     with caplog.at_level(logging.INFO):
-        logging.getLogger("t").info("settings %s %r %s", s, s, f"{s.providers.jvquant_token}")
-    text = caplog.text + repr(s) + str(s)
+        logging.getLogger("t").info("settings %s %r %s %s", s, s, f"{s.providers.jvquant_token}", sections)
+    text = caplog.text + repr(s) + str(s) + repr(sections)
     for secret in ("tok-123", "pw-456", "key-789"):
         assert secret not in text
     assert s.providers.jvquant_token.reveal() == "tok-123"
+    assert s.order_signing_key.reveal() == "key-789"
 
 
 def test_bad_values_name_the_variable() -> None:
     with pytest.raises(settings.SettingsError, match="MARKETPIPE_KAFKA_PORT"):
-        settings.load({"MARKETPIPE_KAFKA_PORT": "ninety"})
+        settings.load({"MARKETPIPE_KAFKA_PORT": "ninety"}).kafka
     with pytest.raises(settings.SettingsError, match="KAFKA_SECURITY_PROTOCOL"):
-        settings.load({"KAFKA_SECURITY_PROTOCOL": "TLS"})
+        settings.load({"KAFKA_SECURITY_PROTOCOL": "TLS"}).kafka
+    with pytest.raises(settings.SettingsError, match="MARKETPIPE_TRADER_MAX_ORDER_NOTIONAL='1e'"):
+        settings.load({"MARKETPIPE_TRADER_MAX_ORDER_NOTIONAL": "1e"}).trader
+    with pytest.raises(settings.SettingsError, match="INFOWAY_SUBSCRIBE_INTERVAL='nan'"):
+        settings.load({"INFOWAY_SUBSCRIBE_INTERVAL": "nan"}).providers
+    with pytest.raises(settings.SettingsError, match="MARKETPIPE_LOG_LEVEL='loud'"):
+        settings.load({"MARKETPIPE_LOG_LEVEL": "loud"}).log_level
+    with pytest.raises(settings.SettingsError, match="MARKETPIPE_BAR_GRACE"):
+        settings.load({"MARKETPIPE_BAR_GRACE": "soon"}).processor
 
 
-def test_every_variable_load_reads_is_documented() -> None:
-    import inspect
-    import re
+def test_a_section_is_parsed_only_when_used() -> None:
+    """The issue's example: a bad trader setting does not concern a command that never trades."""
+    s = settings.load({"MARKETPIPE_TRADER_POLL_SECONDS": "abc"})
+    assert s.kafka.bootstrap_servers and s.processor.batch == 2000 and s.providers.jvquant_market == "ab"
+    assert s.log_level == "INFO" and s.home and s.order_signing_key is not None
+    with pytest.raises(settings.SettingsError, match="MARKETPIPE_TRADER_POLL_SECONDS='abc' is not a number"):
+        s.trader
 
-    source = inspect.getsource(settings.load)
-    read = set(re.findall(r'"((?:KAFKA|SCHEMA|MARKETPIPE|JVQUANT|INFOWAY|JIN10)_[A-Z0-9_]+)"', source))
-    documented = {name for name, _, _ in settings.DOCUMENTED}
-    assert read - {"KAFKA_OPT_"} <= documented, read - documented
+
+def test_a_parsed_section_is_kept() -> None:
+    s = settings.load({})
+    assert s.trader is s.trader
+
+
+@pytest.mark.parametrize("section", settings.SECTIONS, ids=lambda cls: cls.__name__)
+def test_every_field_of_a_section_is_a_declared_setting(section: type) -> None:
+    declared = dict(settings.variables(section))
+    assert [f.name for f in fields(section)] == list(declared)
+    for name, var in declared.items():
+        hint = section.__annotations__[name]
+        assert var.secret == (hint == "Secret"), f"{var.name}: secret={var.secret} but the field holds {hint}"
+        assert var.doc.strip() and "\n" not in var.doc, var.name
+
+
+def test_each_variable_is_declared_exactly_once_and_documented() -> None:
+    names = [name for name, _, _ in settings.DOCUMENTED]
+    assert len(names) == len(set(names)), sorted(n for n in names if names.count(n) > 1)
+    assert names == [var.name for var in settings.declared()]
+    assert {"MARKETPIPE_TRADER_CRASH_POINT", "MARKETPIPE_KAFKA_POM", "XDG_CACHE_HOME"} <= set(names)
+
+
+def test_every_default_parses() -> None:
+    s = settings.load({})
+    for section in settings.SECTIONS:
+        settings.parse_section(section, {})
+    assert s.trader.crash_point == "" and s.local.kafka_pom is None
+
+
+def test_load_keeps_only_declared_variables() -> None:
+    s = settings.load({"PATH": "/bin", "KAFKA_OPT_ACKS": "all", "MARKETPIPE_HOME": "/x", "MARKETPIPE_TYPO": "1"})
+    assert dict(s.env) == {"KAFKA_OPT_ACKS": "all", "MARKETPIPE_HOME": "/x"}
+
+
+def test_with_env_overrides_some_variables() -> None:
+    s = settings.load({"MARKETPIPE_TOPIC_PREFIX": "a.", "JVQUANT_MARKET": "hk"})
+    t = s.with_env(MARKETPIPE_TOPIC_PREFIX="b.", KAFKA_BOOTSTRAP_SERVERS="k:9092")
+    assert (t.topic_prefix, t.kafka.bootstrap_servers, t.providers.jvquant_market) == ("b.", "k:9092", "hk")
+    assert s.topic_prefix == "a."
+
+
+def test_readme_table_is_generated_from_the_declarations() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert settings.markdown_table() in readme, "regenerate it: python -m marketpipe.settings"
 
 
 def test_readme_documents_every_setting_and_topic() -> None:
-    from pathlib import Path
-
     from marketpipe import topics
 
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
     for name, _, _ in settings.DOCUMENTED:
         assert f"`{name}`" in readme, name
     for spec in topics.TOPICS:
         assert f"`{spec.name}`" in readme, spec.name
+
+
+#: a read of the environment: os.environ.get(...), os.getenv(...), os.environ[...] not being assigned
+ENV_READ = re.compile(r"os\.environ\.get\(|getenv\(|os\.environ\[[^\]]+\](?!\s*=[^=])")
+PRODUCT = ("marketpipe", "producers", "processors", "trader", "simulators", "schemas")
+#: the pytest plugin configures tests (MARKETPIPE_TEST_BROKER ...), not the product
+NOT_PRODUCT = {"marketpipe/testing.py"}
+
+
+def test_product_code_reads_the_environment_only_through_settings() -> None:
+    offenders = []
+    for package in PRODUCT:
+        for file in sorted((ROOT / package).rglob("*.py")):
+            rel = file.relative_to(ROOT).as_posix()
+            if rel in NOT_PRODUCT or rel == "marketpipe/settings.py":
+                continue
+            for number, line in enumerate(file.read_text(encoding="utf-8").splitlines(), 1):
+                if ENV_READ.search(line):
+                    offenders.append(f"{rel}:{number}: {line.strip()}")
+    assert not offenders, "declare these in marketpipe/settings.py:\n" + "\n".join(offenders)
+
+
+def test_the_environment_read_pattern_finds_reads_not_writes() -> None:
+    assert ENV_READ.search('x = os.environ.get("A", "")') and ENV_READ.search('os.getenv("A")')
+    assert ENV_READ.search('p = Path(os.environ["BENCH_COUNT_FILE"])')
+    assert not ENV_READ.search('os.environ[variable] = value')
+    assert not ENV_READ.search('env = dict(os.environ)')
+
+
+def test_group_ids_carry_the_topic_prefix() -> None:
+    assert settings.load({}).group_id("marketpipe-trader") == "marketpipe-trader"
+    assert settings.load({"MARKETPIPE_TOPIC_PREFIX": "staging."}).group_id("marketpipe-trader") == \
+        "marketpipe-trader-staging"
+
+
+def test_trader_consumer_groups_carry_the_topic_prefix() -> None:
+    from marketpipe.trader import consumer
+
+    plain = consumer.groups(settings.load({}))
+    assert plain == consumer.Groups("marketpipe-trader", "marketpipe-trader-control", "marketpipe-trader-ledger-reader")
+    staged = consumer.groups(settings.load({"MARKETPIPE_TOPIC_PREFIX": "stg."}))
+    assert staged == consumer.Groups("marketpipe-trader-stg", "marketpipe-trader-control-stg",
+                                     "marketpipe-trader-ledger-reader-stg")
+
+
+def test_crash_point_is_a_declared_test_hook() -> None:
+    assert settings.load({"MARKETPIPE_TRADER_CRASH_POINT": "after_broker_accept"}).trader.crash_point == \
+        "after_broker_accept"
+    with pytest.raises(settings.SettingsError, match="MARKETPIPE_TRADER_CRASH_POINT='after_accept'"):
+        settings.load({"MARKETPIPE_TRADER_CRASH_POINT": "after_accept"}).trader
+    meaning = dict((name, doc) for name, _, doc in settings.DOCUMENTED)["MARKETPIPE_TRADER_CRASH_POINT"]
+    assert meaning.startswith("Test hook")
+
+
+def test_the_local_broker_takes_its_pom_and_cache_from_the_settings(tmp_path: Path) -> None:
+    from marketpipe import broker_cli
+
+    pom = tmp_path / "pom.xml"
+    pom.write_text("<project><properties><kafka.version>9.9.9</kafka.version></properties></project>")
+    s = settings.load({"MARKETPIPE_KAFKA_POM": str(pom), "XDG_CACHE_HOME": str(tmp_path / "cache"),
+                       "MARKETPIPE_HOME": str(tmp_path / "home")})
+    broker = broker_cli.local_broker(s)
+    assert broker.version == "9.9.9"
+    assert broker.libs == tmp_path / "cache" / "marketpipe" / "kafka-9.9.9" / "libs"

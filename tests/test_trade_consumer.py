@@ -137,6 +137,24 @@ def test_same_command_twice_places_one_order_and_reports_the_fill(stack, trader,
     assert {e["account"] for e in events.of(cmd["command_id"])} == {signing.account_tag(ACCOUNT, KEY)}
 
 
+def test_the_trader_consumer_group_carries_the_topic_prefix(stack, trader) -> None:
+    """Pipelines sharing a cluster (different prefixes) must not share the trader's group."""
+    from confluent_kafka.admin import AdminClient
+
+    from marketpipe.trader.consumer import groups
+
+    s = stack["settings"]
+    group = groups(s).commands
+    assert group == f"marketpipe-trader-{s.topic_prefix.rstrip('.')}"
+    admin = AdminClient(s.kafka.client_config())
+    deadline = time.monotonic() + 60
+    held: set[str] = set()
+    while not held and time.monotonic() < deadline:
+        desc = admin.describe_consumer_groups([group])[group].result(10)
+        held = {tp.topic for m in desc.members for tp in m.assignment.topic_partitions}
+    assert held == {s.topic(topics.ORDER_COMMANDS)}
+
+
 def test_invalid_commands_are_rejected_with_the_rule_and_nothing_is_sent(stack, trader, events) -> None:
     counter: TradeCounter = stack["counter"]
     before = counter.placed

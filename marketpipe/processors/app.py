@@ -42,8 +42,7 @@ def group_id(settings: Settings) -> str:
     sharing a cluster do not share offsets, and one per agent set, so split deployments (normalize /
     bars) do not steal each other's topics."""
     agents = settings.processor.agents
-    return (APP_ID + ("" if agents == "all" else f"-{agents}")
-            + (f"-{settings.topic_prefix.rstrip('.')}" if settings.topic_prefix else ""))
+    return settings.group_id(APP_ID + ("" if agents == "all" else f"-{agents}"))
 
 
 def _broker_url(bootstrap: str) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
 
 from marketpipe.settings import Settings, parse_duration_ms
@@ -11,14 +10,15 @@ from marketpipe.settings import Settings, parse_duration_ms
 
 def with_flags(args: argparse.Namespace, settings: Settings) -> Settings:
     """The settings with the command line's values in place of the environment's."""
-    changes: dict[str, object] = {}
+    changes: dict[str, str] = {}
     for flag in ("bar_interval", "bar_grace", "bar_horizon"):
         value = getattr(args, flag)
         if value is not None:
-            changes[f"{flag}_ms"] = parse_duration_ms(value, "--" + flag.replace("_", "-"))
+            parse_duration_ms(value, "--" + flag.replace("_", "-"))  # names the flag, not the variable
+            changes[f"MARKETPIPE_{flag.upper()}"] = value
     if args.agents:
-        changes["agents"] = args.agents
-    return dataclasses.replace(settings, processor=dataclasses.replace(settings.processor, **changes))
+        changes["MARKETPIPE_PROCESSOR_AGENTS"] = args.agents
+    return settings.with_env(**changes)
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:

@@ -64,7 +64,22 @@ from marketpipe.trader.reconcile import Hooks, settle
 log = logging.getLogger(__name__)
 
 KILL_SWITCH_KEY = commands.KILL_SWITCH_KEY
-CRASH_POINT_ENV = "MARKETPIPE_TRADER_CRASH_POINT"
+
+
+@dataclass(frozen=True)
+class Groups:
+    """The trader's consumer groups. They carry the topic prefix: two pipelines sharing a cluster
+    must not share offsets, nor rebalance each other's traders."""
+
+    commands: str
+    control: str
+    ledger: str
+
+
+def groups(settings: Settings) -> Groups:
+    return Groups(commands=settings.group_id("marketpipe-trader"),
+                  control=settings.group_id("marketpipe-trader-control"),
+                  ledger=settings.group_id("marketpipe-trader-ledger-reader"))
 
 
 def load_reference(path: str) -> dict[str, rules.Reference]:
@@ -77,8 +92,8 @@ def load_reference(path: str) -> dict[str, rules.Reference]:
 
 def limits_from(settings: Settings) -> rules.Limits:
     t = settings.trader
-    return rules.Limits(allow=frozenset(t.allow), max_order_notional=Decimal(t.max_order_notional),
-                        max_daily_notional=Decimal(t.max_daily_notional),
+    return rules.Limits(allow=frozenset(t.allow), max_order_notional=t.max_order_notional,
+                        max_daily_notional=t.max_daily_notional,
                         max_orders_per_second=t.max_orders_per_second, max_daily_orders=t.max_daily_orders)
 
 
@@ -146,11 +161,12 @@ class Trader:
         self.encode_event = self.codec.encoder("OrderEvent", settings.topic(topics.ORDER_EVENTS))
         self.producer = Producer({**settings.kafka.client_config(), "enable.idempotence": True, "acks": "all",
                                   "linger.ms": 2})
-        self.ledger = Ledger(self.producer, settings.topic(topics.ORDER_LEDGER))
+        self.groups = groups(settings)
+        self.ledger = Ledger(self.producer, settings.topic(topics.ORDER_LEDGER), self.groups.ledger)
         self.halted = False
         self.halt_reason = ""
         self.poisoned = 0
-        self.crash_point = os.environ.get(CRASH_POINT_ENV, "")
+        self.crash_point = settings.trader.crash_point
         self.last_poll = 0.0
 
     # ---- events -----------------------------------------------------------------------------
@@ -470,13 +486,13 @@ def run_loop(trader: Trader, stop: dict[str, bool], idle_exit: float | None = No
     s = trader.settings
     base = s.kafka.client_config()
     trader.recover(base)
-    control = Consumer({**base, "group.id": "marketpipe-trader-control", "enable.auto.commit": False,
+    control = Consumer({**base, "group.id": trader.groups.control, "enable.auto.commit": False,
                         "enable.partition.eof": True})
     control_topic = s.topic(topics.ORDER_CONTROL)
     md = control.list_topics(control_topic, timeout=15).topics[control_topic]
     control.assign([TopicPartition(control_topic, p, OFFSET_BEGINNING) for p in md.partitions])
     read_control_to_end(trader, control, len(md.partitions))
-    commands = Consumer({**base, "group.id": "marketpipe-trader", "enable.auto.commit": False,
+    commands = Consumer({**base, "group.id": trader.groups.commands, "enable.auto.commit": False,
                          "auto.offset.reset": "earliest", "isolation.level": "read_committed"})
 
     def on_assign(consumer: Any, partitions: list[Any]) -> None:
@@ -520,6 +536,7 @@ def run_loop(trader: Trader, stop: dict[str, bool], idle_exit: float | None = No
 
 
 def build(settings: Settings, reference_path: str | None = None) -> Trader:
+    limits = limits_from(settings)  # a bad MARKETPIPE_TRADER_* value stops the trader before anything else
     p = settings.providers
     if not p.jvquant_token:
         raise SystemExit("marketpipe trade: JVQUANT_TOKEN is not set")
@@ -530,6 +547,6 @@ def build(settings: Settings, reference_path: str | None = None) -> Trader:
     reference = load_reference(reference_path or settings.trader.reference)
     if not reference:
         log.warning("no reference data (MARKETPIPE_TRADER_REFERENCE): every order will fail the price-band rule")
-    return Trader(settings, broker, reference, limits_from(settings))
+    return Trader(settings, broker, reference, limits)
 
 

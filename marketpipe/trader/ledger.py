@@ -60,9 +60,10 @@ class Entry:
 class Ledger:
     """In-memory view of the ledger topic plus the producer that extends it."""
 
-    def __init__(self, producer: Any, topic: str) -> None:
+    def __init__(self, producer: Any, topic: str, group_id: str = "marketpipe-trader-ledger-reader") -> None:
         self.producer = producer
         self.topic = topic
+        self.group_id = group_id
         self.entries: dict[str, Entry] = {}
 
     def get(self, command_id: str) -> Entry | None:
@@ -87,7 +88,7 @@ class Ledger:
 
         from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
-        consumer = Consumer({**consumer_config, "group.id": "marketpipe-trader-ledger-reader",
+        consumer = Consumer({**consumer_config, "group.id": self.group_id,
                              "enable.auto.commit": False, "enable.partition.eof": True})
         try:
             md = consumer.list_topics(self.topic, timeout=timeout).topics.get(self.topic)
