@@ -9,7 +9,11 @@ Per (provider, symbol) a :class:`BarBook` holds the open windows and the recentl
 * a late tick for an emitted window, within ``horizon`` after its end, updates it and produces a
   correction (``revision`` + 1) when the watermark next passes; later than that it is counted as
   dropped-late (returned to the caller, which logs and counts it) — never silently;
-* windows without ticks produce nothing: no empty bars (hence no lunch-break bars).
+* windows without ticks produce nothing: no empty bars (hence no lunch-break bars);
+* a window that overlaps a known, unfilled gap of its feed (``gaps``: [start, end] pairs from
+  processors/status.py GapRegistry) is emitted with ``gap=True``; when the known gaps change
+  (:meth:`BarBook.regap`: a gap reported after the bar went out, or filled later) an emitted bar
+  within the horizon is corrected (``revision`` + 1) with the new flag.
 
 State is plain dicts and lists so it can live in a changelogged Faust table and survive restarts.
 """
@@ -79,19 +83,26 @@ def add(agg: list[Any], tick: dict[str, Any]) -> None:
     agg[9] = max(agg[9], tick.get("receive_time_ns", 0))
 
 
-def to_bar(provider: str, symbol: str, start: int, interval: int, agg: list[Any], revision: int) -> dict[str, Any]:
+def overlaps_gap(start: int, end: int, gaps: Iterable[tuple[int, int]]) -> bool:
+    """Whether the window [start, end) overlaps any gap [gap_start, gap_end]."""
+    return any(gs < end and ge >= start for gs, ge in gaps)
+
+
+def to_bar(provider: str, symbol: str, start: int, interval: int, agg: list[Any], revision: int,
+           gap: bool = False) -> dict[str, Any]:
     return {
         "provider": provider, "symbol": symbol, "interval_ms": interval, "window_start": start,
         "window_end": start + interval, "event_time": start + interval - 1, "receive_time_ns": agg[9],
         "open": agg[0], "high": agg[1], "low": agg[2], "close": agg[3], "volume": math.fsum(agg[4]),
         "amount": None if agg[5] is None else math.fsum(agg[5]),
-        "trade_count": agg[6], "revision": revision, "parser_version": PARSER_VERSION, "gap": False,
+        "trade_count": agg[6], "revision": revision, "parser_version": PARSER_VERSION, "gap": gap,
     }
 
 
 @dataclass
 class BarBook:
-    """Windows of one (provider, symbol). ``open``: start -> agg; ``emitted``: start -> [agg, revision, dirty]."""
+    """Windows of one (provider, symbol). ``open``: start -> agg; ``emitted``: start -> [agg, revision, dirty,
+    gap] (``gap`` missing in snapshots written before gaps were known: False)."""
 
     provider: str
     symbol: str
@@ -155,18 +166,34 @@ class BarBook:
             self.open[start] = new_agg(tick)
         return True
 
-    def close(self, watermark: int, interval: int, grace: int, horizon: int) -> list[dict[str, Any]]:
-        """Bars (first emissions and corrections) whose time has come at ``watermark``."""
+    def regap(self, gaps: Iterable[tuple[int, int]], interval: int) -> bool:
+        """The feed's known gaps changed: emitted bars whose gap flag is now wrong become due for a
+        correction (at the next :meth:`close`). True when any did."""
+        gaps = list(gaps)
+        changed = False
+        for start, entry in self.emitted.items():
+            if overlaps_gap(start, start + interval, gaps) != (len(entry) > 3 and entry[3]):
+                entry[2] = changed = True
+        return changed
+
+    def close(self, watermark: int, interval: int, grace: int, horizon: int,
+              gaps: Iterable[tuple[int, int]] = ()) -> list[dict[str, Any]]:
+        """Bars (first emissions and corrections) whose time has come at ``watermark``; ``gaps``: the
+        feed's unfilled gap windows."""
+        gaps = list(gaps)
         out = []
         for start in sorted(s for s in self.open if s + interval + grace <= watermark):
             agg = self.open.pop(start)
-            out.append(to_bar(self.provider, self.symbol, start, interval, agg, 0))
-            self.emitted[start] = [agg, 0, False]
+            gap = overlaps_gap(start, start + interval, gaps)
+            out.append(to_bar(self.provider, self.symbol, start, interval, agg, 0, gap))
+            self.emitted[start] = [agg, 0, False, gap]
         for start, entry in sorted(self.emitted.items()):
             if entry[2] and start + interval + grace <= watermark:
+                gap = overlaps_gap(start, start + interval, gaps)
                 entry[1] += 1
                 entry[2] = False
-                out.append(to_bar(self.provider, self.symbol, start, interval, entry[0], entry[1]))
+                entry[3:] = [gap]
+                out.append(to_bar(self.provider, self.symbol, start, interval, entry[0], entry[1], gap))
         for start in [s for s in self.emitted if s + interval + horizon < watermark]:
             del self.emitted[start]  # past the correction horizon: nothing can change it any more
         return out
