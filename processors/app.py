@@ -35,6 +35,7 @@ from marketpipe import topics
 from marketpipe.rawframe import header_dict, parse_meta
 from processors import bars as barlib
 from processors import metrics
+from processors import status as statuslib
 from processors.cli import group_id
 from processors.decode import ParseError, RawFrame, decode
 from processors.decode.base import dead_letter
@@ -215,6 +216,7 @@ async def durable(out: Output) -> None:
 
 
 OUT: Output | None = None
+STATUS = statuslib.StatusHook()  # feed health -> md.status (processors/status.py)
 
 
 def output() -> Output:
@@ -256,6 +258,7 @@ def process_frame(out: Output, provider: str, message: Any) -> None:
         ready, error = [], exc
     for item in ready:
         out.produce(*item)
+    STATUS.frame(out, provider, frame, records)
     if error is not None:
         dl = dead_letter(frame, error, int(time.time() * 1000), header_dict(headers))
         out.send(topics.MD_DLQ, "DeadLetter", provider, dl, dl["event_time"])
@@ -273,6 +276,7 @@ def _raw_agent(provider: str) -> None:
             try:
                 for event in events:
                     process_frame(out, provider, event.message)
+                STATUS.batch(out)
             except Exception:  # noqa: BLE001 - not even the dead letter could be written
                 log.exception("batch of %s could not be processed", provider)
                 fail_stop(f"normalize_{provider}")
@@ -308,6 +312,7 @@ LAST_SEEN: dict[str, float] = {}  # key -> monotonic time of its latest tick (id
 LATE_DROPPED = {"count": 0}
 WATERMARK_FUTURE_MS = 60_000  # a tick dated further ahead of the wall clock is binned but moves no clock
 BOOKS_LOCK = asyncio.Lock()  # the agent and the idle timer both load and change books
+GAPS = statuslib.GapFeed(SETTINGS, BAR_HORIZON_MS + 10 * BAR_INTERVAL_MS)  # known feed gaps, from md.status
 
 
 def load_books(s: settings_mod.Settings, partitions: set[int]) -> dict[str, barlib.BarBook]:
@@ -408,6 +413,7 @@ def save(out: Output, key: str, book: barlib.BarBook, bars: list[dict[str, Any]]
 def bin_ticks(out: Output, events: list[Any]) -> None:
     touched: set[str] = set()
     wall_ms = time.time() * 1000
+    GAPS.poll(BOOKS, BAR_INTERVAL_MS)
     for event in events:
         msg = event.message
         try:
@@ -435,7 +441,8 @@ def bin_ticks(out: Output, events: list[Any]) -> None:
                         "(late total %d)", key, tick["event_time"], BAR_HORIZON_MS, LATE_DROPPED["count"])
     for key in touched:
         book = BOOKS[key]
-        save(out, key, book, book.close(watermark(book.partition), BAR_INTERVAL_MS, BAR_GRACE_MS, BAR_HORIZON_MS))
+        save(out, key, book, book.close(watermark(book.partition), BAR_INTERVAL_MS, BAR_GRACE_MS, BAR_HORIZON_MS,
+                                        GAPS.gaps(book.provider)))
 
 
 async def bar_agent(stream: Any) -> None:
@@ -465,12 +472,13 @@ async def close_idle_windows() -> None:
     try:
         async with BOOKS_LOCK:
             await own(assigned_tick_partitions())  # a quiet partition still gets its books back
+            GAPS.poll(BOOKS, BAR_INTERVAL_MS)
             now = time.monotonic()
             for key, book in list(BOOKS.items()):
                 if book.partition not in OWNED or (not book.open and not any(e[2] for e in book.emitted.values())):
                     continue
                 clock = book.max_event_time + int((now - LAST_SEEN.setdefault(key, now)) * 1000)
-                bars = book.close(clock, BAR_INTERVAL_MS, BAR_GRACE_MS, BAR_HORIZON_MS)
+                bars = book.close(clock, BAR_INTERVAL_MS, BAR_GRACE_MS, BAR_HORIZON_MS, GAPS.gaps(book.provider))
                 if bars:
                     save(out, key, book, bars)
                     emitted += len(bars)

@@ -31,7 +31,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 from marketpipe import markethours
 from marketpipe.rawframe import RawMeta
@@ -253,3 +253,103 @@ class GapRegistry:
         return sorted((start, end) for (_, start), (end, filled) in self.gaps.get(provider, {}).items()
                       if not filled)
 
+
+
+class StatusHook:
+    """The processor's side of feed health: feeds a :class:`FeedMonitor` from the normalize path and
+    writes what it says to ``md.status`` (through the agent's output, in the batch's flush) and to
+    the Prometheus gauges. ``out`` is anything with ``send(topic, schema, key, record, timestamp)``."""
+
+    def __init__(self, monitor: FeedMonitor | None = None) -> None:
+        self.monitor = monitor or FeedMonitor()
+        self.stale: dict[str, set[str]] = {}
+
+    def frame(self, out: Any, provider: str, frame: Any, records: Iterable[Any]) -> None:
+        """One raw frame (a ``RawFrame``) and the records decoded from it."""
+        found = self.monitor.frame(provider, frame.meta, frame.topic, frame.partition, frame.offset)
+        for rec in records:
+            r = rec.record
+            found += self.monitor.record(provider, rec.schema, rec.key, r.get("event_time", 0),
+                                         r.get("receive_time_ns", 0))
+        if found:
+            self.send(out, found)
+
+    def batch(self, out: Any) -> None:
+        """Once per batch: stale symbols and finished minutes."""
+        found = self.monitor.tick()
+        if found:
+            self.send(out, found)
+
+    def send(self, out: Any, records: list[dict[str, Any]]) -> None:
+        from marketpipe import topics
+        from processors import metrics
+
+        for rec in records:
+            provider, kind = rec["provider"], rec["kind"]
+            metrics.STATUS_EVENTS.labels(provider, kind).inc()
+            if kind == "gap":
+                metrics.FEED_GAP_SECONDS.labels(provider).inc(rec["silent_ms"] / 1000)
+            elif kind in ("stale", "fresh"):
+                stale = self.stale.setdefault(provider, set())
+                (stale.add if kind == "stale" else stale.discard)(rec["symbol"])
+                metrics.FEED_STALE.labels(provider).set(len(stale))
+            elif kind == "stats":
+                metrics.FEED_RATE.labels(provider).set(rec["rate"])
+                for q, name in (("0.5", "latency_p50_ms"), ("0.99", "latency_p99_ms")):
+                    if rec[name] is not None:
+                        metrics.FEED_LATENCY.labels(provider, q).set(rec[name])
+            out.send(topics.MD_STATUS, "FeedStatus", provider, rec, rec["event_time"])
+
+
+class GapFeed:
+    """The bar side's view of ``md.status``: every partition, read without a consumer group (each bar
+    worker needs the gaps of every provider, whichever md.tick partitions it owns), from
+    ``lookback_ms`` ago so a restarted worker knows the recent gaps again. Non-blocking after the
+    first call; books of a provider whose gaps changed are marked for correction."""
+
+    def __init__(self, settings: Any, lookback_ms: int) -> None:
+        self.settings = settings
+        self.lookback_ms = lookback_ms
+        self.registry = GapRegistry(keep_ms=max(lookback_ms, 60_000))
+        self.consumer: Any = None
+        self.codec: Any = None
+
+    def _start(self) -> None:
+        from confluent_kafka import Consumer, TopicPartition
+
+        from marketpipe import topics
+        from schemas import codec as codec_mod
+
+        topic = self.settings.topic(topics.MD_STATUS)
+        consumer = Consumer({**self.settings.kafka.client_config(), "group.id": "marketpipe-gap-feed",
+                             "enable.auto.commit": False, "auto.offset.reset": "earliest"})
+        md = consumer.list_topics(topic, timeout=30).topics.get(topic)
+        if md is None or md.error is not None:
+            raise RuntimeError(f"{topic} is missing (marketpipe topics create)")
+        since = int(time.time() * 1000) - self.lookback_ms
+        wanted = [TopicPartition(topic, p, since) for p in md.partitions]
+        consumer.assign(consumer.offsets_for_times(wanted, timeout=30))
+        self.consumer, self.codec = consumer, codec_mod.from_settings(self.settings)
+
+    def poll(self, books: dict[str, Any], interval_ms: int) -> None:
+        if self.consumer is None:
+            self._start()
+        changed: set[str] = set()
+        while True:
+            msgs = self.consumer.consume(1000, timeout=0)
+            for msg in msgs:
+                if msg.error() is None and msg.value():
+                    try:
+                        rec = self.codec.decode(msg.value(), expect="FeedStatus").record
+                    except ValueError:
+                        continue  # an unreadable status record must not stop the bars
+                    if self.registry.add(rec):
+                        changed.add(rec["provider"])
+            if len(msgs) < 1000:
+                break
+        for book in books.values():
+            if book.provider in changed:
+                book.regap(self.registry.open_gaps(book.provider), interval_ms)
+
+    def gaps(self, provider: str) -> list[tuple[int, int]]:
+        return self.registry.open_gaps(provider)
