@@ -16,6 +16,8 @@ from typing import Any
 
 import orjson
 
+from marketpipe.protocol import infoway as proto
+from marketpipe.rawframe import H_BACKFILL, extra_header
 from processors import symbols
 from processors.decode.base import Normalized, ParseError, RawFrame
 from processors.decode.common import Emitter, epoch_ms, levels, num, opt_num, symbol_or_error
@@ -29,6 +31,8 @@ TEXT_CONTROL_PREFIXES = ("You have permission", "Subscribe fail")
 
 
 def decode(frame: RawFrame) -> list[Normalized]:
+    if frame.meta.extra and extra_header(frame.meta, H_BACKFILL) is not None:
+        return backfill(frame)
     value = frame.value
     body = value.lstrip()
     if not body.startswith(b"{"):
@@ -134,3 +138,30 @@ def candle(em: Emitter, item: dict[str, Any]) -> None:
 
 
 PUSHES = {TRADE: trade, BOOK: book, CANDLE: candle}
+
+
+def backfill(frame: RawFrame) -> list[Normalized]:
+    """A REST ``batch_kline`` answer the producer fetched after a gap (header ``backfill`` = the
+    request path, which alone says the kline type): Kline records marked ``backfilled``."""
+    try:
+        request = proto.parse_batch_kline_path(extra_header(frame.meta, H_BACKFILL) or "")
+        items = proto.rest_rows(frame.value)
+    except ValueError as exc:
+        raise ParseError(f"infoway backfill: {exc}") from None
+    interval = INTERVALS.get(request.kline_type)
+    if interval is None:
+        raise ParseError(f"infoway backfill: unknown kline type {request.kline_type}")
+    em = Emitter(frame)
+    try:
+        for venue, rows in items:
+            symbol = symbol_or_error(symbols.infoway, venue)
+            for row in rows:
+                em.kline(symbol, venue, epoch_ms(field(row, "t", CANDLE), "t"), interval,
+                         num(field(row, "o", CANDLE), "o"), num(field(row, "h", CANDLE), "h"),
+                         num(field(row, "l", CANDLE), "l"), num(field(row, "c", CANDLE), "c"),
+                         num(field(row, "v", CANDLE), "v"), opt_num(row.get("vw"), "vw"))
+    except ParseError as exc:
+        raise ParseError(f"infoway backfill: {exc}") from None
+    for rec in em.out:
+        rec.record["backfilled"] = True
+    return em.out
