@@ -24,6 +24,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "processors.decode.cli",      # decode
     "trader.cli",                 # trade, order place|cancel
     "marketpipe.tail",            # tail
+    "marketpipe.status_cli",      # status
     "marketpipe.demo",            # demo
 )
 

@@ -227,3 +227,35 @@ def test_gap_flags_survive_the_snapshot() -> None:
     again = BarBook.from_json(book.to_json())
     assert not again.regap([(100_000, 101_000)], MIN)
     assert again.regap([], MIN)
+
+
+def test_status_view_puts_the_providers_side_by_side() -> None:
+    from marketpipe.status_cli import StatusView, render
+
+    view = StatusView()
+    for rec in [
+        {"provider": "jvquant", "kind": "connected", "event_time": 1, "connection": "j1"},
+        {"provider": "infoway", "kind": "connected", "event_time": 1, "connection": "i1"},
+        {"provider": "infoway", "kind": "disconnected", "event_time": 2, "connection": "i1", "reason": "closed"},
+        {"provider": "infoway", "kind": "reconnected", "event_time": 3, "connection": "i1", "silent_ms": 1500},
+        {"provider": "infoway", "kind": "gap", "event_time": 3, "connection": "i1", "silent_ms": 1600},
+        {"provider": "infoway", "kind": "filled", "event_time": 4, "connection": "i1"},
+        {"provider": "jvquant", "kind": "stale", "event_time": 5, "symbol": "600519.SH"},
+        {"provider": "jvquant", "kind": "stale", "event_time": 5, "symbol": "000001.SZ"},
+        {"provider": "jvquant", "kind": "fresh", "event_time": 6, "symbol": "000001.SZ"},
+        {"provider": "jvquant", "kind": "stats", "event_time": 7, "rate": 12.5, "latency_p50_ms": 3.0,
+         "latency_p99_ms": 40.0},
+    ]:
+        view.on_record(rec)
+    rows = {r["provider"]: r for r in view.rows()}
+    assert [r["provider"] for r in view.rows()] == ["infoway", "jvquant"]
+    i, j = rows["infoway"], rows["jvquant"]
+    assert (i["up"], i["reconnects"], i["longest_silence_ms"], i["gaps"], i["gap_ms"], i["filled"]) == \
+        (1, 1, 1500, 1, 1600, 1)
+    assert (j["stale"], j["rate"], j["latency_p99_ms"], j["last"]) == (["600519.SH"], 12.5, 40.0, "fresh")
+    from rich.console import Console
+
+    console = Console(record=True, width=200)
+    console.print(render(view))
+    text = console.export_text()
+    assert "600519.SH" in text and "infoway" in text and "12.5" in text
