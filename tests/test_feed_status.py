@@ -98,7 +98,8 @@ def test_infoway_gap_is_backfilled_with_the_klines_the_simulator_pushed(mp_env, 
         # an observer on its own connection sees every kline push
         observer = websocket.create_connection(f"{sim.url}?business=crypto&apikey=key", timeout=5)
         observer.send(json.dumps({"code": 10006, "trace": "o", "data": {"arr": [{"type": 1, "codes": "BTCUSDT"}]}}))
-        observed = [id_ for id_ in sim.sim.connections]
+        wait_for(lambda: len(sim.stats()["per_connection"]) == 1)
+        observed = list(sim.stats()["per_connection"])
         producer = start_producer({**mp_env, "INFOWAY_WS_URL": sim.url, "INFOWAY_API_KEY": "key",
                                    "INFOWAY_SUBSCRIBE_INTERVAL": "0.1"}, "infoway", tmp_path / "p.log",
                                   "--codes", "BTCUSDT", "--backoff-base", "0.5")
