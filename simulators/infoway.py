@@ -164,7 +164,11 @@ class InfowaySim(SimServer):
                 data.append({"s": sym, "respList": self.kline_rows(code, ktype, num)})
         if not data:
             return web.json_response({"ret": 508, "msg": "All product not exists", "traceId": trace})
-        return web.json_response({"ret": 200, "msg": "success", "traceId": trace, "data": data})
+        body = orjson.dumps({"ret": 200, "msg": "success", "traceId": trace, "data": data})
+        # recorded like a frame: a producer keeps a good answer on its raw topic, so what the simulator
+        # served still adds up to what Kafka holds
+        self.recorder.sent(f"rest-{trace}", 1, "data", len(body), [{"kind": "kline", "code": d["s"]} for d in data])
+        return web.Response(body=body, content_type="application/json")
 
     # ---- connection -----------------------------------------------------------------------
     async def quote_ws(self, request: web.Request) -> web.StreamResponse:
