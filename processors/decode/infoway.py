@@ -159,9 +159,7 @@ def backfill(frame: RawFrame) -> list[Normalized]:
                 em.kline(symbol, venue, epoch_ms(field(row, "t", CANDLE), "t"), interval,
                          num(field(row, "o", CANDLE), "o"), num(field(row, "h", CANDLE), "h"),
                          num(field(row, "l", CANDLE), "l"), num(field(row, "c", CANDLE), "c"),
-                         num(field(row, "v", CANDLE), "v"), opt_num(row.get("vw"), "vw"))
+                         num(field(row, "v", CANDLE), "v"), opt_num(row.get("vw"), "vw"), backfilled=True)
     except ParseError as exc:
         raise ParseError(f"infoway backfill: {exc}") from None
-    for rec in em.out:
-        rec.record["backfilled"] = True
     return em.out
