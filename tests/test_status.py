@@ -259,3 +259,56 @@ def test_status_view_puts_the_providers_side_by_side() -> None:
     console.print(render(view))
     text = console.export_text()
     assert "600519.SH" in text and "infoway" in text and "12.5" in text
+
+
+class ListOut:
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, str, str, dict[str, Any], int]] = []
+
+    def send(self, topic: str, schema: str, key: str, record: dict[str, Any], timestamp: int) -> None:
+        self.sent.append((topic, schema, key, record, timestamp))
+
+
+def test_hook_feeds_the_monitor_from_decoded_frames_and_writes_md_status_and_metrics() -> None:
+    import json
+
+    from prometheus_client import REGISTRY
+
+    from processors.decode import RawFrame, decode
+    from processors.status import StatusHook
+
+    clock = FakeClock(OPEN_S)
+    hook, out = StatusHook(FeedMonitor(clock, stale_factor=5, min_stale_seconds=3)), ListOut()
+
+    def push(seq: int, session: int, symbol: str) -> None:
+        t_ms = int(clock.t * 1000)
+        body = {"code": 10002, "data": {"p": "10.5", "s": symbol, "t": t_ms - 20, "td": 1, "v": "100", "vw": "1050"}}
+        meta = RawMeta("infoway", "iw-9", seq, session, t_ms * 1_000_000, "text", "data")
+        frame = RawFrame("infoway", json.dumps(body).encode(), meta, "raw.infoway", 0, seq)
+        hook.frame(out, "infoway", frame, decode(frame))
+
+    seq = 0
+    for _ in range(10):  # both symbols trade every second
+        clock.t += 1
+        for sym in ("600519.SH", "000001.SZ"):
+            seq += 1
+            push(seq, 1, sym)
+        hook.batch(out)
+    for _ in range(10):  # 000001.SZ falls silent; a reconnect in between
+        clock.t += 1
+        seq += 1
+        push(seq, 2, "600519.SH")
+        hook.batch(out)
+    sent = [(t, s, k, r["kind"], r.get("symbol", "")) for t, s, k, r, _ in out.sent]
+    assert ("md.status", "FeedStatus", "infoway", "gap", "") in sent
+    assert ("md.status", "FeedStatus", "infoway", "stale", "000001.SZ") in sent
+    assert ("md.status", "FeedStatus", "infoway", "stale", "600519.SH") not in sent
+    assert REGISTRY.get_sample_value("marketpipe_feed_stale_symbols", {"provider": "infoway"}) == 1
+    clock.t = (int(clock.t // 60) + 1) * 60 + 1  # the minute is over (and everything fell silent)
+    hook.batch(out)
+    stats = [r for _, _, _, r, _ in out.sent if r["kind"] == "stats"]
+    assert stats and stats[-1]["latency_p50_ms"] == 20.0
+    assert REGISTRY.get_sample_value("marketpipe_feed_receive_latency_ms",
+                                     {"provider": "infoway", "quantile": "0.5"}) == 20.0
+    assert REGISTRY.get_sample_value("marketpipe_feed_status_events_total",
+                                     {"provider": "infoway", "kind": "gap"}) >= 1
