@@ -118,12 +118,14 @@ class FeedMonitor:
             return []  # frames from elsewhere (a capture replayed without headers)
         recv_ms = meta.recv_ns // 1_000_000 if meta.recv_ns else int(now * 1000)
         last = self.conns.get(meta.connection)
-        self.conns[meta.connection] = _Conn(meta.session, meta.seq, recv_ms)
         if last is None:
+            self.conns[meta.connection] = _Conn(meta.session, meta.seq, recv_ms)
             return []
+        if meta.seq == last.seq + 1 and meta.session == last.session:  # the hot path: no allocation
+            last.seq, last.recv_ms = meta.seq, recv_ms
+            return []
+        self.conns[meta.connection] = _Conn(meta.session, meta.seq, recv_ms)
         if meta.seq == last.seq + 1:
-            if meta.session == last.session:
-                return []
             reason = f"reconnect: session {last.session} -> {meta.session}"
             seq_from = seq_to = 0
         elif meta.seq > last.seq + 1:
