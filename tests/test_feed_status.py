@@ -85,6 +85,10 @@ def test_dropped_connection_and_killed_producer_show_on_md_status_and_in_bars(mp
         assert out.returncode == 0, out.stderr
         row = [json.loads(line) for line in out.stdout.splitlines() if '"jvquant"' in line][0]
         assert (row["reconnects"], row["gaps"]) == (1, 2)
+        live = subprocess.run([sys.executable, "-m", "marketpipe", "status", "--seconds", "1.5"],
+                              env={**env, "COLUMNS": "200"},
+                              capture_output=True, text=True, timeout=60)
+        assert live.returncode == 0 and "jvquant" in live.stdout, live.stderr
     finally:
         if producer is not None and producer.poll() is None:
             os.killpg(producer.pid, signal.SIGTERM)
