@@ -26,6 +26,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "marketpipe.tail",            # tail
     "marketpipe.replay",          # replay
     "marketpipe.dlq",             # dlq list|redrive
+    "marketpipe.status_cli",      # status
     "marketpipe.demo",            # demo
 )
 

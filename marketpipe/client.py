@@ -140,6 +140,7 @@ class Kline:
     amount: float | None
     parser_version: str
     source: SourceRef
+    backfilled: bool = False  # fetched from the provider's history after a gap, not pushed live
 
 
 @dataclass(frozen=True)
@@ -199,8 +200,32 @@ class OrderEvent:
     receive_time_ns: int
 
 
+@dataclass(frozen=True)
+class FeedStatus:
+    """Feed health on md.status: kind is connected, disconnected, reconnected, gap, filled, stale,
+    fresh or stats; the other fields are filled as the kind needs."""
+
+    provider: str
+    kind: str
+    event_time: int
+    connection: str = ""
+    session: int = 0
+    symbol: str = ""
+    reason: str = ""
+    silent_ms: int = 0
+    gap_start: int = 0
+    gap_end: int = 0
+    seq_from: int = 0
+    seq_to: int = 0
+    messages: int = 0
+    rate: float = 0.0
+    latency_p50_ms: float | None = None
+    latency_p99_ms: float | None = None
+
+
 #: Avro schema name -> record class (the schemas a consumer of marketpipe's topics meets).
-RECORD_TYPES: dict[str, type] = {cls.__name__: cls for cls in (Tick, Quote, Depth, Kline, Bar, DeadLetter, OrderEvent)}
+RECORD_TYPES: dict[str, type] = {cls.__name__: cls for cls in (Tick, Quote, Depth, Kline, Bar, DeadLetter, OrderEvent,
+                                                                  FeedStatus)}
 #: Nested record types, checked against their own schemas too.
 NESTED_TYPES: dict[str, type] = {"SourceRef": SourceRef, "Level": Level}
 
@@ -208,14 +233,14 @@ NESTED_TYPES: dict[str, type] = {"SourceRef": SourceRef, "Level": Level}
 TOPIC_SCHEMAS: dict[str, str] = {
     topics_mod.MD_TICK: "Tick", topics_mod.MD_QUOTE: "Quote", topics_mod.MD_DEPTH: "Depth",
     topics_mod.MD_KLINE: "Kline", topics_mod.MD_BAR: "Bar", topics_mod.MD_DLQ: "DeadLetter",
-    topics_mod.ORDER_EVENTS: "OrderEvent",
+    topics_mod.ORDER_EVENTS: "OrderEvent", topics_mod.MD_STATUS: "FeedStatus",
 }
 
 #: Topics whose Kafka key is the canonical symbol (a symbol filter can skip others undecoded).
 KEYED_BY_SYMBOL = frozenset({topics_mod.MD_TICK, topics_mod.MD_QUOTE, topics_mod.MD_DEPTH, topics_mod.MD_KLINE,
                              topics_mod.MD_BAR})
 
-Record = Tick | Quote | Depth | Kline | Bar | DeadLetter | OrderEvent
+Record = Tick | Quote | Depth | Kline | Bar | DeadLetter | OrderEvent | FeedStatus
 R = TypeVar("R")
 
 TERMINAL_STATES = frozenset({"REJECTED", "CANCELLED", "FILLED", "FAILED", "UNKNOWN"})
@@ -276,6 +301,9 @@ def identity(record: Record) -> tuple[Any, ...]:
         return ("bar", record.provider, record.symbol, record.interval_ms, record.window_start, record.revision)
     if isinstance(record, OrderEvent):
         return ("order", record.event_id)
+    if isinstance(record, FeedStatus):
+        return ("status", record.provider, record.kind, record.connection, record.session, record.symbol,
+                record.event_time, record.gap_start)
     src = record.source
     return (type(record).__name__, src.topic, src.partition, src.offset, src.index)
 

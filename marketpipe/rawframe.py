@@ -16,6 +16,9 @@ so that one connection's frames stay in order in one partition. Headers:
 
 Feeds may add headers that are constant per connection (``RawMeta.extra``), e.g. Infoway's
 ``kline_types``: the comma-separated kline type numbers the connection subscribed (``1``, ``1,2``).
+A frame may carry headers of its own: ``backfill`` marks a frame the producer fetched after a
+gap instead of receiving it (Infoway: the REST ``batch_kline`` answer; value = the request path).
+:func:`parse_meta` keeps every such header in ``RawMeta.extra``.
 """
 
 from __future__ import annotations
@@ -31,6 +34,8 @@ H_RECV_NS = "recv_ns"
 H_OPCODE = "opcode"
 H_FRAME = "frame"
 H_KLINE_TYPES = "kline_types"
+H_BACKFILL = "backfill"
+_STANDARD = frozenset({H_PROVIDER, H_CONNECTION, H_SEQ, H_SESSION, H_RECV_NS, H_OPCODE, H_FRAME})
 
 
 @dataclass(frozen=True)
@@ -88,4 +93,12 @@ def parse_meta(headers: Sequence[tuple[str, bytes | str | None]] | None) -> RawM
         recv_ns=num(H_RECV_NS),
         opcode=h.get(H_OPCODE, "binary"),
         frame=h.get(H_FRAME, "data"),
+        extra=tuple((k, v) for k, v in h.items() if k not in _STANDARD),
     )
+
+
+def extra_header(meta: RawMeta, name: str) -> str | None:
+    for key, value in meta.extra:
+        if key == name:
+            return value
+    return None

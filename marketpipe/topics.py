@@ -12,6 +12,8 @@ Why these numbers:
 * Bars and klines are small and are looked back at: 30 days. ``md.bar.state`` is the bar
   aggregator's memory (open windows per provider and symbol): compacted, as many partitions as
   ``md.tick`` so a big symbol universe restores quickly.
+* ``md.status`` is small (a few records per provider and minute) and answers "was the feed
+  healthy then?": two weeks, like the dead letters it helps to explain.
 * ``md.dlq`` keeps the failed frames for two weeks so they can be fixed and replayed. It takes
   records as large as the raw topics' (8 MiB) plus room for the reason, so a dead letter never
   fails for its size; an oversize one still carries a digest instead (``DEAD_LETTER_SAFE_BYTES``).
@@ -72,6 +74,7 @@ MD_QUOTE = "md.quote"
 MD_BAR = "md.bar"
 MD_DLQ = "md.dlq"
 MD_BAR_STATE = "md.bar.state"
+MD_STATUS = "md.status"
 ORDER_COMMANDS = "order.commands"
 ORDER_EVENTS = "order.events"
 ORDER_LEDGER = "order.ledger"
@@ -90,6 +93,8 @@ TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec(MD_QUOTE, 12, _delete(1), "Level-1 snapshots (Quote), keyed by symbol"),
     TopicSpec(MD_BAR, 6, _delete(30), "OHLCV bars computed from md.tick (Bar), first emission and corrections"),
     TopicSpec(MD_BAR_STATE, 12, COMPACT, "Open bar windows per provider|symbol (compacted): restored after a restart"),
+    TopicSpec(MD_STATUS, 3, _delete(14), "Feed health (FeedStatus), keyed by provider: connects, gaps, stale symbols, "
+              "per-minute rate and latency"),
     TopicSpec(MD_DLQ, 3, {**_delete(14), "max.message.bytes": str(DLQ_MAX_MESSAGE_BYTES)}, "Frames that could not be parsed (DeadLetter) with the reason"),
     TopicSpec(ORDER_COMMANDS, 6, _delete(90), "Signed order commands (OrderCommand), keyed by account"),
     TopicSpec(ORDER_EVENTS, 6, _delete(90), "Every order state change (OrderEvent), keyed by command id"),

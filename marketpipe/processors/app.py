@@ -31,6 +31,7 @@ from marketpipe.processors import metrics
 from marketpipe.processors.barstate import BarState, load_books
 from marketpipe.processors.normalize import Normalizer, headers_of
 from marketpipe.processors.output import Output, durable, fail_stop
+from marketpipe.processors.status import GapFeed, StatusHook
 
 log = logging.getLogger("processors")
 
@@ -115,7 +116,7 @@ def build_app(settings: Settings, out: Output | None = None) -> App:
 
     @functools.cache
     def normalizer() -> Normalizer:  # one per worker: the decoders' learned state is shared by the agents
-        return Normalizer(output())
+        return Normalizer(output(), status=StatusHook())
 
     if p.agents in ("all", "normalize"):
         for provider in topics.RAW_TOPICS:
@@ -138,6 +139,8 @@ def _normalize_agent(app: App, settings: Settings, provider: str, normalizer: Ca
             try:
                 for event in events:
                     n.process(provider, event.message)
+                if n.status is not None:
+                    n.status.batch(n.out)  # stale symbols, finished minutes
             except Exception:  # not even the dead letter could be written
                 log.exception("batch of %s could not be processed", provider)
                 fail_stop(f"normalize_{provider}")
@@ -159,8 +162,9 @@ def _bar_agents(app: App, settings: Settings, output: Callable[[], Output]) -> N
 
     @functools.cache
     def state() -> BarState:
-        return BarState(settings.processor, output(), settings.topic(topics.MD_BAR_STATE),
-                        functools.partial(load_books, settings, group))
+        p = settings.processor
+        return BarState(p, output(), settings.topic(topics.MD_BAR_STATE), functools.partial(load_books, settings, group),
+                        gaps=GapFeed(settings, p.bar_horizon_ms + 10 * p.bar_interval_ms))
 
     def assigned() -> set[int]:
         name = tick_topic.get_topic_name()

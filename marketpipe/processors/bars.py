@@ -9,7 +9,11 @@ Per (provider, symbol) a :class:`BarBook` holds the open windows and the recentl
 * a late tick for an emitted window, within ``horizon`` after its end, updates it and produces a
   correction (``revision`` + 1) when the watermark next passes; later than that it is counted as
   dropped-late (returned to the caller, which logs and counts it) — never silently;
-* windows without ticks produce nothing: no empty bars (hence no lunch-break bars).
+* windows without ticks produce nothing: no empty bars (hence no lunch-break bars);
+* a window that overlaps a known, unfilled gap of its feed (``gaps``: [start, end] pairs from the
+  GapRegistry in marketpipe/processors/status.py) is emitted with ``gap=True``; when the known gaps
+  change (:meth:`BarBook.regap`: a gap reported after the bar went out, or filled later) an emitted
+  bar within the horizon is corrected (``revision`` + 1) with the new flag.
 
 A book snapshots to JSON (:meth:`BarBook.to_json`) for the compacted ``md.bar.state`` topic, so
 open windows survive a restart or a rebalance; earlier snapshot layouts are upgraded on load.
@@ -119,16 +123,23 @@ class Emitted:
 
     agg: Aggregate
     revision: int = 0
-    dirty: bool = False  # a late tick changed it since its last emission
+    dirty: bool = False  # a late tick or a change of known gaps is due for a correction
+    gap: bool = False  # emitted as overlapping a known gap of its feed
 
 
-def to_bar(provider: str, symbol: str, start: int, interval: int, agg: Aggregate, revision: int) -> dict[str, Any]:
+def overlaps_gap(start: int, end: int, gaps: Iterable[tuple[int, int]]) -> bool:
+    """Whether the window [start, end) overlaps any gap [gap_start, gap_end]."""
+    return any(gs < end and ge >= start for gs, ge in gaps)
+
+
+def to_bar(provider: str, symbol: str, start: int, interval: int, agg: Aggregate, revision: int,
+           gap: bool = False) -> dict[str, Any]:
     return {
         "provider": provider, "symbol": symbol, "interval_ms": interval, "window_start": start,
         "window_end": start + interval, "event_time": start + interval - 1, "receive_time_ns": agg.last_recv_ns,
         "open": agg.open, "high": agg.high, "low": agg.low, "close": agg.close, "volume": math.fsum(agg.volume),
         "amount": None if agg.amount is None else math.fsum(agg.amount),
-        "trade_count": agg.count, "revision": revision, "parser_version": PARSER_VERSION, "gap": False,
+        "trade_count": agg.count, "revision": revision, "parser_version": PARSER_VERSION, "gap": gap,
     }
 
 
@@ -167,7 +178,8 @@ class BarBook:
     def to_json(self) -> dict[str, Any]:
         return {"v": STATE_VERSION, "p": self.provider, "s": self.symbol,
                 "o": {str(k): v.to_json() for k, v in self.open.items()},
-                "e": {str(k): {"g": e.agg.to_json(), "rev": e.revision, "d": e.dirty} for k, e in self.emitted.items()},
+                "e": {str(k): {"g": e.agg.to_json(), "rev": e.revision, "d": e.dirty, "gap": e.gap}
+                      for k, e in self.emitted.items()},
                 "m": self.max_event_time, "part": self.partition, "a": self.applied}
 
     @classmethod
@@ -179,10 +191,12 @@ class BarBook:
             raise ValueError(f"bar state version {version} is newer than this worker's ({STATE_VERSION})")
         if version < 3:  # positional layouts
             open_ = {int(k): Aggregate.from_slots(v, version) for k, v in raw["o"].items()}
-            emitted = {int(k): Emitted(Aggregate.from_slots(v[0], version), v[1], v[2]) for k, v in raw["e"].items()}
+            emitted = {int(k): Emitted(Aggregate.from_slots(v[0], version), v[1], v[2], len(v) > 3 and bool(v[3]))
+                       for k, v in raw["e"].items()}
         else:
             open_ = {int(k): Aggregate.from_json(v) for k, v in raw["o"].items()}
-            emitted = {int(k): Emitted(Aggregate.from_json(v["g"]), v["rev"], v["d"]) for k, v in raw["e"].items()}
+            emitted = {int(k): Emitted(Aggregate.from_json(v["g"]), v["rev"], v["d"], v.get("gap", False))
+                       for k, v in raw["e"].items()}
         return cls(raw["p"], raw["s"], open_, emitted, raw["m"], raw.get("part", -1), raw.get("a", {}))
 
     def add(self, tick: dict[str, Any], interval: int, horizon: int, watermark: int) -> bool:
@@ -202,18 +216,33 @@ class BarBook:
             self.open[start] = Aggregate.of(tick)
         return True
 
-    def close(self, watermark: int, interval: int, grace: int, horizon: int) -> list[dict[str, Any]]:
-        """Bars (first emissions and corrections) whose time has come at ``watermark``."""
+    def regap(self, gaps: Iterable[tuple[int, int]], interval: int) -> bool:
+        """The feed's known gaps changed: emitted bars whose gap flag is now wrong become due for a
+        correction (at the next :meth:`close`). True when any did."""
+        gaps = list(gaps)
+        changed = False
+        for start, entry in self.emitted.items():
+            if overlaps_gap(start, start + interval, gaps) != entry.gap:
+                entry.dirty = changed = True
+        return changed
+
+    def close(self, watermark: int, interval: int, grace: int, horizon: int,
+              gaps: Iterable[tuple[int, int]] = ()) -> list[dict[str, Any]]:
+        """Bars (first emissions and corrections) whose time has come at ``watermark``; ``gaps``: the
+        feed's unfilled gap windows."""
+        gaps = list(gaps)
         out = []
         for start in sorted(s for s in self.open if s + interval + grace <= watermark):
             agg = self.open.pop(start)
-            out.append(to_bar(self.provider, self.symbol, start, interval, agg, 0))
-            self.emitted[start] = Emitted(agg)
+            gap = overlaps_gap(start, start + interval, gaps)
+            out.append(to_bar(self.provider, self.symbol, start, interval, agg, 0, gap))
+            self.emitted[start] = Emitted(agg, gap=gap)
         for start, entry in sorted(self.emitted.items()):
             if entry.dirty and start + interval + grace <= watermark:
                 entry.revision += 1
                 entry.dirty = False
-                out.append(to_bar(self.provider, self.symbol, start, interval, entry.agg, entry.revision))
+                entry.gap = overlaps_gap(start, start + interval, gaps)
+                out.append(to_bar(self.provider, self.symbol, start, interval, entry.agg, entry.revision, entry.gap))
         for start in [s for s in self.emitted if s + interval + horizon < watermark]:
             del self.emitted[start]  # past the correction horizon: nothing can change it any more
         return out

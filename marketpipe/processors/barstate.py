@@ -14,7 +14,7 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Protocol
 
 import orjson
 
@@ -38,6 +38,12 @@ WATERMARK_FUTURE_MS = 60_000
 BookLoader = Callable[[set[int]], dict[str, barlib.BarBook]]
 
 
+class GapSource(Protocol):
+    def poll(self, books: dict[str, barlib.BarBook], interval_ms: int) -> None: ...
+
+    def gaps(self, provider: str) -> list[tuple[int, int]]: ...
+
+
 @dataclass
 class Watermark:
     """Largest event time seen on one md.tick partition, and when (monotonic seconds) it was seen."""
@@ -58,6 +64,7 @@ class BarState:
     out: Output
     state_topic: str  # physical name of md.bar.state
     load: BookLoader  # latest snapshots of the books on some md.tick partitions
+    gaps: GapSource | None = None  # known gaps of the feeds (md.status): bars over them say so
     monotonic: Callable[[], float] = time.monotonic
     wall_ms: Callable[[], float] = lambda: time.time() * 1000
     books: dict[str, barlib.BarBook] = field(default_factory=dict)
@@ -103,9 +110,17 @@ class BarState:
             self.out.send(topics.MD_BAR, "Bar", bar["symbol"], bar, bar["event_time"])
         self.out.produce(self.state_topic, key.encode(), orjson.dumps(book.to_json()))
 
+    def _refresh_gaps(self) -> None:
+        if self.gaps is not None:
+            self.gaps.poll(self.books, self.config.bar_interval_ms)
+
+    def _gaps_of(self, provider: str) -> list[tuple[int, int]]:
+        return self.gaps.gaps(provider) if self.gaps is not None else []
+
     def bin(self, messages: Iterable[RawMessage]) -> None:
         """Bin a batch of md.tick records; an unreadable one is dead-lettered and skipped."""
         c = self.config
+        self._refresh_gaps()
         touched: set[str] = set()
         wall_ms = self.wall_ms()
         for msg in messages:
@@ -135,20 +150,21 @@ class BarState:
         for key in touched:
             book = self.books[key]
             self.save(key, book, book.close(self.watermark(book.partition), c.bar_interval_ms, c.bar_grace_ms,
-                                            c.bar_horizon_ms))
+                                            c.bar_horizon_ms, self._gaps_of(book.provider)))
 
     def close_idle(self) -> int:
         """Close windows of owned symbols that went quiet: a book's clock advances with wall time while
         it is idle. After a restart a book's last-seen time is the restart, so its open windows close
         ``grace`` after the worker came back even if no new tick arrives. Returns the bars emitted."""
         c = self.config
+        self._refresh_gaps()
         now = self.monotonic()
         emitted = 0
         for key, book in list(self.books.items()):
             if book.partition not in self.owned or not book.pending:
                 continue
             clock = book.max_event_time + int((now - self.last_seen.setdefault(key, now)) * 1000)
-            bars = book.close(clock, c.bar_interval_ms, c.bar_grace_ms, c.bar_horizon_ms)
+            bars = book.close(clock, c.bar_interval_ms, c.bar_grace_ms, c.bar_horizon_ms, self._gaps_of(book.provider))
             if bars:
                 self.save(key, book, bars)
                 emitted += len(bars)

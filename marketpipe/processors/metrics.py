@@ -17,3 +17,15 @@ LAG = Histogram("marketpipe_processor_receive_to_written_seconds",
 JIN10_UNKNOWN_EVENTS = Counter("marketpipe_processor_jin10_unknown_events_total",
                                "Jin10 push events not understood yet (kept on the raw topic)", ["event"])
 BOOKS = Gauge("marketpipe_processor_bar_books", "Bar books (provider, symbol) held by this worker")
+
+# feed health (marketpipe/processors/status.py): what md.status says, as metrics
+STATUS_EVENTS = Counter("marketpipe_feed_status_events_total", "md.status records written, by kind "
+                        "(gap, stale, fresh, stats, ...)", ["provider", "kind"])
+FEED_RATE = Gauge("marketpipe_feed_messages_per_second", "Raw frames per second over the last full minute",
+                  ["provider"])
+FEED_LATENCY = Gauge("marketpipe_feed_receive_latency_ms", "Receive time - event time over the last full minute",
+                     ["provider", "quantile"])
+FEED_STALE = Gauge("marketpipe_feed_stale_symbols", "Symbols silent for several usual intervals while their "
+                   "market is open", ["provider"])
+FEED_GAP_SECONDS = Counter("marketpipe_feed_gap_seconds_total", "Receive-time length of the gaps found in the "
+                           "raw sequence (reconnects, lost frames, producer restarts)", ["provider"])

@@ -21,6 +21,7 @@ from marketpipe.rawframe import header_dict, parse_meta
 from marketpipe.processors.decode import DecoderState, ParseError, RawFrame, decode
 from marketpipe.processors.decode.base import dead_letters
 from marketpipe.processors.output import Output, refused
+from marketpipe.processors.status import StatusHook
 from marketpipe.processors.volume import VolumeTracker
 
 log = logging.getLogger("processors")
@@ -74,6 +75,7 @@ class Normalizer:
     volumes: VolumeTracker = field(default_factory=VolumeTracker)  # Quote.interval_volume per symbol
     symbols: frozenset[str] | None = None
     write_dead_letters: bool = True
+    status: StatusHook | None = None  # feed health to md.status (the live processor only)
 
     def process(self, provider: str, message: RawMessage) -> Processed:
         """Decode one raw frame and produce its records and dead letters."""
@@ -117,6 +119,8 @@ class Normalizer:
             log.error("a record of %s[%d]@%d refused by Kafka: %s", message.topic, message.partition,
                       message.offset, exc)
             error = exc
+        if self.status is not None:
+            self.status.frame(out, provider, frame, records)
         if error is None:
             return Processed(produced, 0)
         letters = dead_letters(frame, error, int(time.time() * 1000), header_dict(headers))

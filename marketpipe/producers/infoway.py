@@ -9,11 +9,17 @@ with nothing subscribed, and a 501 is waited out instead of answered with a new 
 Pushes 10002/10005/10008 are data; acks, the welcome, the plain-text greeting, heartbeat replies
 and error frames are control. Every frame carries the header ``kline_types``: the kline type
 numbers this connection subscribed (the kline push may not say its interval).
+
+After a reconnect the klines of the gap are fetched from the REST ``batch_kline`` endpoint (seed
+003) and each answer is pushed, unmodified, onto the raw topic as a frame of this connection
+with the header ``backfill`` = the request path: the raw topic keeps everything, a replay sees
+the same, and the decoder turns it into Kline records marked ``backfilled``.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import time
 import urllib.parse
 import uuid
@@ -24,11 +30,14 @@ import websocket
 
 from marketpipe import markethours
 from marketpipe.protocol import infoway as proto
-from marketpipe.quietlog import warn_plaintext
-from marketpipe.rawframe import H_KLINE_TYPES
+from marketpipe.producers.http import request as http_request
 from marketpipe.producers.session import AuthFailed, Emit, Feed, MarketCalendar, RateLimited, Retry, Stopped
+from marketpipe.quietlog import warn_plaintext
+from marketpipe.rawframe import H_BACKFILL, H_KLINE_TYPES
 
 KLINE_TYPES = proto.KLINE_TYPES
+
+log = logging.getLogger(__name__)
 
 
 def calendar_for(business: str, codes: Iterable[str]) -> MarketCalendar:
@@ -49,7 +58,8 @@ class InfowayFeed(Feed):
     def __init__(self, ws_url: str, api_key: str, business: str, codes: Iterable[str],
                  channels: Iterable[str] = ("trade", "depth", "kline"), kline: str | Iterable[str] = "1m", *,
                  pace_seconds: float = proto.SUBSCRIBE_INTERVAL_SECONDS,
-                 sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic) -> None:
+                 sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic,
+                 fetch: Callable[..., tuple[int, bytes]] = http_request) -> None:
         self.ws_url = ws_url
         self._key = api_key
         self.business = business
@@ -60,6 +70,7 @@ class InfowayFeed(Feed):
         self.pace_seconds = pace_seconds
         self._sleep = sleep
         self._clock = clock
+        self._fetch = fetch
         self.sent: deque[float] = deque()
         self._last_subscribe: float | None = None
 
@@ -108,6 +119,28 @@ class InfowayFeed(Feed):
 
     def heartbeat(self, ws: websocket.WebSocket) -> None:
         self._send(ws, {"code": proto.HEARTBEAT, "trace": uuid.uuid4().hex})
+
+    def fill_gap(self, emit: Emit, gap_start_ms: int, gap_end_ms: int) -> bool:
+        """Fetch the klines of the gap (REST batch_kline) and emit every answer as a backfill frame;
+        True when every answer was a good one."""
+        if "kline" not in self.channels:
+            return False
+        base, ok = proto.rest_base(self.ws_url), True
+        for ktype in self.kline_types:
+            if ktype not in proto.KLINE_TYPE_SECONDS:
+                continue
+            for path in proto.kline_requests(self.business, ktype, self.codes, gap_start_ms, gap_end_ms):
+                status, body = self._fetch(base + path, headers={proto.REST_KEY_HEADER: self._key})
+                try:
+                    if status != 200:
+                        raise ValueError(f"HTTP {status}")
+                    proto.rest_rows(body)
+                except ValueError as exc:
+                    ok = False  # the gap stays reported; what did come is not kept as data
+                    log.warning("infoway backfill %s: %s", path, exc)
+                    continue
+                emit(body, "text", "data", ((H_BACKFILL, path),))
+        return ok
 
     def classify(self, data: bytes, opcode: str) -> str:
         error = proto.error_of(data)

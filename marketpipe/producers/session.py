@@ -12,6 +12,13 @@ While the market is closed a session is replaced only when the feed's heartbeat 
 (websocket pong, Engine.IO ``3``) and no answer came for the stall period: the connection is
 dead. Feeds whose heartbeat is not answered (Infoway) are left alone until the market opens.
 
+Lifecycle on ``md.status`` (``sink.status``, FeedStatus records): ``connected`` when a websocket is
+up, ``disconnected`` with the cause when it ends, and at the first frame of a later session
+``reconnected`` with the time without data (``gap_start``: receive time of the previous session's
+last frame, ``gap_end``: this frame's — the same window the processors see in the raw headers).
+Then the feed may fill the gap (:meth:`Feed.fill_gap`, e.g. Infoway's REST klines): its answers
+are emitted as frames of this connection, and a ``filled`` record names the gap.
+
 Reconnects use capped exponential backoff with full jitter (sleep = uniform(0, min(cap, base·2ⁿ)));
 n resets after a session that stayed up ``healthy_seconds``. A rate-limit answer waits at least
 ``rate_limit_seconds``. An authentication failure ends the loop (the CLI exits non-zero): retrying
@@ -54,7 +61,8 @@ class Retry(Exception):
     """A transient failure: reconnect after backoff."""
 
 
-Emit = Callable[[bytes, str, str], None]  # (frame bytes, opcode "binary"|"text", kind "data"|"control")
+#: (frame bytes, opcode "binary"|"text", kind "data"|"control"[, extra headers of this frame only])
+Emit = Callable[..., None]
 
 
 class MarketCalendar(Protocol):
@@ -95,6 +103,11 @@ class Feed:
 
     def describe(self) -> str:
         return self.provider
+
+    def fill_gap(self, emit: Emit, gap_start_ms: int, gap_end_ms: int) -> bool:
+        """After a reconnect: fetch what the gap missed and emit it; True when the gap is filled.
+        Default: the provider offers no history (the gap is reported, not filled)."""
+        return False
 
 
 @dataclass
@@ -161,6 +174,8 @@ class Session:
         self.rng = random.Random(seed)
         self.seq = 0
         self.session = 0
+        self.last_recv_ns = 0  # receive time of the latest frame, any session
+        self.awaiting_first = False  # True from a session's start until its first frame
         self.stopping = False
         self.ws: websocket.WebSocket | None = None
         self.clock = clock
@@ -177,13 +192,38 @@ class Session:
         self.stopping = True
 
     # ---- frames -----------------------------------------------------------------------------
-    def emit(self, data: bytes, opcode: str, kind: str) -> None:
+    def emit(self, data: bytes, opcode: str, kind: str, extra: tuple[tuple[str, str], ...] = ()) -> None:
         self.seq += 1
-        meta = RawMeta(self.feed.provider, self.connection_id, self.seq, self.session, time.time_ns(), opcode, kind,
-                       self.extra_headers)
+        recv_ns = time.time_ns()
+        meta = RawMeta(self.feed.provider, self.connection_id, self.seq, self.session, recv_ns, opcode, kind,
+                       self.extra_headers + extra)
         self.sink.send(data, meta)
         m.FRAMES.labels(self.feed.provider, kind).inc()
         m.BYTES.labels(self.feed.provider).inc(len(data))
+        previous, self.last_recv_ns = self.last_recv_ns, recv_ns
+        if self.awaiting_first:
+            self.awaiting_first = False
+            if previous:
+                self._after_gap(previous // 1_000_000, recv_ns // 1_000_000)
+
+    def _after_gap(self, start_ms: int, end_ms: int) -> None:
+        gap = {"gap_start": start_ms, "gap_end": end_ms, "silent_ms": end_ms - start_ms}
+        self._status("reconnected", reason=f"session {self.session - 1} -> {self.session}", **gap)
+        try:
+            filled = self.feed.fill_gap(self.emit, start_ms, end_ms)
+        except Exception as exc:  # noqa: BLE001 - a failed backfill leaves the gap reported, never the feed down
+            log.warning("%s: filling the gap of %d ms failed: %s", self.feed.describe(), end_ms - start_ms, exc)
+            filled = False
+        if filled:
+            self._status("filled", reason="backfilled", **gap)
+
+    def _status(self, kind: str, **fields: Any) -> None:
+        """A lifecycle FeedStatus record to md.status (when the sink writes them)."""
+        write = getattr(self.sink, "status", None)
+        if write is None:
+            return
+        write({"provider": self.feed.provider, "kind": kind, "event_time": int(self.wallclock() * 1000),
+               "connection": self.connection_id, "session": self.session, **fields})
 
     # ---- loop -------------------------------------------------------------------------------
     def run(self) -> None:
@@ -194,6 +234,7 @@ class Session:
             reason = "closed"
             try:
                 self.session += 1
+                self.awaiting_first = True
                 self._one_session()
                 reason = "closed by peer"
             except AuthFailed:
@@ -214,6 +255,8 @@ class Session:
                 m.ERRORS.labels(provider, "connection").inc()
             finally:
                 m.CONNECTED.labels(provider).set(0)
+                if self.ws is not None:
+                    self._status("disconnected", reason="stopped" if self.stopping else reason)
                 self.ws = None
             if self.stopping:
                 break
@@ -250,6 +293,7 @@ class Session:
             return
         m.CONNECTED.labels(self.feed.provider).set(1)
         log.info("%s: session %d connected", self.feed.describe(), self.session)
+        self._status("connected", reason=self.feed.describe())
         self.feed.on_open(ws, self.emit)
         ws.settimeout(0.5)
         try:

@@ -9,6 +9,10 @@
   time spent blocked is counted;
 * every delivery failure is counted and logged; a fatal producer error stops the process (non-zero
   exit) — there is no silent drop anywhere.
+
+The same producer writes the connection's lifecycle (``FeedStatus`` records: connected,
+disconnected, reconnected, filled) to ``md.status``, Avro-encoded, keyed by provider; the raw topic
+holds only what the provider sent.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import logging
 import time
 from typing import Any
 
+from marketpipe import topics
 from marketpipe.quietlog import rdkafka_logger
 from marketpipe.rawframe import RawMeta
 from marketpipe.settings import Settings
@@ -37,6 +42,9 @@ class RawSink:
 
         self.provider = provider
         self.topic = topic
+        self.settings = settings
+        self.status_topic = settings.topic(topics.MD_STATUS)
+        self._status_encoder: Any = None
         self.sent = 0
         self.delivered = 0
         self.failed = 0
@@ -100,6 +108,29 @@ class RawSink:
         self.sent += 1
         self.producer.poll(0)
         m.QUEUE.labels(self.provider).set(len(self.producer))
+
+    def status(self, record: dict[str, Any]) -> None:
+        """Write one FeedStatus record to md.status (same producer, same no-drop rules)."""
+        if self._status_encoder is None:
+            from marketpipe.schemas import codec as codec_mod
+
+            self._status_encoder = codec_mod.from_settings(self.settings).encoder("FeedStatus", self.status_topic)
+        value = self._status_encoder(record)
+        while True:
+            try:
+                self.producer.produce(self.status_topic, value=value, key=record["provider"].encode(),
+                                      timestamp=record["event_time"], on_delivery=self._on_status_delivery)
+                break
+            except BufferError:
+                self.producer.poll(0.1)
+                if self.fatal is not None:
+                    raise self.fatal
+        self.producer.poll(0)
+
+    def _on_status_delivery(self, err: Any, msg: Any) -> None:
+        if err is not None:
+            m.ERRORS.labels(self.provider, "delivery").inc()
+            log.error("status record NOT delivered to %s: %s", self.status_topic, err)
 
     def close(self, timeout: float = 30.0) -> int:
         """Flush what is queued; returns (and logs) how many frames could not be delivered in time."""

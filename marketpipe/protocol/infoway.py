@@ -152,3 +152,89 @@ def is_push(frame: bytes) -> bool:
         return False
     body = _json(frame.decode("utf-8", "replace"))
     return body is not None and body.get("code") in PUSH_CODES
+
+
+# ---- REST kline history (seed 003, protocols.md §2.1, §2.6, §2.7) ------------------------------
+# seed 003 prints the endpoint as GET https://data.infoway.io/stock/batch_kline/{klineType}/{klineNum}/{codes}
+# (the first segment is the channel, as on the websocket) and one kline row
+# {"t":"1751958000","h":..,"o":..,"l":..,"c":..,"v":..,"vw":..,"pc":"0.00%","pca":..}: t in epoch
+# SECONDS as a string (older pages print 13 digits: read both). The envelope around the rows,
+# {"ret":200,"msg":"success","traceId":..,"data":[{"s":code,"respList":[rows]}]}, and the apiKey
+# header come from protocols.md §2.1/§2.7 (some answers say "code" instead of "ret").
+REST_KLINE_PATH = "/{business}/batch_kline/{kline_type}/{kline_num}/{codes}"
+REST_KEY_HEADER = "apiKey"
+REST_OK = 200
+REST_MAX_KLINES_ONE_CODE = 500  # more -> 503
+REST_MAX_KLINES_SEVERAL_CODES = 2  # several codes in one call get 2 bars each (-> 506 in the SDK)
+#: seconds of a kline type, for how many bars a gap needs (month and longer: never backfilled)
+KLINE_TYPE_SECONDS = {1: 60, 2: 300, 3: 900, 4: 1800, 5: 3600, 6: 7200, 7: 14400, 8: 86400, 9: 604800}
+
+
+def rest_base(ws_url: str) -> str:
+    """REST base of a websocket endpoint: wss://data.infoway.io/ws -> https://data.infoway.io."""
+    scheme, _, rest = ws_url.partition("://")
+    host = rest.split("/", 1)[0].split("?", 1)[0]
+    return f"{'https' if scheme == 'wss' else 'http'}://{host}"
+
+
+def batch_kline_path(business: str, kline_type: int, kline_num: int, codes: list[str] | str) -> str:
+    joined = codes if isinstance(codes, str) else ",".join(codes)
+    return REST_KLINE_PATH.format(business=business, kline_type=kline_type, kline_num=kline_num, codes=joined)
+
+
+@dataclass(frozen=True)
+class KlineRequest:
+    business: str
+    kline_type: int
+    kline_num: int
+    codes: tuple[str, ...]
+
+
+def parse_batch_kline_path(path: str) -> KlineRequest:
+    """The request a batch_kline path asked (raises ValueError when it is not one)."""
+    parts = path.split("?", 1)[0].strip("/").split("/")
+    if len(parts) != 5 or parts[1] != "batch_kline":
+        raise ValueError(f"not a batch_kline path: {path[:80]!r}")
+    return KlineRequest(parts[0], int(parts[2]), int(parts[3]), tuple(c for c in parts[4].split(",") if c))
+
+
+def kline_requests(business: str, kline_type: int, codes: list[str], gap_start_ms: int,
+                   gap_end_ms: int) -> list[str]:
+    """The batch_kline paths that cover a gap: every bar from the one holding ``gap_start`` to the
+    one holding ``gap_end``. One call for all codes while 2 bars are enough, else one per code."""
+    seconds = KLINE_TYPE_SECONDS[kline_type]
+    first = gap_start_ms // 1000 // seconds
+    last = gap_end_ms // 1000 // seconds
+    num = min(REST_MAX_KLINES_ONE_CODE, last - first + 1)
+    if num <= REST_MAX_KLINES_SEVERAL_CODES:
+        return [batch_kline_path(business, kline_type, REST_MAX_KLINES_SEVERAL_CODES, codes)]
+    return [batch_kline_path(business, kline_type, num, [code]) for code in codes]
+
+
+def rest_rows(body: bytes | str) -> list[tuple[str, list[dict]]]:
+    """(code, kline rows) of a batch_kline answer; ValueError names what is wrong (an error answer,
+    a rate-limit answer, not JSON)."""
+    try:
+        obj = json.loads(body)
+    except ValueError:
+        raise ValueError("batch_kline answer is not JSON") from None
+    if not isinstance(obj, dict):
+        raise ValueError("batch_kline answer is not an object")
+    if "detail" in obj and "data" not in obj:
+        raise ValueError(f"batch_kline refused: {str(obj['detail'])[:80]}")  # rate limit as HTTP 200
+    status = obj.get("ret", obj.get("code"))
+    if status is not None and status != REST_OK:
+        raise ValueError(f"batch_kline error {status}: {str(obj.get('msg') or obj.get('message'))[:80]}")
+    data = obj.get("data")
+    items = data if isinstance(data, list) else [data] if isinstance(data, dict) else None
+    if items is None:
+        raise ValueError("batch_kline answer has no data")
+    out = []
+    for item in items:
+        if not isinstance(item, dict) or not isinstance(item.get("s"), str):
+            raise ValueError("batch_kline data item without a code 's'")
+        rows = item.get("respList")
+        if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+            raise ValueError(f"batch_kline item {item['s'][:20]!r} has no respList of rows")
+        out.append((item["s"], rows))
+    return out

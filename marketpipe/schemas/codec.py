@@ -39,7 +39,7 @@ NAMESPACE = "marketpipe"
 #: Load order matters: named types must be parsed before the schemas that use them.
 SCHEMA_NAMES: tuple[str, ...] = (
     "SourceRef", "Level", "OrderSide",
-    "Tick", "Depth", "Quote", "Kline", "Bar", "DeadLetter", "OrderCommand", "OrderEvent",
+    "Tick", "Depth", "Quote", "Kline", "Bar", "DeadLetter", "OrderCommand", "OrderEvent", "FeedStatus",
 )
 
 SINGLE_OBJECT_MAGIC = b"\xc3\x01"

@@ -17,6 +17,14 @@ Choices made where the documentation is [I]/[U]:
 - kline pushes: ``dialect="documented"`` (default) sends the shape seeds/002 prints,
   ``{"s":…, "respList":[{t,h,o,l,c,v,vw,pc,pca}]}`` (no ``ty``: a client knows the interval from
   what it subscribed); ``dialect="notes"`` sends the captured flat object with ``ty`` (§2.4).
+
+REST ``GET /{business}/batch_kline/{klineType}/{klineNum}/{codes}`` (seed 003; key in the ``apiKey``
+header, protocols.md §2.1) serves the newest ``klineNum`` bars of each code from the very bars the
+kline pushes are built from, so a backfill equals what the websocket pushed (last push of a bar)
+or would have pushed. Envelope ``{"ret":200,"msg":"success","traceId":..,"data":[{"s":..,"respList":
+[...]}]}`` (protocols.md §2.7), rows newest first (undocumented), ``t`` in seconds as a string, ``pc``
+is the change percent (the push calls it ``pfr``). Bad key: HTTP 401 ``{"code":401,"message":"Token
+invalid",...}``; more bars than allowed: 503 (one code) / 506 (several codes, over 2 bars).
 """
 
 from __future__ import annotations
@@ -29,7 +37,8 @@ from typing import Any, Iterable
 import orjson
 from aiohttp import WSMsgType, web
 
-from marketpipe.simulators.market import KLINE_SECONDS, BarBuilder, Instrument, Trade, check_dialect
+from marketpipe.protocol import infoway as proto
+from marketpipe.simulators.market import KLINE_SECONDS, Bar, BarBuilder, Instrument, Trade, check_dialect
 from marketpipe.simulators.server import Connection, Row, SimServer, group_by_code
 
 CHANNELS = {"stock": ("SH", "SZ", "BJ", "US"), "crypto": ("CRYPTO",), "common": ("FX",),
@@ -94,6 +103,7 @@ class InfowaySim(SimServer):
         self.frame_window = frame_window
         self.max_codes = max_codes
         self.bars = BarBuilder()
+        self.history: dict[tuple[str, int], dict[int, Bar]] = {}  # (code, seconds) -> start_s -> bar
         self.by_symbol: dict[str, str] = {}  # Infoway symbol -> canonical code
         self.symbol_of: dict[str, str] = {}
         for code, st in self.market.states.items():
@@ -115,6 +125,55 @@ class InfowaySim(SimServer):
 
     def add_routes(self, app: web.Application) -> None:
         app.router.add_get("/ws", self.quote_ws)
+        app.router.add_get("/{business}/batch_kline/{ktype}/{num}/{codes}", self.batch_kline)
+
+    # ---- REST -----------------------------------------------------------------------------
+    def rest_row(self, code: str, seconds: int, bar: Bar, prev: float) -> dict[str, str]:
+        """One kline row as seed 003 prints it, from the same numbers as the push."""
+        f = self.market.states[code].inst.fmt
+        return {"t": str(bar.start_s), "h": f(bar.high), "o": f(bar.open), "l": f(bar.low), "c": f(bar.close),
+                "v": f"{bar.volume:.5f}", "vw": f"{bar.amount:.5f}", "pc": f"{100 * (bar.close / prev - 1):.2f}%",
+                "pca": f(bar.close - prev)}
+
+    def kline_rows(self, code: str, ktype: int, num: int) -> list[dict[str, str]]:
+        seconds = KLINE_SECONDS[ktype]
+        bars = sorted(self.history.get((code, seconds), {}).items())
+        prev, rows = self.market.states[code].inst.prev_close, []
+        for _, bar in bars:
+            rows.append(self.rest_row(code, seconds, bar, prev))
+            prev = bar.close
+        return rows[::-1][:num]
+
+    async def batch_kline(self, request: web.Request) -> web.Response:
+        key = request.headers.get(proto.REST_KEY_HEADER) or request.headers.get("apikey")
+        if not self.key_ok(key):
+            return web.json_response({"code": 401, "message": "Token invalid", "timestamp": int(time.time() * 1000)},
+                                     status=401)
+        trace = self.new_id()
+        try:
+            ktype, num = int(request.match_info["ktype"]), int(request.match_info["num"])
+        except ValueError:
+            return web.json_response({"ret": 506, "msg": "Param error", "traceId": trace})
+        codes = split_codes(request.match_info["codes"])
+        business = request.match_info["business"]
+        if business not in CHANNELS or ktype not in KLINE_SECONDS or not codes or num < 1:
+            return web.json_response({"ret": 506, "msg": "Param error", "traceId": trace})
+        if len(codes) > 1 and num > proto.REST_MAX_KLINES_SEVERAL_CODES:
+            return web.json_response({"ret": 506, "msg": "klineNum over 2 for several codes", "traceId": trace})
+        if num > proto.REST_MAX_KLINES_ONE_CODE:
+            return web.json_response({"ret": 503, "msg": "klineNum over the limit", "traceId": trace})
+        data = []
+        for sym in codes:
+            code = self.by_symbol.get(sym)
+            if code is not None and self.market.states[code].inst.exchange in CHANNELS[business]:
+                data.append({"s": sym, "respList": self.kline_rows(code, ktype, num)})
+        if not data:
+            return web.json_response({"ret": 508, "msg": "All product not exists", "traceId": trace})
+        body = orjson.dumps({"ret": 200, "msg": "success", "traceId": trace, "data": data})
+        # recorded like a frame: a producer keeps a good answer on its raw topic, so what the simulator
+        # served still adds up to what Kafka holds
+        self.recorder.sent(f"rest-{trace}", 1, "data", len(body), [{"kind": "kline", "code": d["s"]} for d in data])
+        return web.Response(body=body, content_type="application/json")
 
     # ---- connection -----------------------------------------------------------------------
     async def quote_ws(self, request: web.Request) -> web.StreamResponse:
@@ -273,25 +332,36 @@ class InfowaySim(SimServer):
         return orjson.dumps({"code": 10005, "data": {"a": side(asks), "b": side(bids), "s": self.symbol_of[code],
                                                      "t": ts_ms}}).decode()
 
-    def _kline_frames(self, trades: list[Trade], cache: dict[Any, Any], code: str, ktype: int) -> str:
+    def _kline_frames(self, trades: list[Trade], cache: dict[Any, Any], code: str, ktype: int) -> list[str]:
+        """The kline pushes of one tick: one per bar the tick's trades touched (a tick across a bar
+        boundary also shows the finished bar's final state, as the REST history does)."""
         key = ("kline", code, ktype)
         if key not in cache:
             seconds = KLINE_SECONDS[ktype]
+            history = self.history.setdefault((code, seconds), {})
+            touched: dict[int, tuple[Bar, float]] = {}
             for t in trades:
                 bar = self.bars.update(t, seconds)
-            prev = self.bars.prev_close.get((code, seconds), self.market.states[code].inst.prev_close)
+                history[bar.start_s] = bar  # the live object: the REST view is the push's bar
+                touched[bar.start_s] = (bar, self.bars.prev_close.get((code, seconds),
+                                                                      self.market.states[code].inst.prev_close))
+            while len(history) > proto.REST_MAX_KLINES_ONE_CODE:
+                del history[min(history)]
             f = self.market.states[code].inst.fmt
-            change = f"{100 * (bar.close / prev - 1):.2f}%"
-            if self.dialect == "documented":  # seeds/002 實時K線解析, keys in the printed order
-                data: dict[str, Any] = {"s": self.symbol_of[code], "respList": [{
-                    "t": str(bar.start_s), "h": f(bar.high), "o": f(bar.open), "l": f(bar.low), "c": f(bar.close),
-                    "v": f"{bar.volume:.5f}", "vw": f"{bar.amount:.5f}", "pc": change, "pca": f(bar.close - prev)}]}
-            else:
-                data = {"c": f(bar.close), "h": f(bar.high), "l": f(bar.low), "o": f(bar.open),
-                        "pca": f(bar.close - prev), "pfr": change, "s": self.symbol_of[code], "t": str(bar.start_s),
-                        "ty": ktype, "v": f"{bar.volume:.5f}", "vw": f"{bar.amount:.5f}"}
-            cache[key] = orjson.dumps({"code": 10008, "data": data}).decode()
+            cache[key] = [orjson.dumps({"code": 10008, "data": self._kline_data(code, bar, prev, ktype, f)}).decode()
+                          for bar, prev in touched.values()]
         return cache[key]
+
+    def _kline_data(self, code: str, bar: Bar, prev: float, ktype: int, f: Any) -> dict[str, Any]:
+        """One kline push's ``data`` in this simulator's dialect."""
+        change = f"{100 * (bar.close / prev - 1):.2f}%"
+        if self.dialect == "documented":  # seeds/002 實時K線解析, keys in the printed order
+            return {"s": self.symbol_of[code], "respList": [{
+                "t": str(bar.start_s), "h": f(bar.high), "o": f(bar.open), "l": f(bar.low), "c": f(bar.close),
+                "v": f"{bar.volume:.5f}", "vw": f"{bar.amount:.5f}", "pc": change, "pca": f(bar.close - prev)}]}
+        return {"c": f(bar.close), "h": f(bar.high), "l": f(bar.low), "o": f(bar.open), "pca": f(bar.close - prev),
+                "pfr": change, "s": self.symbol_of[code], "t": str(bar.start_s), "ty": ktype,
+                "v": f"{bar.volume:.5f}", "vw": f"{bar.amount:.5f}"}
 
     async def push(self, conn: Connection, trades: list[Trade], cache: dict[Any, Any]) -> None:
         assert isinstance(conn, IwConnection)
@@ -319,9 +389,9 @@ class InfowaySim(SimServer):
             code = self._served(conn, sym)
             if code and code in by_code:
                 for ktype in sorted(types):
-                    frame = self._kline_frames(by_code[code], cache, code, ktype)
-                    if not await conn.send(frame, "data", [{"kind": "kline", "code": sym}]):
-                        return
+                    for frame in self._kline_frames(by_code[code], cache, code, ktype):
+                        if not await conn.send(frame, "data", [{"kind": "kline", "code": sym}]):
+                            return
 
     def garbage_frame(self) -> str:
         return GARBAGE

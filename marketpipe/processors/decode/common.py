@@ -263,9 +263,9 @@ class Emitter:
             "field_order": field_order, "parser_version": PARSER_VERSION, "source": self._source()}))
 
     def kline(self, symbol: str, venue: str, event_time: int, interval: str, open_: float, high: float,
-              low: float, close: float, volume: float, amount: float | None) -> None:
+              low: float, close: float, volume: float, amount: float | None, backfilled: bool = False) -> None:
         self.out.append(Normalized("Kline", KLINE, symbol, {
             "provider": self.provider, "symbol": symbol, "venue_symbol": venue, "event_time": event_time,
             "receive_time_ns": self.recv_ns, "interval": interval, "open": open_, "high": high, "low": low,
             "close": close, "volume": volume, "amount": amount, "parser_version": PARSER_VERSION,
-            "source": self._source()}))
+            "source": self._source(), "backfilled": backfilled}))

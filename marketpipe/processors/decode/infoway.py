@@ -33,11 +33,12 @@ from typing import Any
 
 import orjson
 
-from marketpipe.rawframe import H_KLINE_TYPES
 from marketpipe.processors import symbols
 from marketpipe.processors.decode import metrics
 from marketpipe.processors.decode.base import DecoderState, Normalized, ParseError, RawFrame
 from marketpipe.processors.decode.common import Emitter, check_event_time, epoch_ms, levels, num, opt_num, symbol_or_error
+from marketpipe.protocol import infoway as proto
+from marketpipe.rawframe import H_BACKFILL, H_KLINE_TYPES, extra_header
 
 TRADE, BOOK, CANDLE = 10002, 10005, 10008
 ACKS = frozenset({10001, 10004, 10007, 10011, 11010})
@@ -55,6 +56,8 @@ MAX_RECORDS_PER_FRAME = 1000
 
 
 def decode(frame: RawFrame, state: DecoderState) -> list[Normalized]:
+    if frame.meta.extra and extra_header(frame.meta, H_BACKFILL) is not None:
+        return backfill(frame)
     value = frame.value
     body = value.lstrip()
     if not body.startswith(b"{"):
@@ -215,3 +218,28 @@ def candle(em: Emitter, item: dict[str, Any], frame: RawFrame) -> None:
 
 
 PUSHES = {TRADE: trade, BOOK: book, CANDLE: candle}
+
+
+def backfill(frame: RawFrame) -> list[Normalized]:
+    """A REST ``batch_kline`` answer the producer fetched after a gap (header ``backfill`` = the
+    request path, which alone says the kline type): Kline records marked ``backfilled``."""
+    try:
+        request = proto.parse_batch_kline_path(extra_header(frame.meta, H_BACKFILL) or "")
+        items = proto.rest_rows(frame.value)
+    except ValueError as exc:
+        raise ParseError(f"infoway backfill: {exc}") from None
+    interval = INTERVALS.get(request.kline_type)
+    if interval is None:
+        raise ParseError(f"infoway backfill: unknown kline type {request.kline_type}")
+    em = Emitter(frame)
+    try:
+        for venue, rows in items:
+            symbol = symbol_or_error(symbols.infoway, venue)
+            for row in rows:
+                em.kline(symbol, venue, epoch_ms(field(row, "t"), "t"), interval,
+                         num(field(row, "o"), "o"), num(field(row, "h"), "h"),
+                         num(field(row, "l"), "l"), num(field(row, "c"), "c"),
+                         num(field(row, "v"), "v"), opt_num(row.get("vw"), "vw"), backfilled=True)
+    except ParseError as exc:
+        raise ParseError(f"infoway backfill: {exc}") from None
+    return em.out

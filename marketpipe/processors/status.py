@@ -1,0 +1,357 @@
+"""Feed health from the raw headers and the decoded records: pure state, fed per frame, with an
+injected clock; it returns ``FeedStatus`` records (marketpipe/schemas/FeedStatus.avsc) for ``md.status``.
+
+* **Gaps** (per connection). Producers number every frame of a connection ``seq`` 1, 2, 3, ...
+  across reconnects, and count sessions (``session``): see marketpipe/rawframe.py. So after a
+  frame ``(session s, seq n)`` the next one must be ``seq n+1``:
+
+  - ``seq n+1`` in a new session: a reconnect; nothing was lost between the sockets but the time
+    without data is a gap of the feed (the producer reports the reconnect itself too);
+  - ``seq > n+1``: frames were lost (``seq_from``..``seq_to``);
+  - ``seq <= n`` with a later Kafka offset: the producer process started again (``kill -9``, a
+    crash) under the same connection id without a clean goodbye: the frames it held are lost,
+    how many is unknown.
+
+  A frame at or below the last Kafka offset seen on its partition is a replay (this worker
+  restarted) and judges nothing. A connection seen for the first time is only remembered.
+  The gap's window (``gap_start``..``gap_end``) is in receive time: last frame before, first after.
+* **Stale symbols**: a symbol whose market is open (marketpipe/markethours.py) and that had no
+  record for ``stale_factor`` times its usual interval (an average of its recent intervals while
+  open, at least ``min_stale_seconds``) is reported once as ``stale``, and ``fresh`` when records
+  come again. A closed market is never stale, and the night does not count as an interval.
+* **Stats** (per provider and clock minute): frames, frames per second, and receive latency
+  (producer receive time - event time) p50/p99 of the minute's trades and quotes.
+
+:class:`GapRegistry` is what the bar side knows about gaps: ``gap`` and ``filled`` records in,
+the unfilled gap windows of a provider out.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable
+
+from marketpipe import markethours
+from marketpipe.rawframe import RawMeta
+
+#: record schemas whose event_time is the moment of the event (a kline's is its bar start)
+LATENCY_SCHEMAS = frozenset({"Tick", "Quote", "Depth"})
+MAX_LATENCY_SAMPLES = 20_000  # per provider and minute; beyond that every k-th sample is kept
+
+
+def calendar_for_symbol(symbol: str) -> Any:
+    """Market calendar of a canonical symbol: suffix for stocks, crypto all week, the rest FX hours."""
+    base, dot, suffix = symbol.rpartition(".")
+    if dot and base:
+        return markethours.for_symbol_suffix(suffix)
+    if symbol.endswith(("USDT", "USDC", "BTC", "ETH")):
+        return markethours.CRYPTO
+    return markethours.FOREX
+
+
+def status_record(provider: str, kind: str, event_time: int, **fields: Any) -> dict[str, Any]:
+    """A ``FeedStatus`` record; unnamed fields take the schema defaults."""
+    return {"provider": provider, "kind": kind, "event_time": int(event_time), **fields}
+
+
+def percentile(sorted_values: list[float], p: float) -> float | None:
+    if not sorted_values:
+        return None
+    idx = min(len(sorted_values) - 1, max(0, math.ceil(p / 100 * len(sorted_values)) - 1))
+    return sorted_values[idx]
+
+
+@dataclass
+class _Conn:
+    session: int
+    seq: int
+    recv_ms: int
+
+
+@dataclass
+class _Symbol:
+    last: float  # clock seconds of the latest record
+    interval: float = 0.0  # running average of the intervals while open (s)
+    samples: int = 0
+    stale: bool = False
+
+
+@dataclass
+class _Minute:
+    start: int  # clock minute (epoch s // 60)
+    messages: int = 0
+    latencies: list[float] = field(default_factory=list)
+    seen: int = 0
+
+
+class FeedMonitor:
+    def __init__(self, clock: Callable[[], float] = time.time, *, stale_factor: float = 5.0,
+                 min_stale_seconds: float = 10.0, min_samples: int = 5, max_interval_seconds: float = 300.0,
+                 calendar_of: Callable[[str], Any] = calendar_for_symbol) -> None:
+        self.clock = clock
+        self.stale_factor = stale_factor
+        self.min_stale_seconds = min_stale_seconds
+        self.min_samples = min_samples
+        self.max_interval_seconds = max_interval_seconds
+        self.calendar_of = calendar_of
+        self.conns: dict[str, _Conn] = {}
+        self.offsets: dict[tuple[str, int], int] = {}  # (raw topic, partition) -> last offset judged
+        self.symbols: dict[tuple[str, str], _Symbol] = {}
+        self.minutes: dict[str, _Minute] = {}
+        self.calendars: dict[str, Any] = {}
+        self.open_at: dict[str, tuple[int, bool]] = {}  # symbol -> (second asked, open?)
+
+    # ---- per frame --------------------------------------------------------------------------
+    def frame(self, provider: str, meta: RawMeta, topic: str = "", partition: int = 0,
+              offset: int = -1) -> list[dict[str, Any]]:
+        """One raw frame (its headers and Kafka position); a ``gap`` record when one shows."""
+        now = self.clock()
+        self._minute(provider, now).messages += 1
+        if offset >= 0:
+            pos = (topic, partition)
+            if offset <= self.offsets.get(pos, -1):
+                return []  # a replay of frames already judged
+            self.offsets[pos] = offset
+        if not meta.connection or meta.seq <= 0:
+            return []  # frames from elsewhere (a capture replayed without headers)
+        recv_ms = meta.recv_ns // 1_000_000 if meta.recv_ns else int(now * 1000)
+        last = self.conns.get(meta.connection)
+        if last is None:
+            self.conns[meta.connection] = _Conn(meta.session, meta.seq, recv_ms)
+            return []
+        if meta.seq == last.seq + 1 and meta.session == last.session:  # the hot path: no allocation
+            last.seq, last.recv_ms = meta.seq, recv_ms
+            return []
+        self.conns[meta.connection] = _Conn(meta.session, meta.seq, recv_ms)
+        if meta.seq == last.seq + 1:
+            reason = f"reconnect: session {last.session} -> {meta.session}"
+            seq_from = seq_to = 0
+        elif meta.seq > last.seq + 1:
+            reason = f"{meta.seq - last.seq - 1} frames missing"
+            seq_from, seq_to = last.seq + 1, meta.seq - 1
+        else:
+            reason = (f"producer restarted without a clean disconnect: seq {last.seq} -> {meta.seq}, "
+                      f"session {last.session} -> {meta.session}; frames it held are lost")
+            seq_from, seq_to = last.seq + 1, 0
+        return [status_record(provider, "gap", int(now * 1000), connection=meta.connection,
+                              session=meta.session, reason=reason, silent_ms=max(0, recv_ms - last.recv_ms),
+                              gap_start=last.recv_ms, gap_end=recv_ms, seq_from=seq_from, seq_to=seq_to)]
+
+    # ---- per record -------------------------------------------------------------------------
+    def record(self, provider: str, schema: str, symbol: str, event_time: int, recv_ns: int) -> list[dict[str, Any]]:
+        """One decoded record: its symbol is alive; trades and quotes give a latency sample."""
+        now = self.clock()
+        if schema in LATENCY_SCHEMAS and recv_ns and event_time:
+            minute = self._minute(provider, now)
+            minute.seen += 1
+            stride = 1 + minute.seen // MAX_LATENCY_SAMPLES
+            if minute.seen % stride == 0:
+                minute.latencies.append((recv_ns - event_time * 1_000_000) / 1e6)  # exact in ints first
+        if not symbol:
+            return []
+        key = (provider, symbol)
+        st = self.symbols.get(key)
+        if st is None:
+            self.symbols[key] = _Symbol(now)
+            return []
+        gap = now - st.last
+        if 0 < gap <= self.max_interval_seconds and self._is_open(symbol, st.last):
+            st.samples += 1
+            st.interval += (gap - st.interval) / min(st.samples, 20)  # mean, then a moving average
+        st.last = now
+        if st.stale:
+            st.stale = False
+            return [status_record(provider, "fresh", int(now * 1000), symbol=symbol, silent_ms=int(gap * 1000))]
+        return []
+
+    # ---- on the clock -----------------------------------------------------------------------
+    def tick(self) -> list[dict[str, Any]]:
+        """Stale symbols and finished minutes; call often (each batch, each second)."""
+        now = self.clock()
+        out: list[dict[str, Any]] = []
+        for (provider, symbol), st in self.symbols.items():
+            if st.stale or st.samples < self.min_samples:
+                continue
+            limit = max(self.min_stale_seconds, self.stale_factor * st.interval)
+            silent = now - st.last
+            if silent > limit and self._is_open(symbol, now):
+                st.stale = True
+                out.append(status_record(provider, "stale", int(now * 1000), symbol=symbol,
+                                         silent_ms=int(silent * 1000),
+                                         reason=f"no update for {silent:.0f} s, usually every {st.interval:.1f} s"))
+        minute_now = int(now // 60)
+        for provider, minute in list(self.minutes.items()):
+            if minute.start < minute_now:
+                out.append(self._stats(provider, minute))
+                del self.minutes[provider]
+        return out
+
+    def _stats(self, provider: str, minute: _Minute) -> dict[str, Any]:
+        lat = sorted(minute.latencies)
+        return status_record(provider, "stats", (minute.start + 1) * 60_000 - 1, messages=minute.messages,
+                             rate=minute.messages / 60.0, latency_p50_ms=percentile(lat, 50),
+                             latency_p99_ms=percentile(lat, 99))
+
+    def _minute(self, provider: str, now: float) -> _Minute:
+        minute = self.minutes.get(provider)
+        if minute is None:
+            minute = self.minutes[provider] = _Minute(int(now // 60))
+        return minute
+
+    def _is_open(self, symbol: str, at: float) -> bool:
+        second = int(at)
+        cached = self.open_at.get(symbol)
+        if cached is not None and cached[0] == second:
+            return cached[1]  # the calendar is asked once a second per symbol, not once per record
+        cal = self.calendars.get(symbol)
+        if cal is None:
+            cal = self.calendars[symbol] = self.calendar_of(symbol)
+        is_open = bool(cal.is_open_at(at))
+        self.open_at[symbol] = (second, is_open)
+        return is_open
+
+
+@dataclass
+class GapRegistry:
+    """Known gaps per provider from ``gap`` / ``filled`` records; bars ask for the unfilled ones.
+
+    A gap is identified by its connection and ``gap_start`` (receive time of the connection's last
+    frame before it, which the producer that fills it knows too); ``filled`` names the same pair
+    (e.g. after a kline backfill covered it), and may arrive before the gap itself. Gaps older
+    than ``keep_ms`` before the newest one are forgotten: no bar that old can still be corrected.
+    """
+
+    keep_ms: int = 3_600_000
+    #: provider -> (connection, gap_start) -> [gap_end, filled]
+    gaps: dict[str, dict[tuple[str, int], list[Any]]] = field(default_factory=dict)
+
+    def add(self, record: dict[str, Any]) -> bool:
+        """Take one FeedStatus record; True when the provider's unfilled gaps changed."""
+        kind = record.get("kind")
+        if kind not in ("gap", "filled") or not record.get("gap_start"):
+            return False
+        known = self.gaps.setdefault(record["provider"], {})
+        key = (record.get("connection", ""), int(record["gap_start"]))
+        entry = known.get(key)
+        if kind == "filled":
+            if entry is not None and entry[1]:
+                return False
+            known[key] = [entry[0] if entry else int(record.get("gap_end") or record["gap_start"]), True]
+            changed = entry is not None
+        else:
+            if entry is not None:
+                return False  # seen already (a replay), or filled before it was reported
+            known[key] = [int(record.get("gap_end") or record["gap_start"]), False]
+            changed = True
+        newest = max(end for end, _ in known.values())
+        for old in [k for k, (end, _) in known.items() if end < newest - self.keep_ms]:
+            del known[old]
+        return changed
+
+    def open_gaps(self, provider: str) -> list[tuple[int, int]]:
+        """Unfilled gap windows [start, end] (receive time, ms) of the provider."""
+        return sorted((start, end) for (_, start), (end, filled) in self.gaps.get(provider, {}).items()
+                      if not filled)
+
+
+
+class StatusHook:
+    """The processor's side of feed health: feeds a :class:`FeedMonitor` from the normalize path and
+    writes what it says to ``md.status`` (through the agent's output, in the batch's flush) and to
+    the Prometheus gauges. ``out`` is anything with ``send(topic, schema, key, record, timestamp)``."""
+
+    def __init__(self, monitor: FeedMonitor | None = None) -> None:
+        self.monitor = monitor or FeedMonitor()
+        self.stale: dict[str, set[str]] = {}
+
+    def frame(self, out: Any, provider: str, frame: Any, records: Iterable[Any]) -> None:
+        """One raw frame (a ``RawFrame``) and the records decoded from it."""
+        found = self.monitor.frame(provider, frame.meta, frame.topic, frame.partition, frame.offset)
+        for rec in records:
+            r = rec.record
+            found += self.monitor.record(provider, rec.schema, rec.key, r.get("event_time", 0),
+                                         r.get("receive_time_ns", 0))
+        if found:
+            self.send(out, found)
+
+    def batch(self, out: Any) -> None:
+        """Once per batch: stale symbols and finished minutes."""
+        found = self.monitor.tick()
+        if found:
+            self.send(out, found)
+
+    def send(self, out: Any, records: list[dict[str, Any]]) -> None:
+        from marketpipe import topics
+        from marketpipe.processors import metrics
+
+        for rec in records:
+            provider, kind = rec["provider"], rec["kind"]
+            metrics.STATUS_EVENTS.labels(provider, kind).inc()
+            if kind == "gap":
+                metrics.FEED_GAP_SECONDS.labels(provider).inc(rec["silent_ms"] / 1000)
+            elif kind in ("stale", "fresh"):
+                stale = self.stale.setdefault(provider, set())
+                (stale.add if kind == "stale" else stale.discard)(rec["symbol"])
+                metrics.FEED_STALE.labels(provider).set(len(stale))
+            elif kind == "stats":
+                metrics.FEED_RATE.labels(provider).set(rec["rate"])
+                for q, name in (("0.5", "latency_p50_ms"), ("0.99", "latency_p99_ms")):
+                    if rec[name] is not None:
+                        metrics.FEED_LATENCY.labels(provider, q).set(rec[name])
+            out.send(topics.MD_STATUS, "FeedStatus", provider, rec, rec["event_time"])
+
+
+class GapFeed:
+    """The bar side's view of ``md.status``: every partition, read without a consumer group (each bar
+    worker needs the gaps of every provider, whichever md.tick partitions it owns), from
+    ``lookback_ms`` ago so a restarted worker knows the recent gaps again. Non-blocking after the
+    first call; books of a provider whose gaps changed are marked for correction."""
+
+    def __init__(self, settings: Any, lookback_ms: int) -> None:
+        self.settings = settings
+        self.lookback_ms = lookback_ms
+        self.registry = GapRegistry(keep_ms=max(lookback_ms, 60_000))
+        self.consumer: Any = None
+        self.codec: Any = None
+
+    def _start(self) -> None:
+        from confluent_kafka import Consumer, TopicPartition
+
+        from marketpipe import topics
+        from marketpipe.schemas import codec as codec_mod
+
+        topic = self.settings.topic(topics.MD_STATUS)
+        consumer = Consumer({**self.settings.kafka.client_config(), "group.id": self.settings.group_id("marketpipe-gap-feed"),
+                             "enable.auto.commit": False, "auto.offset.reset": "earliest"})
+        md = consumer.list_topics(topic, timeout=30).topics.get(topic)
+        if md is None or md.error is not None:
+            raise RuntimeError(f"{topic} is missing (marketpipe topics create)")
+        since = int(time.time() * 1000) - self.lookback_ms
+        wanted = [TopicPartition(topic, p, since) for p in md.partitions]
+        consumer.assign(consumer.offsets_for_times(wanted, timeout=30))
+        self.consumer, self.codec = consumer, codec_mod.from_settings(self.settings)
+
+    def poll(self, books: dict[str, Any], interval_ms: int) -> None:
+        if self.consumer is None:
+            self._start()
+        changed: set[str] = set()
+        while True:
+            msgs = self.consumer.consume(1000, timeout=0)
+            for msg in msgs:
+                if msg.error() is None and msg.value():
+                    try:
+                        rec = self.codec.decode(msg.value(), expect="FeedStatus").record
+                    except ValueError:
+                        continue  # an unreadable status record must not stop the bars
+                    if self.registry.add(rec):
+                        changed.add(rec["provider"])
+            if len(msgs) < 1000:
+                break
+        for book in books.values():
+            if book.provider in changed:
+                book.regap(self.registry.open_gaps(book.provider), interval_ms)
+
+    def gaps(self, provider: str) -> list[tuple[int, int]]:
+        return self.registry.open_gaps(provider)

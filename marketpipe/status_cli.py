@@ -1,0 +1,184 @@
+"""``marketpipe status``: the providers side by side, from ``md.status`` (FeedStatus records).
+
+One row per provider: connections up / known, reconnects, the longest silence of a reconnect,
+gaps and their total length, stale symbols (while their market is open), frames per second and
+receive latency p50/p99 of the last full minute, and the latest event. ``--once`` prints the
+table once (or ``--json``: one JSON object per provider) after reading what ``md.status`` holds
+for the last ``--minutes``; otherwise the table refreshes in place until Ctrl-C or ``--seconds``.
+:class:`StatusView` is the pure state, fed one record at a time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from marketpipe.settings import Settings
+
+
+@dataclass
+class ProviderStatus:
+    provider: str
+    connections: dict[str, bool] = field(default_factory=dict)  # connection -> up?
+    reconnects: int = 0
+    longest_silence_ms: int = 0
+    gaps: int = 0
+    gap_ms: int = 0
+    filled: int = 0
+    stale: set[str] = field(default_factory=set)
+    rate: float | None = None
+    latency_p50_ms: float | None = None
+    latency_p99_ms: float | None = None
+    last_kind: str = ""
+    last_reason: str = ""
+    last_time: int = 0
+
+    def row(self) -> dict[str, Any]:
+        return {"provider": self.provider, "up": sum(self.connections.values()), "connections": len(self.connections),
+                "reconnects": self.reconnects, "longest_silence_ms": self.longest_silence_ms, "gaps": self.gaps,
+                "gap_ms": self.gap_ms, "filled": self.filled, "stale": sorted(self.stale), "rate": self.rate,
+                "latency_p50_ms": self.latency_p50_ms, "latency_p99_ms": self.latency_p99_ms,
+                "last": self.last_kind, "last_reason": self.last_reason, "last_time": self.last_time}
+
+
+@dataclass
+class StatusView:
+    providers: dict[str, ProviderStatus] = field(default_factory=dict)
+
+    def on_record(self, rec: dict[str, Any]) -> None:
+        p = self.providers.setdefault(rec["provider"], ProviderStatus(rec["provider"]))
+        kind, conn = rec["kind"], rec.get("connection", "")
+        if kind == "connected":
+            p.connections[conn] = True
+        elif kind == "disconnected":
+            p.connections[conn] = False
+        elif kind == "reconnected":
+            p.connections[conn] = True
+            p.reconnects += 1
+            p.longest_silence_ms = max(p.longest_silence_ms, rec.get("silent_ms", 0))
+        elif kind == "gap":
+            p.gaps += 1
+            p.gap_ms += rec.get("silent_ms", 0)
+        elif kind == "filled":
+            p.filled += 1
+        elif kind == "stale":
+            p.stale.add(rec["symbol"])
+        elif kind == "fresh":
+            p.stale.discard(rec["symbol"])
+        elif kind == "stats":
+            p.rate, p.latency_p50_ms, p.latency_p99_ms = rec["rate"], rec["latency_p50_ms"], rec["latency_p99_ms"]
+        if kind != "stats":
+            p.last_kind, p.last_reason, p.last_time = kind, rec.get("reason", ""), rec["event_time"]
+
+    def rows(self) -> list[dict[str, Any]]:
+        return [self.providers[k].row() for k in sorted(self.providers)]
+
+
+def _num(v: float | None, nd: int = 1) -> str:
+    return "-" if v is None else f"{v:,.{nd}f}"
+
+
+def render(view: StatusView) -> Any:
+    from rich.table import Table
+
+    from marketpipe.tail import iso_ms
+
+    table = Table(title="feed status (md.status)", expand=True)
+    for col, justify in (("provider", "left"), ("up", "right"), ("reconnects", "right"),
+                         ("longest silence", "right"), ("gaps", "right"), ("gap time", "right"),
+                         ("filled", "right"), ("stale symbols", "left"), ("frames/s", "right"),
+                         ("latency p50 ms", "right"), ("p99 ms", "right"), ("latest", "left")):
+        table.add_column(col, justify=justify)  # type: ignore[arg-type]
+    for r in view.rows():
+        stale = ", ".join(r["stale"][:4]) + (" …" if len(r["stale"]) > 4 else "") if r["stale"] else "-"
+        latest = f"{r['last']} {iso_ms(r['last_time'])[11:19]}Z {r['last_reason'][:40]}" if r["last_time"] else "-"
+        table.add_row(r["provider"], f"{r['up']}/{r['connections']}", str(r["reconnects"]),
+                      f"{r['longest_silence_ms'] / 1000:.1f} s", str(r["gaps"]), f"{r['gap_ms'] / 1000:.1f} s",
+                      str(r["filled"]), stale, _num(r["rate"]), _num(r["latency_p50_ms"]),
+                      _num(r["latency_p99_ms"]), latest)
+    return table
+
+
+def _consumer(settings: Settings, minutes: float) -> tuple[Any, dict[int, int]]:
+    """A group-less consumer on every md.status partition from ``minutes`` ago, and the end offsets."""
+    import uuid
+
+    from confluent_kafka import Consumer, TopicPartition
+
+    from marketpipe import topics
+
+    topic = settings.topic(topics.MD_STATUS)
+    consumer = Consumer({**settings.kafka.client_config(), "group.id": f"marketpipe-status-{uuid.uuid4().hex[:8]}",
+                         "enable.auto.commit": False, "auto.offset.reset": "latest"})
+    meta = consumer.list_topics(topic, timeout=15).topics.get(topic)
+    if meta is None or meta.error is not None or not meta.partitions:
+        consumer.close()
+        raise SystemExit(f"marketpipe status: topic {topic!r} does not exist (marketpipe topics create)")
+    since = int((time.time() - minutes * 60) * 1000)
+    wanted = consumer.offsets_for_times([TopicPartition(topic, p, since) for p in meta.partitions], timeout=15)
+    consumer.assign(wanted)
+    ends = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=15)[1] for p in meta.partitions}
+    return consumer, ends
+
+
+def read(consumer: Any, codec: Any, view: StatusView, timeout: float) -> int:
+    n = 0
+    for msg in consumer.consume(500, timeout=timeout):
+        if msg.error() is None and msg.value():
+            try:
+                view.on_record(codec.decode(msg.value(), expect="FeedStatus").record)
+                n += 1
+            except ValueError as exc:
+                print(f"marketpipe status: record {msg.partition()}@{msg.offset()} unreadable: {exc}", file=sys.stderr)
+    return n
+
+
+def caught_up(consumer: Any, ends: dict[int, int]) -> bool:
+    positions = {tp.partition: tp.offset for tp in consumer.position(consumer.assignment())}
+    return all(end <= 0 or positions.get(p, -1) >= end for p, end in ends.items())
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    from marketpipe.schemas import codec as codec_mod
+
+    codec, view = codec_mod.from_settings(settings), StatusView()
+    consumer, ends = _consumer(settings, args.minutes)
+    try:
+        if args.once:
+            deadline = time.monotonic() + 30
+            while not caught_up(consumer, ends) and time.monotonic() < deadline:
+                read(consumer, codec, view, 0.3)
+            if args.json:
+                for row in view.rows():
+                    print(json.dumps(row, ensure_ascii=False))
+            else:
+                from rich.console import Console
+
+                Console().print(render(view))
+            return 0
+        from rich.live import Live
+
+        stop_at = time.monotonic() + args.seconds if args.seconds else None
+        with Live(render(view), refresh_per_second=2) as live:
+            while stop_at is None or time.monotonic() < stop_at:
+                if read(consumer, codec, view, 0.5):
+                    live.update(render(view))
+        return 0
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        consumer.close()
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("status", help="feed health of every provider side by side (md.status)",
+                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--once", action="store_true", help="print the table once and exit (for scripts)")
+    p.add_argument("--json", action="store_true", help="with --once: one JSON object per provider")
+    p.add_argument("--seconds", type=float, default=0, help="live view: stop after N seconds (0: until Ctrl-C)")
+    p.add_argument("--minutes", type=float, default=60, help="read md.status from N minutes ago (default 60)")
+    p.set_defaults(func=run)
