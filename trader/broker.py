@@ -42,7 +42,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any, Callable
 
-from marketpipe import jvquant_alloc
+from marketpipe.protocol import jvquant as jvquant_protocol
 from marketpipe.quietlog import warn_plaintext
 
 log = logging.getLogger(__name__)
@@ -224,9 +224,9 @@ class JvQuantBroker:
     # ---- session ----------------------------------------------------------------------------
     def allocate(self) -> str:
         try:
-            self.counter = jvquant_alloc.allocate(self.base_url, market="ab", kind="trade", token=self._token,
-                                                  scheme="http", fetch=self._fetch).rstrip("/")
-        except jvquant_alloc.AllocationRefused as exc:
+            self.counter = jvquant_protocol.allocate(self.base_url, market="ab", kind=jvquant_protocol.KIND_TRADE,
+                                                     token=self._token, scheme="http", fetch=self._fetch).rstrip("/")
+        except jvquant_protocol.AllocationRefused as exc:
             raise BrokerRejected(f"trade server allocation refused: {exc}") from None
         return self.counter
 
