@@ -29,19 +29,23 @@ from typing import Any, Iterable
 import orjson
 from aiohttp import WSMsgType, web
 
-from simulators.market import KLINE_SECONDS, BarBuilder, Instrument, Trade, check_dialect
+from marketpipe.protocol import infoway as proto
+from simulators.market import BarBuilder, Instrument, Trade, check_dialect
 from simulators.server import Connection, Row, SimServer, group_by_code
 
 CHANNELS = {"stock": ("SH", "SZ", "BJ", "US"), "crypto": ("CRYPTO",), "common": ("FX",),
             "japan": (), "india": (), "korea": (), "taiwan": ()}
 GREETING = "You have permission to subscribe to all market data"
-WELCOME = '{"code":200,"msg":"ws connect success"}'
+WELCOME = orjson.dumps({"code": proto.WELCOME, "msg": "ws connect success"}).decode()
 BAD_KEY_BODY = '{"message":"Invalid API key in request"}'
 GARBAGE = "\x00\x01garbage{not json"
 DEFAULT_SYMBOLS = ("600519", "000001", "300750", "688981", "430047", "aapl", "amzn", "tsla",
                    "BTCUSDT", "ETHUSDT", "XAUUSD", "XAGUSD", "EURUSD", "USDCNH", "USOIL", "DXY")
-SUBSCRIBE = {10000: "trade", 10003: "depth", 10006: "kline"}
-UNSUBSCRIBE = {11000: "trade", 11001: "depth", 11002: "kline"}
+SUBSCRIBE = {proto.SUBSCRIBE_TRADE: "trade", proto.SUBSCRIBE_DEPTH: "depth", proto.SUBSCRIBE_KLINE: "kline"}
+ACK = {proto.SUBSCRIBE_TRADE: proto.ACK_TRADE, proto.SUBSCRIBE_DEPTH: proto.ACK_DEPTH,
+       proto.SUBSCRIBE_KLINE: proto.ACK_KLINE}
+UNSUBSCRIBE = {proto.UNSUBSCRIBE_TRADE: "trade", proto.UNSUBSCRIBE_DEPTH: "depth", proto.UNSUBSCRIBE_KLINE: "kline"}
+RATE_LIMIT_MSG = "Request frequency exceed the limit：60 times per minute"
 
 
 def iw_symbol(inst: Instrument) -> str | None:
@@ -127,7 +131,7 @@ class InfowaySim(SimServer):
             return web.Response(status=401, text=BAD_KEY_BODY, content_type="application/json")
         business = request.query.get("business", "")
         if business not in CHANNELS:
-            return web.json_response({"code": 514, "msg": f"Wrong WS URL: unknown business {business!r}"}, status=400)
+            return web.json_response({"code": proto.WRONG_URL, "msg": f"Wrong WS URL: unknown business {business!r}"}, status=400)
         conn_id = self.new_id()
         ws = await self.prepare_ws(request, conn_id)
         conn = self.register(IwConnection(conn_id, ws, request, business))
@@ -172,32 +176,32 @@ class InfowaySim(SimServer):
             req = None
         trace = str(req.get("trace", "")) if req else ""
         if self._over_limit(conn):
-            await conn.send(error_frame(trace, 501, "Request frequency exceed the limit：60 times per minute"), "control")
+            await conn.send(error_frame(trace, proto.RATE_LIMITED, RATE_LIMIT_MSG), "control")
             return False
         if req is None:
-            await conn.send(error_frame("", 515, "Request data is not JSON"), "control")
+            await conn.send(error_frame("", proto.NOT_JSON, "Request data is not JSON"), "control")
             return True
         code, body = req.get("code"), req.get("data")
-        if code == 10010:
+        if code == proto.HEARTBEAT:
             conn.last_heartbeat = time.monotonic()
             if self.heartbeat_reply:
-                await conn.send(orjson.dumps({"code": 10011, "trace": trace, "msg": "ok"}).decode(), "control")
+                await conn.send(orjson.dumps({"code": proto.ACK_HEARTBEAT, "trace": trace, "msg": "ok"}).decode(), "control")
             return True
         if code in SUBSCRIBE:
             if not isinstance(body, dict):
-                await conn.send(error_frame(trace, 507, "Param lost：data"), "control")
+                await conn.send(error_frame(trace, proto.PARAM_LOST, "Param lost：data"), "control")
                 return True
             if self._too_many_codes(conn, body):
-                await conn.send("Subscribe fail: " + error_frame(
-                    trace, 505, f"Single WS subscribe exceeds the limit {self.max_codes}"), "control")
+                await conn.send(proto.SUBSCRIBE_FAIL_PREFIX + " " + error_frame(
+                    trace, proto.TOO_MANY_CODES, f"Single WS subscribe exceeds the limit {self.max_codes}"), "control")
                 return True
             self._subscribe(conn, SUBSCRIBE[code], body)
-            ack = code + 1
+            ack = ACK[code]
         elif code in UNSUBSCRIBE:
             self._unsubscribe(conn, UNSUBSCRIBE[code], body if isinstance(body, dict) else {})
-            ack = 11010
+            ack = proto.ACK_UNSUBSCRIBE
         else:
-            await conn.send(error_frame(trace, 506 if code is not None else 507,
+            await conn.send(error_frame(trace, proto.PARAM_ERROR if code is not None else proto.PARAM_LOST,
                                         f"Param error：code {code}" if code is not None else "Param lost：code"),
                             "control")
             return True
@@ -219,7 +223,7 @@ class InfowaySim(SimServer):
             conn.depth.update(split_codes(body.get("codes")))
         else:
             for item in body.get("arr") or []:
-                if isinstance(item, dict) and int(item.get("type", 0) or 0) in KLINE_SECONDS:
+                if isinstance(item, dict) and int(item.get("type", 0) or 0) in proto.KLINE_BY_NUMBER:
                     for sym in split_codes(item.get("codes")):
                         conn.kline.setdefault(sym, set()).add(int(item["type"]))
 
@@ -259,7 +263,7 @@ class InfowaySim(SimServer):
                                 "v": vol, "vw": f"{t.price * t.volume:.5f}"}
         if with_ty:
             data["ty"] = 1
-        return orjson.dumps({"code": 10002, "data": data}).decode()
+        return orjson.dumps({"code": proto.PUSH_TRADE, "data": data}).decode()
 
     def _depth_frame(self, code: str, ts_ms: int) -> str:
         st = self.market.states[code]
@@ -270,13 +274,13 @@ class InfowaySim(SimServer):
             live = [(p, v) for p, v in levels if v]
             return [[st.inst.fmt(p) for p, _ in live], [f"{v:.{q}f}" for _, v in live]]
 
-        return orjson.dumps({"code": 10005, "data": {"a": side(asks), "b": side(bids), "s": self.symbol_of[code],
+        return orjson.dumps({"code": proto.PUSH_DEPTH, "data": {"a": side(asks), "b": side(bids), "s": self.symbol_of[code],
                                                      "t": ts_ms}}).decode()
 
     def _kline_frames(self, trades: list[Trade], cache: dict[Any, Any], code: str, ktype: int) -> str:
         key = ("kline", code, ktype)
         if key not in cache:
-            seconds = KLINE_SECONDS[ktype]
+            seconds = proto.KLINE_BY_NUMBER[ktype].seconds
             for t in trades:
                 bar = self.bars.update(t, seconds)
             prev = self.bars.prev_close.get((code, seconds), self.market.states[code].inst.prev_close)
@@ -290,7 +294,7 @@ class InfowaySim(SimServer):
                 data = {"c": f(bar.close), "h": f(bar.high), "l": f(bar.low), "o": f(bar.open),
                         "pca": f(bar.close - prev), "pfr": change, "s": self.symbol_of[code], "t": str(bar.start_s),
                         "ty": ktype, "v": f"{bar.volume:.5f}", "vw": f"{bar.amount:.5f}"}
-            cache[key] = orjson.dumps({"code": 10008, "data": data}).decode()
+            cache[key] = orjson.dumps({"code": proto.PUSH_KLINE, "data": data}).decode()
         return cache[key]
 
     async def push(self, conn: Connection, trades: list[Trade], cache: dict[Any, Any]) -> None:
@@ -329,6 +333,5 @@ class InfowaySim(SimServer):
     async def on_fault(self, kind: str, seconds: float) -> None:
         if kind == "rate_limit":
             for conn in list(self.connections.values()):
-                await conn.send(error_frame("", 501, "Request frequency exceed the limit：60 times per minute"),
-                                "control")
+                await conn.send(error_frame("", proto.RATE_LIMITED, RATE_LIMIT_MSG), "control")
                 await conn.close(1000, b"rate limit")
