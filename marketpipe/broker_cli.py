@@ -8,24 +8,15 @@ a Docker engine (the ``kafka`` service of docker-compose.yml) → the local laun
 from __future__ import annotations
 
 import argparse
-import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+from marketpipe.localhost import docker_engine_answers
 from marketpipe.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def docker_engine_answers() -> bool:
-    if not shutil.which("docker"):
-        return False
-    try:
-        return subprocess.run(["docker", "info"], capture_output=True, timeout=10).returncode == 0
-    except (OSError, subprocess.TimeoutExpired):
-        return False
 
 
 def _say(msg: str) -> None:

@@ -24,8 +24,10 @@ import websocket
 
 from marketpipe import markethours
 from marketpipe.protocol import infoway as proto
+from marketpipe.providers import FeedOptions
 from marketpipe.quietlog import warn_plaintext
 from marketpipe.rawframe import H_KLINE_TYPES
+from marketpipe.settings import Settings
 from producers.session import AuthFailed, Emit, Feed, MarketCalendar, RateLimited, Retry, Stopped
 
 KLINE_TYPES = proto.KLINE_TYPES
@@ -121,3 +123,12 @@ class InfowayFeed(Feed):
         if action is proto.Action.BACK_OFF:
             raise RateLimited(error.message())
         raise Retry(error.message())
+
+
+def build_feed(settings: Settings, options: FeedOptions) -> InfowayFeed:
+    """The feed ``marketpipe produce infoway`` runs (registry entry in :mod:`marketpipe.providers`)."""
+    p = settings.providers
+    if not p.infoway_api_key:
+        raise SystemExit("marketpipe produce infoway: INFOWAY_API_KEY is not set")
+    return InfowayFeed(options.url or p.infoway_ws_url, p.infoway_api_key.reveal(), p.infoway_business, options.codes,
+                       pace_seconds=p.infoway_subscribe_interval)

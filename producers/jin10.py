@@ -23,6 +23,8 @@ import websocket
 
 from marketpipe import markethours
 from marketpipe.protocol import jin10 as proto
+from marketpipe.providers import FeedOptions
+from marketpipe.settings import Settings
 from producers.http import request as http_request
 from producers.session import Emit, Feed, MarketCalendar, Retry
 
@@ -135,3 +137,8 @@ class Jin10Feed(Feed):
 
     def classify(self, data: bytes, opcode: str) -> str:
         return "data" if data.startswith(proto.EVENT_PREFIX.encode()) else "control"
+
+
+def build_feed(settings: Settings, options: FeedOptions) -> Jin10Feed:
+    """The feed ``marketpipe produce jin10`` runs (registry entry in :mod:`marketpipe.providers`)."""
+    return Jin10Feed(options.url or settings.providers.jin10_url, options.codes)

@@ -17,7 +17,9 @@ import websocket
 
 from marketpipe import markethours
 from marketpipe.protocol import jvquant as protocol
+from marketpipe.providers import FeedOptions
 from marketpipe.quietlog import warn_plaintext
+from marketpipe.settings import Settings
 from producers.http import mask, request
 from producers.session import AuthFailed, Emit, Feed, MarketCalendar, Retry
 
@@ -72,3 +74,12 @@ class JvQuantFeed(Feed):
 
     def url_for_logs(self) -> str:
         return mask(self.server)
+
+
+def build_feed(settings: Settings, options: FeedOptions) -> JvQuantFeed:
+    """The feed ``marketpipe produce jvquant`` runs (registry entry in :mod:`marketpipe.providers`)."""
+    p = settings.providers
+    if not p.jvquant_token:
+        raise SystemExit("marketpipe produce jvquant: JVQUANT_TOKEN is not set")
+    return JvQuantFeed(options.url or p.jvquant_base_url, p.jvquant_token.reveal(), options.codes, options.levels,
+                       p.jvquant_market)
