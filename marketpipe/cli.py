@@ -49,8 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
         try:
             module = importlib.import_module(name)
         except ModuleNotFoundError as exc:
-            if exc.name == name:  # that part of the pipeline is not built yet
-                continue
+            if exc.name == name:  # every command ships with marketpipe: a missing one is a broken install
+                raise SystemExit(f"marketpipe: command module {name} is missing (reinstall marketpipe)") from None
             raise
         module.register(sub)
     return parser
