@@ -73,7 +73,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         logging.getLogger("marketpipe").info("interrupted")
         return 130
-    except Exception as exc:  # noqa: BLE001 - sorted below: expected failures read as one line
+    except Exception as exc:  # sorted below: expected failures read as one line
         line = user_error(exc, settings)
         if line is None:
             raise  # a bug: the traceback is what a developer needs

@@ -1,13 +1,13 @@
-"""``marketpipe demo``: the whole pipeline on this machine, from one command.
+"""marketpipe demo: the whole pipeline on this machine, from one command.
 
-1. the Kafka broker (``KAFKA_BOOTSTRAP_SERVERS``, Docker, or the local launcher) and the topics;
+1. the Kafka broker (KAFKA_BOOTSTRAP_SERVERS, Docker, or the local launcher) and the topics;
 2. per provider a simulator — unless that provider's token is set, then the real service;
 3. one producer per provider, the processor (Faust worker) and the trade consumer;
 4. a few signed demo orders (one breaks a lot rule on purpose);
-5. a live view refreshed in place until Ctrl-C or ``--seconds``; then a summary, and every
+5. a live view refreshed in place until Ctrl-C or --seconds; then a summary, and every
    process it started is stopped (children lead their own process groups: no orphans).
 
-Logs of every process: ``$MARKETPIPE_HOME/demo/logs/<name>.log``.
+Logs of every process: $MARKETPIPE_HOME/demo/logs/<name>.log.
 """
 
 from __future__ import annotations

@@ -160,8 +160,9 @@ PROVIDERS: tuple[Provider, ...] = (
             SimOption("--ping-interval-ms", "ping_interval_ms",
                       f"advertised pingInterval (default {jin10.PING_INTERVAL_MS})", type=int,
                       default=jin10.PING_INTERVAL_MS),
-            SimOption("--ping-timeout-ms", "ping_timeout_ms", f"advertised pingTimeout (default {jin10.PING_TIMEOUT_MS})",
-                      type=int, default=jin10.PING_TIMEOUT_MS),
+            SimOption("--ping-timeout-ms", "ping_timeout_ms",
+                      f"advertised pingTimeout (default {jin10.PING_TIMEOUT_MS})", type=int,
+                      default=jin10.PING_TIMEOUT_MS),
         ),
     ),
 )

@@ -1,7 +1,7 @@
 """Infoway JSON websocket: trades (10000), depth (10003) and klines (10006) subscriptions, the
 10010 heartbeat every 30 s, and the 60-client-frames-per-minute budget.
 
-Subscribe requests are paced like the provider's sample client (seed 002: one request, wait,
+Subscribe requests are paced like the provider's sample client (one request, wait,
 the next); every error code is handled as :data:`marketpipe.protocol.infoway.ERRORS` says (stop
 with the cause and the fix, back off, or reconnect), so a refusal never leaves a connection open
 with nothing subscribed, and a 501 is waited out instead of answered with a new burst.

@@ -1,5 +1,5 @@
 """Jin10 price wall over socket.io on Engine.IO v3, following the provider document's request
-sequence exactly (seeds/000; see marketpipe/protocol/jin10.py): GET (sid) -> GET with sid ->
+sequence exactly (the provider's script; see marketpipe/protocol/jin10.py): GET (sid) -> GET with sid ->
 POST ``setAdvSubscription`` -> two GETs -> websocket upgrade (``2probe`` ... ``5``) -> ``2`` pings
 20 s after the upgrade and then every 2 s. A new sid on every connect.
 
@@ -88,7 +88,7 @@ class Jin10Feed(Feed):
             while not done.wait(self.ping_interval):
                 try:
                     self._post([proto.PING])
-                except Exception:  # noqa: BLE001 - the GET itself reports a dead session
+                except Exception:  # the GET itself reports a dead session
                     return
 
         pinger = threading.Thread(target=keep_alive, name="jin10-poll-ping", daemon=True)

@@ -14,7 +14,7 @@ Choices made where the documentation is [I]/[U]:
 - unknown or wrong-channel codes are acked ``ok`` and never pushed; ``.BJ`` symbols are served;
 - trade ``ty`` (with ``includeTy``) is always 1; depth has 5 levels; kline pushes the current bar of each
   subscribed type on every tick the symbol traded, ``pca``/``pfr`` against the previous bar's close;
-- kline pushes: ``dialect="documented"`` (default) sends the shape seeds/002 prints,
+- kline pushes: ``dialect="documented"`` (default) sends the shape the Infoway websocket document prints,
   ``{"s":…, "respList":[{t,h,o,l,c,v,vw,pc,pca}]}`` (no ``ty``: a client knows the interval from
   what it subscribed); ``dialect="notes"`` sends the captured flat object with ``ty`` (§2.4).
 """
@@ -185,7 +185,8 @@ class InfowaySim(SimServer):
         if code == proto.HEARTBEAT:
             conn.last_heartbeat = time.monotonic()
             if self.heartbeat_reply:
-                await conn.send(orjson.dumps({"code": proto.ACK_HEARTBEAT, "trace": trace, "msg": "ok"}).decode(), "control")
+                await conn.send(orjson.dumps({"code": proto.ACK_HEARTBEAT, "trace": trace, "msg": "ok"}).decode(),
+                                "control")
             return True
         if code in SUBSCRIBE:
             if not isinstance(body, dict):
@@ -274,8 +275,8 @@ class InfowaySim(SimServer):
             live = [(p, v) for p, v in levels if v]
             return [[st.inst.fmt(p) for p, _ in live], [f"{v:.{q}f}" for _, v in live]]
 
-        return orjson.dumps({"code": proto.PUSH_DEPTH, "data": {"a": side(asks), "b": side(bids), "s": self.symbol_of[code],
-                                                     "t": ts_ms}}).decode()
+        return orjson.dumps({"code": proto.PUSH_DEPTH, "data": {"a": side(asks), "b": side(bids),
+                                                                "s": self.symbol_of[code], "t": ts_ms}}).decode()
 
     def _kline_frames(self, trades: list[Trade], cache: dict[Any, Any], code: str, ktype: int) -> str:
         key = ("kline", code, ktype)
@@ -286,7 +287,7 @@ class InfowaySim(SimServer):
             prev = self.bars.prev_close.get((code, seconds), self.market.states[code].inst.prev_close)
             f = self.market.states[code].inst.fmt
             change = f"{100 * (bar.close / prev - 1):.2f}%"
-            if self.dialect == "documented":  # seeds/002 實時K線解析, keys in the printed order
+            if self.dialect == "documented":  # the Infoway document's 實時K線解析, keys in the printed order
                 data: dict[str, Any] = {"s": self.symbol_of[code], "respList": [{
                     "t": str(bar.start_s), "h": f(bar.high), "o": f(bar.open), "l": f(bar.low), "c": f(bar.close),
                     "v": f"{bar.volume:.5f}", "vw": f"{bar.amount:.5f}", "pc": change, "pca": f(bar.close - prev)}]}

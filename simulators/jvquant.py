@@ -7,7 +7,7 @@ Choices made where the documentation is [I]/[U]:
 - bad token on the websocket: HTTP 401 at the upgrade; no app-level heartbeat required, WS pings answered;
 - command replies are short text frames such as ``add ok: lv1_600519`` / ``list: ...`` (never binary,
   never starting with ``lv1_``/``lv2_``/``lv10_``); unknown codes are accepted (they just never trade);
-- ``dialect="documented"`` (default) speaks as the provider documents print (seeds/001, 004):
+- ``dialect="documented"`` (default) speaks as the provider documents print:
   lv1 fields 5/6 are volume then amount (成交量,成交额), and an lv2 row's first record is
   ``time,id,price,vol`` while later ones are ``id,time,price,vol`` (the packet example);
   ``dialect="notes"`` speaks the later reading of protocols.md §1.4: amount then volume, every
@@ -210,8 +210,12 @@ class JvQuantSim(SimServer):
                 return []
             chunks = [trades[i:i + MAX_TRADES_PER_ROW] for i in range(0, len(trades), MAX_TRADES_PER_ROW)]
             key = protocol.row_key(level, code)
-            return [(f"{key}={us_lv2_trades(chunk, st.inst.fmt) if kind == 'us' else lv2_trades(chunk, st.inst.fmt, self.dialect)}",
-                     {"kind": "lv2", "code": code, "trade_ids": [t.trade_id for t in chunk]}) for chunk in chunks]
+
+            def records(chunk: list[Trade]) -> str:
+                return us_lv2_trades(chunk, st.inst.fmt) if kind == "us" else lv2_trades(chunk, st.inst.fmt, self.dialect)
+
+            return [(f"{key}={records(chunk)}", {"kind": "lv2", "code": code, "trade_ids": [t.trade_id for t in chunk]})
+                    for chunk in chunks]
         if level == "lv1":
             body = us_lv1_row(st, ts) if kind == "us" else lv1_row(st, ts, self.dialect)
         elif kind in ("us", "index"):  # lv10 is A-share only, and an index has no book

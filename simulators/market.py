@@ -38,7 +38,7 @@ class Clock:
 
 
 #: The readings a simulator can speak where the provider documents and later notes differ
-#: (protocols.md §0): ``documented`` = as seeds/ print it (default), ``notes`` = the other one.
+#: (protocols.md §0): ``documented`` = as the provider documents print it (default), ``notes`` = the other one.
 DIALECTS = ("documented", "notes")
 
 

@@ -1,7 +1,7 @@
 """jvQuant trade API client: server allocation, login ticket, place, cancel, orders, positions.
 
 All calls are HTTP GET with query parameters; numbers come back as strings. Answers are read
-both as the provider document prints them (seeds/004: ``/buy`` ``/sale`` answer ``message`` +
+both as the provider's trade document prints them (``/buy`` ``/sale`` answer ``message`` +
 ``order_id``, ``/check_order`` ``/check_hold`` answer ``message`` + data, ``code`` only on
 login and cancel) and as protocols.md §1.5 notes them (``code:"0"`` on every body):
 

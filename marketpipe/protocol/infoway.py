@@ -1,7 +1,7 @@
-"""Infoway websocket protocol facts (seeds/002, protocols.md §2): request codes, pacing, and what a
-careful client does with every error code.
+"""Infoway websocket protocol facts: request codes, pacing, kline types, and what a careful
+client does with every error code.
 
-Pacing: the provider's own sample (seed 002) waits 5 s between subscribe requests, and the
+Pacing: the provider's own sample client waits 5 s between subscribe requests, and the
 documented budget is 60 client frames per minute, heartbeats included (protocols.md §2.6).
 
 Error frames arrive as ``{"traceId":..,"code":N,"msg":..}``, sometimes behind a plain-text
@@ -58,7 +58,7 @@ KLINE_BY_NUMBER = {k.number: k for k in KLINES}
 #: kline interval names -> Infoway kline type numbers; ``1q`` is the settings' older spelling of ``1Q``
 KLINE_TYPES = {**{k.interval: k.number for k in KLINES}, "1q": 11}
 
-#: seconds between two subscribe requests, as the provider's sample client waits (seed 002)
+#: seconds between two subscribe requests, as the provider's sample client waits
 SUBSCRIBE_INTERVAL_SECONDS = 5.0
 FRAMES_PER_MINUTE = 60
 HEARTBEAT_SECONDS = 30.0
@@ -82,8 +82,8 @@ class ErrorRule:
 
 
 _ASK_PLAN = "check the plan of this API key at infoway.io"
-#: every documented code: seed 002 (500, 501, 505, 506, 515, 513, 401, 404, 429, 499, 524) and
-#: the SDK list in protocols.md §2.5 (502-521)
+#: every documented code: the websocket document's (500, 501, 505, 506, 515, 513, 401, 404, 429, 499,
+#: 524) and the SDK's list (502-521)
 ERRORS: dict[int, ErrorRule] = {
     500: ErrorRule(Action.RECONNECT, "server error (服務異常)"),
     501: ErrorRule(Action.BACK_OFF, "more than 60 requests in a minute (請求頻率超出一分鐘限制)"),

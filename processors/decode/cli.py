@@ -1,4 +1,4 @@
-"""``marketpipe decode <provider> [FILE|-]``: decode one captured raw frame, print JSON lines.
+"""marketpipe decode <provider> [FILE|-]: decode one captured raw frame, print JSON lines.
 
 The input is ONE frame exactly as stored on the raw topic (value bytes). Output: one JSON
 object per normalized record, field names as in the Avro schemas, plus nothing else. A
@@ -7,10 +7,10 @@ records are bad, the records of the good ones are still printed and stderr has o
 dead letter (the reason each carries). A control frame prints nothing.
 
 The receive time dates jvQuant clock times (default: now). Other providers' frames carry
-their own dates: without ``--recv-ns`` their receive time is unknown (0), so a frame captured
+their own dates: without --recv-ns their receive time is unknown (0), so a frame captured
 long ago still decodes (the event-time window is only checked against a known receive time).
-Raw headers the decoder reads (``kline_types`` of an Infoway connection) are given with
-``--header NAME=VALUE``.
+Raw headers the decoder reads (kline_types of an Infoway connection) are given with
+--header NAME=VALUE.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ the stock channel, ``Subscribe fail:`` rejections and error frames ``{traceId, c
 (protocols.md §2.2-2.5). Anything else that is not JSON is a ParseError (a frame that is not
 even UTF-8 says so), as is JSON with an unknown code.
 
-Shapes the provider documents print (seeds/002, 003) and protocols.md §0:
+Shapes the provider documents print and protocols.md §0:
 
 * Pushes come in the envelope ``{"code":100xx,"data":{...}}`` (§2.4 captures); the documents
   print the bare data object, so an object without ``code`` is read by its shape

@@ -9,7 +9,7 @@ text names a command verb or a subscription code, else ``unknown text``) rather 
 dead-lettered: an undocumented reply we fail to recognise must not flood the DLQ, and the
 counter still shows it.
 
-Readings where the provider documents (seeds/001, 004) and protocols.md disagree (§0):
+Readings where the provider documents and protocols.md disagree (§0):
 
 * **lv1 fields 5/6**: the documents say 成交量,成交额 (volume, amount); later notes say amount,
   volume. The order is decided per symbol from the numbers (:func:`readable_orders`: the
@@ -19,7 +19,7 @@ Readings where the provider documents (seeds/001, 004) and protocols.md disagree
   that contradicts it is counted (``metrics.LV1_ORDER_CONTRADICTIONS``) and read the decided
   way. When the numbers cannot tell (nothing traded yet, an ETF priced near 1 where both
   readings fit, an index whose level is no price) the documented order is used: volume,
-  amount for A-shares (seeds/001); for HK and US, whose only sources (§1.4.4) say amount,
+  amount for A-shares (the jvQuant quote document); for HK and US, whose only sources (§1.4.4) say amount,
   volume, that one. The reading is in ``Quote.field_order``.
 * **lv2 records**: the documents print the first record ``time,id,price,vol`` and later ones
   ``id,time,price,vol``. The time is recognised by its shape (``HH:MM:SS[.fff]``) in every
@@ -69,7 +69,7 @@ from processors.decode.common import Emitter, check_event_time, floats, is_clock
 MAX_INFLATED = 8 << 20
 SYNC_FLUSH_TAIL = b"\x00\x00\xff\xff"
 
-#: lv1 fields 5/6 when the numbers cannot tell: seeds/001 for A-shares, §1.4.4 for HK/US
+#: lv1 fields 5/6 when the numbers cannot tell: the jvQuant quote document for A-shares, §1.4.4 for HK/US
 DEFAULT_ORDER = {"cn": VOLUME_AMOUNT, "hk": AMOUNT_VOLUME, "us": AMOUNT_VOLUME}
 #: average price / last price of a plausible reading, and the volume units that scale it
 #: (shares or bonds: 1; bond lots of 10: 10; share lots of 100: 100). The daily price limits
