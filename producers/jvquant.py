@@ -20,7 +20,7 @@ from marketpipe.protocol import jvquant as protocol
 from marketpipe.providers import FeedOptions
 from marketpipe.quietlog import warn_plaintext
 from marketpipe.settings import Settings
-from producers.http import mask, request
+from producers.http import request
 from producers.session import AuthFailed, Emit, Feed, MarketCalendar, Retry
 
 
@@ -71,9 +71,6 @@ class JvQuantFeed(Feed):
 
     def on_open(self, ws: websocket.WebSocket, emit: Emit) -> None:
         ws.send(self.subscription())
-
-    def url_for_logs(self) -> str:
-        return mask(self.server)
 
 
 def build_feed(settings: Settings, options: FeedOptions) -> JvQuantFeed:

@@ -34,7 +34,8 @@ from marketpipe.protocol.jvquant import deflate_raw
 from simulators.market import State, Trade, check_dialect, shanghai_hms, shanghai_hms_ms
 from simulators.server import Connection, Row, SimServer, group_by_code
 
-MARKET_EXCHANGES = {"ab": ("SH", "SZ", "BJ"), "us": ("US",), "hk": ("HK",)}
+#: the exchanges of each allocation market (protocol.MARKETS)
+MARKET_EXCHANGES = {"ab": ("SH", "SZ", "BJ"), "hk": ("HK",), "us": ("US",)}
 DEFAULT_SYMBOLS = ("600519", "601318", "000001", "002594", "600290", "300750", "688981", "430047", "830799",
                    "113050", "127063", "123089", "512170", "159506", "i000001", "aapl", "amzn", "tsla")
 #: frames stay small at high rates: long trade lists are split into several rows of the same
@@ -48,7 +49,7 @@ GARBAGE = b"\xff\x00\x13\x37not-deflate\x00\xfe"
 
 def lv1_row(st: State, ts_ms: int, dialect: str = "documented") -> str:
     f = st.inst.fmt
-    bids, asks = st.book(5)
+    bids, asks = st.book(protocol.LV1_DEPTH)
     volume, amount = str(int(st.volume)), f"{st.amount:.2f}"
     parts = [shanghai_hms(ts_ms), st.inst.name, f(st.last), f"{st.ratio_pct:.2f}",
              *((volume, amount) if dialect == "documented" else (amount, volume))]
@@ -59,7 +60,7 @@ def lv1_row(st: State, ts_ms: int, dialect: str = "documented") -> str:
 
 def lv10_row(st: State, ts_ms: int) -> str:
     f = st.inst.fmt
-    bids, asks = st.book(10)
+    bids, asks = st.book(protocol.LV10_DEPTH)
     parts = [shanghai_hms(ts_ms), st.inst.name, f(st.last), f(st.inst.prev_close), f"{st.amount:.2f}",
              str(int(st.volume))]
     parts += [f(p) for p, _ in bids] + [str(q) for _, q in bids]
@@ -137,7 +138,7 @@ class JvQuantSim(SimServer):
             return web.json_response({"code": "-1", "msg": "token无效 (invalid token)"})
         market, kind = q.get("market", ""), q.get("type", protocol.KIND_WEBSOCKET)
         if market not in MARKET_EXCHANGES:
-            return web.json_response({"code": "-1", "msg": f"market参数错误 (market must be ab, hk or us): {market}"})
+            return web.json_response({"code": "-1", "msg": f"market参数错误 (market must be {', '.join(protocol.MARKETS)}): {market}"})
         # answer with the host:port the client reached us by, so a server bound to 0.0.0.0 in a
         # container hands out an address other containers can use
         if kind == protocol.KIND_WEBSOCKET:
@@ -214,7 +215,7 @@ class JvQuantSim(SimServer):
             def records(chunk: list[Trade]) -> str:
                 return us_lv2_trades(chunk, st.inst.fmt) if kind == "us" else lv2_trades(chunk, st.inst.fmt, self.dialect)
 
-            return [(f"{key}={records(chunk)}", {"kind": "lv2", "code": code, "trade_ids": [t.trade_id for t in chunk]})
+            return [(key + protocol.KEY_SEP + records(chunk), {"kind": "lv2", "code": code, "trade_ids": [t.trade_id for t in chunk]})
                     for chunk in chunks]
         if level == "lv1":
             body = us_lv1_row(st, ts) if kind == "us" else lv1_row(st, ts, self.dialect)
@@ -222,7 +223,7 @@ class JvQuantSim(SimServer):
             return []
         else:
             body = lv10_row(st, ts)
-        return [(f"{protocol.row_key(level, code)}={body}", {"kind": level, "code": code})]
+        return [(protocol.row_key(level, code) + protocol.KEY_SEP + body, {"kind": level, "code": code})]
 
     async def push(self, conn: Connection, trades: list[Trade], cache: dict[Any, Any]) -> None:
         assert isinstance(conn, JvConnection)
