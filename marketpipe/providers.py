@@ -63,6 +63,9 @@ class Provider:
     demo_codes: tuple[str, ...]
     #: the environment variable that, when set, makes the demo use the real service
     live_env: str
+    #: frames carry clock times without a date, dated by the receive time (``marketpipe decode``
+    #: then defaults the receive time to now)
+    clock_times: bool
     #: settings (environment) a producer needs to reach the simulator on ``{port}``
     sim_settings: Mapping[str, str]
     #: ``marketpipe sim <name>``: one-line help, description, extra options
@@ -113,6 +116,7 @@ PROVIDERS: tuple[Provider, ...] = (
         default_codes=("600519", "000001"),
         demo_codes=("600519", "000001", "300750", "688981", "430047", "113050", "159506"),
         live_env="JVQUANT_TOKEN",
+        clock_times=True,
         sim_settings={"JVQUANT_BASE_URL": "http://127.0.0.1:{port}", "JVQUANT_TOKEN": "demo-token"},
         sim_help="allocation HTTP + quote websocket (+ trade API)",
         sim_description="Prints JVQUANT_BASE_URL; allocate with GET /query/server?market=ab&type=websocket&token=T.",
@@ -129,6 +133,7 @@ PROVIDERS: tuple[Provider, ...] = (
         default_codes=("BTCUSDT", "ETHUSDT"),
         demo_codes=("BTCUSDT", "ETHUSDT"),
         live_env="INFOWAY_API_KEY",
+        clock_times=False,
         sim_settings={"INFOWAY_WS_URL": "ws://127.0.0.1:{port}/ws", "INFOWAY_API_KEY": "demo-key",
                       "INFOWAY_BUSINESS": "crypto"},
         sim_help="JSON quote websocket /ws?business=..&apikey=..",
@@ -151,6 +156,7 @@ PROVIDERS: tuple[Provider, ...] = (
         default_codes=("XAUUSD", "XAGUSD", "EURUSD", "USOIL"),
         demo_codes=("XAUUSD", "XAGUSD", "EURUSD", "USOIL"),
         live_env="JIN10_URL",
+        clock_times=False,
         sim_settings={"JIN10_URL": "http://127.0.0.1:{port}"},
         sim_help="Engine.IO v3 / socket.io price wall",
         sim_description="Prints JIN10_URL (socket.io at /socket.io/).",

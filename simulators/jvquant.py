@@ -138,7 +138,8 @@ class JvQuantSim(SimServer):
             return web.json_response({"code": "-1", "msg": "token无效 (invalid token)"})
         market, kind = q.get("market", ""), q.get("type", protocol.KIND_WEBSOCKET)
         if market not in MARKET_EXCHANGES:
-            return web.json_response({"code": "-1", "msg": f"market参数错误 (market must be {', '.join(protocol.MARKETS)}): {market}"})
+            allowed = ", ".join(protocol.MARKETS)
+            return web.json_response({"code": "-1", "msg": f"market参数错误 (market must be {allowed}): {market}"})
         # answer with the host:port the client reached us by, so a server bound to 0.0.0.0 in a
         # container hands out an address other containers can use
         if kind == protocol.KIND_WEBSOCKET:
@@ -213,10 +214,12 @@ class JvQuantSim(SimServer):
             key = protocol.row_key(level, code)
 
             def records(chunk: list[Trade]) -> str:
-                return us_lv2_trades(chunk, st.inst.fmt) if kind == "us" else lv2_trades(chunk, st.inst.fmt, self.dialect)
+                if kind == "us":
+                    return us_lv2_trades(chunk, st.inst.fmt)
+                return lv2_trades(chunk, st.inst.fmt, self.dialect)
 
-            return [(key + protocol.KEY_SEP + records(chunk), {"kind": "lv2", "code": code, "trade_ids": [t.trade_id for t in chunk]})
-                    for chunk in chunks]
+            return [(key + protocol.KEY_SEP + records(chunk),
+                     {"kind": "lv2", "code": code, "trade_ids": [t.trade_id for t in chunk]}) for chunk in chunks]
         if level == "lv1":
             body = us_lv1_row(st, ts) if kind == "us" else lv1_row(st, ts, self.dialect)
         elif kind in ("us", "index"):  # lv10 is A-share only, and an index has no book

@@ -12,8 +12,9 @@
     # or: sim = run(...); ...; sim.stop()
 
 ``run(provider_or_instance, **options)`` accepts a provider name of the registry
-(marketpipe/providers.py) or an already-built ``SimServer``; options are ``SimConfig`` fields (host, port, rate, symbols, seed,
-clock_speed, record, ticks_per_second, api_key) plus provider-specific keyword arguments.
+(marketpipe/providers.py) or an already-built ``SimServer``; options are ``SimConfig`` fields
+(host, port, rate, symbols, seed, clock_speed, record, ticks_per_second, api_key) plus
+provider-specific keyword arguments.
 """
 
 from __future__ import annotations

@@ -15,6 +15,7 @@ from processors.decode import DECODERS, DecoderState, ParseError, RawFrame, deco
 from simulators.runner import build
 from simulators.server import SimServer
 
+
 def frame(provider: str, value: bytes) -> RawFrame:
     return RawFrame(provider, value, RawMeta(provider, "c1", 1, 1, 1_700_000_000_000_000_000, "text", "data"))
 
@@ -124,3 +125,12 @@ def test_reading_the_registry_imports_no_provider_module() -> None:
             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('producers', 'processors', 'simulators')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+@ENTRIES
+def test_decode_command_offers_the_provider(entry: providers.Provider) -> None:
+    from processors.decode import cli as decode_cli
+
+    parser = argparse.ArgumentParser()
+    decode_cli.register(parser.add_subparsers())
+    assert parser.parse_args(["decode", entry.name]).provider == entry.name

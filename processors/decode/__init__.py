@@ -1,8 +1,8 @@
 """Provider frame decoders: ``decode(frame, state) -> list[Normalized]``, raising only ParseError.
 
 ``decode`` dispatches on ``frame.provider`` to the decoder the provider registry names
-(marketpipe/providers.py); an unknown provider is a ParseError. Each provider module documents the readings it chose where the
-protocol notes are unsure; in short:
+(marketpipe/providers.py); an unknown provider is a ParseError. Each provider module documents
+the readings it chose where the protocol notes are unsure; in short:
 
 * jvQuant: raw DEFLATE or plain ``lvN_`` text; text frames without rows are control (command
   replies or unknown text, counted). lv1 amount/volume order decided per symbol and kept in
@@ -30,8 +30,16 @@ from typing import Callable
 
 from marketpipe import providers
 from processors.decode import metrics
-from processors.decode.base import (PARSER_VERSION, DecoderState, Normalized, ParseError, RawFrame, Rejected,
-                                    dead_letter, dead_letters)
+from processors.decode.base import (
+    PARSER_VERSION,
+    DecoderState,
+    Normalized,
+    ParseError,
+    RawFrame,
+    Rejected,
+    dead_letter,
+    dead_letters,
+)
 
 #: every decoder is imported with this package: decoding is what a process imports it for
 DECODERS: dict[str, Callable[[RawFrame, DecoderState], list[Normalized]]] = {
