@@ -6,10 +6,19 @@ An entry names its parts as ``"module:attribute"`` strings and imports them only
 reading the registry costs nothing (``marketpipe --help`` stays instant) and a process that only
 decodes never imports a websocket client.
 
-Adding a provider: its protocol module (``marketpipe/protocol/<name>.py``), feed
-(``producers/<name>.py`` with a ``build_feed``), decoder (``processors/decode/<name>.py``),
-simulator (``simulators/<name>.py``), its settings, and one :class:`Provider` entry below.
-``tests/test_providers.py`` checks every entry is complete.
+Adding a provider ``acme``:
+
+* new: marketpipe/protocol/acme.py (its protocol facts), producers/acme.py (a Feed and
+  ``build_feed(settings, options)``), processors/decode/acme.py (``decode(frame, state)``),
+  simulators/acme.py (a SimServer), and their tests (tests/test_sim_acme.py,
+  tests/test_decode_acme.py, frames under tests/conformance/acme/);
+* touched: this file (one :class:`Provider` entry), marketpipe/settings.py (its address and
+  credentials), processors/symbols.py (its codes -> canonical symbols), and the deployment:
+  deploy/k8s/base/producers.yaml (a Deployment), deploy/k8s/base/secret.yaml and configmap.yaml,
+  deploy/k8s/base/topics.yaml regenerated with ``python deploy/k8s/gen_topics.py``, and the
+  README's topic table.
+
+tests/test_providers.py checks every entry is complete and every dispatch site offers it.
 """
 
 from __future__ import annotations
