@@ -126,7 +126,7 @@ class InfowaySim(SimServer):
         if refused is not None:
             return refused
         if self.faults.active("rate_limit"):
-            return web.json_response({"code": 429, "message": "Too Many Requests"}, status=429)
+            return web.json_response({"code": proto.OVER_QUOTA, "message": "Too Many Requests"}, status=429)
         if not self.key_ok(request.query.get("apikey")):
             return web.Response(status=401, text=BAD_KEY_BODY, content_type="application/json")
         business = request.query.get("business", "")

@@ -32,6 +32,7 @@ GREETING_PREFIX = "You have permission"
 
 # error codes a client (and the simulator) names; every code is in ERRORS below
 RATE_LIMITED = 501  # more than FRAMES_PER_MINUTE client frames in a minute
+OVER_QUOTA = 429  # the plan's request rate, also the HTTP status of that answer
 TOO_MANY_CODES = 505
 PARAM_ERROR, PARAM_LOST = 506, 507
 WRONG_URL = 514
