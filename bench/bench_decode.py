@@ -15,9 +15,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from marketpipe.rawframe import RawMeta  # noqa: E402
-from marketpipe.processors.decode import RawFrame, decode  # noqa: E402
-from marketpipe.schemas.codec import Codec  # noqa: E402
+from marketpipe.rawframe import RawMeta
+from marketpipe.processors.decode import RawFrame, decode
+from marketpipe.schemas.codec import Codec
 
 RECV_NS = 1786775227483000000
 rng = random.Random(7)

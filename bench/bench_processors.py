@@ -29,10 +29,10 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import (ROOT, broker, cpu_seconds, env_for, fresh_settings, percentile,  # noqa: E402
+from common import (ROOT, broker, cpu_seconds, env_for, fresh_settings, percentile,
                     records_in, wait_until)
 
-from marketpipe.rawframe import RawMeta  # noqa: E402
+from marketpipe.rawframe import RawMeta
 
 MD_TOPICS = ["md.tick", "md.quote", "md.depth", "md.kline", "md.dlq"]
 COPY_TOPIC, QUIX_TOPIC = "bench.copy", "bench.quix"

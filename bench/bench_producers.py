@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import ROOT, broker, cpu_seconds, env_for, fresh_settings, records_in, wait_until  # noqa: E402
+from common import ROOT, broker, cpu_seconds, env_for, fresh_settings, records_in, wait_until
 
 WINDOW = 8.0  # seconds measured per run, after a warm-up
 JV_CODES = "600519,601318,000001,002594,300750,688981,430047,113050,127063,512170,159506,600290"

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import socket
 import sys
 import tempfile
 import time
@@ -18,14 +17,9 @@ sys.path.insert(0, str(ROOT))
 
 from marketpipe import settings as settings_mod  # noqa: E402
 from marketpipe import topics  # noqa: E402
+from marketpipe.localhost import free_port  # noqa: E402
 
 TICKS_PER_SECOND = os.sysconf("SC_CLK_TCK")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @contextlib.contextmanager
@@ -38,7 +32,7 @@ def broker() -> Iterator[str]:
     from marketpipe.kafka_local import LocalKafka
 
     with tempfile.TemporaryDirectory(prefix="mp-bench-") as home:
-        local = LocalKafka(home=Path(home), port=_free_port(), progress=lambda m: print(m, file=sys.stderr))
+        local = LocalKafka(home=Path(home), port=free_port(), progress=lambda m: print(m, file=sys.stderr))
         address = local.up()
         try:
             yield address

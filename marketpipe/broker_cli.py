@@ -1,30 +1,21 @@
-"""``marketpipe kafka up|down|status`` and ``marketpipe topics create|list``.
+"""marketpipe kafka up|down|status and marketpipe topics create|list.
 
-Where the broker comes from, in order: ``KAFKA_BOOTSTRAP_SERVERS`` (someone runs it) →
-a Docker engine (the ``kafka`` service of docker-compose.yml) → the local launcher
-(Apache Kafka jars from Maven Central on Java 17, see :mod:`marketpipe.kafka_local`).
+Where the broker comes from, in order: KAFKA_BOOTSTRAP_SERVERS (someone runs it) →
+a Docker engine (the kafka service of docker-compose.yml) → the local launcher
+(Apache Kafka jars from Maven Central on Java 17, see marketpipe/kafka_local.py).
 """
 
 from __future__ import annotations
 
 import argparse
-import shutil
 import subprocess
 import sys
 import time
 
 from marketpipe.resources import resource
+from marketpipe.localhost import docker_engine_answers
 from marketpipe.settings import Settings
 
-
-
-def docker_engine_answers() -> bool:
-    if not shutil.which("docker"):
-        return False
-    try:
-        return subprocess.run(["docker", "info"], capture_output=True, timeout=10).returncode == 0
-    except (OSError, subprocess.TimeoutExpired):
-        return False
 
 
 def _say(msg: str) -> None:
@@ -59,7 +50,7 @@ def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
     if settings.kafka.external:
         try:
             md = _metadata(settings, 15)
-        except Exception as exc:  # noqa: BLE001 - report any client failure plainly
+        except Exception as exc:  # report any client failure plainly
             _say(f"KAFKA_BOOTSTRAP_SERVERS={settings.kafka.bootstrap_servers} does not answer: {exc}")
             return 1
         _say(f"using the broker(s) in KAFKA_BOOTSTRAP_SERVERS ({len(md.brokers)} broker(s) answer)")
@@ -75,7 +66,7 @@ def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
                 if _metadata(settings, 3).brokers:
                     print(settings.kafka.bootstrap_servers)
                     return 0
-            except Exception:  # noqa: BLE001 - still booting
+            except Exception:  # still booting
                 time.sleep(1)
         _say("the kafka container did not become ready in 90 s (docker compose logs kafka)")
         return 1
@@ -107,7 +98,7 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
             md = _metadata(settings, 10)
             print(f"running: {settings.kafka.bootstrap_servers} ({len(md.brokers)} broker(s), {len(md.topics)} topics)")
             return 0
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             print(f"not reachable: {settings.kafka.bootstrap_servers}: {exc}")
             return 1
     st = local_broker(settings).status()
@@ -121,7 +112,7 @@ def cmd_topics_create(args: argparse.Namespace, settings: Settings) -> int:
     try:
         result = topics.create_topics(settings.kafka.client_config(), prefix=settings.topic_prefix,
                                       replication_factor=args.replication_factor)
-    except Exception as exc:  # noqa: BLE001 - a broker problem must read as one line
+    except Exception as exc:  # a broker problem must read as one line
         _say(f"marketpipe topics create: {exc} (is the broker up? `marketpipe kafka up`)")
         return 1
     for name, state in result.items():

@@ -52,8 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
         try:
             module = importlib.import_module(name)
         except ModuleNotFoundError as exc:
-            if exc.name == name:  # that part of the pipeline is not built yet
-                continue
+            if exc.name == name:  # every command ships with marketpipe: a missing one is a broken install
+                raise SystemExit(f"marketpipe: command module {name} is missing (reinstall marketpipe)") from None
             raise
         module.register(sub)
     return parser
@@ -77,7 +77,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         logging.getLogger("marketpipe").info("interrupted")
         return 130
-    except Exception as exc:  # noqa: BLE001 - sorted below: expected failures read as one line
+    except Exception as exc:  # sorted below: expected failures read as one line
         line = user_error(exc, settings)
         if line is None:
             raise  # a bug: the traceback is what a developer needs

@@ -1,13 +1,13 @@
-"""``marketpipe demo``: the whole pipeline on this machine, from one command.
+"""marketpipe demo: the whole pipeline on this machine, from one command.
 
-1. the Kafka broker (``KAFKA_BOOTSTRAP_SERVERS``, Docker, or the local launcher) and the topics;
+1. the Kafka broker (KAFKA_BOOTSTRAP_SERVERS, Docker, or the local launcher) and the topics;
 2. per provider a simulator — unless that provider's token is set, then the real service;
 3. one producer per provider, the processor (Faust worker) and the trade consumer;
 4. a few signed demo orders (one breaks a lot rule on purpose);
-5. a live view refreshed in place until Ctrl-C or ``--seconds``; then a summary, and every
+5. a live view refreshed in place until Ctrl-C or --seconds; then a summary, and every
    process it started is stopped (children lead their own process groups: no orphans).
 
-Logs of every process: ``$MARKETPIPE_HOME/demo/logs/<name>.log``.
+Logs of every process: $MARKETPIPE_HOME/demo/logs/<name>.log.
 """
 
 from __future__ import annotations
@@ -15,42 +15,23 @@ from __future__ import annotations
 import argparse
 import os
 import signal
-import socket
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from marketpipe import providers
+from marketpipe.localhost import free_port, wait_port
 from marketpipe.settings import Settings
 
 DEMO_SIGNING_KEY = "marketpipe-demo-signing-key"
 DEMO_ACCOUNT = "000000000001"
 
-#: symbols per provider shown by the demo (canonical forms appear in the live view)
-JVQUANT_CODES = "600519,000001,300750,688981,430047,113050,159506"
-INFOWAY_CODES = "BTCUSDT,ETHUSDT"
-JIN10_CODES = "XAUUSD,XAGUSD,EURUSD,USOIL"
-
-LIVE_TOPICS = ("raw.jvquant", "raw.infoway", "raw.jin10", "md.tick", "md.quote", "md.depth", "md.kline",
+LIVE_TOPICS = (*(p.raw_topic for p in providers.PROVIDERS), "md.tick", "md.quote", "md.depth", "md.kline",
                "md.bar", "md.dlq", "order.events")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_port(port: int, timeout: float = 30.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return True
-        except OSError:
-            time.sleep(0.1)
-    return False
+#: the provider whose trade API the trader uses
+TRADER_PROVIDER = "jvquant"
 
 
 @dataclass
@@ -62,45 +43,31 @@ class Step:
 
 
 def plan(settings: Settings, args: argparse.Namespace, env: dict[str, str]) -> list[Step]:
-    """What to start, in order. A provider whose token is in the environment is used for real."""
-    p = settings.providers
+    """What to start, in order. A provider whose credential (``live_env``) is set is used for real."""
     steps: list[Step] = []
-    sim = ["sim"]
     speed = ["--clock-speed", str(args.clock_speed)] if args.clock_speed != 1 else []
-    if p.jvquant_token:
-        jv_env: dict[str, str] = {}
-    else:
-        port = _free_port()
-        steps.append(Step("sim-jvquant", [*sim, "jvquant", "--port", str(port), "--rate", str(args.rate), *speed],
-                          port=port))
-        jv_env = {"JVQUANT_BASE_URL": f"http://127.0.0.1:{port}", "JVQUANT_TOKEN": "demo-token",
-                  "JVQUANT_TRADE_ACCOUNT": DEMO_ACCOUNT, "JVQUANT_TRADE_PASSWORD": "demo",
-                  "MARKETPIPE_TRADER_REFERENCE": env.get("MARKETPIPE_TRADER_REFERENCE") or simulator_reference(
-                      settings.home / "demo" / "reference.json")}
-    if p.infoway_api_key:
-        iw_env: dict[str, str] = {}
-    else:
-        port = _free_port()
-        steps.append(Step("sim-infoway", [*sim, "infoway", "--port", str(port), "--rate", str(args.rate), *speed],
-                          port=port))
-        iw_env = {"INFOWAY_WS_URL": f"ws://127.0.0.1:{port}/ws", "INFOWAY_API_KEY": "demo-key",
-                  "INFOWAY_BUSINESS": "crypto"}
-    if env.get("JIN10_URL"):
-        j10_env: dict[str, str] = {}
-    else:
-        port = _free_port()
-        steps.append(Step("sim-jin10", [*sim, "jin10", "--port", str(port), "--rate", str(args.rate), *speed],
-                          port=port))
-        j10_env = {"JIN10_URL": f"http://127.0.0.1:{port}"}
+    producer_env: dict[str, dict[str, str]] = {}
+    for entry in providers.PROVIDERS:
+        if env.get(entry.live_env):
+            producer_env[entry.name] = {}
+            continue
+        port = free_port()
+        steps.append(Step(f"sim-{entry.name}", ["sim", entry.name, "--port", str(port), "--rate", str(args.rate),
+                                                *speed], port=port))
+        producer_env[entry.name] = entry.sim_env(port)
+    trader_env = dict(producer_env[TRADER_PROVIDER])
+    if trader_env:  # the simulator's trade API: a demo account, and reference data for its instruments
+        trader_env.update({"JVQUANT_TRADE_ACCOUNT": DEMO_ACCOUNT, "JVQUANT_TRADE_PASSWORD": "demo",
+                           "MARKETPIPE_TRADER_REFERENCE": env.get("MARKETPIPE_TRADER_REFERENCE") or simulator_reference(
+                               settings.home / "demo" / "reference.json")})
     # consumers before producers: the processor joins its group while nothing queues up yet
     steps += [
         Step("processor", ["process", "--bar-interval", args.bar]),
-        Step("trader", ["trade"], {**jv_env, "MARKETPIPE_ORDER_SIGNING_KEY": env.get(
+        Step("trader", ["trade"], {**trader_env, "MARKETPIPE_ORDER_SIGNING_KEY": env.get(
             "MARKETPIPE_ORDER_SIGNING_KEY") or DEMO_SIGNING_KEY}),
-        Step("producer-jvquant", ["produce", "jvquant", "--codes", JVQUANT_CODES], jv_env),
-        Step("producer-infoway", ["produce", "infoway", "--codes", INFOWAY_CODES], iw_env),
-        Step("producer-jin10", ["produce", "jin10", "--codes", JIN10_CODES], j10_env),
     ]
+    steps += [Step(f"producer-{entry.name}", ["produce", entry.name, "--codes", ",".join(entry.demo_codes)],
+                   producer_env[entry.name]) for entry in providers.PROVIDERS]
     return steps
 
 
@@ -185,9 +152,10 @@ class Watcher:
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     from marketpipe import broker_cli
+    from marketpipe.localhost import docker_engine_answers
 
     # a local broker the demo starts is stopped at the end too (unless --keep-broker)
-    local = None if settings.kafka.external or broker_cli.docker_engine_answers() else broker_cli.local_broker(settings)
+    local = None if settings.kafka.external or docker_engine_answers() else broker_cli.local_broker(settings)
     started_broker = local is not None and local.pid() is None
     if broker_cli.cmd_up(argparse.Namespace(local=False, timeout=120.0), settings) != 0:
         return 1
@@ -200,20 +168,11 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _run_pipeline(args: argparse.Namespace, settings: Settings) -> int:
-    import importlib.util
-
     from marketpipe import broker_cli
     from marketpipe.supervisor import Supervisor
 
     if broker_cli.cmd_topics_create(argparse.Namespace(replication_factor=-1), settings) != 0:
         return 1
-    missing = [m for m in ("marketpipe.simulators.cli", "marketpipe.producers.cli", "marketpipe.processors.cli", "marketpipe.trader.cli")
-               if importlib.util.find_spec(m) is None]
-    if missing:
-        print(f"marketpipe demo: broker and topics are ready, but these parts are not built yet: "
-              f"{', '.join(missing)}", file=sys.stderr)
-        return 1
-
     env = dict(os.environ)
     env.setdefault("KAFKA_BOOTSTRAP_SERVERS", settings.kafka.bootstrap_servers)
     env["MARKETPIPE_METRICS_PORT"] = "0"  # every process picks a free port and prints it in its log
@@ -230,7 +189,7 @@ def _run_pipeline(args: argparse.Namespace, settings: Settings) -> int:
         for step in plan(settings, args, env):
             child = sup.start(step.name, exe + step.args, {**env, **step.env})
             print(f"started {step.name} (pid {child.pid}); log {child.log}", file=sys.stderr)
-            if step.port and not _wait_port(step.port):
+            if step.port and not wait_port(step.port):
                 print(f"{step.name} did not listen on {step.port}:\n{sup.log_tail(child)}", file=sys.stderr)
                 return 1
             if step.name == "processor":

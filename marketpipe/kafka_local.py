@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Callable
 
 from marketpipe import settings
+from marketpipe.localhost import free_port
 from marketpipe.resources import resource
 
 MIN_JAVA = 17
@@ -117,7 +118,7 @@ class LocalKafka:
         self.home = Path(home).absolute()
         self.dir = self.home / "kafka"
         self.port = port
-        self.controller_port = controller_port or self._free_port()
+        self.controller_port = controller_port or free_port()
         self.heap = heap
         self.host = host
         self.progress = progress
@@ -145,12 +146,6 @@ class LocalKafka:
     @property
     def data_dir(self) -> Path:
         return self.dir / "data"
-
-    @staticmethod
-    def _free_port() -> int:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            return s.getsockname()[1]
 
     # -- lifecycle ----------------------------------------------------------------------
     def pid(self) -> int | None:

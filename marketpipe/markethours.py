@@ -30,7 +30,6 @@ from functools import lru_cache
 from typing import Iterable
 from zoneinfo import ZoneInfo
 
-WEEK_MINUTES = 7 * 24 * 60
 WEEKDAYS = (0, 1, 2, 3, 4)
 
 

@@ -41,7 +41,7 @@ class RepeatFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         try:
             text = record.getMessage()
-        except Exception:  # noqa: BLE001 - a bad format string is the handler's problem, not ours
+        except Exception:  # a bad format string is the handler's problem, not ours
             return True
         key = (record.name, record.levelno, _NUMBERS.sub("#", text)[:300])
         now = self.clock()

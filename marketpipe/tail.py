@@ -1,4 +1,4 @@
-"""``marketpipe tail <topic>``: read a topic and print its records readably or as JSON.
+"""marketpipe tail <topic>: read a topic and print its records readably or as JSON.
 
 Avro records of either framing are decoded with the codec; raw provider frames are shown
 with their headers and a text preview (binary frames as a hex prefix). Tail never joins a

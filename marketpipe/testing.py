@@ -21,9 +21,7 @@ Fixtures:
 from __future__ import annotations
 
 import os
-import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -33,6 +31,9 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import pytest
+
+from marketpipe.localhost import docker_engine_answers as docker_answers
+from marketpipe.localhost import free_port
 
 BROKER_MODES = ("auto", "docker", "local")
 LOCAL_IMAGE = "marketpipe/kafka:local"
@@ -49,21 +50,6 @@ class Broker:
     bootstrap: str
     kind: str  # "external" | "docker:<image>" | "local"
     stop: Callable[[], None] = lambda: None
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def docker_answers() -> bool:
-    if not shutil.which("docker"):
-        return False
-    try:
-        return subprocess.run(["docker", "info"], capture_output=True, timeout=10).returncode == 0
-    except (OSError, subprocess.TimeoutExpired):
-        return False
 
 
 def image_exists(image: str) -> bool:

@@ -32,6 +32,8 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
+from marketpipe import providers
+
 log = logging.getLogger(__name__)
 
 DAY_MS = 24 * 3600 * 1000
@@ -64,9 +66,6 @@ PRODUCER_MAX_MESSAGE_BYTES = DLQ_MAX_MESSAGE_BYTES
 #: letter is written even to an md.dlq created before the limit above was declared.
 DEAD_LETTER_SAFE_BYTES = 900_000
 
-RAW_JVQUANT = "raw.jvquant"
-RAW_INFOWAY = "raw.infoway"
-RAW_JIN10 = "raw.jin10"
 MD_TICK = "md.tick"
 MD_DEPTH = "md.depth"
 MD_KLINE = "md.kline"
@@ -81,12 +80,12 @@ ORDER_LEDGER = "order.ledger"
 ORDER_CONTROL = "order.control"
 ORDER_POSITIONS = "order.positions"
 
-RAW_TOPICS = {"jvquant": RAW_JVQUANT, "infoway": RAW_INFOWAY, "jin10": RAW_JIN10}
+#: provider -> its raw topic, from the provider registry
+RAW_TOPICS = {p.name: p.raw_topic for p in providers.PROVIDERS}
 
 TOPICS: tuple[TopicSpec, ...] = (
-    TopicSpec(RAW_JVQUANT, 6, {**_delete(3), "max.message.bytes": str(RAW_MAX_MESSAGE_BYTES)}, "jvQuant websocket frames as received (binary raw-DEFLATE and text)"),
-    TopicSpec(RAW_INFOWAY, 6, {**_delete(3), "max.message.bytes": str(RAW_MAX_MESSAGE_BYTES)}, "Infoway websocket frames as received (JSON text)"),
-    TopicSpec(RAW_JIN10, 6, {**_delete(3), "max.message.bytes": str(RAW_MAX_MESSAGE_BYTES)}, "Jin10 Engine.IO packets as received"),
+    *(TopicSpec(p.raw_topic, 6, {**_delete(3), "max.message.bytes": str(RAW_MAX_MESSAGE_BYTES)}, p.raw_topic_doc)
+      for p in providers.PROVIDERS),
     TopicSpec(MD_TICK, 12, _delete(7), "Trades (Tick), keyed by symbol"),
     TopicSpec(MD_DEPTH, 12, _delete(1), "Order-book snapshots (Depth), keyed by symbol"),
     TopicSpec(MD_KLINE, 6, _delete(30), "Provider klines (Kline), keyed by symbol"),

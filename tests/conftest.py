@@ -15,10 +15,3 @@ pytest_plugins = ["marketpipe.testing"]
 
 ROOT = Path(__file__).resolve().parents[1]
 
-
-def free_port() -> int:
-    """Kept for the tests that import it from here (imported lazily: the plugin module must be
-    imported by pytest first, so that its asserts are rewritten)."""
-    from marketpipe.testing import free_port as free
-
-    return free()

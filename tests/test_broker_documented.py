@@ -1,4 +1,4 @@
-"""The trade client against a stub counter answering exactly as seeds/004 prints the trade API.
+"""The trade client against a stub counter answering exactly as the jvQuant trade document prints the trade API.
 
 Each test names the defect it guards; the stub counts every HTTP call, so "sent once" is a
 count at the server, not a belief of the client.
@@ -75,7 +75,7 @@ def test_documented_positions_without_code_are_read_without_a_relogin() -> None:
 
 
 def test_allocation_by_the_documented_path_only() -> None:
-    """seeds/001 and 004 allocate at /server; this counter answers 404 on /query/server."""
+    """The jvQuant documents allocate at /server; this counter answers 404 on /query/server."""
     with TradeStub(StubConfig(allocation_paths=("/server",))) as stub:
         broker(stub).positions()
         assert stub.count("/server") == 1

@@ -32,7 +32,7 @@ def _one_line(run: subprocess.CompletedProcess[str]) -> str:
 
 
 def test_topics_list_against_a_dead_broker_is_one_line(tmp_path) -> None:
-    from tests.conftest import free_port
+    from marketpipe.localhost import free_port
 
     address = f"127.0.0.1:{free_port()}"  # nothing listens there
     run = subprocess.run([sys.executable, "-m", "marketpipe", "topics", "list"], capture_output=True, text=True,
@@ -65,3 +65,22 @@ def test_a_missing_file_is_one_line(tmp_path) -> None:
                          capture_output=True, text=True, timeout=60, env=_env(tmp_path))
     assert "absent.bin" in _one_line(run)
 
+
+
+def test_a_missing_command_module_is_an_error_not_a_missing_command(monkeypatch, capsys) -> None:
+    import pytest
+
+    from marketpipe import cli
+
+    monkeypatch.setattr(cli, "COMMAND_MODULES", (*cli.COMMAND_MODULES, "marketpipe.no_such_command"))
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["--help"])
+    assert str(exc.value) == "marketpipe: command module marketpipe.no_such_command is missing (reinstall marketpipe)"
+
+
+def test_every_command_module_is_present() -> None:
+    import importlib.util
+
+    from marketpipe import cli
+
+    assert [m for m in cli.COMMAND_MODULES if importlib.util.find_spec(m) is None] == []

@@ -51,7 +51,7 @@ class FakeRegistry(BaseHTTPRequestHandler):
     store: dict[int, str] = {}
     subjects: dict[tuple[str, str], int] = {}
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         subject = self.path.split("/")[2]
         key = (subject, body["schema"])
@@ -61,7 +61,7 @@ class FakeRegistry(BaseHTTPRequestHandler):
             self.subjects[key] = new_id
         self._answer(200, {"id": self.subjects[key]})
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         schema_id = int(self.path.rsplit("/", 1)[1])
         if schema_id in self.store:
             self._answer(200, {"schema": self.store[schema_id]})

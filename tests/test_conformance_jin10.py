@@ -1,5 +1,5 @@
 """The Jin10 producer, protocol module and simulator against the provider document's request
-sequence and packets (tests/conformance/jin10, copied verbatim from seeds/000)."""
+sequence and packets (tests/conformance/jin10, copied verbatim from the provider's socket.io script)."""
 
 from __future__ import annotations
 

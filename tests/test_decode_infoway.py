@@ -98,12 +98,12 @@ def test_batched_data_list() -> None:
     assert [(n.key, n.record["source"]["index"]) for n in out] == [("A.US", 0), ("B.US", 1)]
 
 
-# ---- documented shapes (seeds/002, 003; protocols.md §0) ---------------------------------------
+# ---- documented shapes (the Infoway websocket document and A-share guide; protocols.md §0) ----
 
 from marketpipe.processors.decode import DecoderState  # noqa: E402
 from marketpipe.rawframe import H_KLINE_TYPES  # noqa: E402
 
-#: seeds/002 "實時K線解析", without the // annotations
+#: the Infoway document's "實時K線解析", without the // annotations
 RESP_LIST = ('{"s": "002594.SZ", "respList": [{"t": "1751958000", "h": "326.880", "o": "326.880", "l": "326.880",'
              ' "c": "326.880", "v": "1410", "vw": "460900.80", "pc": "0.00%", "pca": "0.000"}]}')
 

@@ -64,7 +64,7 @@ def test_lv1_old_order_volume_then_amount_is_detected() -> None:
 
 @pytest.mark.parametrize("f5,f6", [("0", "0"), ("0.00", "100"), ("1000", "1000")])
 def test_lv1_ambiguous_amount_volume_defaults_to_documented_order(f5: str, f6: str) -> None:
-    # seeds/001: 成交量 (volume) then 成交额 (amount) when the numbers cannot tell
+    # the jvQuant quote document: 成交量 (volume) then 成交额 (amount) when the numbers cannot tell
     row = LV1.replace("5123456789.00,3258900", f"{f5},{f6}").replace("1572.12,1.25", "1.000,0.10", 1)
     [q] = decode(frame(row))
     assert q.record["field_order"] == "volume,amount"
@@ -183,12 +183,12 @@ def test_hk_row_in_a_share_layout_is_tolerated() -> None:
     assert q.key == "00700.HK" and len(q.record["bids"]) == 5 and q.record["cum_volume"] == 3258900.0
 
 
-# ---- documented shapes (seeds/001, 004; protocols.md §0) ---------------------------------------
+# ---- documented shapes (the jvQuant quote and trade documents; protocols.md §0) ----
 
 from marketpipe.processors.decode import DecoderState  # noqa: E402
 from marketpipe.processors.decode import metrics as decode_metrics  # noqa: E402
 
-#: seeds/001 field order: time, name, price, ratio, 成交量 (volume), 成交额 (amount), 5+5 (qty, price)
+#: jvQuant document field order: time, name, price, ratio, 成交量 (volume), 成交额 (amount), 5+5 (qty, price)
 BOOK5 = ",".join(["300,1.000,100,0.999,200,0.998,500,0.997,100,0.996",
                   "200,1.001,300,1.002,100,1.003,400,1.004,100,1.005"])
 
@@ -244,7 +244,8 @@ def test_lv1_volume_in_lots_is_recognised() -> None:
 
 
 def test_lv2_documented_packet_later_records_id_first() -> None:
-    # seeds/001: "lv2_证券代码1=成交时间1,成交编号1,成交价格1,成交数量1|成交编号2,成交时间2,成交价格2,成交数量2..."
+    # the jvQuant quote document:
+    # "lv2_证券代码1=成交时间1,成交编号1,成交价格1,成交数量1|成交编号2,成交时间2,成交价格2,成交数量2..."
     out = decode(frame("lv2_600519=09:30:00.120,1234567,1572.12,100|1234568,09:30:00.350,1572.10,200"))
     assert [(n.record["trade_id"], n.record["event_time"]) for n in out] == [
         ("1234567", at(9, 30, 0, 120000)), ("1234568", at(9, 30, 0, 350000))]

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from marketpipe import settings as settings_mod, topics
-from tests.conftest import free_port
+from marketpipe.localhost import free_port
 from tests.pipeline import start_worker, stop_worker
 
 pytestmark = pytest.mark.integration

@@ -19,7 +19,7 @@ from confluent_kafka import Producer
 from marketpipe import settings as settings_mod
 from marketpipe.rawframe import RawMeta
 from marketpipe.processors.bars import offline_bars
-from tests.conftest import free_port
+from marketpipe.localhost import free_port
 from tests.pipeline import (bar_differences, final_bars, read_topic, source_key, start_worker, stop_worker,
                             wait_for_bars)
 

@@ -85,7 +85,8 @@ def test_subscribe_acks_echo_trace_and_pushes_have_documented_shapes(iw: Running
             prices, qtys = depth[side]
             assert len(prices) == len(qtys) > 0 and all(isinstance(x, str) for x in prices + qtys)
         assert float(depth["a"][0][0]) > float(depth["b"][0][0])
-        kline = until(ws, code_is(10008))["data"]  # seeds/002: {"s":…, "respList":[{t,h,o,l,c,v,vw,pc,pca}]}
+        # the Infoway websocket document: {"s":…, "respList":[{t,h,o,l,c,v,vw,pc,pca}]}
+        kline = until(ws, code_is(10008))["data"]
         [bar] = kline["respList"]
         assert kline["s"] == "AAPL.US" and list(bar) == ["t", "h", "o", "l", "c", "v", "vw", "pc", "pca"]
         assert isinstance(bar["t"], str) and int(bar["t"]) % 60 == 0 and bar["pc"].endswith("%")

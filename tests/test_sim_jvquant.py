@@ -118,7 +118,7 @@ def test_binary_pushes_are_raw_deflate_rows_with_documented_fields(jv: Running) 
             fields = payload.split(",")
             assert len(fields) == 26 and fields[1] == inst.name
             time.strptime(fields[0], "%H:%M:%S")
-            volume, amount = int(fields[4]), float(fields[5])  # seeds/001: 成交量 then 成交额
+            volume, amount = int(fields[4]), float(fields[5])  # the jvQuant quote document: 成交量 then 成交额
             assert amount > float(fields[2]) * volume * 0.5
         elif level == "lv10":
             fields = payload.split(",")
@@ -128,7 +128,7 @@ def test_binary_pushes_are_raw_deflate_rows_with_documented_fields(jv: Running) 
         else:
             assert level == "lv2" and code != "i000001"
             for k, trade in enumerate(payload.split("|")):
-                # seeds/001 packet example: first record time first, later ones id first
+                # the jvQuant document's packet example: first record time first, later ones id first
                 t, tid, price, vol = trade.split(",") if k == 0 else swap_first(trade.split(","))
                 hms, _, millis = t.partition(".")
                 time.strptime(hms, "%H:%M:%S")

@@ -6,13 +6,13 @@ types, expiry). The stub counts calls: one /buy (or /sale) per command, in every
 
 from __future__ import annotations
 
-import socket
 import time
 from decimal import Decimal
 from typing import Any
 
 import pytest
 
+from marketpipe.localhost import free_port
 from tests.conformance.jvquant_trade.stub import PLACEHOLDER_ADDRESS, StubConfig, TradeStub, case, cases
 from marketpipe.trader.broker import BrokerRejected, JvQuantBroker
 from marketpipe.trader.ledger import Entry
@@ -202,11 +202,7 @@ def test_a_long_wait_hands_back_pending_and_the_next_round_still_does_not_resend
 
 
 def dead_address() -> str:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return f"http://127.0.0.1:{port}"
+    return f"http://127.0.0.1:{free_port()}"
 
 
 def test_counter_is_allocated_again_after_a_connection_failure() -> None:

@@ -1,5 +1,5 @@
 """The trade simulator answers in the corpus shapes: the documented ones by default (what real
-servers send per seeds/004), protocols.md's code-"0"-everywhere ones with ``dialect="notes"``.
+servers send per the jvQuant trade document), protocols.md's code-"0"-everywhere ones with ``dialect="notes"``.
 
 Shape = the set of fields and the JSON type of each value (rows of lists included).
 """

@@ -19,7 +19,7 @@ from typing import Any, Callable, Iterable, Protocol
 import orjson
 
 from marketpipe import topics
-from marketpipe.quietlog import rdkafka_logger
+from marketpipe.compacted import read_to_end
 from marketpipe.rawframe import header_dict, parse_meta
 from marketpipe.settings import ProcessorSettings, Settings
 from marketpipe.processors import bars as barlib
@@ -182,43 +182,28 @@ def unreadable_tick(msg: RawMessage, error: Exception) -> dict[str, Any]:
 
 def load_books(s: Settings, group_id: str, partitions: set[int]) -> dict[str, barlib.BarBook]:
     """The latest snapshot of every book on the given md.tick partitions, from md.bar.state."""
-    from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
-
     topic = s.topic(topics.MD_BAR_STATE)
-    consumer = Consumer({**s.kafka.client_config(), "group.id": f"{group_id}-bar-restore",
-                         "enable.auto.commit": False, **rdkafka_logger()})
     books: dict[str, barlib.BarBook] = {}
-    try:
-        md = consumer.list_topics(topic, timeout=30).topics.get(topic)
-        if md is None or md.error is not None:
-            raise RuntimeError(f"{topic} is missing (marketpipe topics create)")
-        ends = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=30)[1] for p in md.partitions}
-        pending = {p for p, end in ends.items() if end > 0}
-        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in pending])
-        deadline = time.monotonic() + 120
-        while pending and time.monotonic() < deadline:
-            for msg in consumer.consume(1000, timeout=0.5):
-                if msg.error():
-                    continue
-                if msg.value():
-                    key = msg.key().decode()
-                    try:
-                        book = barlib.BarBook.from_json(orjson.loads(msg.value()))
-                    except (ValueError, KeyError, TypeError, IndexError) as exc:
-                        # one unreadable snapshot must not crash-loop the worker: that book starts
-                        # afresh (its open windows are lost, loudly) and the others load
-                        log.error("bar state for %s at %s[%d]@%d unreadable, starting it afresh: %s",
-                                  key, topic, msg.partition(), msg.offset(), exc)
-                        books.pop(key, None)
-                        continue
-                    if book.partition in partitions:
-                        books[key] = book
-                    else:
-                        books.pop(key, None)  # the symbol moved (partition count changed)
-                if msg.offset() + 1 >= ends[msg.partition()]:
-                    pending.discard(msg.partition())
-        if pending:
-            raise RuntimeError(f"bar state not fully read in 120 s (partitions {sorted(pending)})")
-    finally:
-        consumer.close()
+
+    def on_record(msg: Any) -> None:
+        key = msg.key().decode()
+        if msg.value() is None:  # a tombstone: the book is gone
+            books.pop(key, None)
+            return
+        try:
+            book = barlib.BarBook.from_json(orjson.loads(msg.value()))
+        except (ValueError, KeyError, TypeError, IndexError) as exc:
+            # one unreadable snapshot must not crash-loop the worker: that book starts afresh (its
+            # open windows are lost, loudly) and the others load
+            log.error("bar state for %s at %s[%d]@%d unreadable, starting it afresh: %s",
+                      key, topic, msg.partition(), msg.offset(), exc)
+            books.pop(key, None)
+            return
+        if book.partition in partitions:
+            books[key] = book
+        else:
+            books.pop(key, None)  # the symbol moved (partition count changed)
+
+    read_to_end(s.kafka.client_config(), topic, f"{group_id}-bar-restore", on_record, timeout=120,
+                what=f"bar state {topic}")
     return books

@@ -1,8 +1,9 @@
-"""``marketpipe produce jvquant|infoway|jin10``: one process = one provider connection.
+"""marketpipe produce PROVIDER: one process = one provider connection.
 
-Frames go unmodified to ``raw.<provider>``; see :mod:`marketpipe.producers.session` for reconnects and
-:mod:`marketpipe.producers.sink` for the no-loss guarantees. Exit codes: 0 after Ctrl-C/SIGTERM with
-everything flushed, 3 when the provider refused the credentials, 1 on other fatal errors.
+Frames go unmodified to the provider's raw topic (raw.PROVIDER). Reconnects and backoff are
+the session's (marketpipe/producers/session.py), the no-loss guarantees the sink's (marketpipe/producers/sink.py).
+Exit codes: 0 after Ctrl-C/SIGTERM with everything flushed, 3 when the provider refused the
+credentials, 1 on other fatal errors.
 """
 
 from __future__ import annotations
@@ -14,43 +15,31 @@ import signal
 import socket
 import sys
 
+from marketpipe import providers
 from marketpipe.settings import Settings
 
 log = logging.getLogger("producers")
 
-DEFAULT_CODES = {"jvquant": "600519,000001", "infoway": "BTCUSDT,ETHUSDT", "jin10": "XAUUSD,XAGUSD,EURUSD,USOIL"}
+
+def _split(text: str) -> tuple[str, ...]:
+    return tuple(c.strip() for c in text.split(",") if c.strip())
 
 
 def build_feed(args: argparse.Namespace, settings: Settings):
-    p = settings.providers
-    codes = [c for c in (args.codes or DEFAULT_CODES[args.provider]).split(",") if c.strip()]
-    if args.provider == "jvquant":
-        from marketpipe.producers.jvquant import JvQuantFeed
-
-        if not p.jvquant_token:
-            raise SystemExit("marketpipe produce jvquant: JVQUANT_TOKEN is not set")
-        return JvQuantFeed(args.url or p.jvquant_base_url, p.jvquant_token.reveal(), codes,
-                           args.levels.split(","), p.jvquant_market)
-    if args.provider == "infoway":
-        from marketpipe.producers.infoway import InfowayFeed
-
-        if not p.infoway_api_key:
-            raise SystemExit("marketpipe produce infoway: INFOWAY_API_KEY is not set")
-        return InfowayFeed(args.url or p.infoway_ws_url, p.infoway_api_key.reveal(), p.infoway_business, codes,
-                           pace_seconds=p.infoway_subscribe_interval)
-    from marketpipe.producers.jin10 import Jin10Feed
-
-    return Jin10Feed(args.url or p.jin10_url, codes)
+    entry = providers.get(args.provider)
+    options = providers.FeedOptions(codes=_split(args.codes) if args.codes else entry.default_codes, url=args.url,
+                                    levels=_split(args.levels))
+    return entry.load_feed()(settings, options)
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    from marketpipe import metrics, topics
+    from marketpipe import metrics
     from marketpipe.producers.session import AuthFailed, Backoff, Session, Stopped
     from marketpipe.producers.sink import RawSink, SinkFatal
 
     feed = build_feed(args, settings)
     connection = args.connection_id or f"{args.provider}-{socket.gethostname()}-{os.getpid()}"
-    sink = RawSink(settings, args.provider, settings.topic(topics.RAW_TOPICS[args.provider]))
+    sink = RawSink(settings, args.provider, settings.topic(providers.get(args.provider).raw_topic))
     session = Session(feed, sink, connection, stall_seconds=args.stall_seconds,
                       rate_limit_seconds=args.rate_limit_seconds, backoff=Backoff(base=args.backoff_base,
                                                                                    cap=args.backoff_cap))
@@ -86,9 +75,10 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("produce", help="connect to a provider and push every frame to its raw Kafka topic",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("provider", choices=["jvquant", "infoway", "jin10"])
-    p.add_argument("--codes", help="comma-separated provider codes (jvquant: 600519,000001; infoway: BTCUSDT; "
-                                   "jin10: XAUUSD)")
+    p.add_argument("provider", choices=providers.names())
+    p.add_argument("--codes", help="comma-separated provider codes (default: "
+                                   + "; ".join(f"{e.name}: {','.join(e.default_codes)}" for e in providers.PROVIDERS)
+                                   + ")")
     p.add_argument("--levels", default="lv1,lv2", help="jvQuant levels to subscribe: lv1, lv2, lv10 (default lv1,lv2)")
     p.add_argument("--url", help="override the provider address (default from settings)")
     p.add_argument("--connection-id", help="stable id of this connection (Kafka key; default provider-host-pid)")

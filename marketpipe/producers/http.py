@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import re
 import urllib.error
 import urllib.request
-from typing import Any
 
 from marketpipe.producers.session import AuthFailed, RateLimited, Retry
 
@@ -34,10 +32,3 @@ def request(url: str, data: bytes | None = None, headers: dict[str, str] | None 
     except (urllib.error.URLError, OSError) as exc:
         raise Retry(f"{mask(url)}: {getattr(exc, 'reason', exc)}") from None
 
-
-def get_json(url: str, timeout: float = 10.0) -> tuple[int, Any]:
-    status, body = request(url, timeout=timeout)
-    try:
-        return status, json.loads(body)
-    except ValueError:
-        raise Retry(f"{mask(url)}: HTTP {status}, answer is not JSON") from None

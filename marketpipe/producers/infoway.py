@@ -1,7 +1,7 @@
 """Infoway JSON websocket: trades (10000), depth (10003) and klines (10006) subscriptions, the
 10010 heartbeat every 30 s, and the 60-client-frames-per-minute budget.
 
-Subscribe requests are paced like the provider's sample client (seed 002: one request, wait,
+Subscribe requests are paced like the provider's sample client (one request, wait,
 the next); every error code is handled as :data:`marketpipe.protocol.infoway.ERRORS` says (stop
 with the cause and the fix, back off, or reconnect), so a refusal never leaves a connection open
 with nothing subscribed, and a 501 is waited out instead of answered with a new burst.
@@ -30,10 +30,12 @@ import websocket
 
 from marketpipe import markethours
 from marketpipe.protocol import infoway as proto
-from marketpipe.producers.http import request as http_request
-from marketpipe.producers.session import AuthFailed, Emit, Feed, MarketCalendar, RateLimited, Retry, Stopped
+from marketpipe.providers import FeedOptions
 from marketpipe.quietlog import warn_plaintext
 from marketpipe.rawframe import H_BACKFILL, H_KLINE_TYPES
+from marketpipe.producers.http import request as http_request
+from marketpipe.settings import Settings
+from marketpipe.producers.session import AuthFailed, Emit, Feed, MarketCalendar, RateLimited, Retry, Stopped
 
 KLINE_TYPES = proto.KLINE_TYPES
 
@@ -154,3 +156,12 @@ class InfowayFeed(Feed):
         if action is proto.Action.BACK_OFF:
             raise RateLimited(error.message())
         raise Retry(error.message())
+
+
+def build_feed(settings: Settings, options: FeedOptions) -> InfowayFeed:
+    """The feed ``marketpipe produce infoway`` runs (registry entry in :mod:`marketpipe.providers`)."""
+    p = settings.providers
+    if not p.infoway_api_key:
+        raise SystemExit("marketpipe produce infoway: INFOWAY_API_KEY is not set")
+    return InfowayFeed(options.url or p.infoway_ws_url, p.infoway_api_key.reveal(), p.infoway_business, options.codes,
+                       pace_seconds=p.infoway_subscribe_interval)

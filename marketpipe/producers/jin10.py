@@ -1,5 +1,5 @@
 """Jin10 price wall over socket.io on Engine.IO v3, following the provider document's request
-sequence exactly (seeds/000; see marketpipe/protocol/jin10.py): GET (sid) -> GET with sid ->
+sequence exactly (the provider's script; see marketpipe/protocol/jin10.py): GET (sid) -> GET with sid ->
 POST ``setAdvSubscription`` -> two GETs -> websocket upgrade (``2probe`` ... ``5``) -> ``2`` pings
 20 s after the upgrade and then every 2 s. A new sid on every connect.
 
@@ -23,6 +23,8 @@ import websocket
 
 from marketpipe import markethours
 from marketpipe.protocol import jin10 as proto
+from marketpipe.providers import FeedOptions
+from marketpipe.settings import Settings
 from marketpipe.producers.http import request as http_request
 from marketpipe.producers.session import Emit, Feed, MarketCalendar, Retry
 
@@ -86,7 +88,7 @@ class Jin10Feed(Feed):
             while not done.wait(self.ping_interval):
                 try:
                     self._post([proto.PING])
-                except Exception:  # noqa: BLE001 - the GET itself reports a dead session
+                except Exception:  # the GET itself reports a dead session
                     return
 
         pinger = threading.Thread(target=keep_alive, name="jin10-poll-ping", daemon=True)
@@ -135,3 +137,8 @@ class Jin10Feed(Feed):
 
     def classify(self, data: bytes, opcode: str) -> str:
         return "data" if data.startswith(proto.EVENT_PREFIX.encode()) else "control"
+
+
+def build_feed(settings: Settings, options: FeedOptions) -> Jin10Feed:
+    """The feed ``marketpipe produce jin10`` runs (registry entry in :mod:`marketpipe.providers`)."""
+    return Jin10Feed(options.url or settings.providers.jin10_url, options.codes)

@@ -1,9 +1,9 @@
 """jvQuant level-1/level-2 quotes: allocate a server before every connect, subscribe with text
 commands, receive binary raw-DEFLATE frames (data) and text replies (control).
 
-Tolerated readings (protocols.md §0, §1.1-1.3): allocation as in :mod:`marketpipe.jvquant_alloc`
-(``/query/server``, ``/server`` when that is not found; ``server`` with or without ``ws://``;
-``code`` "0" as a string or number, counted only where present). An allocation refusal whose
+Allocation and commands as in :mod:`marketpipe.protocol.jvquant` (``/query/server``, ``/server``
+when that is not found; ``server`` with or without ``ws://``; ``code`` "0" as a string or
+number, counted only where present). An allocation refusal whose
 message mentions the token is an authentication failure; others are retried with backoff.
 """
 
@@ -15,9 +15,12 @@ from typing import Any, Iterable
 
 import websocket
 
-from marketpipe import jvquant_alloc, markethours
+from marketpipe import markethours
+from marketpipe.protocol import jvquant as protocol
+from marketpipe.providers import FeedOptions
 from marketpipe.quietlog import warn_plaintext
-from marketpipe.producers.http import mask, request
+from marketpipe.settings import Settings
+from marketpipe.producers.http import request
 from marketpipe.producers.session import AuthFailed, Emit, Feed, MarketCalendar, Retry
 
 
@@ -50,9 +53,9 @@ class JvQuantFeed(Feed):
                 return status, None
 
         try:
-            return jvquant_alloc.allocate(self.base_url, market=self.market, kind="websocket", token=self._token,
-                                          scheme="ws", fetch=fetch)
-        except jvquant_alloc.AllocationRefused as exc:
+            return protocol.allocate(self.base_url, market=self.market, kind=protocol.KIND_WEBSOCKET,
+                                     token=self._token, scheme="ws", fetch=fetch)
+        except protocol.AllocationRefused as exc:
             if "token" in str(exc).lower():
                 raise AuthFailed(f"jvQuant refused the token: {exc}") from None
             raise Retry(f"allocation refused: {exc}") from None
@@ -64,10 +67,16 @@ class JvQuantFeed(Feed):
         return f"{self.server}{sep}token={urllib.parse.quote(self._token)}", []
 
     def subscription(self) -> str:
-        return "add=" + ",".join(f"{lv}_{code}" for code in self.codes for lv in self.levels)
+        return protocol.command(protocol.ADD, self.codes, self.levels)
 
     def on_open(self, ws: websocket.WebSocket, emit: Emit) -> None:
         ws.send(self.subscription())
 
-    def url_for_logs(self) -> str:
-        return mask(self.server)
+
+def build_feed(settings: Settings, options: FeedOptions) -> JvQuantFeed:
+    """The feed ``marketpipe produce jvquant`` runs (registry entry in :mod:`marketpipe.providers`)."""
+    p = settings.providers
+    if not p.jvquant_token:
+        raise SystemExit("marketpipe produce jvquant: JVQUANT_TOKEN is not set")
+    return JvQuantFeed(options.url or p.jvquant_base_url, p.jvquant_token.reveal(), options.codes, options.levels,
+                       p.jvquant_market)

@@ -301,7 +301,7 @@ class Session:
         finally:
             try:
                 ws.close(timeout=1)
-            except Exception:  # noqa: BLE001 - closing a dead socket may fail in many ways
+            except Exception:  # closing a dead socket may fail in many ways
                 pass
 
     def _watch(self) -> StallWatch:

@@ -1,7 +1,7 @@
-"""Infoway websocket protocol facts (seeds/002, protocols.md §2): request codes, pacing, and what a
-careful client does with every error code.
+"""Infoway websocket protocol facts: request codes, pacing, kline types, and what a careful
+client does with every error code.
 
-Pacing: the provider's own sample (seed 002) waits 5 s between subscribe requests, and the
+Pacing: the provider's own sample client waits 5 s between subscribe requests, and the
 documented budget is 60 client frames per minute, heartbeats included (protocols.md §2.6).
 
 Error frames arrive as ``{"traceId":..,"code":N,"msg":..}``, sometimes behind a plain-text
@@ -15,18 +15,51 @@ import enum
 import json
 from dataclasses import dataclass
 
+# client requests; each subscribe is acknowledged with its own code + 1
 SUBSCRIBE_TRADE, SUBSCRIBE_DEPTH, SUBSCRIBE_KLINE = 10000, 10003, 10006
-ACKS = frozenset({10001, 10004, 10007, 10011, 11010})
-PUSH_CODES = frozenset({10002, 10005, 10008})
-HEARTBEAT = 10010
+ACK_TRADE, ACK_DEPTH, ACK_KLINE = 10001, 10004, 10007
+UNSUBSCRIBE_TRADE, UNSUBSCRIBE_DEPTH, UNSUBSCRIBE_KLINE = 11000, 11001, 11002
+ACK_UNSUBSCRIBE = 11010
+HEARTBEAT, ACK_HEARTBEAT = 10010, 10011  # production does not answer heartbeats
+# server pushes
+PUSH_TRADE, PUSH_DEPTH, PUSH_KLINE = 10002, 10005, 10008
+ACKS = frozenset({ACK_TRADE, ACK_DEPTH, ACK_KLINE, ACK_HEARTBEAT, ACK_UNSUBSCRIBE})
+PUSH_CODES = frozenset({PUSH_TRADE, PUSH_DEPTH, PUSH_KLINE})
 WELCOME = 200
 SUBSCRIBE_FAIL_PREFIX = "Subscribe fail:"
+#: the plain-text line the stock channel sends before the welcome
+GREETING_PREFIX = "You have permission"
 
-#: kline interval names -> Infoway kline type numbers (protocols.md §2.4)
-KLINE_TYPES = {"1m": 1, "5m": 2, "15m": 3, "30m": 4, "1h": 5, "2h": 6, "4h": 7, "1d": 8, "1w": 9, "1M": 10,
-               "1q": 11, "1y": 12}
+# error codes a client (and the simulator) names; every code is in ERRORS below
+RATE_LIMITED = 501  # more than FRAMES_PER_MINUTE client frames in a minute
+OVER_QUOTA = 429  # the plan's request rate, also the HTTP status of that answer
+TOO_MANY_CODES = 505
+PARAM_ERROR, PARAM_LOST = 506, 507
+WRONG_URL = 514
+NOT_JSON = 515
 
-#: seconds between two subscribe requests, as the provider's sample client waits (seed 002)
+
+@dataclass(frozen=True)
+class KlineType:
+    number: int  # ``type`` in a subscription, ``ty`` in a flat push
+    interval: str  # the name records and settings use
+    seconds: int  # nominal length: where a bar starts (months, quarters, years counted as 30, 90, 365 days)
+    longest_ms: int  # the longest such a bar lasts (31, 92, 366 days): how far before a window its start may be
+
+
+_MIN, _DAY = 60_000, 86_400_000
+KLINES: tuple[KlineType, ...] = (
+    KlineType(1, "1m", 60, _MIN), KlineType(2, "5m", 300, 5 * _MIN), KlineType(3, "15m", 900, 15 * _MIN),
+    KlineType(4, "30m", 1800, 30 * _MIN), KlineType(5, "1h", 3600, 60 * _MIN), KlineType(6, "2h", 7200, 120 * _MIN),
+    KlineType(7, "4h", 14400, 240 * _MIN), KlineType(8, "1d", 86400, _DAY), KlineType(9, "1w", 604800, 7 * _DAY),
+    KlineType(10, "1M", 2592000, 31 * _DAY), KlineType(11, "1Q", 7776000, 92 * _DAY),
+    KlineType(12, "1y", 31536000, 366 * _DAY),
+)
+KLINE_BY_NUMBER = {k.number: k for k in KLINES}
+#: kline interval names -> Infoway kline type numbers; ``1q`` is the settings' older spelling of ``1Q``
+KLINE_TYPES = {**{k.interval: k.number for k in KLINES}, "1q": 11}
+
+#: seconds between two subscribe requests, as the provider's sample client waits
 SUBSCRIBE_INTERVAL_SECONDS = 5.0
 FRAMES_PER_MINUTE = 60
 HEARTBEAT_SECONDS = 30.0
@@ -50,8 +83,8 @@ class ErrorRule:
 
 
 _ASK_PLAN = "check the plan of this API key at infoway.io"
-#: every documented code: seed 002 (500, 501, 505, 506, 515, 513, 401, 404, 429, 499, 524) and
-#: the SDK list in protocols.md §2.5 (502-521)
+#: every documented code: the websocket document's (500, 501, 505, 506, 515, 513, 401, 404, 429, 499,
+#: 524) and the SDK's list (502-521)
 ERRORS: dict[int, ErrorRule] = {
     500: ErrorRule(Action.RECONNECT, "server error (服務異常)"),
     501: ErrorRule(Action.BACK_OFF, "more than 60 requests in a minute (請求頻率超出一分鐘限制)"),

@@ -1,7 +1,7 @@
 """Jin10 price wall: Engine.IO v3 framing, Socket.IO rev.4 events, and the request sequence of
-the provider document (seeds/000), shared by the producer, the decoder and the simulator. Pure.
+the provider's socket.io script, shared by the producer, the decoder and the simulator. Pure.
 
-The document's client (seed 000, ``_get_sid`` and ``watch_jinshi``), step by step:
+The document's client (``_get_sid`` and ``watch_jinshi``), step by step:
 
 1. ``GET /socket.io/?EIO=3&transport=polling&t=<yeast>`` with browser Origin/Referer -> the open
    packet ``0{"sid",..,"pingInterval","pingTimeout"}``;
@@ -165,7 +165,7 @@ def parse_event(packet: str) -> Event:
 
 # ---- the document's request sequence -------------------------------------------------------------
 HANDSHAKE, POLL, POST, WEBSOCKET = "GET", "GET sid", "POST sid", "WS sid"
-#: seed 000 ``_get_sid`` then ``watch_jinshi``
+#: the document's ``_get_sid`` then ``watch_jinshi``
 SEQUENCE = (HANDSHAKE, POLL, POST, POLL, POLL, WEBSOCKET)
 
 

@@ -1,14 +1,14 @@
-"""``marketpipe sim jvquant|infoway|jin10``: run one provider simulator until Ctrl-C."""
+"""marketpipe sim PROVIDER: run one provider simulator until Ctrl-C (providers: marketpipe/providers.py)."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib
 import logging
 import sys
-from typing import Any, Callable
+from typing import Any
 
+from marketpipe import providers
 from marketpipe.settings import Settings
 
 log = logging.getLogger("marketpipe.sim")
@@ -20,35 +20,18 @@ Counters of what was sent:  curl localhost:PORT/_control/stats
 """
 
 
-def trade_routes() -> Callable[[Any], None] | None:
-    """The jvQuant trade-API counter's ``add_routes`` if ``marketpipe.simulators.jvquant_trade`` is present."""
-    name = "marketpipe.simulators.jvquant_trade"
-    try:
-        module = importlib.import_module(name)
-    except ModuleNotFoundError as exc:
-        if exc.name == name:
-            return None
-        raise
-    for obj in vars(module).values():
-        if isinstance(obj, type) and obj.__module__ == name and callable(getattr(obj, "add_routes", None)):
-            return obj().add_routes  # type: ignore[no-any-return]
-    log.warning("%s has no class with add_routes(app); trade API not mounted", name)
-    return None
-
-
 def options(args: argparse.Namespace) -> dict[str, Any]:
+    entry = providers.get(args.provider)
     opts: dict[str, Any] = dict(host=args.host, port=args.port, rate=args.rate, seed=args.seed,
                                 clock_speed=args.clock_speed, record=args.record, api_key=args.api_key)
     if args.symbols:
         opts["symbols"] = tuple(s.strip() for s in args.symbols.split(",") if s.strip())
-    if getattr(args, "dialect", None):
+    if entry.sim_dialects:
         opts["dialect"] = args.dialect
-    if args.provider == "jvquant":
-        opts["extra_routes"] = trade_routes()
-    elif args.provider == "infoway":
-        opts.update(heartbeat_timeout=args.heartbeat_timeout, heartbeat_reply=args.heartbeat_reply)
-    elif args.provider == "jin10":
-        opts.update(event=args.event, ping_interval_ms=args.ping_interval_ms, ping_timeout_ms=args.ping_timeout_ms)
+    for option in entry.sim_options:
+        opts[option.dest] = getattr(args, option.dest)
+    if entry.sim_routes:
+        opts["extra_routes"] = providers.resolve(entry.sim_routes)().add_routes
     return opts
 
 
@@ -83,10 +66,10 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("sim", help="run a local provider simulator (jvquant, infoway, jin10)",
+    p = sub.add_parser("sim", help=f"run a local provider simulator ({', '.join(providers.names())})",
                        description="Local servers speaking each provider's protocol, fed by a seeded random-walk market.",
                        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    providers = p.add_subparsers(dest="provider", metavar="PROVIDER", required=True)
+    sims = p.add_subparsers(dest="provider", metavar="PROVIDER", required=True)
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
     common.add_argument("--port", type=int, default=0, help="port (default 0: any free port, printed)")
@@ -105,19 +88,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     dialect = argparse.ArgumentParser(add_help=False)
     dialect.add_argument("--dialect", choices=DIALECTS, default="documented",
                          help="frame shapes where the provider documents and later notes differ: documented "
-                              "(as seeds/ print them, default) or notes (jvQuant lv1 amount before volume, lv2 "
+                              "(as the provider documents print them, default) or notes (jvQuant lv1 amount before volume, lv2 "
                               "records time first; Infoway flat klines with ty)")
-    jv = providers.add_parser("jvquant", parents=[common, dialect], help="allocation HTTP + quote websocket (+ trade API)",
-                              description="Prints JVQUANT_BASE_URL; allocate with GET /query/server?market=ab&type=websocket&token=T.")
-    jv.set_defaults(func=run)
-    iw = providers.add_parser("infoway", parents=[common, dialect], help="JSON quote websocket /ws?business=..&apikey=..",
-                              description="Prints INFOWAY_WS_URL.")
-    iw.add_argument("--heartbeat-timeout", type=float, default=60.0, help="close after N s without 10010 (default 60)")
-    iw.add_argument("--heartbeat-reply", action="store_true", help="answer 10010 with 10011 (production does not)")
-    iw.set_defaults(func=run)
-    j10 = providers.add_parser("jin10", parents=[common], help="Engine.IO v3 / socket.io price wall",
-                               description="Prints JIN10_URL (socket.io at /socket.io/).")
-    j10.add_argument("--event", default="quote", help="socket.io event name of quote pushes (default quote)")
-    j10.add_argument("--ping-interval-ms", type=int, default=25000, help="advertised pingInterval (default 25000)")
-    j10.add_argument("--ping-timeout-ms", type=int, default=60000, help="advertised pingTimeout (default 60000)")
-    j10.set_defaults(func=run)
+    for entry in providers.PROVIDERS:
+        parents = [common, dialect] if entry.sim_dialects else [common]
+        sp = sims.add_parser(entry.name, parents=parents, help=entry.sim_help, description=entry.sim_description)
+        for option in entry.sim_options:
+            option.add_to(sp)
+        sp.set_defaults(func=run)

@@ -14,7 +14,7 @@ Choices made where the documentation is [I]/[U]:
 - unknown or wrong-channel codes are acked ``ok`` and never pushed; ``.BJ`` symbols are served;
 - trade ``ty`` (with ``includeTy``) is always 1; depth has 5 levels; kline pushes the current bar of each
   subscribed type on every tick the symbol traded, ``pca``/``pfr`` against the previous bar's close;
-- kline pushes: ``dialect="documented"`` (default) sends the shape seeds/002 prints,
+- kline pushes: ``dialect="documented"`` (default) sends the shape the Infoway websocket document prints,
   ``{"s":…, "respList":[{t,h,o,l,c,v,vw,pc,pca}]}`` (no ``ty``: a client knows the interval from
   what it subscribed); ``dialect="notes"`` sends the captured flat object with ``ty`` (§2.4).
 
@@ -38,19 +38,22 @@ import orjson
 from aiohttp import WSMsgType, web
 
 from marketpipe.protocol import infoway as proto
-from marketpipe.simulators.market import KLINE_SECONDS, Bar, BarBuilder, Instrument, Trade, check_dialect
+from marketpipe.simulators.market import Bar, BarBuilder, Instrument, Trade, check_dialect
 from marketpipe.simulators.server import Connection, Row, SimServer, group_by_code
 
 CHANNELS = {"stock": ("SH", "SZ", "BJ", "US"), "crypto": ("CRYPTO",), "common": ("FX",),
             "japan": (), "india": (), "korea": (), "taiwan": ()}
 GREETING = "You have permission to subscribe to all market data"
-WELCOME = '{"code":200,"msg":"ws connect success"}'
+WELCOME = orjson.dumps({"code": proto.WELCOME, "msg": "ws connect success"}).decode()
 BAD_KEY_BODY = '{"message":"Invalid API key in request"}'
 GARBAGE = "\x00\x01garbage{not json"
 DEFAULT_SYMBOLS = ("600519", "000001", "300750", "688981", "430047", "aapl", "amzn", "tsla",
                    "BTCUSDT", "ETHUSDT", "XAUUSD", "XAGUSD", "EURUSD", "USDCNH", "USOIL", "DXY")
-SUBSCRIBE = {10000: "trade", 10003: "depth", 10006: "kline"}
-UNSUBSCRIBE = {11000: "trade", 11001: "depth", 11002: "kline"}
+SUBSCRIBE = {proto.SUBSCRIBE_TRADE: "trade", proto.SUBSCRIBE_DEPTH: "depth", proto.SUBSCRIBE_KLINE: "kline"}
+ACK = {proto.SUBSCRIBE_TRADE: proto.ACK_TRADE, proto.SUBSCRIBE_DEPTH: proto.ACK_DEPTH,
+       proto.SUBSCRIBE_KLINE: proto.ACK_KLINE}
+UNSUBSCRIBE = {proto.UNSUBSCRIBE_TRADE: "trade", proto.UNSUBSCRIBE_DEPTH: "depth", proto.UNSUBSCRIBE_KLINE: "kline"}
+RATE_LIMIT_MSG = "Request frequency exceed the limit：60 times per minute"
 
 
 def iw_symbol(inst: Instrument) -> str | None:
@@ -136,7 +139,7 @@ class InfowaySim(SimServer):
                 "pca": f(bar.close - prev)}
 
     def kline_rows(self, code: str, ktype: int, num: int) -> list[dict[str, str]]:
-        seconds = KLINE_SECONDS[ktype]
+        seconds = proto.KLINE_BY_NUMBER[ktype].seconds
         bars = sorted(self.history.get((code, seconds), {}).items())
         prev, rows = self.market.states[code].inst.prev_close, []
         for _, bar in bars:
@@ -156,7 +159,7 @@ class InfowaySim(SimServer):
             return web.json_response({"ret": 506, "msg": "Param error", "traceId": trace})
         codes = split_codes(request.match_info["codes"])
         business = request.match_info["business"]
-        if business not in CHANNELS or ktype not in KLINE_SECONDS or not codes or num < 1:
+        if business not in CHANNELS or ktype not in proto.KLINE_BY_NUMBER or not codes or num < 1:
             return web.json_response({"ret": 506, "msg": "Param error", "traceId": trace})
         if len(codes) > 1 and num > proto.REST_MAX_KLINES_SEVERAL_CODES:
             return web.json_response({"ret": 506, "msg": "klineNum over 2 for several codes", "traceId": trace})
@@ -181,12 +184,12 @@ class InfowaySim(SimServer):
         if refused is not None:
             return refused
         if self.faults.active("rate_limit"):
-            return web.json_response({"code": 429, "message": "Too Many Requests"}, status=429)
+            return web.json_response({"code": proto.OVER_QUOTA, "message": "Too Many Requests"}, status=429)
         if not self.key_ok(request.query.get("apikey")):
             return web.Response(status=401, text=BAD_KEY_BODY, content_type="application/json")
         business = request.query.get("business", "")
         if business not in CHANNELS:
-            return web.json_response({"code": 514, "msg": f"Wrong WS URL: unknown business {business!r}"}, status=400)
+            return web.json_response({"code": proto.WRONG_URL, "msg": f"Wrong WS URL: unknown business {business!r}"}, status=400)
         conn_id = self.new_id()
         ws = await self.prepare_ws(request, conn_id)
         conn = self.register(IwConnection(conn_id, ws, request, business))
@@ -231,32 +234,33 @@ class InfowaySim(SimServer):
             req = None
         trace = str(req.get("trace", "")) if req else ""
         if self._over_limit(conn):
-            await conn.send(error_frame(trace, 501, "Request frequency exceed the limit：60 times per minute"), "control")
+            await conn.send(error_frame(trace, proto.RATE_LIMITED, RATE_LIMIT_MSG), "control")
             return False
         if req is None:
-            await conn.send(error_frame("", 515, "Request data is not JSON"), "control")
+            await conn.send(error_frame("", proto.NOT_JSON, "Request data is not JSON"), "control")
             return True
         code, body = req.get("code"), req.get("data")
-        if code == 10010:
+        if code == proto.HEARTBEAT:
             conn.last_heartbeat = time.monotonic()
             if self.heartbeat_reply:
-                await conn.send(orjson.dumps({"code": 10011, "trace": trace, "msg": "ok"}).decode(), "control")
+                await conn.send(orjson.dumps({"code": proto.ACK_HEARTBEAT, "trace": trace, "msg": "ok"}).decode(),
+                                "control")
             return True
         if code in SUBSCRIBE:
             if not isinstance(body, dict):
-                await conn.send(error_frame(trace, 507, "Param lost：data"), "control")
+                await conn.send(error_frame(trace, proto.PARAM_LOST, "Param lost：data"), "control")
                 return True
             if self._too_many_codes(conn, body):
-                await conn.send("Subscribe fail: " + error_frame(
-                    trace, 505, f"Single WS subscribe exceeds the limit {self.max_codes}"), "control")
+                await conn.send(proto.SUBSCRIBE_FAIL_PREFIX + " " + error_frame(
+                    trace, proto.TOO_MANY_CODES, f"Single WS subscribe exceeds the limit {self.max_codes}"), "control")
                 return True
             self._subscribe(conn, SUBSCRIBE[code], body)
-            ack = code + 1
+            ack = ACK[code]
         elif code in UNSUBSCRIBE:
             self._unsubscribe(conn, UNSUBSCRIBE[code], body if isinstance(body, dict) else {})
-            ack = 11010
+            ack = proto.ACK_UNSUBSCRIBE
         else:
-            await conn.send(error_frame(trace, 506 if code is not None else 507,
+            await conn.send(error_frame(trace, proto.PARAM_ERROR if code is not None else proto.PARAM_LOST,
                                         f"Param error：code {code}" if code is not None else "Param lost：code"),
                             "control")
             return True
@@ -278,7 +282,7 @@ class InfowaySim(SimServer):
             conn.depth.update(split_codes(body.get("codes")))
         else:
             for item in body.get("arr") or []:
-                if isinstance(item, dict) and int(item.get("type", 0) or 0) in KLINE_SECONDS:
+                if isinstance(item, dict) and int(item.get("type", 0) or 0) in proto.KLINE_BY_NUMBER:
                     for sym in split_codes(item.get("codes")):
                         conn.kline.setdefault(sym, set()).add(int(item["type"]))
 
@@ -318,7 +322,7 @@ class InfowaySim(SimServer):
                                 "v": vol, "vw": f"{t.price * t.volume:.5f}"}
         if with_ty:
             data["ty"] = 1
-        return orjson.dumps({"code": 10002, "data": data}).decode()
+        return orjson.dumps({"code": proto.PUSH_TRADE, "data": data}).decode()
 
     def _depth_frame(self, code: str, ts_ms: int) -> str:
         st = self.market.states[code]
@@ -329,15 +333,15 @@ class InfowaySim(SimServer):
             live = [(p, v) for p, v in levels if v]
             return [[st.inst.fmt(p) for p, _ in live], [f"{v:.{q}f}" for _, v in live]]
 
-        return orjson.dumps({"code": 10005, "data": {"a": side(asks), "b": side(bids), "s": self.symbol_of[code],
-                                                     "t": ts_ms}}).decode()
+        return orjson.dumps({"code": proto.PUSH_DEPTH, "data": {"a": side(asks), "b": side(bids),
+                                                                "s": self.symbol_of[code], "t": ts_ms}}).decode()
 
     def _kline_frames(self, trades: list[Trade], cache: dict[Any, Any], code: str, ktype: int) -> list[str]:
         """The kline pushes of one tick: one per bar the tick's trades touched (a tick across a bar
         boundary also shows the finished bar's final state, as the REST history does)."""
         key = ("kline", code, ktype)
         if key not in cache:
-            seconds = KLINE_SECONDS[ktype]
+            seconds = proto.KLINE_BY_NUMBER[ktype].seconds
             history = self.history.setdefault((code, seconds), {})
             touched: dict[int, tuple[Bar, float]] = {}
             for t in trades:
@@ -348,7 +352,7 @@ class InfowaySim(SimServer):
             while len(history) > proto.REST_MAX_KLINES_ONE_CODE:
                 del history[min(history)]
             f = self.market.states[code].inst.fmt
-            cache[key] = [orjson.dumps({"code": 10008, "data": self._kline_data(code, bar, prev, ktype, f)}).decode()
+            cache[key] = [orjson.dumps({"code": proto.PUSH_KLINE, "data": self._kline_data(code, bar, prev, ktype, f)}).decode()
                           for bar, prev in touched.values()]
         return cache[key]
 
@@ -399,6 +403,5 @@ class InfowaySim(SimServer):
     async def on_fault(self, kind: str, seconds: float) -> None:
         if kind == "rate_limit":
             for conn in list(self.connections.values()):
-                await conn.send(error_frame("", 501, "Request frequency exceed the limit：60 times per minute"),
-                                "control")
+                await conn.send(error_frame("", proto.RATE_LIMITED, RATE_LIMIT_MSG), "control")
                 await conn.close(1000, b"rate limit")

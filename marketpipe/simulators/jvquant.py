@@ -7,7 +7,7 @@ Choices made where the documentation is [I]/[U]:
 - bad token on the websocket: HTTP 401 at the upgrade; no app-level heartbeat required, WS pings answered;
 - command replies are short text frames such as ``add ok: lv1_600519`` / ``list: ...`` (never binary,
   never starting with ``lv1_``/``lv2_``/``lv10_``); unknown codes are accepted (they just never trade);
-- ``dialect="documented"`` (default) speaks as the provider documents print (seeds/001, 004):
+- ``dialect="documented"`` (default) speaks as the provider documents print:
   lv1 fields 5/6 are volume then amount (成交量,成交额), and an lv2 row's first record is
   ``time,id,price,vol`` while later ones are ``id,time,price,vol`` (the packet example);
   ``dialect="notes"`` speaks the later reading of protocols.md §1.4: amount then volume, every
@@ -25,16 +25,17 @@ Choices made where the documentation is [I]/[U]:
 from __future__ import annotations
 
 import secrets
-import zlib
 from typing import Any, Callable, Iterable
 
 from aiohttp import WSMsgType, web
 
+from marketpipe.protocol import jvquant as protocol
+from marketpipe.protocol.jvquant import deflate_raw
 from marketpipe.simulators.market import State, Trade, check_dialect, shanghai_hms, shanghai_hms_ms
 from marketpipe.simulators.server import Connection, Row, SimServer, group_by_code
 
-LEVELS = ("lv1", "lv2", "lv10")
-MARKET_EXCHANGES = {"ab": ("SH", "SZ", "BJ"), "us": ("US",), "hk": ("HK",)}
+#: the exchanges of each allocation market (protocol.MARKETS)
+MARKET_EXCHANGES = {"ab": ("SH", "SZ", "BJ"), "hk": ("HK",), "us": ("US",)}
 DEFAULT_SYMBOLS = ("600519", "601318", "000001", "002594", "600290", "300750", "688981", "430047", "830799",
                    "113050", "127063", "123089", "512170", "159506", "i000001", "aapl", "amzn", "tsla")
 #: frames stay small at high rates: long trade lists are split into several rows of the same
@@ -46,30 +47,25 @@ MAX_FRAME_CHARS = 64_000
 GARBAGE = b"\xff\x00\x13\x37not-deflate\x00\xfe"
 
 
-def deflate_raw(text: str) -> bytes:
-    c = zlib.compressobj(6, zlib.DEFLATED, -15)
-    return c.compress(text.encode()) + c.flush()
-
-
 def lv1_row(st: State, ts_ms: int, dialect: str = "documented") -> str:
     f = st.inst.fmt
-    bids, asks = st.book(5)
+    bids, asks = st.book(protocol.LV1_DEPTH)
     volume, amount = str(int(st.volume)), f"{st.amount:.2f}"
     parts = [shanghai_hms(ts_ms), st.inst.name, f(st.last), f"{st.ratio_pct:.2f}",
              *((volume, amount) if dialect == "documented" else (amount, volume))]
     for p, q in bids + asks:
         parts += (str(q), f(p))
-    return ",".join(parts)
+    return protocol.FIELD_SEP.join(parts)
 
 
 def lv10_row(st: State, ts_ms: int) -> str:
     f = st.inst.fmt
-    bids, asks = st.book(10)
+    bids, asks = st.book(protocol.LV10_DEPTH)
     parts = [shanghai_hms(ts_ms), st.inst.name, f(st.last), f(st.inst.prev_close), f"{st.amount:.2f}",
              str(int(st.volume))]
     parts += [f(p) for p, _ in bids] + [str(q) for _, q in bids]
     parts += [f(p) for p, _ in asks] + [str(q) for _, q in asks]
-    return ",".join(parts)
+    return protocol.FIELD_SEP.join(parts)
 
 
 def lv2_trades(trades: list[Trade], fmt: Callable[[float], str], dialect: str = "documented") -> str:
@@ -80,7 +76,7 @@ def lv2_trades(trades: list[Trade], fmt: Callable[[float], str], dialect: str = 
         head = f"{tid},{when}" if k and dialect == "documented" else f"{when},{tid}"
         return f"{head},{fmt(t.price)},{int(t.volume)}"
 
-    return "|".join(record(k, t) for k, t in enumerate(trades))
+    return protocol.RECORD_SEP.join(record(k, t) for k, t in enumerate(trades))
 
 
 def us_lv1_row(st: State, ts_ms: int) -> str:
@@ -89,7 +85,7 @@ def us_lv1_row(st: State, ts_ms: int) -> str:
 
 
 def us_lv2_trades(trades: list[Trade], fmt: Callable[[float], str]) -> str:
-    return "|".join(f"{shanghai_hms_ms(t.ts_ms)},RTH,{t.trade_id},{fmt(t.price)},{int(t.volume)}" for t in trades)
+    return protocol.RECORD_SEP.join(f"{shanghai_hms_ms(t.ts_ms)},RTH,{t.trade_id},{fmt(t.price)},{int(t.volume)}" for t in trades)
 
 
 class JvConnection(Connection):
@@ -100,16 +96,7 @@ class JvConnection(Connection):
         self.subs: dict[str, set[str]] = {}  # code -> levels
 
     def sub_list(self) -> list[str]:
-        return sorted(f"{lv}_{code}" for code, lvs in self.subs.items() for lv in lvs)
-
-
-def parse_sub_codes(arg: str) -> tuple[list[tuple[str, str]], list[str]]:
-    """``lv1_600519,lv2_600519`` -> ([(level, code)], [bad items])."""
-    good, bad = [], []
-    for item in filter(None, (s.strip() for s in arg.split(","))):
-        level, _, code = item.partition("_")
-        (good.append((level, code)) if level in LEVELS and code else bad.append(item))
-    return good, bad
+        return sorted(protocol.row_key(lv, code) for code, lvs in self.subs.items() for lv in lvs)
 
 
 class JvQuantSim(SimServer):
@@ -127,8 +114,8 @@ class JvQuantSim(SimServer):
 
     # ---- HTTP -----------------------------------------------------------------------------
     def add_routes(self, app: web.Application) -> None:
-        app.router.add_get("/query/server", self.allocate)
-        app.router.add_get("/server", self.allocate)
+        for path in protocol.PATHS:
+            app.router.add_get(path, self.allocate)
         app.router.add_get("/quote/{market}/{gen}", self.quote_ws)
         if self.extra_routes:
             self.extra_routes(app)
@@ -149,14 +136,15 @@ class JvQuantSim(SimServer):
         q = request.query
         if not self.key_ok(q.get("token")):
             return web.json_response({"code": "-1", "msg": "token无效 (invalid token)"})
-        market, kind = q.get("market", ""), q.get("type", "websocket")
+        market, kind = q.get("market", ""), q.get("type", protocol.KIND_WEBSOCKET)
         if market not in MARKET_EXCHANGES:
-            return web.json_response({"code": "-1", "msg": f"market参数错误 (market must be ab, hk or us): {market}"})
+            allowed = ", ".join(protocol.MARKETS)
+            return web.json_response({"code": "-1", "msg": f"market参数错误 (market must be {allowed}): {market}"})
         # answer with the host:port the client reached us by, so a server bound to 0.0.0.0 in a
         # container hands out an address other containers can use
-        if kind == "websocket":
+        if kind == protocol.KIND_WEBSOCKET:
             server = self.ws_address(market, request.host)
-        elif kind in ("trade", "sql"):
+        elif kind in (protocol.KIND_TRADE, protocol.KIND_SQL):
             server = f"http://{request.host}" if request.host else self.base_url
         else:
             return web.json_response({"code": "-1", "msg": f"type参数错误 (unknown type): {kind}"})
@@ -190,23 +178,23 @@ class JvQuantSim(SimServer):
         """Apply one text command and return the reply text."""
         verb, eq, arg = text.strip().partition("=")
         verb = verb.strip().lower()
-        if verb in ("list", "his") and not eq:
-            codes = conn.sub_list() if verb == "list" else sorted(self.history.get(conn.token, ()))
+        if verb in (protocol.LIST, protocol.HIS) and not eq:
+            codes = conn.sub_list() if verb == protocol.LIST else sorted(self.history.get(conn.token, ()))
             return f"{verb}: {len(codes)} codes: {','.join(codes)}"
-        if verb not in ("add", "del", "all") or not eq:
+        if verb not in protocol.SUBSCRIPTION_VERBS or not eq:
             return f"unknown command: {text[:60]}"
-        pairs, bad = parse_sub_codes(arg)
-        if verb == "all":
+        pairs, bad = protocol.parse_subscription(arg)
+        if verb == protocol.ALL:
             conn.subs.clear()
         for level, code in pairs:
-            if verb == "del":
+            if verb == protocol.DEL:
                 conn.subs.get(code, set()).discard(level)
                 if not conn.subs.get(code):
                     conn.subs.pop(code, None)
             else:
                 conn.subs.setdefault(code, set()).add(level)
-                self.history.setdefault(conn.token, set()).add(f"{level}_{code}")
-        reply = f"{verb} ok: {len(pairs)} codes: {','.join(f'{lv}_{c}' for lv, c in pairs)}"
+                self.history.setdefault(conn.token, set()).add(protocol.row_key(level, code))
+        reply = f"{verb} ok: {len(pairs)} codes: {','.join(protocol.row_key(lv, c) for lv, c in pairs)}"
         return reply + (f"; rejected: {','.join(bad)}" if bad else "")
 
     # ---- pushes ---------------------------------------------------------------------------
@@ -223,7 +211,14 @@ class JvQuantSim(SimServer):
             if kind == "index":  # an index has no trades
                 return []
             chunks = [trades[i:i + MAX_TRADES_PER_ROW] for i in range(0, len(trades), MAX_TRADES_PER_ROW)]
-            return [(f"lv2_{code}={us_lv2_trades(chunk, st.inst.fmt) if kind == 'us' else lv2_trades(chunk, st.inst.fmt, self.dialect)}",
+            key = protocol.row_key(level, code)
+
+            def records(chunk: list[Trade]) -> str:
+                if kind == "us":
+                    return us_lv2_trades(chunk, st.inst.fmt)
+                return lv2_trades(chunk, st.inst.fmt, self.dialect)
+
+            return [(key + protocol.KEY_SEP + records(chunk),
                      {"kind": "lv2", "code": code, "trade_ids": [t.trade_id for t in chunk]}) for chunk in chunks]
         if level == "lv1":
             body = us_lv1_row(st, ts) if kind == "us" else lv1_row(st, ts, self.dialect)
@@ -231,7 +226,7 @@ class JvQuantSim(SimServer):
             return []
         else:
             body = lv10_row(st, ts)
-        return [(f"{level}_{code}={body}", {"kind": level, "code": code})]
+        return [(protocol.row_key(level, code) + protocol.KEY_SEP + body, {"kind": level, "code": code})]
 
     async def push(self, conn: Connection, trades: list[Trade], cache: dict[Any, Any]) -> None:
         assert isinstance(conn, JvConnection)
@@ -254,7 +249,7 @@ class JvQuantSim(SimServer):
             size += len(line) + 1
             if size >= MAX_FRAME_CHARS or i == len(built) - 1:
                 chunk = built[start:i + 1]
-                frame = deflate_raw("\n".join(line for line, _ in chunk))
+                frame = deflate_raw(protocol.ROW_SEP.join(line for line, _ in chunk))
                 if not await conn.send(frame, "data", [row for _, row in chunk]):
                     return
                 start, size = i + 1, 0

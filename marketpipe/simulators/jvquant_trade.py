@@ -6,7 +6,7 @@ Every number in a response is a JSON string.
 
 Two dialects of answer (protocols.md §0), the corpus in tests/conformance/jvquant_trade/:
 
-* ``documented`` (default) — exactly the fields seeds/004 lists: ``code`` only on login and
+* ``documented`` (default) — exactly the fields the jvQuant trade document lists: ``code`` only on login and
   cancel; ``/buy`` ``/sale`` answer ``message`` + ``order_id``; ``/check_order`` ``/check_hold``
   answer ``message`` + data; login's ``expire`` is an int;
 * ``notes`` — protocols.md §1.5: ``code:"0"`` on every success, ``code:"-1"`` on every error.

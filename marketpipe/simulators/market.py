@@ -38,7 +38,7 @@ class Clock:
 
 
 #: The readings a simulator can speak where the provider documents and later notes differ
-#: (protocols.md §0): ``documented`` = as seeds/ print it (default), ``notes`` = the other one.
+#: (protocols.md §0): ``documented`` = as the provider documents print it (default), ``notes`` = the other one.
 DIALECTS = ("documented", "notes")
 
 
@@ -239,10 +239,6 @@ class Bar:
 
 
 #: Bar length in seconds per Infoway kline type (1=1min … 12=1year; month/quarter/year approximated).
-KLINE_SECONDS = {1: 60, 2: 300, 3: 900, 4: 1800, 5: 3600, 6: 7200, 7: 14400, 8: 86400,
-                 9: 604800, 10: 2592000, 11: 7776000, 12: 31536000}
-
-
 @dataclass
 class BarBuilder:
     """Current bar per (code, seconds), updated trade by trade."""

@@ -11,9 +11,10 @@
         # flushed every push tick
     # or: sim = run(...); ...; sim.stop()
 
-``run(provider_or_instance, **options)`` accepts ``"jvquant"``, ``"infoway"``, ``"jin10"`` or an
-already-built ``SimServer``; options are ``SimConfig`` fields (host, port, rate, symbols, seed,
-clock_speed, record, ticks_per_second, api_key) plus provider-specific keyword arguments.
+``run(provider_or_instance, **options)`` accepts a provider name of the registry
+(marketpipe/providers.py) or an already-built ``SimServer``; options are ``SimConfig`` fields
+(host, port, rate, symbols, seed, clock_speed, record, ticks_per_second, api_key) plus
+provider-specific keyword arguments.
 """
 
 from __future__ import annotations
@@ -22,20 +23,16 @@ import asyncio
 import threading
 from typing import Any
 
+from marketpipe import providers
 from marketpipe.simulators.server import SimServer
 
 
 def build(provider: str, **options: Any) -> SimServer:
-    if provider == "jvquant":
-        from marketpipe.simulators.jvquant import JvQuantSim
-        return JvQuantSim(**options)
-    if provider == "infoway":
-        from marketpipe.simulators.infoway import InfowaySim
-        return InfowaySim(**options)
-    if provider == "jin10":
-        from marketpipe.simulators.jin10 import Jin10Sim
-        return Jin10Sim(**options)
-    raise ValueError(f"unknown provider {provider!r} (jvquant, infoway, jin10)")
+    try:
+        entry = providers.get(provider)
+    except providers.UnknownProvider as exc:
+        raise ValueError(str(exc)) from None
+    return entry.load_simulator()(**options)  # type: ignore[no-any-return]
 
 
 class Running:

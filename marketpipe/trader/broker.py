@@ -1,7 +1,7 @@
 """jvQuant trade API client: server allocation, login ticket, place, cancel, orders, positions.
 
 All calls are HTTP GET with query parameters; numbers come back as strings. Answers are read
-both as the provider document prints them (seeds/004: ``/buy`` ``/sale`` answer ``message`` +
+both as the provider's trade document prints them (``/buy`` ``/sale`` answer ``message`` +
 ``order_id``, ``/check_order`` ``/check_hold`` answer ``message`` + data, ``code`` only on
 login and cancel) and as protocols.md §1.5 notes them (``code:"0"`` on every body):
 
@@ -42,7 +42,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any, Callable
 
-from marketpipe import jvquant_alloc
+from marketpipe.protocol import jvquant as jvquant_protocol
 from marketpipe.quietlog import warn_plaintext
 
 log = logging.getLogger(__name__)
@@ -224,9 +224,9 @@ class JvQuantBroker:
     # ---- session ----------------------------------------------------------------------------
     def allocate(self) -> str:
         try:
-            self.counter = jvquant_alloc.allocate(self.base_url, market="ab", kind="trade", token=self._token,
-                                                  scheme="http", fetch=self._fetch).rstrip("/")
-        except jvquant_alloc.AllocationRefused as exc:
+            self.counter = jvquant_protocol.allocate(self.base_url, market="ab", kind=jvquant_protocol.KIND_TRADE,
+                                                     token=self._token, scheme="http", fetch=self._fetch).rstrip("/")
+        except jvquant_protocol.AllocationRefused as exc:
             raise BrokerRejected(f"trade server allocation refused: {exc}") from None
         return self.counter
 

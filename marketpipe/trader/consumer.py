@@ -232,7 +232,7 @@ class Trader:
             return self._handle(value, received_ns, source, progress)
         except (NotAcknowledged, BufferError):
             raise  # our own writes fail: an outage, not this record's fault; stop without committing
-        except Exception as exc:  # noqa: BLE001 - the poison-record policy: one record never kills the trader
+        except Exception as exc:  # the poison-record policy: one record never kills the trader
             log.exception("command at %s could not be handled", source or "?")
             return self.unhandled(progress, exc, received_ns, source)
 
@@ -322,7 +322,7 @@ class Trader:
                 self.poison(cmd, "unhandled", reason, received_ns, source)
         except (NotAcknowledged, BufferError):
             raise
-        except Exception:  # noqa: BLE001 - even the report failed (e.g. a field no event can hold)
+        except Exception:  # even the report failed (e.g. a field no event can hold)
             log.exception("command at %s: rejection event could not be written either; skipped", source or "?")
         return Outcome()
 

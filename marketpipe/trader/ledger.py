@@ -84,56 +84,20 @@ class Ledger:
 
     def load(self, consumer_config: dict[str, Any], timeout: float = 30.0) -> int:
         """Read the whole ledger topic (latest value per key). Returns the entry count."""
-        import time
+        from marketpipe.compacted import read_to_end
 
-        from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+        def on_record(msg: Any) -> None:
+            if msg.value() is None:  # a tombstone: the command is forgotten
+                if msg.key() is not None:
+                    self.entries.pop(msg.key().decode(), None)
+                return
+            entry = Entry.from_bytes(msg.value())
+            self.entries[entry.command_id] = entry
 
-        consumer = Consumer({**consumer_config, "group.id": self.group_id,
-                             "enable.auto.commit": False, "enable.partition.eof": True})
-        try:
-            md = consumer.list_topics(self.topic, timeout=timeout).topics.get(self.topic)
-            if md is None or md.error is not None:
-                raise RuntimeError(f"ledger topic {self.topic} is missing (marketpipe topics create)")
-            parts = [TopicPartition(self.topic, p, OFFSET_BEGINNING) for p in md.partitions]
-            ends = {p.partition: self._high_watermark(consumer, p, timeout) for p in parts}
-            pending = {p for p, end in ends.items() if end > 0}
-            consumer.assign(parts)
-            deadline = time.monotonic() + timeout
-            while pending and time.monotonic() < deadline:
-                msg = consumer.poll(0.5)
-                if msg is None:
-                    continue
-                if msg.error():
-                    if msg.error().code() == -191:  # _PARTITION_EOF
-                        pending.discard(msg.partition())
-                    continue
-                if msg.value() is not None:
-                    entry = Entry.from_bytes(msg.value())
-                    self.entries[entry.command_id] = entry
-                if msg.offset() + 1 >= ends[msg.partition()]:
-                    pending.discard(msg.partition())
-            if pending:
-                raise RuntimeError(f"ledger not fully read in {timeout:.0f}s (partitions {sorted(pending)})")
-        finally:
-            consumer.close()
+        read_to_end(consumer_config, self.topic, self.group_id, on_record, timeout,
+                    what=f"ledger topic {self.topic}")
         log.info("ledger loaded: %d commands, %d unresolved", len(self.entries), len(self.unresolved()))
         return len(self.entries)
-
-    @staticmethod
-    def _high_watermark(consumer: Any, partition: Any, timeout: float) -> int:
-        """High watermark; a just-created topic may not have a leader yet, so retry briefly."""
-        import time
-
-        from confluent_kafka import KafkaException
-
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                return int(consumer.get_watermark_offsets(partition, timeout=5)[1])
-            except KafkaException:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.5)
 
     def unresolved(self) -> list[Entry]:
         return [e for e in self.entries.values() if e.state == "INTENT"]

@@ -1,8 +1,8 @@
 """Provider frame decoders: ``decode(frame, state) -> list[Normalized]``, raising only ParseError.
 
-``decode`` dispatches on ``frame.provider`` (``jvquant`` | ``infoway`` | ``jin10``; anything
-else is a ParseError). Each provider module documents the readings it chose where the
-protocol notes are unsure; in short:
+``decode`` dispatches on ``frame.provider`` to the decoder the provider registry names
+(marketpipe/providers.py); an unknown provider is a ParseError. Each provider module documents
+the readings it chose where the protocol notes are unsure; in short:
 
 * jvQuant: raw DEFLATE or plain ``lvN_`` text; text frames without rows are control (command
   replies or unknown text, counted). lv1 amount/volume order decided per symbol and kept in
@@ -28,20 +28,22 @@ from __future__ import annotations
 
 from typing import Callable
 
-from marketpipe.processors.decode import infoway, jin10, jvquant, metrics
-from marketpipe.processors.decode.base import (PARSER_VERSION, DecoderState, Normalized, ParseError, RawFrame, Rejected,
-                                    dead_letter, dead_letters)
+from marketpipe import providers
+from marketpipe.processors.decode import metrics
+from marketpipe.processors.decode.base import (
+    PARSER_VERSION,
+    DecoderState,
+    Normalized,
+    ParseError,
+    RawFrame,
+    Rejected,
+    dead_letter,
+    dead_letters,
+)
 
-
-def _jin10(frame: RawFrame, state: DecoderState) -> list[Normalized]:
-    return jin10.decode(frame)  # learns nothing across frames
-
-
+#: every decoder is imported with this package: decoding is what a process imports it for
 DECODERS: dict[str, Callable[[RawFrame, DecoderState], list[Normalized]]] = {
-    "jvquant": jvquant.decode,
-    "infoway": infoway.decode,
-    "jin10": _jin10,
-}
+    p.name: p.load_decoder() for p in providers.PROVIDERS}
 
 PROVIDERS: tuple[str, ...] = tuple(DECODERS)
 

@@ -1,4 +1,4 @@
-"""``marketpipe decode <provider> [FILE|-]``: decode one captured raw frame, print JSON lines.
+"""marketpipe decode <provider> [FILE|-]: decode one captured raw frame, print JSON lines.
 
 The input is ONE frame exactly as stored on the raw topic (value bytes). Output: one JSON
 object per normalized record, field names as in the Avro schemas, plus nothing else. A
@@ -7,10 +7,10 @@ records are bad, the records of the good ones are still printed and stderr has o
 dead letter (the reason each carries). A control frame prints nothing.
 
 The receive time dates jvQuant clock times (default: now). Other providers' frames carry
-their own dates: without ``--recv-ns`` their receive time is unknown (0), so a frame captured
+their own dates: without --recv-ns their receive time is unknown (0), so a frame captured
 long ago still decodes (the event-time window is only checked against a known receive time).
-Raw headers the decoder reads (``kline_types`` of an Infoway connection) are given with
-``--header NAME=VALUE``.
+Raw headers the decoder reads (kline_types of an Infoway connection) are given with
+--header NAME=VALUE.
 """
 
 from __future__ import annotations
@@ -21,18 +21,19 @@ import time
 import zlib
 from typing import Any
 
+from marketpipe import providers
+
 
 def register(subparsers: Any) -> None:
-    from marketpipe.processors.decode import PROVIDERS
-
     p = subparsers.add_parser(
         "decode", help="decode one raw frame (as stored on a raw topic) to JSON lines",
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("provider", choices=PROVIDERS)
+    p.add_argument("provider", choices=providers.names())
     p.add_argument("file", nargs="?", default="-", help="file holding the frame bytes, or - for stdin (default)")
     p.add_argument("--recv-ns", type=int, default=None,
-                   help="receive time, UTC epoch ns (dates jvQuant clock times; default: now for jvquant, "
-                        "unknown (0) for the others)")
+                   help="receive time, UTC epoch ns (dates clock times; default: now for "
+                        + ", ".join(p.name for p in providers.PROVIDERS if p.clock_times)
+                        + ", unknown (0) for the others)")
     p.add_argument("--header", action="append", default=[], metavar="NAME=VALUE",
                    help="a raw Kafka header of the frame, e.g. kline_types=1 (repeatable)")
     p.add_argument("--opcode", choices=("auto", "binary", "text"), default="auto",
@@ -70,7 +71,7 @@ def handle(args: argparse.Namespace, settings: Any = None) -> int:
     if args.recv_ns is not None:
         recv_ns = args.recv_ns
     else:
-        recv_ns = time.time_ns() if args.provider == "jvquant" else 0
+        recv_ns = time.time_ns() if providers.get(args.provider).clock_times else 0
     opcode = guess_opcode(value) if args.opcode == "auto" else args.opcode
     meta = RawMeta(args.provider, "cli", 0, 0, recv_ns, opcode, "data")
     frame = RawFrame(args.provider, value, meta, topic=str(args.file), partition=0, offset=0, headers=headers)

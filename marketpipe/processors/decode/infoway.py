@@ -6,7 +6,7 @@ the stock channel, ``Subscribe fail:`` rejections and error frames ``{traceId, c
 (protocols.md §2.2-2.5). Anything else that is not JSON is a ParseError (a frame that is not
 even UTF-8 says so), as is JSON with an unknown code.
 
-Shapes the provider documents print (seeds/002, 003) and protocols.md §0:
+Shapes the provider documents print and protocols.md §0:
 
 * Pushes come in the envelope ``{"code":100xx,"data":{...}}`` (§2.4 captures); the documents
   print the bare data object, so an object without ``code`` is read by its shape
@@ -40,17 +40,13 @@ from marketpipe.processors.decode.common import Emitter, check_event_time, epoch
 from marketpipe.protocol import infoway as proto
 from marketpipe.rawframe import H_BACKFILL, H_KLINE_TYPES, extra_header
 
-TRADE, BOOK, CANDLE = 10002, 10005, 10008
-ACKS = frozenset({10001, 10004, 10007, 10011, 11010})
+TRADE, BOOK, CANDLE = proto.PUSH_TRADE, proto.PUSH_DEPTH, proto.PUSH_KLINE
+ACKS = proto.ACKS
 SIDES = {0: "UNKNOWN", 1: "BUY", 2: "SELL"}
-INTERVALS = {1: "1m", 2: "5m", 3: "15m", 4: "30m", 5: "1h", 6: "2h", 7: "4h", 8: "1d", 9: "1w", 10: "1M",
-             11: "1Q", 12: "1y"}
-_MIN = 60_000
+INTERVALS = {k.number: k.interval for k in proto.KLINES}
 #: the longest a bar of each type lasts: how much older than the window its start may be
-INTERVAL_MS = {1: _MIN, 2: 5 * _MIN, 3: 15 * _MIN, 4: 30 * _MIN, 5: 60 * _MIN, 6: 120 * _MIN, 7: 240 * _MIN,
-               8: 1440 * _MIN, 9: 7 * 1440 * _MIN, 10: 31 * 1440 * _MIN, 11: 92 * 1440 * _MIN,
-               12: 366 * 1440 * _MIN}
-TEXT_CONTROL_PREFIXES = ("You have permission", "Subscribe fail")
+INTERVAL_MS = {k.number: k.longest_ms for k in proto.KLINES}
+TEXT_CONTROL_PREFIXES = (proto.GREETING_PREFIX, proto.SUBSCRIBE_FAIL_PREFIX.rstrip(":"))
 #: REST batch_kline returns at most 500 bars; a push carries a handful of records
 MAX_RECORDS_PER_FRAME = 1000
 
@@ -123,7 +119,7 @@ def control_kind(obj: dict[str, Any], code: Any) -> str | None:
         return None
     if code in ACKS:
         return "ack"
-    if code == 200:
+    if code == proto.WELCOME:
         return "welcome"
     # Error frames: {traceId, code, msg} with a 4xx/5xx code (§2.5); never carry data.
     if "data" not in obj and ("traceId" in obj or 400 <= code < 600):

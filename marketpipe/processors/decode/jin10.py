@@ -25,7 +25,7 @@ from typing import Any
 
 from marketpipe.protocol import jin10 as proto
 from marketpipe.processors import metrics, symbols
-from marketpipe.processors.decode.base import Normalized, ParseError, RawFrame
+from marketpipe.processors.decode.base import DecoderState, Normalized, ParseError, RawFrame
 from marketpipe.processors.decode.common import Emitter, cst_datetime_to_utc_ms, epoch_ms, num, opt_num, symbol_or_error
 
 log = logging.getLogger(__name__)
@@ -43,7 +43,8 @@ ALIASES = {
 }
 
 
-def decode(frame: RawFrame) -> list[Normalized]:
+def decode(frame: RawFrame, state: DecoderState | None = None) -> list[Normalized]:
+    """One frame's records; ``state`` is accepted like every decoder's, Jin10 learns nothing across frames."""
     try:
         text = frame.value.decode("utf-8")
     except UnicodeDecodeError:

@@ -9,7 +9,7 @@ text names a command verb or a subscription code, else ``unknown text``) rather 
 dead-lettered: an undocumented reply we fail to recognise must not flood the DLQ, and the
 counter still shows it.
 
-Readings where the provider documents (seeds/001, 004) and protocols.md disagree (§0):
+Readings where the provider documents and protocols.md disagree (§0):
 
 * **lv1 fields 5/6**: the documents say 成交量,成交额 (volume, amount); later notes say amount,
   volume. The order is decided per symbol from the numbers (:func:`readable_orders`: the
@@ -19,7 +19,7 @@ Readings where the provider documents (seeds/001, 004) and protocols.md disagree
   that contradicts it is counted (``metrics.LV1_ORDER_CONTRADICTIONS``) and read the decided
   way. When the numbers cannot tell (nothing traded yet, an ETF priced near 1 where both
   readings fit, an index whose level is no price) the documented order is used: volume,
-  amount for A-shares (seeds/001); for HK and US, whose only sources (§1.4.4) say amount,
+  amount for A-shares (the jvQuant quote document); for HK and US, whose only sources (§1.4.4) say amount,
   volume, that one. The reading is in ``Quote.field_order``.
 * **lv2 records**: the documents print the first record ``time,id,price,vol`` and later ones
   ``id,time,price,vol``. The time is recognised by its shape (``HH:MM:SS[.fff]``) in every
@@ -57,6 +57,9 @@ still decoded (``ParseError.partial``).
 from __future__ import annotations
 
 import zlib
+
+from marketpipe.protocol import jvquant as protocol
+from marketpipe.protocol.jvquant import AMOUNT_VOLUME, COMMAND_VERBS, VOLUME_AMOUNT
 from marketpipe.processors import symbols
 from marketpipe.processors.decode import metrics
 from marketpipe.processors.decode.base import DecoderState, Normalized, ParseError, RawFrame, Rejected
@@ -66,8 +69,7 @@ from marketpipe.processors.decode.common import Emitter, check_event_time, float
 MAX_INFLATED = 8 << 20
 SYNC_FLUSH_TAIL = b"\x00\x00\xff\xff"
 
-VOLUME_AMOUNT, AMOUNT_VOLUME = "volume,amount", "amount,volume"
-#: lv1 fields 5/6 when the numbers cannot tell: seeds/001 for A-shares, §1.4.4 for HK/US
+#: lv1 fields 5/6 when the numbers cannot tell: the jvQuant quote document for A-shares, §1.4.4 for HK/US
 DEFAULT_ORDER = {"cn": VOLUME_AMOUNT, "hk": AMOUNT_VOLUME, "us": AMOUNT_VOLUME}
 #: average price / last price of a plausible reading, and the volume units that scale it
 #: (shares or bonds: 1; bond lots of 10: 10; share lots of 100: 100). The daily price limits
@@ -84,8 +86,6 @@ MAX_NAME_COMMAS = 3
 #: hundred per push, so more than this in one row is not a push.
 MAX_RECORDS_PER_ROW = 1000
 MAX_SNAPSHOTS_PER_ROW = 100
-
-COMMAND_VERBS = ("add", "del", "all", "list", "his")
 
 #: (record number, its offset in the row payload, the record text, why): a bad record of a row
 BadRecord = tuple[int, int, str, ParseError]
@@ -166,13 +166,13 @@ def control_kind(text: str) -> str:
     head = text.strip()[:200].lower()
     words = head.replace("=", " ").replace(":", " ").split(None, 1)
     word = words[0] if words else ""
-    if word in COMMAND_VERBS or "lv1_" in head or "lv2_" in head or "lv10_" in head:
+    if word in COMMAND_VERBS or any(prefix in head for prefix in protocol.ROW_PREFIXES):
         return "command reply"
     return "unknown text"
 
 
 def inflate(data: bytes) -> str:
-    inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+    inflater = zlib.decompressobj(protocol.RAW_DEFLATE_WBITS)
     try:
         raw = inflater.decompress(data, MAX_INFLATED)
     except zlib.error as exc:
@@ -252,7 +252,7 @@ def lv1(em: Emitter, state: DecoderState, code: str, symbol: str, market: str, p
         f = piece.split(",")
         n = len(f)
         if market == "us":  # code, price, ratio, amount, volume, time, update_time
-            check_count("lv1", code, n, 7, 7)
+            check_count("lv1", code, n, protocol.US_LV1_FIELDS, protocol.US_LV1_FIELDS)
             price, ratio, f5, f6 = floats(f[1:5], "lv1")
             amount, volume, order = amount_volume(state, symbol, market, price, f5, f6)
             stamp = f[5] or f[6]
@@ -263,7 +263,8 @@ def lv1(em: Emitter, state: DecoderState, code: str, symbol: str, market: str, p
         if layout == "hk" and n == 26:  # an HK row in the A-share layout (5 levels): read it as such
             layout = "cn"
         # Names may contain commas: the fixed fields are counted from both ends.
-        depth, tail_len = (10, 45) if layout == "hk" else (5, 24)
+        depth, tail_len = ((protocol.HK_LV1_DEPTH, protocol.HK_LV1_TAIL_FIELDS) if layout == "hk"
+                           else (protocol.LV1_DEPTH, protocol.LV1_TAIL_FIELDS))
         check_count("lv1", code, n, tail_len + 2, tail_len + 2 + MAX_NAME_COMMAS)
         if layout == "hk":  # time, name_en, name_zh, price, ratio, amount, volume, 10+10 (qty, price)
             name = f[n - tail_len] or ",".join(f[1:n - tail_len]) or None
@@ -315,9 +316,10 @@ def lv10(em: Emitter, state: DecoderState, code: str, symbol: str, market: str, 
     for piece in split_pieces("lv10", code, payload, MAX_SNAPSHOTS_PER_ROW):
         f = piece.split(",")
         n = len(f)
-        check_count("lv10", code, n, 46, 46 + MAX_NAME_COMMAS)
-        check_name(",".join(f[1:n - 44]), code)
-        v = floats(f[n - 44:], "lv10")  # price, last_close, amount, volume, 4 blocks of 10
+        tail = protocol.LV10_TAIL_FIELDS
+        check_count("lv10", code, n, tail + 2, tail + 2 + MAX_NAME_COMMAS)
+        check_name(",".join(f[1:n - tail]), code)
+        v = floats(f[n - tail:], "lv10")  # price, last_close, amount, volume, 4 blocks of 10
         ref = v[0] if v[0] > 0 else v[1]
         bp, bq, ap, aq = v[4:14], v[14:24], v[24:34], v[34:44]
         if not book_reading_ok(ref, bp, bq, ap, aq) and book_reading_ok(ref, bq, bp, aq, ap):
@@ -354,7 +356,7 @@ def lv2_record(em: Emitter, code: str, symbol: str, market: str, piece: str) -> 
     n = len(f)
     session = None
     if market == "us":  # time, session, id, price, vol[, price, vol...]
-        if n < 5 or (n - 3) % 2:
+        if n < protocol.US_LV2_FIELDS or (n - 3) % 2:
             raise ParseError(f"lv2 field count: {code} has {n} fields, time,session,id,price,vol expected")
         session = f[1].strip().upper()
         if not session.isalpha():
@@ -362,8 +364,8 @@ def lv2_record(em: Emitter, code: str, symbol: str, market: str, piece: str) -> 
         stamp, trade_id, first, clock = f[0], f[2], 3, None
     else:
         if market == "cn":  # documented: exactly time,id,price,vol (either of the first two first)
-            if n != 4:
-                check_count("lv2", code, n, 4, 4)
+            if n != protocol.LV2_FIELDS:
+                check_count("lv2", code, n, protocol.LV2_FIELDS, protocol.LV2_FIELDS)
         elif n < 4 or n % 2:  # HK: time,id,price,vol[,price,vol...]
             raise ParseError(f"lv2 field count: {code} has {n} fields, time,id,price,vol[,price,vol] expected")
         clock: bool | None = True
