@@ -199,3 +199,16 @@ def test_importing_the_app_module_has_no_side_effects(tmp_path) -> None:
                               "MARKETPIPE_TRADER_POLL_SECONDS": "abc"})
     assert run.returncode == 0, run.stderr
     assert run.stdout.strip() == "[]"  # no .marketpipe folder, no settings read
+
+
+def test_one_log_level_flag_reaches_the_faust_worker() -> None:
+    import subprocess
+    import sys
+
+    from marketpipe.processors.cli import worker_argv
+
+    assert worker_argv("WARNING") == ["worker", "--loglevel", "warn", "--without-web"]
+    assert worker_argv("debug", 6066)[:3] == ["worker", "--loglevel", "debug"]
+    helped = subprocess.run([sys.executable, "-m", "marketpipe", "process", "--help"], capture_output=True, text=True,
+                            timeout=60)
+    assert helped.returncode == 0 and "--loglevel" not in helped.stdout

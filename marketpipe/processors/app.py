@@ -78,8 +78,12 @@ class App(faust.App):
         return deps
 
     async def on_start(self) -> None:
-        # the worker has set up its log handlers by now: a broker outage must not flood them
+        # the worker has set up its log handlers by now: a broker outage must not flood them, and
+        # Faust's and aiokafka's own INFO chatter is only wanted at DEBUG
         quiet_repeats()
+        if logging.getLogger().level > logging.DEBUG:
+            for name in ("faust", "mode", "aiokafka"):
+                logging.getLogger(name).setLevel(max(logging.WARNING, logging.getLogger().level))
         await super().on_start()
 
 

@@ -34,11 +34,18 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     from marketpipe.processors.app import build_app
 
     app = build_app(settings)
-    argv = ["worker", "--loglevel", args.loglevel]
-    argv += ["--with-web", "--web-port", str(args.web_port)] if args.web_port else ["--without-web"]
-    sys.argv = ["marketpipe process", *argv]
+    sys.argv = ["marketpipe process", *worker_argv(args.log_level or settings.log_level, args.web_port)]
     app.main()
     return 0
+
+
+#: marketpipe's log levels in Faust's spelling: one --log-level flag for every command
+FAUST_LEVELS = {"DEBUG": "debug", "INFO": "info", "WARNING": "warn", "ERROR": "error", "CRITICAL": "crit"}
+
+
+def worker_argv(log_level: str, web_port: int = 0) -> list[str]:
+    argv = ["worker", "--loglevel", FAUST_LEVELS[log_level.upper()]]
+    return argv + (["--with-web", "--web-port", str(web_port)] if web_port else ["--without-web"])
 
 
 def wait_until_consuming(settings: Settings, timeout: float = 60.0) -> bool:
@@ -89,6 +96,4 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="run only the normalize agents or only the bar agent, to scale them apart "
                         "(default: MARKETPIPE_PROCESSOR_AGENTS or all)")
     p.add_argument("--web-port", type=int, default=0, help="Faust web interface port (default: off)")
-    p.add_argument("--loglevel", default="warn", choices=["crit", "error", "warn", "info", "debug"],
-                   help="Faust worker log level (default warn)")
     p.set_defaults(func=run)
