@@ -12,10 +12,9 @@ import subprocess
 import sys
 import time
 
-from marketpipe.resources import resource
 from marketpipe.localhost import docker_engine_answers
+from marketpipe.resources import resource
 from marketpipe.settings import Settings
-
 
 
 def _say(msg: str) -> None:

@@ -13,7 +13,8 @@ import logging
 import sys
 from typing import Sequence
 
-from marketpipe import logs, settings as settings_mod
+from marketpipe import logs
+from marketpipe import settings as settings_mod
 
 #: Order here is the order in ``--help``.
 COMMAND_MODULES: tuple[str, ...] = (

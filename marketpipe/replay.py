@@ -28,8 +28,7 @@ def target_settings(settings: Settings, to_prefix: str | None) -> Settings:
 
 def progress_bar(total: int, what: str, enabled: bool) -> Any:
     """A rich progress bar (frames, rate, ETA) on a terminal; silent otherwise."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn, TextColumn, \
-        TimeRemainingColumn
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
 
     bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TaskProgressColumn(),
                    TextColumn("{task.fields[rate]:>8} frames/s"), TimeRemainingColumn(),

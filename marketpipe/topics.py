@@ -94,7 +94,8 @@ TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec(MD_BAR_STATE, 12, COMPACT, "Open bar windows per provider|symbol (compacted): restored after a restart"),
     TopicSpec(MD_STATUS, 3, _delete(14), "Feed health (FeedStatus), keyed by provider: connects, gaps, stale symbols, "
               "per-minute rate and latency"),
-    TopicSpec(MD_DLQ, 3, {**_delete(14), "max.message.bytes": str(DLQ_MAX_MESSAGE_BYTES)}, "Frames that could not be parsed (DeadLetter) with the reason"),
+    TopicSpec(MD_DLQ, 3, {**_delete(14), "max.message.bytes": str(DLQ_MAX_MESSAGE_BYTES)},
+              "Frames that could not be parsed (DeadLetter) with the reason"),
     TopicSpec(ORDER_COMMANDS, 6, _delete(90), "Signed order commands (OrderCommand), keyed by account"),
     TopicSpec(ORDER_EVENTS, 6, _delete(90), "Every order state change (OrderEvent), keyed by command id"),
     TopicSpec(ORDER_LEDGER, 6, COMPACT, "Trade consumer's intent ledger, keyed by command id (compacted)"),

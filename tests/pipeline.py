@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from marketpipe import settings as settings_mod
+
 # the process helpers live once, in the pytest plugin downstream services use too
 from marketpipe.testing import read_topic, start_producer, start_worker, stop_worker, wait_for  # noqa: F401
 

@@ -11,12 +11,12 @@ from typing import Any
 import pytest
 import websocket
 
-from marketpipe.protocol import infoway as proto
-from marketpipe.rawframe import H_BACKFILL, RawMeta, parse_meta
 from marketpipe.processors.decode import RawFrame, decode
 from marketpipe.producers import session as session_mod
 from marketpipe.producers.infoway import InfowayFeed
 from marketpipe.producers.session import Feed, Session
+from marketpipe.protocol import infoway as proto
+from marketpipe.rawframe import H_BACKFILL, RawMeta, parse_meta
 from marketpipe.schemas.codec import Codec
 from marketpipe.simulators.runner import run as run_sim
 

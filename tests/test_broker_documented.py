@@ -11,10 +11,10 @@ from decimal import Decimal
 
 import pytest
 
-from tests.conformance.jvquant_trade.stub import StubConfig, TradeStub
 from marketpipe.trader.broker import BrokerRejected, JvQuantBroker, OutcomeUnknown, parse_order
 from marketpipe.trader.ledger import Entry
 from marketpipe.trader.reconcile import resolve
+from tests.conformance.jvquant_trade.stub import StubConfig, TradeStub
 
 
 def broker(stub: TradeStub, timeout: float = 2.0) -> JvQuantBroker:

@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 import websocket
 
-from marketpipe.protocol import jin10 as proto
 from marketpipe.producers.jin10 import Jin10Feed
 from marketpipe.producers.session import Session
+from marketpipe.protocol import jin10 as proto
 from marketpipe.simulators.runner import run
 
 CORPUS = Path(__file__).parent / "conformance" / "jin10"

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from marketpipe.rawframe import RawMeta
 from marketpipe.processors.decode import RawFrame, decode
+from marketpipe.rawframe import RawMeta
 from marketpipe.schemas.codec import Codec, schema
 
 FRAMES = Path(__file__).parent / "frames"

@@ -7,8 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from marketpipe.rawframe import RawMeta
 from marketpipe.processors.decode import ParseError, RawFrame, decode
+from marketpipe.rawframe import RawMeta
 
 FRAMES = Path(__file__).parent / "frames"
 RECV_NS = 1786775227483000000

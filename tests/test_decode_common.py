@@ -6,11 +6,17 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from marketpipe.processors.decode.base import MAX_REASON, ParseError
 from marketpipe.processors.decode.common import (
-    cst_clock_to_utc_ms, cst_datetime_to_utc_ms, days_from_civil, epoch_ms, floats, num,
+    cst_clock_to_utc_ms,
+    cst_datetime_to_utc_ms,
+    days_from_civil,
+    epoch_ms,
+    floats,
+    num,
 )
 
 CST = ZoneInfo("Asia/Shanghai")
@@ -32,7 +38,8 @@ def test_days_from_civil(d: date) -> None:
 
 
 def test_china_datetime() -> None:
-    assert cst_datetime_to_utc_ms("2024-06-03 09:30:00.5") == int(datetime(2024, 6, 3, 9, 30, 0, 500000, tzinfo=CST).timestamp() * 1000)
+    expected = int(datetime(2024, 6, 3, 9, 30, 0, 500000, tzinfo=CST).timestamp() * 1000)
+    assert cst_datetime_to_utc_ms("2024-06-03 09:30:00.5") == expected
 
 
 @pytest.mark.parametrize("value,expected", [(1786775227483, 1786775227483), ("1786775220", 1786775220000),

@@ -18,9 +18,9 @@ from typing import Any
 
 import pytest
 
-from marketpipe.rawframe import RawMeta
 from marketpipe.processors.decode import DecoderState, ParseError, RawFrame, dead_letters, decode
 from marketpipe.processors.decode import metrics as decode_metrics
+from marketpipe.rawframe import RawMeta
 
 CORPUS = Path(__file__).parent / "conformance"
 

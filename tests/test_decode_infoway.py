@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from marketpipe.rawframe import RawMeta
 from marketpipe.processors.decode import ParseError, RawFrame, decode
+from marketpipe.rawframe import RawMeta
 
 FRAMES = Path(__file__).parent / "frames"
 RECV_NS = 1786775236000000000

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from marketpipe.rawframe import RawMeta
 from marketpipe.processors.decode import ParseError, RawFrame, decode
+from marketpipe.rawframe import RawMeta
 
 FRAMES = Path(__file__).parent / "frames"
 RECV_NS = 1786775228000000000
@@ -54,7 +54,8 @@ def test_control_packets(packet: str) -> None:
 
 def test_polling_payload_with_several_packets() -> None:
     quote = '42["quote",{"code":"XAUUSD","last":2345.5,"time":1786775227483}]'
-    payload = f"97:0{{\"sid\":\"C10ZwKOEHslD9QOyAGrS\",\"upgrades\":[\"websocket\"],\"pingInterval\":25000,\"pingTimeout\":60000}}2:40{len(quote)}:{quote}"
+    payload = (f"97:0{{\"sid\":\"C10ZwKOEHslD9QOyAGrS\",\"upgrades\":[\"websocket\"],\"pingInterval\":25000,"
+               f"\"pingTimeout\":60000}}2:40{len(quote)}:{quote}")
     [q] = decode(frame(payload))
     assert q.key == "XAUUSD" and q.record["last"] == 2345.5
 

@@ -9,8 +9,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from marketpipe.rawframe import RawMeta
 from marketpipe.processors.decode import ParseError, RawFrame, decode
+from marketpipe.rawframe import RawMeta
 
 CST = ZoneInfo("Asia/Shanghai")
 FRAMES = Path(__file__).parent / "frames"
@@ -133,7 +133,8 @@ def test_hk_lv1_47_fields_and_hk_lv2_pairs() -> None:
 
 
 def test_us_lv1_and_lv2_with_session() -> None:
-    rows = "lv1_aapl=aapl,190.5,0.8,1905000000,10000000,21:30:05,21:30:05\nlv2_aapl=21:30:06,RTH,777,190.51,10|22:00:00,aft,778,190.6,5"
+    rows = ("lv1_aapl=aapl,190.5,0.8,1905000000,10000000,21:30:05,21:30:05\n"
+            "lv2_aapl=21:30:06,RTH,777,190.51,10|22:00:00,aft,778,190.6,5")
     q, a, b = decode(frame(rows))
     assert q.key == "AAPL.US" and q.record["venue_symbol"] == "aapl" and q.record["cum_volume"] == 1e7
     assert q.record["event_time"] == at(21, 30, 5)

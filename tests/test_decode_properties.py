@@ -5,10 +5,11 @@ from __future__ import annotations
 import zlib
 from pathlib import Path
 
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from marketpipe.rawframe import RawMeta
 from marketpipe.processors.decode import PROVIDERS, Normalized, ParseError, RawFrame, decode
+from marketpipe.rawframe import RawMeta
 from marketpipe.schemas.codec import Codec
 
 FRAMES = Path(__file__).parent / "frames"
@@ -19,7 +20,8 @@ def polling(packet: bytes) -> bytes:
 
 VALID = {
     "jvquant": [(FRAMES / "jvquant_lv1_lv2.txt").read_bytes(),
-                b"lv10_600519=10:00:00,x,10.5,10.4,1,1," + b",".join([b"10.5"] * 10 + [b"100"] * 10 + [b"10.6"] * 10 + [b"1"] * 10),
+                b"lv10_600519=10:00:00,x,10.5,10.4,1,1,"
+                + b",".join([b"10.5"] * 10 + [b"100"] * 10 + [b"10.6"] * 10 + [b"1"] * 10),
                 b"lv1_aapl=aapl,190.5,0.8,1905000000,10000000,21:30:05,21:30:05\nlv2_aapl=21:30:06,RTH,777,190.51,10",
                 b"lv2_00700=10:00:01.5,88,380.2,100,380.4,300"],
     "infoway": [(FRAMES / n).read_bytes() for n in ("infoway_trade.json", "infoway_depth.json", "infoway_kline.json")],

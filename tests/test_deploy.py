@@ -23,7 +23,8 @@ APP_IMAGE = "marketpipe/marketpipe:local"
 KAFKA_IMAGE = "marketpipe/kafka:local"
 # Sub-commands of pipeline parts whose code may land after this file; each must be registered
 # by its module once present (checked below for those that are present).
-PIPELINE_COMMANDS = {"sim": "marketpipe.simulators.cli", "produce": "marketpipe.producers.cli", "process": "marketpipe.processors.cli",
+PIPELINE_COMMANDS = {"sim": "marketpipe.simulators.cli", "produce": "marketpipe.producers.cli",
+                     "process": "marketpipe.processors.cli",
                      "trade": "marketpipe.trader.cli"}
 
 

@@ -9,15 +9,14 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 import pytest
 import websocket
 
 from marketpipe import settings as settings_mod
-from marketpipe.rawframe import H_BACKFILL, extra_header, parse_meta
 from marketpipe.processors.decode import RawFrame, decode
+from marketpipe.rawframe import H_BACKFILL, extra_header, parse_meta
 from marketpipe.simulators.runner import run as run_sim
 from tests.pipeline import final_bars, read_topic, start_producer, start_worker, stop_worker, wait_for
 from tests.test_producers import raw_frames

@@ -18,8 +18,17 @@ import pytest
 
 from marketpipe.processors.bars import offline_bars
 from marketpipe.simulators.runner import run as run_sim
-from tests.pipeline import (quiesce, read_topic, sent_trade_ids, source_key, start_producer, start_worker,
-                            stop_worker, wait_for, wait_for_bars)
+from tests.pipeline import (
+    quiesce,
+    read_topic,
+    sent_trade_ids,
+    source_key,
+    start_producer,
+    start_worker,
+    stop_worker,
+    wait_for,
+    wait_for_bars,
+)
 
 pytestmark = pytest.mark.integration
 

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from marketpipe.schemas.codec import CONFLUENT_MAGIC, SINGLE_OBJECT_MAGIC, Codec, CodecError, kept_writers, schemas
+from marketpipe.trader import signing
 from tests.fuzzing import FUZZ
 from tests.test_codec import records
-from marketpipe.trader import signing
 
 CODEC = Codec()
 HEADERS = [SINGLE_OBJECT_MAGIC + s.fingerprint for s in schemas().values()] + \

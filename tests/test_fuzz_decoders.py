@@ -12,11 +12,12 @@ import json
 import zlib
 from pathlib import Path
 
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
-from marketpipe.rawframe import RawMeta
 from marketpipe.processors.decode import PROVIDERS, ParseError, RawFrame, decode
 from marketpipe.processors.decode.common import Emitter  # noqa: F401 - the decoders' shared helpers are exercised through them
+from marketpipe.rawframe import RawMeta
 from marketpipe.schemas.codec import Codec
 from tests.fuzzing import FUZZ, JSON, dumps, reshaped
 

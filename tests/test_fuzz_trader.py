@@ -6,11 +6,12 @@ simply not verified); commands.place must refuse bad user input with ValueError 
 
 from __future__ import annotations
 
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
+from marketpipe.trader import commands, signing
 from tests.fuzzing import FUZZ, JSON
 from tests.test_fuzz import COMMAND, KEY
-from marketpipe.trader import commands, signing
 
 
 @FUZZ

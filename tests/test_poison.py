@@ -3,15 +3,14 @@ the worker never dies on it and the records behind it still come out."""
 
 from __future__ import annotations
 
-import json
 import time
 
 import pytest
-
 from confluent_kafka import Producer
 
-from marketpipe import settings as settings_mod, topics
-from tests.pipeline import read_topic, start_worker, stop_worker, wait_for
+from marketpipe import settings as settings_mod
+from marketpipe import topics
+from tests.pipeline import read_topic, start_worker, stop_worker
 from tests.test_processor_app import Feeder
 
 
@@ -102,8 +101,8 @@ def app_module():
 def test_an_oversize_dead_letter_carries_the_digest_and_a_pointer(app_module) -> None:
     import hashlib
 
-    from marketpipe.settings import load
     from marketpipe.schemas.codec import Codec
+    from marketpipe.settings import load
 
     out = app_module.Output(load({"KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1"}))
     written: list[tuple] = []
@@ -139,9 +138,9 @@ def test_dead_letters_written_before_the_digest_fields_still_read() -> None:
 
 
 def test_the_raw_sink_takes_frames_as_large_as_raw_topics_do() -> None:
+    from marketpipe.producers.sink import RawSink
     from marketpipe.rawframe import RawMeta
     from marketpipe.settings import load
-    from marketpipe.producers.sink import RawSink
 
     sink = RawSink(load({"KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1"}), "jvquant", "raw.jvquant")
     frame = b"\x00" * (4 * 1024 * 1024)  # 4 MiB: under the raw topics' 8 MiB, over librdkafka's 1 MB default

@@ -8,7 +8,8 @@ import time
 
 import pytest
 
-from marketpipe import settings as settings_mod, topics
+from marketpipe import settings as settings_mod
+from marketpipe import topics
 from marketpipe.localhost import free_port
 from tests.pipeline import start_worker, stop_worker
 

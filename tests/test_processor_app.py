@@ -17,11 +17,10 @@ import pytest
 from confluent_kafka import Producer
 
 from marketpipe import settings as settings_mod
-from marketpipe.rawframe import RawMeta
-from marketpipe.processors.bars import offline_bars
 from marketpipe.localhost import free_port
-from tests.pipeline import (bar_differences, final_bars, read_topic, source_key, start_worker, stop_worker,
-                            wait_for_bars)
+from marketpipe.processors.bars import offline_bars
+from marketpipe.rawframe import RawMeta
+from tests.pipeline import final_bars, read_topic, source_key, start_worker, stop_worker, wait_for_bars
 
 pytestmark = pytest.mark.integration
 

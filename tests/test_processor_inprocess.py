@@ -12,14 +12,14 @@ from typing import Any
 import pytest
 
 from marketpipe import topics
-from marketpipe.rawframe import RawMeta
-from marketpipe.settings import load
 from marketpipe.processors.app import build_app, group_id
-from marketpipe.processors.barstate import BarState, Watermark
 from marketpipe.processors.bars import BarBook
+from marketpipe.processors.barstate import BarState, Watermark
 from marketpipe.processors.normalize import Normalizer, RawRecord
 from marketpipe.processors.output import Output
+from marketpipe.rawframe import RawMeta
 from marketpipe.schemas.codec import Codec
+from marketpipe.settings import load
 
 SEC = 1000
 MIN = 60 * SEC

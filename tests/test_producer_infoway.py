@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 import websocket
 
-from marketpipe.protocol import infoway as proto
-from marketpipe.rawframe import RawMeta, parse_meta
 from marketpipe.producers.infoway import InfowayFeed
 from marketpipe.producers.session import AuthFailed, Backoff, RateLimited, Retry, Session, Stopped
+from marketpipe.protocol import infoway as proto
+from marketpipe.rawframe import RawMeta, parse_meta
 
 CONFORMANCE = Path(__file__).parent / "conformance" / "infoway"
 SEEDS = Path(__file__).resolve().parents[3] / "shared" / "reference" / "seeds"  # beside the worktrees, if present

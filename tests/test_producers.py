@@ -20,8 +20,8 @@ import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
 from marketpipe import settings as settings_mod
-from marketpipe.rawframe import H_BACKFILL, extra_header, parse_meta
 from marketpipe.processors.decode import RawFrame, decode
+from marketpipe.rawframe import H_BACKFILL, extra_header, parse_meta
 from marketpipe.simulators.runner import run as run_sim
 from tests.pipeline import quiesce, sent_trade_ids, start_producer, wait_for
 
@@ -198,8 +198,8 @@ def test_broker_outage_is_ridden_out_without_losing_frames(tmp_path) -> None:
     import os
 
     from marketpipe.kafka_local import LocalKafka
-    from marketpipe.topics import create_topics
     from marketpipe.localhost import free_port
+    from marketpipe.topics import create_topics
 
     broker = LocalKafka(home=tmp_path / "kafka", port=free_port())
     bootstrap = broker.up()

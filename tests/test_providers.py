@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from marketpipe import providers, settings, topics
-from marketpipe.rawframe import RawMeta
 from marketpipe.processors.decode import DECODERS, DecoderState, ParseError, RawFrame, decode
+from marketpipe.rawframe import RawMeta
 from marketpipe.simulators.runner import build
 from marketpipe.simulators.server import SimServer
 

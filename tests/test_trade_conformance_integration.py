@@ -16,9 +16,9 @@ import pytest
 
 from marketpipe import settings as settings_mod
 from marketpipe import topics
+from marketpipe.trader import commands
 from tests.conformance.jvquant_trade.stub import StubConfig, TradeStub, case
 from tests.test_trade_consumer import ACCOUNT, KEY, REFERENCE, Events, start_trader
-from marketpipe.trader import commands
 
 pytestmark = pytest.mark.integration
 

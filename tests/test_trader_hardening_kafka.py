@@ -27,8 +27,8 @@ from marketpipe import topics
 from marketpipe.schemas.codec import Codec
 from marketpipe.simulators.jvquant_trade import TradeCounter
 from marketpipe.simulators.runner import run as run_sim
-from tests.test_trade_consumer import REFERENCE, Events, start_trader
 from marketpipe.trader import commands, signing
+from tests.test_trade_consumer import REFERENCE, Events, start_trader
 
 pytestmark = pytest.mark.integration
 

@@ -24,14 +24,14 @@ from typing import Any, Callable
 import faust
 
 from marketpipe import topics
-from marketpipe.quietlog import quiet_repeats
-from marketpipe.rawframe import parse_meta
-from marketpipe.settings import Settings
 from marketpipe.processors import metrics
 from marketpipe.processors.barstate import BarState, load_books
 from marketpipe.processors.normalize import Normalizer, headers_of
 from marketpipe.processors.output import Output, durable, fail_stop
 from marketpipe.processors.status import GapFeed, StatusHook
+from marketpipe.quietlog import quiet_repeats
+from marketpipe.rawframe import parse_meta
+from marketpipe.settings import Settings
 
 log = logging.getLogger("processors")
 

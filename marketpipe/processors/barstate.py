@@ -20,15 +20,15 @@ import orjson
 
 from marketpipe import topics
 from marketpipe.compacted import read_to_end
-from marketpipe.rawframe import header_dict, parse_meta
-from marketpipe.settings import ProcessorSettings, Settings
 from marketpipe.processors import bars as barlib
 from marketpipe.processors import metrics
 from marketpipe.processors.decode import RawFrame
 from marketpipe.processors.decode.base import MAX_REASON, dead_letter
 from marketpipe.processors.normalize import RawMessage, headers_of
 from marketpipe.processors.output import Output
+from marketpipe.rawframe import header_dict, parse_meta
 from marketpipe.schemas.codec import CodecError
+from marketpipe.settings import ProcessorSettings, Settings
 
 log = logging.getLogger("processors")
 

@@ -54,9 +54,8 @@ def wait_until_consuming(settings: Settings, timeout: float = 60.0) -> bool:
 
     from confluent_kafka.admin import AdminClient
 
-    from marketpipe.quietlog import rdkafka_logger
-
     from marketpipe.processors.app import group_id
+    from marketpipe.quietlog import rdkafka_logger
 
     admin, group = AdminClient({**settings.kafka.client_config(), **rdkafka_logger()}), group_id(settings)
     deadline = time.monotonic() + timeout

@@ -17,12 +17,12 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Protocol, Sequence
 
-from marketpipe.rawframe import header_dict, parse_meta
 from marketpipe.processors.decode import DecoderState, ParseError, RawFrame, decode
 from marketpipe.processors.decode.base import dead_letters
 from marketpipe.processors.output import Output, refused
 from marketpipe.processors.status import StatusHook
 from marketpipe.processors.volume import VolumeTracker
+from marketpipe.rawframe import header_dict, parse_meta
 
 log = logging.getLogger("processors")
 

@@ -15,11 +15,11 @@ import time
 from typing import Any
 
 from marketpipe import topics
-from marketpipe.quietlog import rdkafka_logger
-from marketpipe.settings import Settings
 from marketpipe.processors import metrics
 from marketpipe.processors.decode.base import MAX_REASON
+from marketpipe.quietlog import rdkafka_logger
 from marketpipe.schemas import codec as codec_mod
+from marketpipe.settings import Settings
 
 log = logging.getLogger("processors")
 

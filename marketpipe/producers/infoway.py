@@ -29,13 +29,13 @@ from typing import Callable, Iterable
 import websocket
 
 from marketpipe import markethours
+from marketpipe.producers.http import request as http_request
+from marketpipe.producers.session import AuthFailed, Emit, Feed, MarketCalendar, RateLimited, Retry, Stopped
 from marketpipe.protocol import infoway as proto
 from marketpipe.providers import FeedOptions
 from marketpipe.quietlog import warn_plaintext
 from marketpipe.rawframe import H_BACKFILL, H_KLINE_TYPES
-from marketpipe.producers.http import request as http_request
 from marketpipe.settings import Settings
-from marketpipe.producers.session import AuthFailed, Emit, Feed, MarketCalendar, RateLimited, Retry, Stopped
 
 KLINE_TYPES = proto.KLINE_TYPES
 

@@ -22,11 +22,11 @@ from typing import Callable, Iterable
 import websocket
 
 from marketpipe import markethours
+from marketpipe.producers.http import request as http_request
+from marketpipe.producers.session import Emit, Feed, MarketCalendar, Retry
 from marketpipe.protocol import jin10 as proto
 from marketpipe.providers import FeedOptions
 from marketpipe.settings import Settings
-from marketpipe.producers.http import request as http_request
-from marketpipe.producers.session import Emit, Feed, MarketCalendar, Retry
 
 Http = Callable[..., tuple[int, bytes]]  # (url, data=None, headers=None, timeout=..) -> (status, body)
 

@@ -16,12 +16,12 @@ from typing import Any, Iterable
 import websocket
 
 from marketpipe import markethours
+from marketpipe.producers.http import request
+from marketpipe.producers.session import AuthFailed, Emit, Feed, MarketCalendar, Retry
 from marketpipe.protocol import jvquant as protocol
 from marketpipe.providers import FeedOptions
 from marketpipe.quietlog import warn_plaintext
 from marketpipe.settings import Settings
-from marketpipe.producers.http import request
-from marketpipe.producers.session import AuthFailed, Emit, Feed, MarketCalendar, Retry
 
 
 class JvQuantFeed(Feed):

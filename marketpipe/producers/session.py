@@ -37,8 +37,8 @@ from typing import Any, Callable, Protocol
 import websocket
 
 from marketpipe import markethours
-from marketpipe.rawframe import RawMeta
 from marketpipe.producers import metrics as m
+from marketpipe.rawframe import RawMeta
 
 log = logging.getLogger(__name__)
 

@@ -22,11 +22,11 @@ import time
 from typing import Any
 
 from marketpipe import topics
+from marketpipe.producers import metrics as m
 from marketpipe.quietlog import rdkafka_logger
 from marketpipe.rawframe import RawMeta
 from marketpipe.settings import Settings
 from marketpipe.topics import PRODUCER_MAX_MESSAGE_BYTES
-from marketpipe.producers import metrics as m
 
 log = logging.getLogger(__name__)
 
@@ -87,13 +87,16 @@ class RawSink:
     def send(self, value: bytes, meta: RawMeta) -> None:
         if self.fatal is not None:
             raise self.fatal
-        headers = meta.headers()
-        key = meta.connection.encode()
+        self._produce(self.topic, value, meta.connection.encode(), on_delivery=self._on_delivery, headers=meta.headers())
+        self.sent += 1
+        m.QUEUE.labels(self.provider).set(len(self.producer))
+
+    def _produce(self, topic: str, value: bytes, key: bytes, on_delivery: Any, **kw: Any) -> None:
+        """Produce, waiting (never dropping) while the local queue is full; the wait is logged and counted."""
         blocked_since = None
         while True:
             try:
-                self.producer.produce(self.topic, value=value, key=key, headers=headers,
-                                      on_delivery=self._on_delivery)
+                self.producer.produce(topic, value=value, key=key, on_delivery=on_delivery, **kw)
                 break
             except BufferError:
                 if blocked_since is None:
@@ -102,12 +105,10 @@ class RawSink:
                                 len(self.producer))
                 self.producer.poll(0.1)
                 if self.fatal is not None:
-                    raise self.fatal
+                    raise self.fatal from None
         if blocked_since is not None:
             m.BLOCKED.labels(self.provider).inc(time.monotonic() - blocked_since)
-        self.sent += 1
         self.producer.poll(0)
-        m.QUEUE.labels(self.provider).set(len(self.producer))
 
     def status(self, record: dict[str, Any]) -> None:
         """Write one FeedStatus record to md.status (same producer, same no-drop rules)."""
@@ -115,17 +116,8 @@ class RawSink:
             from marketpipe.schemas import codec as codec_mod
 
             self._status_encoder = codec_mod.from_settings(self.settings).encoder("FeedStatus", self.status_topic)
-        value = self._status_encoder(record)
-        while True:
-            try:
-                self.producer.produce(self.status_topic, value=value, key=record["provider"].encode(),
-                                      timestamp=record["event_time"], on_delivery=self._on_status_delivery)
-                break
-            except BufferError:
-                self.producer.poll(0.1)
-                if self.fatal is not None:
-                    raise self.fatal
-        self.producer.poll(0)
+        self._produce(self.status_topic, self._status_encoder(record), record["provider"].encode(),
+                      on_delivery=self._on_status_delivery, timestamp=record["event_time"])
 
     def _on_status_delivery(self, err: Any, msg: Any) -> None:
         if err is not None:

@@ -239,7 +239,8 @@ class Codec:
             record = self._read(data[5:], writer, loaded.parsed, loaded.name)
             decoded = Decoded(loaded.name, record, "confluent")
         else:
-            raise CodecError(f"unknown framing: first byte 0x{data[0]:02x} is neither Confluent (0x00) nor single-object (0xc3 0x01)")
+            raise CodecError(f"unknown framing: first byte 0x{data[0]:02x} is neither Confluent (0x00) "
+                             "nor single-object (0xc3 0x01)")
         if expect is not None and decoded.schema != expect:
             raise CodecError(f"expected a {expect} record, got {decoded.schema}")
         return decoded

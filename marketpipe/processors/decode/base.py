@@ -25,7 +25,6 @@ from typing import Any, Mapping
 
 from marketpipe.rawframe import RawMeta
 
-
 #: Bumped whenever a decoder change can alter the records derived from the same frame;
 #: stored in every record (``parser_version``) and every dead letter.
 PARSER_VERSION = "decode-1.1"

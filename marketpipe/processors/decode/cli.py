@@ -53,8 +53,8 @@ def guess_opcode(value: bytes) -> str:
 def handle(args: argparse.Namespace, settings: Any = None) -> int:
     import orjson
 
-    from marketpipe.rawframe import RawMeta
     from marketpipe.processors.decode import ParseError, RawFrame, dead_letters, decode
+    from marketpipe.rawframe import RawMeta
 
     if args.file == "-":
         value = sys.stdin.buffer.read()

@@ -23,10 +23,10 @@ import logging
 from functools import lru_cache
 from typing import Any
 
-from marketpipe.protocol import jin10 as proto
 from marketpipe.processors import metrics, symbols
 from marketpipe.processors.decode.base import DecoderState, Normalized, ParseError, RawFrame
 from marketpipe.processors.decode.common import Emitter, cst_datetime_to_utc_ms, epoch_ms, num, opt_num, symbol_or_error
+from marketpipe.protocol import jin10 as proto
 
 log = logging.getLogger(__name__)
 

@@ -58,12 +58,12 @@ from __future__ import annotations
 
 import zlib
 
-from marketpipe.protocol import jvquant as protocol
-from marketpipe.protocol.jvquant import AMOUNT_VOLUME, COMMAND_VERBS, VOLUME_AMOUNT
 from marketpipe.processors import symbols
 from marketpipe.processors.decode import metrics
 from marketpipe.processors.decode.base import DecoderState, Normalized, ParseError, RawFrame, Rejected
 from marketpipe.processors.decode.common import Emitter, check_event_time, floats, is_clock, levels, symbol_or_error
+from marketpipe.protocol import jvquant as protocol
+from marketpipe.protocol.jvquant import AMOUNT_VOLUME, COMMAND_VERBS, VOLUME_AMOUNT
 
 #: Refuse to inflate beyond this (a frame is a few KB; this bounds a deflate bomb).
 MAX_INFLATED = 8 << 20
