@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: install demo test bench kafka-up kafka-down images compose-smoke clean
+.PHONY: install demo test test-fast lint bench kafka-up kafka-down images compose-smoke clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -20,9 +20,19 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/marketpipe demo $(ARGS)
 
-## unit, property and integration tests (a real Kafka broker is started once for the session)
-test: $(STAMP)
+## lint and types, then unit, property and integration tests (one real Kafka broker for the session)
+test: lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## the fast tier: lint and every test that needs no broker and no Docker (under a minute)
+test-fast: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest -q -m "not integration and not docker" $(PYTEST_ARGS)
+
+## ruff (pyflakes, pycodestyle, isort, bugbear rules) and mypy over the package
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 bench: $(STAMP)
 	$(BIN)/python -m pip install -q -e '.[dev]'

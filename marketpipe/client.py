@@ -37,6 +37,7 @@ Settings come from :mod:`marketpipe.settings` (environment), or pass ``settings=
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import time
 import typing
 import uuid
@@ -246,6 +247,10 @@ R = TypeVar("R")
 TERMINAL_STATES = frozenset({"REJECTED", "CANCELLED", "FILLED", "FAILED", "UNKNOWN"})
 
 
+def _tuple_of(item: Callable[[Any], Any], values: Any) -> tuple[Any, ...]:
+    return tuple(item(x) for x in values)
+
+
 def _builder(cls: type) -> Callable[[Mapping[str, Any]], Any]:
     """``dict -> cls`` converting nested records (SourceRef, lists of Level) by the type hints."""
     hints = typing.get_type_hints(cls)
@@ -256,7 +261,7 @@ def _builder(cls: type) -> Callable[[Mapping[str, Any]], Any]:
             steps.append((f.name, _builder(hint)))  # type: ignore[arg-type]
         elif typing.get_origin(hint) is tuple:
             item = _builder(typing.get_args(hint)[0])
-            steps.append((f.name, lambda v, item=item: tuple(item(x) for x in v)))
+            steps.append((f.name, functools.partial(_tuple_of, item)))
         else:
             steps.append((f.name, None))
 
@@ -291,7 +296,7 @@ class RecordDeserializer(Deserializer):
             from marketpipe.schemas.codec import CodecError
 
             raise CodecError(f"{decoded.schema} records are not read through marketpipe.client")
-        return build(decoded.record)  # type: ignore[no-any-return]
+        return build(decoded.record)
 
 
 def identity(record: Record) -> tuple[Any, ...]:

@@ -16,6 +16,7 @@ import argparse
 import os
 import signal
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -162,7 +163,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     try:
         return _run_pipeline(args, settings)
     finally:
-        if started_broker and not args.keep_broker:
+        if started_broker and local is not None and not args.keep_broker:
             local.down()
             print("stopped the local Kafka broker (--keep-broker keeps it)", file=sys.stderr)
 
@@ -178,10 +179,10 @@ def _run_pipeline(args: argparse.Namespace, settings: Settings) -> int:
     env["MARKETPIPE_METRICS_PORT"] = "0"  # every process picks a free port and prints it in its log
     env["PYTHONUNBUFFERED"] = "1"
     sup = Supervisor(settings.home / "demo" / "logs")
-    stop = {"now": False}
+    stop = threading.Event()
 
     def on_signal(signum: int, _frame: Any) -> None:
-        stop["now"] = True
+        stop.set()
 
     signal.signal(signal.SIGTERM, on_signal)
     exe = [sys.executable, "-m", "marketpipe"]
@@ -212,9 +213,8 @@ def _run_pipeline(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _live(args: argparse.Namespace, settings: Settings, sup: Any, watcher: Watcher, exe: list[str],
-          env: dict[str, str], stop: dict[str, bool]) -> int:
+          env: dict[str, str], stop: threading.Event) -> int:
     import subprocess
-    import threading
 
     from rich.console import Console
     from rich.live import Live
@@ -243,7 +243,7 @@ def _live(args: argparse.Namespace, settings: Settings, sup: Any, watcher: Watch
     try:
         with Live(render(watcher.state, processes(), 0), console=console, refresh_per_second=4,
                   transient=False) as live:
-            while not stop["now"]:
+            while not stop.is_set():
                 elapsed = time.monotonic() - started
                 if args.seconds and elapsed >= args.seconds:
                     break

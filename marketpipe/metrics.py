@@ -21,7 +21,7 @@ def serve(port: int, what: str, host: str = "127.0.0.1") -> int | None:
     from prometheus_client import start_http_server
 
     server, _thread = start_http_server(port, addr=host)
-    address, bound = server.server_address[0], server.server_port
+    address, bound = str(server.server_address[0]), server.server_port
     shown = f"[{address}]" if ":" in address else address
     everywhere = " (every interface)" if address in ("0.0.0.0", "::") else ""
     print(f"{what}: Prometheus metrics on http://{shown}:{bound}/metrics{everywhere}", file=sys.stderr, flush=True)

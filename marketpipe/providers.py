@@ -93,7 +93,7 @@ class Provider:
         return resolve(self.decoder)
 
     def load_simulator(self) -> type:
-        return resolve(self.simulator)  # type: ignore[no-any-return]
+        return resolve(self.simulator)
 
     def sim_env(self, port: int) -> dict[str, str]:
         return {k: v.format(port=port) for k, v in self.sim_settings.items()}

@@ -17,7 +17,7 @@ import threading
 import time
 import urllib.parse
 from functools import lru_cache
-from typing import Callable
+from typing import Any, Callable
 
 _NUMBERS = re.compile(r"\d+")
 
@@ -71,7 +71,7 @@ def quiet_repeats(logger: logging.Logger | None = None, window: float = 10.0) ->
             handler.addFilter(RepeatFilter(window))
 
 
-def rdkafka_logger() -> dict[str, logging.Logger]:
+def rdkafka_logger() -> dict[str, Any]:
     """Client config that sends librdkafka's log lines to Python logging (served on poll/flush)."""
     return {"logger": logging.getLogger("rdkafka")}
 

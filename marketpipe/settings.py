@@ -60,7 +60,7 @@ class SettingsError(ValueError):
 
 # ---- parsers: (text, variable name) -> value; a bad text raises SettingsError naming the variable
 
-Parser = Callable[[str, str], Any]
+Parser = Callable[[Any, str], Any]  # (text, or a family's {suffix: text}; variable name) -> value
 
 
 def text(raw: str, name: str) -> str:

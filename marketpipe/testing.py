@@ -49,7 +49,7 @@ FALLBACK_IMAGE = "confluentinc/cp-kafka:7.6.1"
 class Broker:
     bootstrap: str
     kind: str  # "external" | "docker:<image>" | "local"
-    stop: Callable[[], None] = lambda: None
+    stop: Callable[[], object] = lambda: None
 
 
 def image_exists(image: str) -> bool:
@@ -132,7 +132,7 @@ def start_docker_broker() -> Broker:
     try:
         from testcontainers.community.kafka import KafkaContainer
     except ImportError:  # testcontainers < 4.10
-        from testcontainers.kafka import KafkaContainer  # type: ignore[no-redef]
+        from testcontainers.kafka import KafkaContainer
 
     kafka = KafkaContainer(FALLBACK_IMAGE).with_kraft()
     kafka.start()

@@ -174,7 +174,8 @@ def _bar_agents(app: App, settings: Settings, output: Callable[[], Output]) -> N
         name = tick_topic.get_topic_name()
         return {tp.partition for tp in app.consumer.assignment() if tp.topic == name}
 
-    async def disown(sender: Any, revoked: set[Any], **_: Any) -> None:
+    async def disown(sender: Any, *args: Any, **_: Any) -> None:
+        revoked: set[Any] = args[0]  # Faust sends the revoked TopicPartitions positionally
         name = tick_topic.get_topic_name()
         state().disown(tp.partition for tp in revoked if tp.topic == name)
 
@@ -205,6 +206,7 @@ def _bar_agents(app: App, settings: Settings, output: Callable[[], Output]) -> N
             await durable(s.out)
             s.out.report()
 
-    app.on_partitions_revoked.connect(disown)
+    # mode types a receiver as a union of callables that no coroutine function satisfies
+    app.on_partitions_revoked.connect(disown)  # type: ignore[arg-type]
     app.agent(tick_topic, name="bars")(bars)
     app.timer(interval=1.0)(close_idle_windows)

@@ -30,11 +30,20 @@ log = logging.getLogger("processors")
 class RawMessage(Protocol):
     """What a raw Kafka record offers: Faust's messages have these attributes."""
 
-    topic: str
-    partition: int
-    offset: int
-    value: bytes | None
-    headers: Any
+    @property
+    def topic(self) -> str: ...
+
+    @property
+    def partition(self) -> int: ...
+
+    @property
+    def offset(self) -> int: ...
+
+    @property
+    def value(self) -> bytes | None: ...
+
+    @property
+    def headers(self) -> Any: ...
 
 
 @dataclass(frozen=True)

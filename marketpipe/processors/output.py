@@ -161,5 +161,5 @@ def omit_raw(letter: dict[str, Any]) -> dict[str, Any]:
 
 def refused(exc: Exception) -> bool:
     """A record Kafka refuses for what it is (too large ...), not because the producer is broken."""
-    err = exc.args[0] if exc.args else None
+    err: Any = exc.args[0] if exc.args else None
     return not (hasattr(err, "fatal") and err.fatal())

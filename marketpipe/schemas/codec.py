@@ -24,6 +24,7 @@ import io
 import json
 import struct
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from functools import lru_cache
@@ -158,7 +159,7 @@ class SchemaRegistry:
     def register(self, subject: str, document: str) -> int:
         key = (subject, document)
         if key not in self._ids:
-            answer = self._call("POST", f"/subjects/{urllib.request.quote(subject, safe='')}/versions",
+            answer = self._call("POST", f"/subjects/{urllib.parse.quote(subject, safe='')}/versions",
                                 {"schema": document})
             self._ids[key] = int(answer["id"])
         return self._ids[key]
@@ -233,11 +234,11 @@ class Codec:
                 raise CodecError(f"Confluent-framed record with schema id {schema_id} but SCHEMA_REGISTRY_URL is not set")
             writer = self.registry.writer_schema(schema_id)
             fullname = writer.get("name", "") if isinstance(writer, dict) else ""
-            loaded = self._by_fullname.get(fullname)
-            if loaded is None:
+            named = self._by_fullname.get(fullname)
+            if named is None:
                 raise CodecError(f"schema id {schema_id} is {fullname or 'not a named record'}, not one of marketpipe's schemas")
-            record = self._read(data[5:], writer, loaded.parsed, loaded.name)
-            decoded = Decoded(loaded.name, record, "confluent")
+            record = self._read(data[5:], writer, named.parsed, named.name)
+            decoded = Decoded(named.name, record, "confluent")
         else:
             raise CodecError(f"unknown framing: first byte 0x{data[0]:02x} is neither Confluent (0x00) "
                              "nor single-object (0xc3 0x01)")

@@ -175,7 +175,8 @@ class InfowaySim(SimServer):
         body = orjson.dumps({"ret": 200, "msg": "success", "traceId": trace, "data": data})
         # recorded like a frame: a producer keeps a good answer on its raw topic, so what the simulator
         # served still adds up to what Kafka holds
-        self.recorder.sent(f"rest-{trace}", 1, "data", len(body), [{"kind": "kline", "code": d["s"]} for d in data])
+        rows: list[Row] = [{"kind": "kline", "code": str(d["s"])} for d in data]
+        self.recorder.sent(f"rest-{trace}", 1, "data", len(body), rows)
         return web.Response(body=body, content_type="application/json")
 
     # ---- connection -----------------------------------------------------------------------
@@ -375,7 +376,7 @@ class InfowaySim(SimServer):
         for sym in conn.trade:
             code = self._served(conn, sym)
             for t in by_code.get(code, ()) if code else ():
-                key = ("trade", t.code, t.trade_id, conn.include_ty)
+                key: tuple[Any, ...] = ("trade", t.code, t.trade_id, conn.include_ty)
                 if key not in cache:
                     cache[key] = self._trade_frame(t, conn.include_ty)
                 row: Row = {"kind": "trade", "code": sym, "trade_ids": [t.trade_id]}

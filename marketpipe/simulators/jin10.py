@@ -93,8 +93,9 @@ class Session(Connection):
         """End the session; a held poll wakes up and answers the close packet."""
         self.closed = True
         self.wakeup.set()
-        if self.ws is not None and self.request.transport is not None:
-            self.request.transport.close()
+        transport = self.request.transport if self.request is not None else None
+        if self.ws is not None and transport is not None:
+            transport.close()
 
 
 class Jin10Sim(SimServer):

@@ -32,7 +32,7 @@ def build(provider: str, **options: Any) -> SimServer:
         entry = providers.get(provider)
     except providers.UnknownProvider as exc:
         raise ValueError(str(exc)) from None
-    return entry.load_simulator()(**options)  # type: ignore[no-any-return]
+    return entry.load_simulator()(**options)
 
 
 class Running:
@@ -87,7 +87,7 @@ class Running:
 
     def stats(self) -> dict[str, Any]:
         """Counters of what was sent (totals and per connection), read on the simulator's loop."""
-        return self.call(self.sim.astats())  # type: ignore[no-any-return]
+        return self.call(self.sim.astats())
 
     def stop(self) -> None:
         if self._thread.is_alive():

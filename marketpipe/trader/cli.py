@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
+import threading
 
 from marketpipe.settings import Settings
 
@@ -15,10 +16,10 @@ def cmd_trade(args: argparse.Namespace, settings: Settings) -> int:
 
     trader = consumer.build(settings, args.reference)
     metrics.serve(settings.metrics_port, "trader", settings.metrics_host)
-    stop = {"now": False}
+    stop = threading.Event()
 
     def on_signal(signum: int, _frame: object) -> None:
-        stop["now"] = True
+        stop.set()
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)

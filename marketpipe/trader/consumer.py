@@ -48,6 +48,7 @@ import json
 import logging
 import os
 import signal
+import threading
 import time
 from dataclasses import dataclass
 from decimal import Decimal
@@ -109,6 +110,10 @@ class RecordRef:
     topic: str
     partition: int
     offset: int
+
+    @classmethod
+    def of(cls, msg: Any) -> "RecordRef":
+        return cls(msg.topic() or "", msg.partition() or 0, msg.offset() or 0)
 
     def __str__(self) -> str:
         return f"{self.topic}/{self.partition}/{self.offset}"
@@ -185,6 +190,7 @@ class Trader:
             event_id = str(source) if cmd["command_id"] == str(source) else f"{cmd['command_id']}@{source}"
         else:
             event_id = f"{cmd['command_id']}:{time.time_ns()}"
+        event_time = int(time.time() * 1000)
         record = {
             "event_id": event_id, "command_id": str(cmd["command_id"]),
             # names reaching here are public already, but a ledger entry written before accounts were
@@ -195,10 +201,10 @@ class Trader:
             "side": cmd.get("side") if cmd.get("side") in ("BUY", "SELL") else None,
             "price": _event_price(cmd.get("price")), "volume": _volume(cmd.get("volume")), "filled_volume": filled,
             "avg_fill_price": _event_price(avg_price),
-            "event_time": int(time.time() * 1000), "receive_time_ns": received_ns,
+            "event_time": event_time, "receive_time_ns": received_ns,
         }
         self.producer.produce(self.settings.topic(topics.ORDER_EVENTS), key=cmd["command_id"].encode(),
-                              value=self.encode_event(record), timestamp=record["event_time"])
+                              value=self.encode_event(record), timestamp=event_time)
         metrics.EVENTS.labels(state).inc()
         if rule:
             metrics.REJECTIONS.labels(rule).inc()
@@ -480,7 +486,7 @@ def read_control_to_end(trader: Trader, control: Any, partitions: int, timeout: 
         log.error("kill switch ON, failing closed: %s", trader.halt_reason)
 
 
-def run_loop(trader: Trader, stop: dict[str, bool], idle_exit: float | None = None) -> None:
+def run_loop(trader: Trader, stop: threading.Event, idle_exit: float | None = None) -> None:
     from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
 
     s = trader.settings
@@ -503,10 +509,10 @@ def run_loop(trader: Trader, stop: dict[str, bool], idle_exit: float | None = No
     log.info("trader ready: consuming %s for account %s", s.topic(topics.ORDER_COMMANDS), trader.accounts.public)
     last_msg = time.monotonic()
     try:
-        while not stop["now"]:
-            for msg in control.consume(100, timeout=0):
-                if not msg.error():
-                    trader.on_control(msg.key(), msg.value(), RecordRef(msg.topic(), msg.partition(), msg.offset()))
+        while not stop.is_set():
+            for ctl in control.consume(100, timeout=0):
+                if not ctl.error():
+                    trader.on_control(ctl.key(), ctl.value(), RecordRef.of(ctl))
             msg = commands.poll(0.2)
             trader.maybe_poll()
             if msg is None:
@@ -517,8 +523,7 @@ def run_loop(trader: Trader, stop: dict[str, bool], idle_exit: float | None = No
                 log.warning("consumer: %s", msg.error())
                 continue
             last_msg = time.monotonic()
-            outcome = trader.handle(msg.value() or b"", time.time_ns(),
-                                    RecordRef(msg.topic(), msg.partition(), msg.offset()))
+            outcome = trader.handle(msg.value() or b"", time.time_ns(), RecordRef.of(msg))
             trader.flush()
             if outcome.commit:
                 try:
@@ -527,7 +532,7 @@ def run_loop(trader: Trader, stop: dict[str, bool], idle_exit: float | None = No
                     log.warning("offset commit failed (the command will be seen again and deduplicated): %s", exc)
             else:
                 # leave the offset; rewind so the command is retried after a pause
-                commands.seek(msg)
+                commands.seek(TopicPartition(msg.topic(), msg.partition(), msg.offset()))
                 time.sleep(1.0)
     finally:
         commands.close()

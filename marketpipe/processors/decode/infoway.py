@@ -67,6 +67,7 @@ def decode(frame: RawFrame, state: DecoderState) -> list[Normalized]:
     if not isinstance(obj, dict):
         raise ParseError("infoway: JSON frame is not an object")
     code = obj.get("code")
+    data: Any
     if "code" not in obj:  # the bare data object, as the documents print pushes
         code, data = shape_code(obj), obj
     else:

@@ -355,6 +355,7 @@ def lv2_record(em: Emitter, code: str, symbol: str, market: str, piece: str) -> 
     f = piece.split(",")
     n = len(f)
     session = None
+    clock: bool | None
     if market == "us":  # time, session, id, price, vol[, price, vol...]
         if n < protocol.US_LV2_FIELDS or (n - 3) % 2:
             raise ParseError(f"lv2 field count: {code} has {n} fields, time,session,id,price,vol expected")
@@ -368,7 +369,7 @@ def lv2_record(em: Emitter, code: str, symbol: str, market: str, piece: str) -> 
                 check_count("lv2", code, n, protocol.LV2_FIELDS, protocol.LV2_FIELDS)
         elif n < 4 or n % 2:  # HK: time,id,price,vol[,price,vol...]
             raise ParseError(f"lv2 field count: {code} has {n} fields, time,id,price,vol[,price,vol] expected")
-        clock: bool | None = True
+        clock = True
         if is_clock(f[0]):
             stamp, trade_id = f[0], f[1]
         elif is_clock(f[1]):  # the documents' later records: id,time,price,vol
