@@ -16,7 +16,7 @@ from marketpipe.producers import session as session_mod
 from marketpipe.producers.infoway import InfowayFeed
 from marketpipe.producers.session import Feed, Session
 from marketpipe.protocol import infoway as proto
-from marketpipe.rawframe import H_BACKFILL, RawMeta, parse_meta
+from marketpipe.rawframe import H_BACKFILL, RawMeta, header_dict, parse_meta
 from marketpipe.schemas.codec import Codec
 from marketpipe.simulators.runner import run as run_sim
 
@@ -31,7 +31,7 @@ def backfill_frame(body: bytes, path: str, offset: int = 7) -> RawFrame:
     meta = RawMeta("infoway", "iw-1", 12, 2, 1_751_958_100_000_000_000, "text", "data",
                    (("kline_types", "1"), (H_BACKFILL, path)))
     # through the headers, as the processor reads them from Kafka
-    return RawFrame("infoway", body, parse_meta(meta.headers()), "raw.infoway", 0, offset)
+    return RawFrame("infoway", body, parse_meta(meta.headers()), "raw.infoway", 0, offset, header_dict(meta.headers()))
 
 
 def test_seed_answer_decodes_to_backfilled_klines() -> None:
@@ -60,7 +60,7 @@ def test_live_klines_are_not_backfilled() -> None:
                                     "pca": "-9.00000", "pfr": "-0.01%", "s": "BTCUSDT", "t": "1786775220", "ty": 1,
                                     "v": "19.90087", "vw": "1254633.2367064"}}
     meta = RawMeta("infoway", "iw-1", 3, 1, 1_786_775_250 * 10**9, "text", "data", (("kline_types", "1"),))
-    recs = decode(RawFrame("infoway", json.dumps(push).encode(), parse_meta(meta.headers())))
+    recs = decode(RawFrame("infoway", json.dumps(push).encode(), parse_meta(meta.headers()), headers=header_dict(meta.headers())))
     codec = Codec()
     assert [codec.decode(codec.encode("Kline", r.record)).record["backfilled"] for r in recs] == [False]
 

@@ -16,7 +16,7 @@ import websocket
 
 from marketpipe import settings as settings_mod
 from marketpipe.processors.decode import RawFrame, decode
-from marketpipe.rawframe import H_BACKFILL, extra_header, parse_meta
+from marketpipe.rawframe import H_BACKFILL, extra_header, header_dict, parse_meta
 from marketpipe.simulators.runner import run as run_sim
 from tests.pipeline import final_bars, read_topic, start_producer, start_worker, stop_worker, wait_for
 from tests.test_producers import raw_frames
@@ -134,7 +134,8 @@ def test_infoway_gap_is_backfilled_with_the_klines_the_simulator_pushed(mp_env, 
     assert backfills, "no backfill frame on raw.infoway"
     klines = []
     for m in backfills:
-        recs = decode(RawFrame("infoway", m.value(), parse_meta(m.headers()), m.topic(), m.partition(), m.offset()))
+        recs = decode(RawFrame("infoway", m.value(), parse_meta(m.headers()), m.topic(), m.partition(), m.offset(),
+                               header_dict(m.headers())))
         klines += [r.record for r in recs]
     assert klines and all(k["backfilled"] for k in klines)
 
@@ -143,8 +144,9 @@ def test_infoway_gap_is_backfilled_with_the_klines_the_simulator_pushed(mp_env, 
                 k["volume"], k["amount"])
 
     pushed: dict[int, list[tuple[Any, ...]]] = {}
-    for raw in pushes:
-        for rec in decode(RawFrame("infoway", raw, parse_meta([]))) if raw.startswith(b'{"code":10008') else []:
+    subscribed = {"kline_types": "1"}  # the observer subscribed 1m klines; documented pushes carry no ty
+    for raw in (p for p in pushes if p.startswith(b'{"code":10008')):
+        for rec in decode(RawFrame("infoway", raw, parse_meta([]), headers=subscribed)):
             pushed.setdefault(rec.record["event_time"], []).append(shape(rec.record))
     newest = max(k["event_time"] for k in klines)
     for k in klines:

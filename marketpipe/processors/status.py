@@ -320,10 +320,12 @@ class GapFeed:
         from confluent_kafka import Consumer, TopicPartition
 
         from marketpipe import topics
+        from marketpipe.quietlog import rdkafka_logger
         from marketpipe.schemas import codec as codec_mod
 
         topic = self.settings.topic(topics.MD_STATUS)
-        consumer = Consumer({**self.settings.kafka.client_config(), "group.id": self.settings.group_id("marketpipe-gap-feed"),
+        consumer = Consumer({**self.settings.kafka.client_config(), **rdkafka_logger(),
+                             "group.id": self.settings.group_id("marketpipe-gap-feed"),
                              "enable.auto.commit": False, "auto.offset.reset": "earliest"})
         md = consumer.list_topics(topic, timeout=30).topics.get(topic)
         if md is None or md.error is not None:

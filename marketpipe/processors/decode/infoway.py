@@ -38,7 +38,7 @@ from marketpipe.processors.decode import metrics
 from marketpipe.processors.decode.base import DecoderState, Normalized, ParseError, RawFrame
 from marketpipe.processors.decode.common import Emitter, check_event_time, epoch_ms, levels, num, opt_num, symbol_or_error
 from marketpipe.protocol import infoway as proto
-from marketpipe.rawframe import H_BACKFILL, H_KLINE_TYPES, extra_header
+from marketpipe.rawframe import H_BACKFILL, H_KLINE_TYPES
 
 TRADE, BOOK, CANDLE = proto.PUSH_TRADE, proto.PUSH_DEPTH, proto.PUSH_KLINE
 ACKS = proto.ACKS
@@ -52,7 +52,7 @@ MAX_RECORDS_PER_FRAME = 1000
 
 
 def decode(frame: RawFrame, state: DecoderState) -> list[Normalized]:
-    if frame.meta.extra and extra_header(frame.meta, H_BACKFILL) is not None:
+    if H_BACKFILL in frame.headers:
         return backfill(frame)
     value = frame.value
     body = value.lstrip()
@@ -221,7 +221,7 @@ def backfill(frame: RawFrame) -> list[Normalized]:
     """A REST ``batch_kline`` answer the producer fetched after a gap (header ``backfill`` = the
     request path, which alone says the kline type): Kline records marked ``backfilled``."""
     try:
-        request = proto.parse_batch_kline_path(extra_header(frame.meta, H_BACKFILL) or "")
+        request = proto.parse_batch_kline_path(frame.headers.get(H_BACKFILL, ""))
         items = proto.rest_rows(frame.value)
     except ValueError as exc:
         raise ParseError(f"infoway backfill: {exc}") from None
