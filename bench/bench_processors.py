@@ -13,8 +13,8 @@ copied under its own topic prefix, flushes its output before committing (at-leas
 app), and is measured from outside: it is started on empty topics and left to settle, then the
 backlog is written and its CPU (user+system, all threads, from /proc) counted until the last
 expected record is out; wall time runs from its first output record to its last. ``--quick``: 1/20
-of the backlog, one run each, a 3 s latency window (checks that it works; tests run it). Normalized events per CPU-second and the ratios c/b and c/d are printed. Then the Faust app's
-end-to-end latency (producer receive time → record readable on md.tick) at a fixed input rate.
+of the backlog, one run each (checks that it works; tests run it). Normalized records per
+CPU-second and the ratios c/b and c/d are printed. End-to-end latency: bench_latency.py.
 """
 
 from __future__ import annotations
@@ -31,8 +31,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import (ROOT, broker, cpu_seconds, env_for, fresh_settings, percentile,  # noqa: E402
-                    records_in, wait_until)
+from common import ROOT, broker, cpu_seconds, env_for, fresh_settings, records_in, wait_until  # noqa: E402
 
 from marketpipe.rawframe import RawMeta  # noqa: E402
 
@@ -253,68 +252,6 @@ def measure(label: str, cmd: list[str], env: dict[str, str], s: Any, outputs: li
             "per_cpu": expected / max(cpu1 - cpu0, 1e-9), "per_wall": expected / max(t1 - t0, 1e-9)}
 
 
-def latency(bootstrap: str, home: Path, rate: int = 1000, seconds: float = 15.0) -> dict[str, float]:
-    from confluent_kafka import OFFSET_END, Consumer, Producer, TopicPartition
-
-    import bench_decode as bd
-    from schemas.codec import Codec
-
-    s = fresh_settings(bootstrap, "lat")
-    env = env_for(bootstrap, s.topic_prefix, home / "lat")
-    proc = subprocess.Popen([sys.executable, "-m", "marketpipe", "process", "--loglevel", "warn"], env=env,
-                            stdout=open(home / "latency-worker.log", "wb"), stderr=subprocess.STDOUT, cwd=ROOT)
-    consumer = Consumer({**s.kafka.client_config(), "group.id": f"bench-lat-{uuid.uuid4().hex[:6]}",
-                         "enable.auto.commit": False})
-    tick = s.topic("md.tick")
-    parts = consumer.list_topics(tick, timeout=10).topics[tick].partitions
-    consumer.assign([TopicPartition(tick, p, OFFSET_END) for p in parts])
-    producer = Producer({**s.kafka.client_config(), "linger.ms": 1})
-    codec, samples = Codec(), []
-
-    def send(n: int) -> None:
-        for _ in range(n):
-            meta = RawMeta("infoway", "lat-1", 0, 1, time.time_ns(), "text", "data")
-            producer.produce(s.topic("raw.infoway"), key=b"lat-1", value=bd.iw_trade().encode(), headers=meta.headers())
-        producer.poll(0)
-
-    def drain(keep: bool) -> int:
-        got = 0
-        for m in consumer.consume(1000, timeout=0.01):
-            if not m.error():
-                got += 1
-                if keep:
-                    samples.append((time.time_ns() - codec.decode(m.value()).record["receive_time_ns"]) / 1e6)
-        return got
-
-    try:
-        deadline = time.monotonic() + 120  # warm-up: until the worker answers
-        while time.monotonic() < deadline:
-            send(1)
-            producer.flush(5)
-            if wait_until(lambda: drain(False) > 0, 1.0, 0.05):
-                break
-        time.sleep(2)
-        drain(False)
-        start = time.monotonic()
-        sent = 0
-        while time.monotonic() - start < seconds:
-            due = int((time.monotonic() - start) * rate)
-            if due > sent:
-                send(due - sent)
-                sent = due
-            drain(True)
-        producer.flush(10)
-        end = time.monotonic() + 10
-        while len(samples) < sent and time.monotonic() < end:
-            drain(True)
-    finally:
-        consumer.close()
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(60)
-    return {"rate": rate, "seconds": seconds, "sent": sent, "got": len(samples), "p50": percentile(samples, 0.5),
-            "p90": percentile(samples, 0.9), "p99": percentile(samples, 0.99), "max": max(samples)}
-
-
 def quix_env(env: dict[str, str]) -> dict[str, str] | None:
     """The environment variant (d) runs in, or None when quixstreams cannot be imported there.
 
@@ -372,7 +309,6 @@ def main(argv: list[str]) -> int:
                 r = {"label": label, "skipped": "quixstreams not installed"}
             r["key"] = key
             results.append(r)
-        lat = latency(bootstrap, home, seconds=3.0 if quick else 15.0)
     by = {r["key"]: r for r in results if not r.get("skipped")}
     print()
     print(f"{'variant':<37} {'records':>8} {'wall s':>7} {'CPU s':>7} {'records/CPU-s':>14} {'records/s':>10}")
@@ -395,13 +331,9 @@ def main(argv: list[str]) -> int:
     print("(c) is the same job as (b) and (d): `marketpipe process --agents normalize`; (c+) is the default "
           "deployment,\n    which also re-reads md.tick for bars in the same process. (a) counts frames, the others "
           "normalized records.")
-    print()
-    print(f"end-to-end latency, faust app, {lat['rate']} frames/s for {lat['seconds']:.0f} s ({lat['got']}/{lat['sent']} "
-          f"ticks seen): p50 {lat['p50']:.1f} ms  p90 {lat['p90']:.1f} ms  p99 {lat['p99']:.1f} ms  "
-          f"max {lat['max']:.1f} ms  (producer receive-time header -> record read from md.tick)")
     print(load_line())
     write_json(json_path, {"quick": quick, "frames": len(frames), "expected_records": expected, "variants": results,
-                           "ratios": ratios, "latency": lat, "load": os.getloadavg()})
+                           "ratios": ratios, "load": os.getloadavg()})
     return 0
 
 

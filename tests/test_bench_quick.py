@@ -98,3 +98,14 @@ def test_producers_quick(mp_env: dict[str, str], tmp_path: Path) -> None:
         positive(row, "fps")
         assert row["cpu_us"] >= 0, row  # /proc counts CPU in 10 ms ticks: a 1 s window may show none
         assert row["total"] <= row["sent"] + 1, row
+
+
+@pytest.mark.integration
+def test_latency_quick(mp_env: dict[str, str], tmp_path: Path) -> None:
+    report = run_quick("latency", mp_env, tmp_path)
+    rows = {(r["profile"], r["records_per_s"]) for r in report["rows"]}
+    assert rows == {(p, n) for p in ("latency", "throughput") for n in (1000, 10000)}
+    for row in report["rows"]:
+        assert 0 < row["got"] <= row["expected"] * 1.05, row
+        positive(row, "p50", "p90", "p99", "max")
+        assert row["p50"] <= row["p90"] <= row["p99"] <= row["max"], row
