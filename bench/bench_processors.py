@@ -4,8 +4,10 @@
 
 (a) plain confluent-kafka passthrough (consume, produce unchanged);
 (b) plain confluent-kafka doing our job: decode + normalize + Avro (``processors.app.process_frame``);
-(c) our Faust app doing that job (``marketpipe process --agents normalize``), and (c+) the default
-    worker that also runs the bar agent over md.tick in the same process;
+(c) our Faust app doing that job (``marketpipe process --agents normalize``) in the throughput
+    profile, (c-lat) the same in the latency profile (``MARKETPIPE_PROCESSOR_PROFILE``), and (c+)
+    the default worker that also runs the bar agent over md.tick in the same process; (c0) with
+    ``BENCH_BASELINE=<source tree>``: the normalize worker of that tree (before/after in one run);
 (d) Quix Streams doing the same decode + normalize + Avro.
 
 Each variant runs as its own process (best of ``BENCH_REPEATS``, default 2) over the same backlog
@@ -36,6 +38,8 @@ from common import ROOT, broker, cpu_seconds, env_for, fresh_settings, records_i
 from marketpipe.rawframe import RawMeta  # noqa: E402
 
 MD_TOPICS = ["md.tick", "md.quote", "md.depth", "md.kline", "md.dlq"]
+THROUGHPUT = {"MARKETPIPE_PROCESSOR_PROFILE": "throughput"}
+LATENCY = {"MARKETPIPE_PROCESSOR_PROFILE": "latency"}
 COPY_TOPIC, QUIX_TOPIC = "bench.copy", "bench.quix"
 REPEATS = int(os.environ.get("BENCH_REPEATS", "2"))
 rng = random.Random(11)
@@ -117,9 +121,12 @@ class Msg:
 def run_confluent(passthrough: bool) -> None:
     from confluent_kafka import Consumer
 
+    from processors.profile import tune_gc
+
     from marketpipe import settings as settings_mod
 
     s = settings_mod.load()
+    tune_gc()  # the same GC settings as the Faust worker: the same job, measured the same way
     stop = {"now": False}
     signal.signal(signal.SIGTERM, lambda *_: stop.update(now=True))
     consumer = Consumer({**s.kafka.client_config(), "group.id": f"bench-{uuid.uuid4().hex[:6]}",
@@ -167,8 +174,10 @@ def run_quix() -> None:
     from processors.app import Output
     from processors.decode import ParseError, RawFrame, decode
     from processors.decode.base import dead_letter
+    from processors.profile import tune_gc
 
     s = settings_mod.load()
+    tune_gc()
     out = Output(s)  # only its cached Avro encoders and volume tracker; Quix produces
 
     class Encoded(Serializer):
@@ -227,7 +236,8 @@ def measure(label: str, cmd: list[str], env: dict[str, str], s: Any, outputs: li
             log: Path, feed: Any) -> dict[str, Any]:
     """Start the variant on empty topics, let it settle, then ``feed`` it the backlog and take the CPU it
     spends until every expected record is out (start-up is not counted, so a small backlog measures too)."""
-    proc = subprocess.Popen(cmd, env=env, stdout=open(log, "wb"), stderr=subprocess.STDOUT, cwd=ROOT)
+    proc = subprocess.Popen(cmd, env=env, stdout=open(log, "wb"), stderr=subprocess.STDOUT,
+                            cwd=env.get("BENCH_CWD", ROOT))  # `python -m` imports from its working directory
     try:
         settled(proc.pid, lambda: proc.poll() is None)
         if proc.poll() is not None:
@@ -279,20 +289,25 @@ def main(argv: list[str]) -> int:
     results = []
     with broker() as bootstrap, tempfile.TemporaryDirectory(prefix="mp-bench-proc-") as tmp:
         home = Path(tmp)
+        normalize = [sys.executable, "-m", "marketpipe", "process", "--agents", "normalize", "--loglevel", "warn"]
         plan = [
-            ("a", "confluent passthrough", me + ["passthrough"], [COPY_TOPIC], len(frames)),
-            ("b", "confluent decode+Avro", me + ["confluent"], MD_TOPICS, expected),
-            ("c", "faust app, normalize agents", [sys.executable, "-m", "marketpipe", "process", "--agents",
-                                                  "normalize", "--loglevel", "warn"], MD_TOPICS, expected),
-            ("c+", "faust app, all agents (+bars)", [sys.executable, "-m", "marketpipe", "process", "--loglevel",
-                                                     "warn"], MD_TOPICS, expected),
-            ("d", "quix streams decode+Avro", me + ["quix"], [QUIX_TOPIC], expected),
+            ("a", "confluent passthrough", me + ["passthrough"], [COPY_TOPIC], len(frames), {}),
+            ("b", "confluent decode+Avro", me + ["confluent"], MD_TOPICS, expected, {}),
+            ("c", "faust app, normalize, throughput", normalize, MD_TOPICS, expected, THROUGHPUT),
+            ("c-lat", "faust app, normalize, latency", normalize, MD_TOPICS, expected, LATENCY),
+            ("c+", "faust app, all agents, throughput", [sys.executable, "-m", "marketpipe", "process",
+                                                         "--loglevel", "warn"], MD_TOPICS, expected, THROUGHPUT),
+            ("d", "quix streams decode+Avro", me + ["quix"], [QUIX_TOPIC], expected, {}),
         ]
-        for key, label, cmd, outputs, want in plan:
+        baseline = os.environ.get("BENCH_BASELINE", "")
+        if baseline:  # the app as it was (a source tree, e.g. `git archive <commit> | tar -x -C DIR`)
+            plan.insert(2, ("c0", "faust app, normalize, BASELINE", normalize, MD_TOPICS, expected,
+                            {"PYTHONPATH": baseline, "BENCH_CWD": baseline}))
+        for key, label, cmd, outputs, want, extra_env in plan:
             runs = []
             for attempt in range(repeats):  # best of N: the machine may be busy with something else
                 s = fresh_settings(bootstrap, key.replace("+", "p"))
-                env = env_for(bootstrap, s.topic_prefix, home / f"{key}{attempt}")
+                env = {**env_for(bootstrap, s.topic_prefix, home / f"{key}{attempt}"), **extra_env}
                 if key == "d":
                     env = quix_env(env)
                     if env is None:
@@ -311,12 +326,12 @@ def main(argv: list[str]) -> int:
             results.append(r)
     by = {r["key"]: r for r in results if not r.get("skipped")}
     print()
-    print(f"{'variant':<37} {'records':>8} {'wall s':>7} {'CPU s':>7} {'records/CPU-s':>14} {'records/s':>10}")
+    print(f"{'variant':<43} {'records':>8} {'wall s':>7} {'CPU s':>7} {'records/CPU-s':>14} {'records/s':>10}")
     for r in results:
         if r.get("skipped"):
-            print(f"{'(' + r['key'] + ')':<5}{r['label']:<32} skipped: {r['skipped']}")
+            print(f"{'(' + r['key'] + ')':<8}{r['label']:<35} skipped: {r['skipped']}")
             continue
-        print(f"{'(' + r['key'] + ')':<5}{r['label']:<32} {r['records']:>8} {r['wall']:>7.2f} {r['cpu']:>7.2f} "
+        print(f"{'(' + r['key'] + ')':<8}{r['label']:<35} {r['records']:>8} {r['wall']:>7.2f} {r['cpu']:>7.2f} "
               f"{r['per_cpu']:>14,.0f} {r['per_wall']:>10,.0f}")
     ratios = {"c/b": by["c"]["per_cpu"] / by["b"]["per_cpu"], "b/a": by["b"]["per_cpu"] / by["a"]["per_cpu"]}
     if "d" in by:
@@ -330,7 +345,9 @@ def main(argv: list[str]) -> int:
     print(f"b/a = {ratios['b/a']:.2f}  (records per CPU-s of our job vs frames per CPU-s of a bare copy)")
     print("(c) is the same job as (b) and (d): `marketpipe process --agents normalize`; (c+) is the default "
           "deployment,\n    which also re-reads md.tick for bars in the same process. (a) counts frames, the others "
-          "normalized records.")
+          "normalized records.\n    (b), (c) and (d) use the same GC settings (processors/profile.py tune_gc).")
+    if "c0" in by:
+        print(f"c/c0 = {by['c']['per_cpu'] / by['c0']['per_cpu']:.2f}  (this tree vs BENCH_BASELINE)")
     print(load_line())
     write_json(json_path, {"quick": quick, "frames": len(frames), "expected_records": expected, "variants": results,
                            "ratios": ratios, "load": os.getloadavg()})

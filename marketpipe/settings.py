@@ -85,6 +85,7 @@ DOCUMENTED: tuple[tuple[str, str, str], ...] = (
     ("MARKETPIPE_BAR_GRACE", "2s", "How long past its end a bar window waits for late ticks before it is emitted."),
     ("MARKETPIPE_BAR_HORIZON", "5m", "How late a tick may still correct an emitted bar (a revised bar is emitted); later ticks are counted and logged."),
     ("MARKETPIPE_PROCESSOR_BATCH", "2000", "Raw frames a processor agent takes per batch (one flush and one offset commit per batch)."),
+    ("MARKETPIPE_PROCESSOR_PROFILE", "latency", "Processor latency/throughput trade-off: latency (2 ms batch window) or throughput (100 ms window, larger batches, less CPU per record); see processors/profile.py."),
     ("MARKETPIPE_PROCESSOR_AGENTS", "all", "What a processor worker runs: all, normalize (raw -> md.*) or bars (md.tick -> md.bar), to scale the two apart."),
     ("MARKETPIPE_PROCESSOR_SESSION_TIMEOUT", "30s", "Consumer-group session timeout: how soon a dead worker's partitions move to the others."),
     ("MARKETPIPE_REPLICATION_FACTOR", "1", "Replication factor of the topics the processor app creates for itself (use 3 in production)."),
@@ -197,6 +198,7 @@ class ProcessorSettings:
     session_timeout_ms: int = 30_000
     replication_factor: int = 1
     agents: str = "all"
+    profile: str = "latency"
 
 
 @dataclass(frozen=True)
@@ -284,5 +286,6 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
             session_timeout_ms=_duration(env, "MARKETPIPE_PROCESSOR_SESSION_TIMEOUT", "30s"),
             replication_factor=_int(env, "MARKETPIPE_REPLICATION_FACTOR", 1),
             agents=_choice(env, "MARKETPIPE_PROCESSOR_AGENTS", ("all", "normalize", "bars")),
+            profile=_choice(env, "MARKETPIPE_PROCESSOR_PROFILE", ("latency", "throughput")),
         ),
     )

@@ -38,6 +38,8 @@ from processors import metrics
 from processors.cli import group_id
 from processors.decode import ParseError, RawFrame, decode
 from processors.decode.base import dead_letter
+from processors.fastpath import fast_flow
+from processors.profile import profile
 from processors.volume import VolumeTracker
 from schemas import codec as codec_mod
 
@@ -69,6 +71,7 @@ def _credentials(s: settings_mod.Settings) -> Any:
 
 
 P = SETTINGS.processor
+PROFILE = profile(P.profile)  # MARKETPIPE_PROCESSOR_PROFILE: latency | throughput
 BAR_INTERVAL_MS, BAR_GRACE_MS, BAR_HORIZON_MS = P.bar_interval_ms, P.bar_grace_ms, P.bar_horizon_ms
 FUTURE_LIMIT_MS = 30 * 60 * 1000
 
@@ -83,6 +86,12 @@ class App(faust.App):
         self.sensors.remove(self.monitor)
         return deps
 
+    def _new_transport(self) -> Any:
+        # no tasks and asyncio.wait per Kafka message (processors/fastpath.py)
+        transport = super()._new_transport()
+        transport.Consumer = fast_flow(transport.Consumer)
+        return transport
+
 
 app = App(
     group_id(SETTINGS),
@@ -95,11 +104,11 @@ app = App(
     topic_replication_factor=P.replication_factor,
     broker_commit_interval=1.0,
     broker_commit_every=5000,
-    broker_max_poll_records=10000,  # fewer, larger fetch hand-offs from the consumer thread
+    broker_max_poll_records=PROFILE.max_poll_records,  # larger: fewer fetch hand-offs from the consumer thread
     consumer_max_fetch_size=8 * 1024 * 1024,
     broker_session_timeout=P.session_timeout_ms / 1000,
     broker_heartbeat_interval=max(0.5, P.session_timeout_ms / 1000 / 10),
-    stream_buffer_maxsize=32768,
+    stream_buffer_maxsize=PROFILE.stream_buffer_maxsize,
     web_enabled=False,
     table_standby_replicas=0,
     producer_acks=-1,
@@ -131,7 +140,7 @@ class Output:
         self.codec = codec_mod.from_settings(s)
         self.encoders: dict[str, Any] = {}
         self.producer = Producer({**s.kafka.client_config(), "enable.idempotence": True, "acks": "all",
-                                  "linger.ms": 5, "compression.type": "lz4", "batch.num.messages": 10000,
+                                  "linger.ms": PROFILE.linger_ms, "compression.type": "lz4", "batch.num.messages": 10000,
                                   "queue.buffering.max.messages": 500000,
                                   # a Python callback per record costs GIL time on the hot path; only
                                   # failures need one (flush() still counts what was not written)
@@ -268,7 +277,7 @@ def _raw_agent(provider: str) -> None:
         out = output()
         frames = metrics.FRAMES.labels(provider)
         batch_seconds = metrics.BATCH.labels(f"normalize_{provider}")
-        async for events in stream.take_events(P.batch, within=0.05):
+        async for events in stream.take_events(P.batch, within=PROFILE.batch_within):
             started = time.perf_counter()
             try:
                 for event in events:

@@ -28,7 +28,13 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     from marketpipe import metrics
 
     metrics.serve(settings.metrics_port, "processor")
+    from processors.profile import event_loop, profile, tune_gc
+
+    loop = event_loop(profile(settings.processor.profile))
+    if loop and "faust" not in sys.modules:  # faust picks its loop when first imported
+        os.environ.setdefault("FAUST_LOOP", loop)
     from processors.app import app
+    tune_gc()  # processors/profile.py: the default thresholds cost a fifth of the worker's CPU
 
     argv = ["worker", "--loglevel", args.loglevel]
     argv += ["--with-web", "--web-port", str(args.web_port)] if args.web_port else ["--without-web"]
