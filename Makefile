@@ -24,9 +24,12 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+## every benchmark in bench/, ratios side by side (bench/README.md); `make bench ARGS=latency` runs one
+## Quix Streams (variant d) goes to its own directory: it pins an older confluent-kafka than ours
+QUIX := $(VENV)/bench-quix
 bench: $(STAMP)
-	$(BIN)/python -m pip install -q -e '.[dev]'
-	$(BIN)/python bench/run_all.py
+	@test -d $(QUIX) || $(BIN)/python -m pip install -q --target $(QUIX) 'quixstreams>=3.0'
+	BENCH_QUIX_PATH=$(abspath $(QUIX)) $(BIN)/python bench/run_all.py $(ARGS)
 
 kafka-up: $(STAMP)
 	$(BIN)/marketpipe kafka up

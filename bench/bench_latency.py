@@ -4,7 +4,8 @@
 
 One worker (``marketpipe process``, the default deployment: normalize and bar agents in one
 process) per processor profile (``MARKETPIPE_PROCESSOR_PROFILE``; ``BENCH_PROFILES`` picks them,
-default ``latency,throughput``), at two input rates, each for ``BENCH_LATENCY_SECONDS`` (15 s):
+default ``latency,throughput``, plus ``baseline`` when ``BENCH_BASELINE`` names another source tree
+whose worker is then measured in the same run), at two input rates, each for ``BENCH_LATENCY_SECONDS`` (15 s):
 
 * 1,000 frames/s of Infoway trades (one tick per JSON frame);
 * 10,000 records/s as 1,000 jvQuant level-2 frames/s of 10 trades each (raw DEFLATE).
@@ -138,11 +139,16 @@ def run_profile(bootstrap: str, home: Path, profile: str, seconds: float) -> lis
     rows = []
     for name, provider, per_frame, fps in RATES:
         s = fresh_settings(bootstrap, "lat")
-        env = {**env_for(bootstrap, s.topic_prefix, home / f"{profile}-{provider}"),
-               "MARKETPIPE_PROCESSOR_PROFILE": profile}
+        env = env_for(bootstrap, s.topic_prefix, home / f"{profile}-{provider}")
+        cwd = ROOT
+        if profile == "baseline":  # the worker of another source tree, as it runs by default there
+            cwd = Path(os.environ["BENCH_BASELINE"])
+            env["PYTHONPATH"] = str(cwd)
+        else:
+            env["MARKETPIPE_PROCESSOR_PROFILE"] = profile
         log = home / f"worker-{profile}-{provider}.log"
         proc = subprocess.Popen([sys.executable, "-m", "marketpipe", "process", "--loglevel", "warn"], env=env,
-                                stdout=open(log, "wb"), stderr=subprocess.STDOUT, cwd=ROOT)
+                                stdout=open(log, "wb"), stderr=subprocess.STDOUT, cwd=cwd)
         try:
             print(f"profile {profile}: {name} for {seconds:.0f} s ... ({load_line()})", flush=True)
             row = run_rate(s, name, provider, per_frame, fps, seconds, proc.pid)
@@ -162,7 +168,8 @@ def run_profile(bootstrap: str, home: Path, profile: str, seconds: float) -> lis
 def main(argv: list[str]) -> int:
     quick, json_path = options(argv)
     seconds = 2.0 if quick else float(os.environ.get("BENCH_LATENCY_SECONDS", "15"))
-    profiles = [p for p in os.environ.get("BENCH_PROFILES", "latency,throughput").split(",") if p]
+    default = "latency,throughput" + (",baseline" if os.environ.get("BENCH_BASELINE") else "")
+    profiles = [p for p in os.environ.get("BENCH_PROFILES", default).split(",") if p]
     rows: list[dict[str, Any]] = []
     with broker() as bootstrap, tempfile.TemporaryDirectory(prefix="mp-bench-lat-") as tmp:
         for profile in profiles:
