@@ -56,6 +56,14 @@ def frame_pool(provider: str, per_frame: int, n: int = 500) -> list[bytes]:
     return rows
 
 
+def rss(pid: int) -> float:
+    """Resident memory of a process, MB (the worker's steady state after the measured window)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
 def run_rate(s: Any, name: str, provider: str, per_frame: int, fps: int, seconds: float,
              worker_pid: int) -> dict[str, Any]:
     from confluent_kafka import OFFSET_END, Consumer, Producer, TopicPartition
@@ -118,6 +126,7 @@ def run_rate(s: Any, name: str, provider: str, per_frame: int, fps: int, seconds
                 sent = due
             drain(cpu0 is not None)
         cpu1 = cpu_seconds(worker_pid)
+        rss_mb = rss(worker_pid)
         expected = (sent - sent_before) * per_frame
         producer.flush(10)
         end = time.monotonic() + 10
@@ -132,7 +141,7 @@ def run_rate(s: Any, name: str, provider: str, per_frame: int, fps: int, seconds
     return {"rate": name, "provider": provider, "frames_per_s": fps, "records_per_s": fps * per_frame,
             "seconds": seconds, "expected": expected, "got": len(lat),
             "p50": percentile(lat, 0.5), "p90": percentile(lat, 0.9), "p99": percentile(lat, 0.99),
-            "max": lat[-1], "worker_cpu": (cpu1 - cpu0) / seconds, "load": os.getloadavg()[0]}
+            "max": lat[-1], "worker_cpu": (cpu1 - cpu0) / seconds, "rss_mb": rss_mb, "load": os.getloadavg()[0]}
 
 
 def run_profile(bootstrap: str, home: Path, profile: str, seconds: float) -> list[dict[str, Any]]:
@@ -176,10 +185,10 @@ def main(argv: list[str]) -> int:
             rows += run_profile(bootstrap, Path(tmp), profile, seconds)
     print()
     print(f"{'profile':<11} {'input':<17} {'ticks seen':>11} {'p50 ms':>7} {'p90 ms':>7} {'p99 ms':>7} "
-          f"{'max ms':>7} {'worker CPU':>10} {'load':>5}")
+          f"{'max ms':>7} {'worker CPU':>10} {'RSS MB':>7} {'load':>5}")
     for r in rows:
         print(f"{r['profile']:<11} {r['rate']:<17} {r['got']:>5}/{r['expected']:<5} {r['p50']:>7.1f} {r['p90']:>7.1f} "
-              f"{r['p99']:>7.1f} {r['max']:>7.1f} {r['worker_cpu']:>9.0%} {r['load']:>5.1f}")
+              f"{r['p99']:>7.1f} {r['max']:>7.1f} {r['worker_cpu']:>9.0%} {r['rss_mb']:>7.0f} {r['load']:>5.1f}")
     print("(producer receive-time header -> record read from md.tick; one worker running normalize + bars; "
           "targets p99 < 20 ms at 1,000 frames/s, < 50 ms at 10,000 records/s)")
     print(load_line())

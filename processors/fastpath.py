@@ -23,20 +23,36 @@ from mode.utils.locks import Event as ModeEvent
 _EVENT_WAIT = (ModeEvent.wait.__code__, asyncio.Event.wait.__code__)
 
 
-async def _finish(coro: Any, yielded: Any) -> Any:
-    """Drive ``coro`` on from a suspension as an asyncio Task would (see Task.__step)."""
-    while True:
-        try:
-            if yielded is None:  # a bare yield: give the loop one turn
-                await asyncio.sleep(0)
+class _Resume:
+    """Awaitable that continues a coroutine from its first suspension, with ``yield from``
+    semantics: what it yields goes to the driving Task untouched (a future still flagged as
+    blocking), and what the Task sends or throws goes back into it, as if the Task had driven it
+    from the start."""
+
+    __slots__ = ("coro", "first")
+
+    def __init__(self, coro: Any, first: Any) -> None:
+        self.coro, self.first = coro, first
+
+    def __await__(self) -> Any:
+        coro, yielded = self.coro, self.first
+        while True:
+            try:
+                sent = yield yielded
+            except BaseException as exc:  # noqa: BLE001 - handed to the coroutine, as a Task does
+                try:
+                    yielded = coro.throw(exc)
+                except StopIteration as stop:
+                    return stop.value
             else:
-                await yielded
-        except BaseException:  # noqa: BLE001 - the coroutine sees it when resumed (Future.__await__)
-            pass
-        try:
-            yielded = coro.send(None)
-        except StopIteration as stop:
-            return stop.value
+                try:
+                    yielded = coro.send(sent)
+                except StopIteration as stop:
+                    return stop.value
+
+
+async def _finish(coro: Any, first: Any) -> Any:
+    return await _Resume(coro, first)
 
 
 def fast_flow(consumer_cls: type) -> type:
