@@ -248,6 +248,8 @@ def measure(label: str, cmd: list[str], env: dict[str, str], s: Any, outputs: li
             raise RuntimeError(f"{label}: no output in 120 s:\n{log.read_text()[-2000:]}")
         t0 = time.monotonic()
         ok = wait_until(lambda: records_in(s, outputs) >= expected or proc.poll() is not None, 600, 0.05)
+        if proc.poll() is not None:
+            raise RuntimeError(f"{label}: exited {proc.returncode} before its last record:\n{log.read_text()[-3000:]}")
         cpu1, t1, n1 = cpu_seconds(proc.pid), time.monotonic(), records_in(s, outputs)
         if not ok or n1 < expected:
             raise RuntimeError(f"{label}: {n1} of {expected} records:\n{log.read_text()[-2000:]}")
@@ -286,7 +288,8 @@ def main(argv: list[str]) -> int:
     print(f"backlog: {len(frames)} raw frames (jvQuant lv1 20 rows/frame, lv2 10x3 trades/frame, "
           f"Infoway 1 trade/frame) -> {expected} normalized records{' (quick mode)' if quick else ''}", flush=True)
     me = [sys.executable, str(Path(__file__).resolve()), "--variant"]
-    results = []
+    results: list[dict[str, Any]] = []
+    failures: list[str] = []
     with broker() as bootstrap, tempfile.TemporaryDirectory(prefix="mp-bench-proc-") as tmp:
         home = Path(tmp)
         normalize = [sys.executable, "-m", "marketpipe", "process", "--agents", "normalize", "--loglevel", "warn"]
@@ -316,14 +319,27 @@ def main(argv: list[str]) -> int:
                         break
                 bench_topics(s)
                 print(f"running ({key}) {label}, run {attempt + 1}/{repeats} ... ({load_line()})", flush=True)
-                runs.append(measure(label, cmd, env, s, outputs, want, home / f"{key}{attempt}.log",
-                                    lambda: load(s, frames)))
+                try:
+                    run = measure(label, cmd, env, s, outputs, want, home / f"{key}{attempt}.log",
+                                  lambda: load(s, frames))
+                except RuntimeError as exc:  # reported at the end; the other variants still run
+                    failures.append(str(exc))
+                    print(f"FAILED ({key}): {str(exc).splitlines()[0]}", flush=True)
+                    continue
+                print(f"  ({key}) {run['per_cpu']:,.0f} records/CPU-s, {run['cpu']:.2f} CPU s", flush=True)
+                runs.append(run)
             if runs:
                 r = max(runs, key=lambda run: run["per_cpu"])
-            else:
+            elif key == "d" and env is None:
                 r = {"label": label, "skipped": "quixstreams not installed"}
+            else:
+                r = {"label": label, "failed": True}
             r["key"] = key
             results.append(r)
+    if failures:
+        print("\n\n".join(failures), file=sys.stderr)
+        write_json(json_path, {"quick": quick, "variants": results, "failures": failures})
+        return 1
     by = {r["key"]: r for r in results if not r.get("skipped")}
     print()
     print(f"{'variant':<43} {'records':>8} {'wall s':>7} {'CPU s':>7} {'records/CPU-s':>14} {'records/s':>10}")
