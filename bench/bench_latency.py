@@ -5,7 +5,8 @@
 One worker (``marketpipe process``, the default deployment: normalize and bar agents in one
 process) per processor profile (``MARKETPIPE_PROCESSOR_PROFILE``; ``BENCH_PROFILES`` picks them,
 default ``latency,throughput``, plus ``baseline`` when ``BENCH_BASELINE`` names another source tree
-whose worker is then measured in the same run), at two input rates, each for ``BENCH_LATENCY_SECONDS`` (15 s):
+whose worker is then measured in the same run; ``latency:normalize`` = a worker without the bar
+agent, as a split deployment runs it), at two input rates, each for ``BENCH_LATENCY_SECONDS`` (15 s):
 
 * 1,000 frames/s of Infoway trades (one tick per JSON frame);
 * 10,000 records/s as 1,000 jvQuant level-2 frames/s of 10 trades each (raw DEFLATE).
@@ -154,7 +155,10 @@ def run_profile(bootstrap: str, home: Path, profile: str, seconds: float) -> lis
             cwd = Path(os.environ["BENCH_BASELINE"])
             env["PYTHONPATH"] = str(cwd)
         else:
-            env["MARKETPIPE_PROCESSOR_PROFILE"] = profile
+            name, _, agents = profile.partition(":")  # latency:normalize = a worker without the bar agent
+            env["MARKETPIPE_PROCESSOR_PROFILE"] = name
+            if agents:
+                env["MARKETPIPE_PROCESSOR_AGENTS"] = agents
         log = home / f"worker-{profile}-{provider}.log"
         proc = subprocess.Popen([sys.executable, "-m", "marketpipe", "process", "--loglevel", "warn"], env=env,
                                 stdout=open(log, "wb"), stderr=subprocess.STDOUT, cwd=cwd)
@@ -184,10 +188,10 @@ def main(argv: list[str]) -> int:
         for profile in profiles:
             rows += run_profile(bootstrap, Path(tmp), profile, seconds)
     print()
-    print(f"{'profile':<11} {'input':<17} {'ticks seen':>11} {'p50 ms':>7} {'p90 ms':>7} {'p99 ms':>7} "
+    print(f"{'profile':<19} {'input':<17} {'ticks seen':>11} {'p50 ms':>7} {'p90 ms':>7} {'p99 ms':>7} "
           f"{'max ms':>7} {'worker CPU':>10} {'RSS MB':>7} {'load':>5}")
     for r in rows:
-        print(f"{r['profile']:<11} {r['rate']:<17} {r['got']:>5}/{r['expected']:<5} {r['p50']:>7.1f} {r['p90']:>7.1f} "
+        print(f"{r['profile']:<19} {r['rate']:<17} {r['got']:>5}/{r['expected']:<5} {r['p50']:>7.1f} {r['p90']:>7.1f} "
               f"{r['p99']:>7.1f} {r['max']:>7.1f} {r['worker_cpu']:>9.0%} {r['rss_mb']:>7.0f} {r['load']:>5.1f}")
     print("(producer receive-time header -> record read from md.tick; one worker running normalize + bars; "
           "targets p99 < 20 ms at 1,000 frames/s, < 50 ms at 10,000 records/s)")
