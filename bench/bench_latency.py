@@ -155,8 +155,8 @@ def run_profile(bootstrap: str, home: Path, profile: str, seconds: float) -> lis
             cwd = Path(os.environ["BENCH_BASELINE"])
             env["PYTHONPATH"] = str(cwd)
         else:
-            name, _, agents = profile.partition(":")  # latency:normalize = a worker without the bar agent
-            env["MARKETPIPE_PROCESSOR_PROFILE"] = name
+            setting, _, agents = profile.partition(":")  # latency:normalize = a worker without the bar agent
+            env["MARKETPIPE_PROCESSOR_PROFILE"] = setting
             if agents:
                 env["MARKETPIPE_PROCESSOR_AGENTS"] = agents
         log = home / f"worker-{profile}-{provider}.log"
