@@ -12,7 +12,9 @@ acknowledgement pass, so the window trades latency for CPU per record:
   CPU limit. Latency is then about half the window plus the flush.
 
 Both profiles run Faust on uvloop when it is installed (the asyncio machinery around every event
-is a large share of a worker's CPU). bench/bench_latency.py and bench/bench_processors.py measure
+is a large share of a worker's CPU) and tune the garbage collector (:func:`tune_gc`); both are
+applied by ``marketpipe process``. Started as ``faust -A processors.app worker`` instead, pass
+``-L uvloop`` (or ``FAUST_LOOP=uvloop``) yourself. bench/bench_latency.py and bench/bench_processors.py measure
 each profile; README.md (Scaling out) has the figures.
 """
 
