@@ -34,9 +34,12 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
+## every benchmark in bench/, ratios side by side (bench/README.md); `make bench ARGS=latency` runs one
+## Quix Streams (variant d) goes to its own directory: it pins an older confluent-kafka than ours
+QUIX := $(VENV)/bench-quix
 bench: $(STAMP)
-	$(BIN)/python -m pip install -q -e '.[dev]'
-	$(BIN)/python bench/run_all.py
+	@test -d $(QUIX) || $(BIN)/python -m pip install -q --target $(QUIX) 'quixstreams>=3.0'
+	BENCH_QUIX_PATH=$(abspath $(QUIX)) $(BIN)/python bench/run_all.py $(ARGS)
 
 ## the container images marketpipe/marketpipe:local and marketpipe/kafka:local (needs a Docker engine;
 ## official base images where a registry answers, else a Debian base made with debootstrap)

@@ -67,7 +67,8 @@ def bare(provider: str, url: str) -> None:
     count_file.write_text(str(frames))
 
 
-def run_one(kind: str, provider: str, sim: Any, s: Any, env: dict[str, str], log: Path) -> dict[str, Any]:
+def run_one(kind: str, provider: str, sim: Any, s: Any, env: dict[str, str], log: Path,
+            window: float = WINDOW) -> dict[str, Any]:
     count_file = log.with_suffix(".count")
     count_file.write_text("0")
     if kind == "bare":
@@ -88,9 +89,9 @@ def run_one(kind: str, provider: str, sim: Any, s: Any, env: dict[str, str], log
     try:
         if not wait_until(lambda: counted() > 0 or proc.poll() is not None, 60, 0.1) or proc.poll() is not None:
             raise RuntimeError(f"{kind} {provider} did not start:\n{log.read_text()[-2000:]}")
-        time.sleep(2)  # warm-up
+        time.sleep(min(2.0, window))  # warm-up
         n0, c0, t0, r0 = counted(), cpu_seconds(proc.pid), time.monotonic(), sim_sent("trades")
-        time.sleep(WINDOW)
+        time.sleep(window)
         n1, c1, t1, r1 = counted(), cpu_seconds(proc.pid), time.monotonic(), sim_sent("trades")
     finally:
         # nothing in flight while the receiver closes: pause the feed and let the receiver catch up
@@ -113,13 +114,19 @@ def run_one(kind: str, provider: str, sim: Any, s: Any, env: dict[str, str], log
             "cpu_us": (c1 - c0) / max(frames, 1) * 1e6, "sent": sent, "total": got}
 
 
-def main() -> int:
+def main(argv: list[str]) -> int:
+    from common import load_line, options, write_json
+
     from marketpipe.simulators.runner import run as run_sim
 
+    quick, json_path = options(argv)
+    window = 1.0 if quick else WINDOW
+    plan = (("jvquant", (2000,)), ("infoway", (500,))) if quick else \
+        (("jvquant", (5000, 40000)), ("infoway", (2000, 20000)))
     rows = []
     with broker() as bootstrap, tempfile.TemporaryDirectory(prefix="mp-bench-prod-") as tmp:
         home = Path(tmp)
-        for provider, rates in (("jvquant", (5000, 40000)), ("infoway", (2000, 20000))):
+        for provider, rates in plan:
             for rate in rates:
                 options: dict[str, Any] = {"rate": rate}
                 if provider == "jvquant":
@@ -132,8 +139,8 @@ def main() -> int:
                         env = env_for(bootstrap, s.topic_prefix, home / kind)
                         env.update({"JVQUANT_BASE_URL": sim.base_url, "JVQUANT_TOKEN": "bench",
                                     "INFOWAY_WS_URL": sim.url, "INFOWAY_API_KEY": "bench"})
-                        print(f"{provider} at {rate}/s: {kind} ...", flush=True)
-                        r = run_one(kind, provider, sim, s, env, home / f"{provider}-{rate}-{kind}.log")
+                        print(f"{provider} at {rate}/s: {kind} ... ({load_line()})", flush=True)
+                        r = run_one(kind, provider, sim, s, env, home / f"{provider}-{rate}-{kind}.log", window)
                         r["rate"] = rate
                         rows.append(r)
     print()
@@ -154,6 +161,8 @@ def main() -> int:
     print("(offered = trades/s the simulator generates: jvQuant packs many rows into each binary frame at a fixed "
           "push rate,\n Infoway sends one trade per JSON frame; 'received' counts frames the receiver got, for the "
           "producer: landed in Kafka)")
+    print(load_line())
+    write_json(json_path, {"quick": quick, "rows": rows, "load": os.getloadavg()})
     return 0
 
 
@@ -161,4 +170,4 @@ if __name__ == "__main__":
     if len(sys.argv) == 4 and sys.argv[1] == "--bare":
         bare(sys.argv[2], sys.argv[3])
         sys.exit(0)
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

@@ -62,25 +62,58 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICKS_PER_SECOND
 
 
-def records_in(s: settings_mod.Settings, logical: list[str]) -> int:
-    """Messages on the given topics (sum of end offsets; the topics are fresh, so start at 0)."""
+def records_in(s: settings_mod.Settings, logical: list[str], timeout: float = 30.0) -> int:
+    """Messages on the given topics (sum of end offsets; the topics are fresh, so start at 0).
+
+    A topic created a moment ago may not be in the metadata yet, or have no leader yet: that is
+    waited for (up to ``timeout``), never reported as a crash.
+    """
     from confluent_kafka import Consumer, KafkaException, TopicPartition
 
     c = Consumer({**s.kafka.client_config(), "group.id": "bench-count"})
+    deadline = time.monotonic() + timeout
     try:
-        for attempt in range(20):  # fresh topics: leaders may not be known for a moment
+        while True:
             try:
                 total = 0
                 md = c.list_topics(timeout=10).topics
                 for name in (s.topic(t) for t in logical):
-                    for p in md[name].partitions:
+                    topic = md.get(name)
+                    if topic is None or topic.error is not None or not topic.partitions:
+                        raise LookupError(f"{name} not in the metadata yet")
+                    for p in topic.partitions:
                         total += c.get_watermark_offsets(TopicPartition(name, p), timeout=10)[1]
                 return total
-            except KafkaException:
-                time.sleep(0.25)
-        raise RuntimeError(f"could not read end offsets of {logical}")
+            except (KafkaException, LookupError) as exc:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"could not read end offsets of {logical}: {exc}") from None
+                time.sleep(0.1)
     finally:
         c.close()
+
+
+def options(argv: list[str]) -> tuple[bool, Path | None]:
+    """``--quick`` (a small run of seconds, for tests) and ``--json PATH`` (the report as data)."""
+    import argparse
+
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true", help="small backlog, short windows: checks that it works")
+    ap.add_argument("--json", type=Path, help="also write the report as JSON here")
+    args = ap.parse_args(argv)
+    return args.quick, args.json
+
+
+def write_json(path: Path | None, report: dict) -> None:
+    if path is not None:
+        import json
+
+        path.write_text(json.dumps(report, indent=1, default=str))
+
+
+def load_line() -> str:
+    """The machine's load when a figure was taken: absolute numbers are only comparable at equal load."""
+    one, five, _ = os.getloadavg()
+    return f"load average {one:.2f} (1 min) {five:.2f} (5 min) on {os.cpu_count()} CPUs"
 
 
 def percentile(values: list[float], q: float) -> float:

@@ -35,7 +35,6 @@ H_OPCODE = "opcode"
 H_FRAME = "frame"
 H_KLINE_TYPES = "kline_types"
 H_BACKFILL = "backfill"
-_STANDARD = frozenset({H_PROVIDER, H_CONNECTION, H_SEQ, H_SESSION, H_RECV_NS, H_OPCODE, H_FRAME})
 
 
 @dataclass(frozen=True)
@@ -75,26 +74,43 @@ def header_dict(headers: Iterable[tuple[str, bytes | str | None]] | None) -> dic
     return out
 
 
+_META_INDEX = {H_PROVIDER: 0, H_CONNECTION: 1, H_SEQ: 2, H_SESSION: 3, H_RECV_NS: 4, H_OPCODE: 5, H_FRAME: 6}
+
+
+def _num(text: str) -> int:
+    try:
+        return int(text or 0)
+    except ValueError:
+        return 0
+
+
 def parse_meta(headers: Sequence[tuple[str, bytes | str | None]] | None) -> RawMeta:
-    """Read the producer headers; missing ones get neutral values (frames replayed from elsewhere)."""
-    h = header_dict(headers)
+    """Read the producer headers; missing ones get neutral values (frames replayed from elsewhere).
 
-    def num(name: str) -> int:
-        try:
-            return int(h.get(name, "0") or 0)
-        except ValueError:
-            return 0
+    Called once per raw frame on the processor's hot path, hence one pass and no intermediate dict
+    (the same result as reading :func:`header_dict`: the last of repeated headers wins).
+    """
+    v = ["", "", "0", "0", "0", "binary", "data"]
+    extra: dict[str, str] | None = None  # feed-specific headers (kline_types, backfill), rare
+    index = _META_INDEX.get
+    for key, value in headers or ():
+        i = index(key)
+        if i is None:
+            if extra is None:
+                extra = {}
+            extra[key] = header_dict(((key, value),))[key]
+            continue
+        if value is None:
+            value = ""
+        elif value.__class__ is bytes:
+            value = value.decode("utf-8", "replace")
+        elif isinstance(value, (bytearray, memoryview)):
+            value = bytes(value).decode("utf-8", "replace")
+        elif value.__class__ is not str:
+            value = str(value)
+        v[i] = value
+    return RawMeta(v[0], v[1], _num(v[2]), _num(v[3]), _num(v[4]), v[5], v[6], tuple(extra.items()) if extra else ())
 
-    return RawMeta(
-        provider=h.get(H_PROVIDER, ""),
-        connection=h.get(H_CONNECTION, ""),
-        seq=num(H_SEQ),
-        session=num(H_SESSION),
-        recv_ns=num(H_RECV_NS),
-        opcode=h.get(H_OPCODE, "binary"),
-        frame=h.get(H_FRAME, "data"),
-        extra=tuple((k, v) for k, v in h.items() if k not in _STANDARD),
-    )
 
 
 def extra_header(meta: RawMeta, name: str) -> str | None:

@@ -360,6 +360,9 @@ class ProcessorSettings:
                                       "how soon a dead worker's partitions move to the others.", duration_ms)
     replication_factor: int = setting("MARKETPIPE_REPLICATION_FACTOR", "1", "Replication factor of the topics the "
                                       "processor app creates for itself (use 3 in production).", integer)
+    profile: str = setting("MARKETPIPE_PROCESSOR_PROFILE", "latency", "Processor latency/throughput trade-off: latency "
+                           "(2 ms batch window) or throughput (100 ms window, larger batches, less CPU per record); see "
+                           "marketpipe/processors/profile.py.", choice("latency", "throughput"))
 
 
 class section(Generic[S]):  # noqa: N801 - reads like a field declaration

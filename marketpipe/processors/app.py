@@ -26,8 +26,10 @@ import faust
 from marketpipe import topics
 from marketpipe.processors import metrics
 from marketpipe.processors.barstate import BarState, load_books
+from marketpipe.processors.fastpath import fast_flow
 from marketpipe.processors.normalize import Normalizer, headers_of
 from marketpipe.processors.output import Output, durable, fail_stop
+from marketpipe.processors.profile import profile
 from marketpipe.processors.status import GapFeed, StatusHook
 from marketpipe.quietlog import quiet_repeats
 from marketpipe.rawframe import parse_meta
@@ -77,6 +79,12 @@ class App(faust.App):
         self.sensors.remove(self.monitor)
         return deps
 
+    def _new_transport(self) -> Any:
+        # no tasks and asyncio.wait per Kafka message (marketpipe/processors/fastpath.py)
+        transport = super()._new_transport()
+        transport.Consumer = fast_flow(transport.Consumer)  # type: ignore[misc]
+        return transport
+
     async def on_start(self) -> None:
         # the worker has set up its log handlers by now: a broker outage must not flood them, and
         # Faust's and aiokafka's own INFO chatter is only wanted at DEBUG
@@ -91,6 +99,7 @@ def build_app(settings: Settings, out: Output | None = None) -> App:
     """A Faust app running the agents ``settings.processor.agents`` names, writing through ``out``
     (made on first use when not given: the producer must not be created before the worker forks)."""
     p = settings.processor
+    prof = profile(p.profile)  # MARKETPIPE_PROCESSOR_PROFILE: latency | throughput
     (settings.home / "faust").mkdir(parents=True, exist_ok=True)  # Faust's datadir (we keep no tables in it)
     app = App(
         group_id(settings),
@@ -103,11 +112,11 @@ def build_app(settings: Settings, out: Output | None = None) -> App:
         topic_replication_factor=p.replication_factor,
         broker_commit_interval=1.0,
         broker_commit_every=5000,
-        broker_max_poll_records=10000,  # fewer, larger fetch hand-offs from the consumer thread
+        broker_max_poll_records=prof.max_poll_records,  # larger: fewer fetch hand-offs from the consumer thread
         consumer_max_fetch_size=8 * 1024 * 1024,
         broker_session_timeout=p.session_timeout_ms / 1000,
         broker_heartbeat_interval=max(0.5, p.session_timeout_ms / 1000 / 10),
-        stream_buffer_maxsize=32768,
+        stream_buffer_maxsize=prof.stream_buffer_maxsize,
         web_enabled=False,
         table_standby_replicas=0,
         producer_acks=-1,
@@ -124,13 +133,14 @@ def build_app(settings: Settings, out: Output | None = None) -> App:
 
     if p.agents in ("all", "normalize"):
         for provider in topics.RAW_TOPICS:
-            _normalize_agent(app, settings, provider, normalizer)
+            _normalize_agent(app, settings, provider, normalizer, prof.batch_within)
     if p.agents in ("all", "bars"):
         _bar_agents(app, settings, output)
     return app
 
 
-def _normalize_agent(app: App, settings: Settings, provider: str, normalizer: Callable[[], Normalizer]) -> None:
+def _normalize_agent(app: App, settings: Settings, provider: str, normalizer: Callable[[], Normalizer],
+                     within: float) -> None:
     topic = app.topic(settings.topic(topics.RAW_TOPICS[provider]), key_type=bytes, value_type=bytes)
     batch = settings.processor.batch
 
@@ -138,7 +148,7 @@ def _normalize_agent(app: App, settings: Settings, provider: str, normalizer: Ca
         n: Normalizer = normalizer()
         frames = metrics.FRAMES.labels(provider)
         batch_seconds = metrics.BATCH.labels(f"normalize_{provider}")
-        async for events in stream.take_events(batch, within=0.05):
+        async for events in stream.take_events(batch, within=within):
             started = time.perf_counter()
             try:
                 for event in events:

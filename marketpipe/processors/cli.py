@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from marketpipe.settings import Settings, parse_duration_ms
@@ -31,10 +32,16 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     from marketpipe import metrics
 
     metrics.serve(settings.metrics_port, "processor", settings.metrics_host)
+    from marketpipe.processors.profile import event_loop, profile, tune_gc
+
+    loop = event_loop(profile(settings.processor.profile))
+    if loop and "faust" not in sys.modules:  # Faust picks its event loop when first imported
+        os.environ.setdefault("FAUST_LOOP", loop)
     from marketpipe.processors.app import build_app
 
     app = build_app(settings)
     sys.argv = ["marketpipe process", *worker_argv(args.log_level or settings.log_level, args.web_port)]
+    tune_gc()  # marketpipe/processors/profile.py: the default thresholds cost a fifth of the worker's CPU
     app.main()
     return 0
 

@@ -34,6 +34,8 @@ from typing import Any, Callable, Mapping
 import fastavro
 from fastavro.schema import fingerprint, to_parsing_canonical_form
 
+from marketpipe.schemas.avro_writer import compile_writer
+
 SCHEMA_DIR = Path(__file__).resolve().parent
 NAMESPACE = "marketpipe"
 
@@ -196,6 +198,15 @@ class Codec:
         else:
             header = SINGLE_OBJECT_MAGIC + loaded.fingerprint
         parsed = loaded.parsed
+        fast = compile_writer(parsed, header)  # same bytes as fastavro, without its per-call interpretation
+        if fast is not None:
+            def encode_fast(record: Mapping[str, Any]) -> bytes:
+                try:
+                    return fast(record)
+                except (ValueError, TypeError, KeyError, AttributeError, OverflowError, struct.error) as exc:
+                    raise CodecError(f"{name} record does not fit the schema: {exc!r}") from None
+
+            return encode_fast
         write = fastavro.schemaless_writer
 
         def encode(record: Mapping[str, Any]) -> bytes:

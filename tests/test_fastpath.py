@@ -1,0 +1,103 @@
+"""marketpipe/processors/fastpath.py: Faust's per-message race, run in place when the callback does not wait.
+
+The consumer class under test is the fast-path subclass of a real ``mode.Service`` (whose
+``wait_first`` Faust's consumer inherits), with an asyncio ``suspend_flow`` event as Faust has.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import mode
+
+from marketpipe.processors.fastpath import fast_flow
+
+
+def consumer() -> mode.Service:
+    svc = fast_flow(mode.Service)()
+    svc.suspend_flow = asyncio.Event()
+    return svc
+
+
+def test_a_callback_that_does_not_wait_runs_in_place_without_tasks() -> None:
+    async def main() -> None:
+        c, seen = consumer(), []
+
+        async def callback(x: int) -> None:
+            seen.append(x)
+
+        before = len(asyncio.all_tasks())
+        for i in range(3):
+            await c.wait_first(callback(i), c.suspend_flow.wait())
+            assert len(asyncio.all_tasks()) == before
+        assert seen == [0, 1, 2]
+
+    asyncio.run(main())
+
+
+def test_a_callback_blocked_on_a_full_queue_finishes_when_there_is_room() -> None:
+    async def main() -> None:
+        c, q = consumer(), asyncio.Queue(maxsize=1)
+        q.put_nowait("first")
+
+        async def callback() -> None:  # like Faust's conductor: asyncio.wait on puts into a full buffer
+            await asyncio.wait([asyncio.ensure_future(q.put("second"))])
+
+        async def drain_later() -> None:
+            await asyncio.sleep(0.05)
+            assert q.get_nowait() == "first"
+
+        drainer = asyncio.ensure_future(drain_later())
+        await asyncio.wait_for(c.wait_first(callback(), c.suspend_flow.wait()), 5)
+        await drainer
+        assert q.get_nowait() == "second"
+
+    asyncio.run(main())
+
+
+def test_a_blocked_callback_is_cancelled_when_the_flow_is_suspended() -> None:
+    async def main() -> None:
+        c, q = consumer(), asyncio.Queue(maxsize=1)
+        q.put_nowait("first")
+        outcome = []
+
+        async def callback() -> None:
+            try:
+                await asyncio.ensure_future(q.put("second"))  # awaits a task, which the cancel leaves pending
+            except asyncio.CancelledError:
+                outcome.append("cancelled")
+                raise
+
+        async def suspend_later() -> None:
+            await asyncio.sleep(0.05)
+            c.suspend_flow.set()
+
+        asyncio.ensure_future(suspend_later())
+        await asyncio.wait_for(c.wait_first(callback(), c.suspend_flow.wait()), 5)
+        await asyncio.sleep(0.01)
+        assert outcome == ["cancelled"]
+        assert q.qsize() == 1
+
+    asyncio.run(main())
+
+
+def test_an_error_in_the_callback_propagates_either_way() -> None:
+    async def main() -> None:
+        c = consumer()
+
+        async def fails_at_once() -> None:
+            raise ValueError("bad message")
+
+        async def fails_later() -> None:
+            await asyncio.sleep(0.01)
+            raise ValueError("bad later")
+
+        for cb in (fails_at_once, fails_later):
+            try:
+                await c.wait_first(cb(), c.suspend_flow.wait())
+            except ValueError as exc:
+                assert "bad" in str(exc)
+            else:
+                raise AssertionError("the callback's error was swallowed")
+
+    asyncio.run(main())
