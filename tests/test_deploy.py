@@ -287,6 +287,19 @@ def test_keda_scales_processors_within_the_raw_partitions() -> None:
     assert trigger["type"] == "kafka"
 
 
+def test_normalize_and_bars_deploy_apart_and_keda_watches_the_normalize_group() -> None:
+    from marketpipe import settings as settings_mod
+    from marketpipe.processors.app import group_id
+
+    deps = {d["metadata"]["name"]: d for d in base_resources() if d["kind"] == "Deployment"}
+    args = {name: deps[name]["spec"]["template"]["spec"]["containers"][0]["args"] for name in ("processor",
+                                                                                                "processor-bars")}
+    assert args == {"processor": ["process", "--agents", "normalize"], "processor-bars": ["process", "--agents", "bars"]}
+    scaled = next(d for d in base_resources() if d["kind"] == "ScaledObject")
+    group = group_id(settings_mod.load({"MARKETPIPE_PROCESSOR_AGENTS": "normalize"}))
+    assert scaled["spec"]["triggers"][0]["metadata"]["consumerGroup"] == group
+
+
 def test_strimzi_topics_are_generated_from_the_declared_list() -> None:
     import importlib.util
 
