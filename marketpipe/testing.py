@@ -219,13 +219,35 @@ def mp_env(kafka_bootstrap: str, topic_prefix: str, tmp_path: Path) -> dict[str,
 
 
 @pytest.fixture
-def mp_settings(mp_env: dict[str, str]) -> Any:
-    """Settings for the test's private namespace, with every declared topic created."""
+def mp_settings(mp_env: dict[str, str]) -> Iterator[Any]:
+    """Settings for the test's private namespace, with every declared topic created (and deleted
+    afterwards: one broker serves the whole session, and every partition holds open files)."""
     from marketpipe import settings, topics
 
     s = settings.load(mp_env)
     topics.create_topics(s.kafka.client_config(), prefix=s.topic_prefix)
-    return s
+    yield s
+    delete_topics_of(s.kafka.client_config(), s.topic_prefix)
+
+
+def delete_topics_of(client_config: Mapping[str, Any], prefix: str) -> None:
+    """Delete every topic of a test's namespace: its prefixed topics and the ones apps named after
+    it (Faust's own, whose names carry the prefix inside). Best effort: a leftover is no failure."""
+    from confluent_kafka.admin import AdminClient
+
+    from marketpipe.quietlog import rdkafka_logger
+
+    tag = prefix.rstrip(".")
+    if not tag:
+        return
+    admin = AdminClient({**client_config, **rdkafka_logger()})
+    try:
+        names = [t for t in admin.list_topics(timeout=10).topics if tag in t]
+        if names:
+            for future in admin.delete_topics(names, operation_timeout=10).values():
+                future.exception(timeout=15)
+    except Exception as exc:  # the broker may be gone already (outage tests stop their own)
+        print(f"marketpipe.testing: topics of {prefix} not deleted: {exc}", file=sys.stderr)
 
 
 # ---------------------------------------------------------------------------------------------
