@@ -32,23 +32,37 @@ def deflate(text: str) -> bytes:
     return c.compress(text.encode()) + c.flush()
 
 
-def lv1_row(code: int) -> str:
+def minute_before(now_ms: int) -> str:
+    """``HH:MM`` (Shanghai) of the minute before ``now_ms``: rows stamped in it are plausibly fresh for a
+    frame received at ``now_ms`` (the decoders refuse clock times an hour ahead of the receive time)."""
+    from marketpipe.simulators.market import shanghai_hms
+
+    return shanghai_hms(now_ms - 60_000)[:5]
+
+
+#: the clock minute of the decode benchmark's rows: just before its fixed receive time
+CLOCK = minute_before(RECV_NS // 1_000_000)
+
+
+def lv1_row(code: int, minute: str = CLOCK) -> str:
     p = round(rng.uniform(5, 200), 2)
     book = ",".join(f"{rng.randint(1, 90) * 100},{p - i * 0.01:.2f}" for i in range(5)) + "," + \
         ",".join(f"{rng.randint(1, 90) * 100},{p + (i + 1) * 0.01:.2f}" for i in range(5))
     vol = rng.randint(10**5, 10**8)
-    return f"lv1_{code:06d}=10:15:{rng.randint(0, 59):02d},测试股份,{p},1.25,{vol * p:.2f},{vol},{book}"
+    return f"lv1_{code:06d}={minute}:{rng.randint(0, 59):02d},测试股份,{p},1.25,{vol * p:.2f},{vol},{book}"
 
 
-def lv2_row(code: int) -> str:
+def lv2_row(code: int, minute: str = CLOCK) -> str:
     return f"lv2_{code:06d}=" + "|".join(
-        f"10:15:{rng.randint(0, 59):02d}.{rng.randint(0, 999):03d},{rng.randint(10**6, 10**7)},{rng.uniform(5, 200):.2f},"
+        f"{minute}:{rng.randint(0, 59):02d}.{rng.randint(0, 999):03d},{rng.randint(10**6, 10**7)},{rng.uniform(5, 200):.2f},"
         f"{rng.randint(1, 50) * 100}" for _ in range(3))
 
 
-def iw_trade() -> str:
+def iw_trade(now_ms: int = RECV_NS // 1_000_000) -> str:
+    """An Infoway trade push dated within the 1,000 s before ``now_ms`` (the decoders refuse trades
+    a day older than their receive time, so frames sent to a live worker pass the current time)."""
     return ('{"code":10002,"data":{"p":"%.2f","s":"BTCUSDT","t":%d,"td":1,"v":"%.5f","vw":"%.5f"}}'
-            % (rng.uniform(60000, 64000), 1786775227483 + rng.randint(0, 10**6), rng.random(), rng.random() * 60000))
+            % (rng.uniform(60000, 64000), now_ms - rng.randint(0, 10**6), rng.random(), rng.random() * 60000))
 
 
 def frames(provider: str, values: list[bytes], opcode: str) -> list[RawFrame]:

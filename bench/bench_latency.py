@@ -45,12 +45,14 @@ def frame_pool(provider: str, per_frame: int, n: int = 500) -> list[bytes]:
     """Distinct frames to cycle through (generating them at send time would slow the sender)."""
     import bench_decode as bd
 
+    now_ms = int(time.time() * 1000)  # frames are received now: their times must be plausible now
     if provider == "infoway":
-        return [bd.iw_trade().encode() for _ in range(n)]
+        return [bd.iw_trade(now_ms).encode() for _ in range(n)]
+    minute = bd.minute_before(now_ms)
     rows = []
     for _ in range(n):
         rows.append(bd.deflate("\n".join(
-            f"lv2_{600000 + bd.rng.randint(0, 999):06d}=10:15:{bd.rng.randint(0, 59):02d}."
+            f"lv2_{600000 + bd.rng.randint(0, 999):06d}={minute}:{bd.rng.randint(0, 59):02d}."
             f"{bd.rng.randint(0, 999):03d},{bd.rng.randint(10**6, 10**7)},{bd.rng.uniform(5, 200):.2f},"
             f"{bd.rng.randint(1, 50) * 100}" for _ in range(per_frame))))
     return rows
@@ -117,6 +119,7 @@ def run_rate(s: Any, name: str, provider: str, per_frame: int, fps: int, seconds
             now = time.monotonic()
             if cpu0 is None and now >= warm:
                 cpu0, counted_from, sent_before = cpu_seconds(worker_pid), now, sent
+                counted_from_ns = time.time_ns()  # ticks of frames sent before this are warm-up backlog
                 drain(False)
             if cpu0 is not None and now - counted_from >= seconds:
                 break
@@ -135,7 +138,8 @@ def run_rate(s: Any, name: str, provider: str, per_frame: int, fps: int, seconds
     finally:
         consumer.close()
     codec = Codec()
-    lat = sorted((at - codec.decode(v).record["receive_time_ns"]) / 1e6 for at, v in arrived)
+    received = [(at, codec.decode(v).record["receive_time_ns"]) for at, v in arrived]
+    lat = sorted((at - recv) / 1e6 for at, recv in received if recv >= counted_from_ns)
     if not lat:
         raise RuntimeError(f"{name}: no tick arrived in the measured window")
     return {"rate": name, "provider": provider, "frames_per_s": fps, "records_per_s": fps * per_frame,

@@ -53,14 +53,15 @@ def backlog(scale: int = 1) -> list[tuple[str, bytes, bytes, list[tuple[str, byt
 
     frames = []
     recv = time.time_ns()
+    now_ms, minute = recv // 1_000_000, bd.minute_before(recv // 1_000_000)  # plausible times for "received now"
     for _i in range(1000 // scale):  # jvQuant lv1: 20 snapshots per frame
-        value = bd.deflate("\n".join(bd.lv1_row(600000 + rng.randint(0, 999)) for _ in range(20)))
+        value = bd.deflate("\n".join(bd.lv1_row(600000 + rng.randint(0, 999), minute) for _ in range(20)))
         frames.append(("jvquant", value, "binary"))
     for _i in range(1500 // scale):  # jvQuant lv2: 10 rows of 3 trades per frame
-        frames.append(("jvquant", bd.deflate("\n".join(bd.lv2_row(rng.randint(1, 3000)) for _ in range(10))),
+        frames.append(("jvquant", bd.deflate("\n".join(bd.lv2_row(rng.randint(1, 3000), minute) for _ in range(10))),
                        "binary"))
     for _i in range(30000 // scale):  # Infoway: one trade per JSON frame
-        frames.append(("infoway", bd.iw_trade().encode(), "text"))
+        frames.append(("infoway", bd.iw_trade(now_ms).encode(), "text"))
     rng.shuffle(frames)
     out, seq = [], {}
     for provider, value, opcode in frames:

@@ -20,6 +20,7 @@ from marketpipe import settings as settings_mod
 from marketpipe.localhost import free_port
 from marketpipe.processors.bars import offline_bars
 from marketpipe.rawframe import RawMeta
+from marketpipe.simulators.market import shanghai_hms
 from tests.pipeline import final_bars, read_topic, source_key, start_worker, stop_worker, wait_for_bars
 
 pytestmark = pytest.mark.integration
@@ -67,11 +68,14 @@ def test_frames_become_records_dead_letters_and_bars(worker_env, mp_settings, tm
         feed.trade("iw-1", "BTCUSDT" if i % 2 else "ETHUSDT", 60000 + i, base + i * 25)
         ticks += 1
     # jvQuant: a binary frame with an lv1 snapshot and two lv2 trades, and one with a bad row among good ones
-    lv1 = ("lv1_600519=10:15:03,贵州茅台,1572.12,1.25,5123456789.00,3258900,300,1572.10,100,1572.05,200,1572.00,"
+    # rows stamped a few seconds ago in Shanghai time: a fixed clock time would lie hours ahead of
+    # the receive time for half of the day, and the decoders rightly refuse that
+    t1, t2 = shanghai_hms(int(time.time() * 1000) - 5000), shanghai_hms(int(time.time() * 1000) - 4000)
+    lv1 = (f"lv1_600519={t1},贵州茅台,1572.12,1.25,5123456789.00,3258900,300,1572.10,100,1572.05,200,1572.00,"
            "500,1571.99,100,1571.90,200,1572.12,100,1572.20,300,1572.50,100,1572.58,400,1572.60")
-    lv2 = "lv2_600519=10:15:03.120,1234567,1572.12,100|10:15:03.150,1234568,1572.10,200"
+    lv2 = f"lv2_600519={t1}.120,1234567,1572.12,100|{t1}.150,1234568,1572.10,200"
     feed.send("jvquant", "jv-1", deflate(lv1 + "\n" + lv2), "binary")
-    feed.send("jvquant", "jv-1", deflate("lv2_000001=10:15:04.000,77,11.01,300\nlv2_000001=broken"), "binary")
+    feed.send("jvquant", "jv-1", deflate(f"lv2_000001={t2}.000,77,11.01,300\nlv2_000001=broken"), "binary")
     feed.send("infoway", "iw-1", b"\xff\xfe not a frame", "binary")
     feed.send("jvquant", "jv-1", b"add ok: 2 codes", "text")  # a command reply: control, no records
     feed.flush()

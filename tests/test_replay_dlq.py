@@ -16,6 +16,7 @@ from confluent_kafka import Producer
 from marketpipe import topics
 from marketpipe.rawframe import RawMeta
 from marketpipe.schemas.codec import Codec
+from marketpipe.simulators.market import shanghai_hms
 from tests.pipeline import read_topic, source_key, start_worker, stop_worker
 from tests.test_processor_app import Feeder, deflate
 
@@ -36,7 +37,8 @@ def test_replay_into_another_prefix_gives_the_live_records(mp_env, mp_settings, 
     for i in range(60):
         feed.trade("iw-1", "BTCUSDT" if i % 2 else "ETHUSDT", 60000 + i, base + i * 100)
     feed.send("infoway", "iw-1", b"\xff\xfe not a frame", "binary")
-    lv2 = "lv2_600519=10:15:03.120,1234567,1572.12,100|1234568,10:15:03.150,1572.10,200"
+    t = shanghai_hms(int(time.time() * 1000) - 5000)  # a clock time just before now (see test_processor_app)
+    lv2 = f"lv2_600519={t}.120,1234567,1572.12,100|1234568,{t}.150,1572.10,200"
     feed.send("jvquant", "jv-1", deflate(lv2), "binary")
     feed.flush()
     proc = start_worker({**mp_env, "MARKETPIPE_PROCESSOR_SESSION_TIMEOUT": "6s"}, tmp_path / "worker.log")
