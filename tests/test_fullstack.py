@@ -11,7 +11,6 @@ computed offline from those ticks. Orders through the trader are covered end to 
 from __future__ import annotations
 
 import signal
-import time
 from collections import Counter
 
 import pytest
@@ -51,21 +50,20 @@ def test_simulated_trades_reach_md_tick_once_and_bars_match_through_restarts(mp_
         worker = start_worker(env, logs["proc"])
         try:
             wait_for(lambda: len(read_topic(s, "md.tick", idle=0.3, timeout=2)) > 200, timeout=60)
-            stop_worker(worker, signal.SIGKILL)  # the processor dies mid-stream ...
-            time.sleep(1)
+            stop_worker(worker, signal.SIGKILL)  # the processor dies mid-stream (waits until it is gone) ...
             worker = start_worker(env, logs["proc"])  # ... and a new one takes over its offsets
             wait_for(lambda: jv.stats()["totals"].get("trades", 0) > 1500, timeout=60)
             # a producer is restarted (rolling update): SIGTERM flushes what it holds, the new one
             # allocates a server and subscribes again. The feed is paused around the stop because a
             # frame the provider writes while the client is closing is lost by any client.
-            quiesce(jv)
+            quiesce(jv, s)
             stop_worker(producers["jv"])
             assert producers["jv"].returncode == 0, logs["jv"].read_text()[-2000:]
             producers["jv"] = start_producer(jv_env, "jvquant", logs["jv"], *jv_args)
             jv.sim.fault("clear")
             wait_for(lambda: len(jv.stats()["per_connection"]) >= 2)
             wait_for(lambda: jv.stats()["totals"].get("trades", 0) > 3000, timeout=60)
-            jv_stats, iw_stats = quiesce(jv), quiesce(iw)
+            jv_stats, iw_stats = quiesce(jv, s), quiesce(iw, s)
             for proc in producers.values():
                 stop_worker(proc)
             sent_jv = sent_trade_ids(jv_record)
