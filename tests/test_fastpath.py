@@ -77,7 +77,7 @@ def test_a_blocked_callback_is_cancelled_when_the_flow_is_suspended() -> None:
         for _ in range(1000):  # the cancelled callback runs once more to see its CancelledError
             if outcome:
                 break
-            await asyncio.sleep(0)
+            await asyncio.sleep(0)  # the polling step: one turn of the loop
         assert outcome == ["cancelled"]
         assert q.qsize() == 1
 
@@ -92,7 +92,7 @@ def test_an_error_in_the_callback_propagates_either_way() -> None:
             raise ValueError("bad message")
 
         async def fails_later() -> None:
-            await asyncio.sleep(0.01)  # the scenario: an error after the callback was suspended
+            await asyncio.sleep(0.01)  # the scenario: the error comes after the callback first yields
             raise ValueError("bad later")
 
         for cb in (fails_at_once, fails_later):
