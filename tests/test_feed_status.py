@@ -51,9 +51,10 @@ def test_dropped_connection_and_killed_producer_show_on_md_status_and_in_bars(mp
             # It is killed once its second session has closed a bar without a gap, so the two gaps
             # flag different bars with a clean one between them
             [drop] = [r for r in statuses(s) if r["kind"] == "gap"]
+            # bars keep coming while the feed runs: the read is cut at 2 s instead of waiting for a pause
             wait_for(lambda: any(b["window_start"] > drop["gap_end"] and not b["gap"] for b in
-                                 final_bars(read_topic(s, "md.bar", idle=1)).values()), timeout=60,
-                     what="a bar without a gap after the reconnect")
+                                 final_bars(read_topic(s, "md.bar", idle=0.5, timeout=2)).values()),
+                     timeout=60, what="a bar without a gap after the reconnect")
             producer.send_signal(signal.SIGKILL)
             producer.wait(10)
             producer = start_producer(penv, "jvquant", tmp_path / "p2.log", *args)
