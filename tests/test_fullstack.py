@@ -11,7 +11,9 @@ computed offline from those ticks. Orders through the trader are covered end to 
 from __future__ import annotations
 
 import signal
+import time
 from collections import Counter
+from typing import Any
 
 import pytest
 
@@ -33,6 +35,17 @@ pytestmark = pytest.mark.integration
 
 JV_CODES = ["600519", "000001", "300750", "688981"]
 IW_CODES = ["BTCUSDT", "ETHUSDT"]
+
+
+def distinct_ticks(s: Any, n: int, timeout: float = 120.0) -> tuple[list[dict[str, Any]], dict[Any, dict[str, Any]]]:
+    """md.tick read again until it holds ``n`` distinct trades (a duplicate replayed after the kill
+    counts once, so it cannot end the read early), or ``timeout``: all its records, and by source."""
+    deadline = time.monotonic() + timeout
+    while True:  # each read lasts at least its idle second: that paces the polling
+        ticks = read_topic(s, "md.tick", idle=1)
+        unique = {source_key(t): t for t in ticks}
+        if len(unique) >= n or time.monotonic() > deadline:
+            return ticks, unique
 
 
 def test_simulated_trades_reach_md_tick_once_and_bars_match_through_restarts(mp_env, mp_settings, tmp_path) -> None:
@@ -68,8 +81,7 @@ def test_simulated_trades_reach_md_tick_once_and_bars_match_through_restarts(mp_
                 stop_worker(proc)
             sent_jv = sent_trade_ids(jv_record)
             sent_iw = iw_stats["totals"]["trades"]
-            ticks = read_topic(s, "md.tick", until=sum(sent_jv.values()) + sent_iw, idle=10, timeout=120)
-            unique = {source_key(t): t for t in ticks}
+            ticks, unique = distinct_ticks(s, sum(sent_jv.values()) + sent_iw)
             diff = wait_for_bars(s, offline_bars(list(unique.values()), 1000))
             quotes = read_topic(s, "md.quote", idle=2)
             dlq = read_topic(s, "md.dlq", idle=1)
