@@ -277,13 +277,15 @@ def stop_worker(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> Non
             proc.wait(10)
 
 
-def wait_for(cond: Callable[[], Any], timeout: float = 30.0, step: float = 0.2) -> None:
+def wait_for(cond: Callable[[], Any], timeout: float = 30.0, step: float = 0.2,
+             what: str | Callable[[], str] = "condition") -> None:
+    """Return as soon as ``cond()`` is true; AssertionError naming ``what`` (a text, or a function
+    giving one, e.g. with log tails) when it is still false after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return
-        time.sleep(step)
-    raise AssertionError("condition not met in time")
+    while not cond():
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"not met in {timeout:g} s: {what() if callable(what) else what}")
+        time.sleep(step)  # the polling step, not a wait
 
 
 def read_topic(s: Any, logical: str, idle: float = 3.0, until: int | None = None,

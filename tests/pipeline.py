@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from collections import Counter
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Iterator
 
 from marketpipe import settings as settings_mod
 
@@ -45,18 +47,45 @@ def wait_for_bars(s: settings_mod.Settings, expected: dict[tuple[str, str, int],
                   timeout: float = 90.0) -> list[str]:
     """Poll md.bar until its final bars equal ``expected``; the remaining differences otherwise."""
     deadline = time.monotonic() + timeout
-    while True:
+    while True:  # each read lasts at least its idle second: that paces the polling
         diff = bar_differences(final_bars(read_topic(s, "md.bar", idle=1)), expected)
         if not diff or time.monotonic() > deadline:
             return diff
-        time.sleep(1)
 
 
-def quiesce(sim: Any) -> dict[str, Any]:
-    """Stop the simulator's pushes (socket kept open), let in-flight frames arrive, return its counters."""
+@contextmanager
+def raw_counter(s: settings_mod.Settings, provider: str) -> Iterator[Callable[[], int]]:
+    """A function counting the records on ``raw.<provider>``: the sum of its high watermarks (the
+    producer is idempotent, not transactional, so every offset is one frame)."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    topic = s.topic(f"raw.{provider}")
+    consumer = Consumer({**s.kafka.client_config(), "group.id": f"t-{uuid.uuid4().hex[:6]}"})
+    try:
+        parts = [TopicPartition(topic, p) for p in consumer.list_topics(topic, timeout=10).topics[topic].partitions]
+        yield lambda: sum(consumer.get_watermark_offsets(tp, timeout=10)[1] for tp in parts)
+    finally:
+        consumer.close()
+
+
+def quiesce(sim: Any, s: settings_mod.Settings, exact: bool = True, timeout: float = 60.0) -> dict[str, Any]:
+    """Stop the simulator's pushes (socket kept open) and wait until its producer has put every
+    frame the simulator sent on the raw topic; the simulator's counters then.
+
+    ``exact=False`` for Jin10: the simulator counts a long-poll body as one frame, the producer
+    writes each packet in it, so the topic holds at least (not exactly) what was sent."""
     sim.sim.fault("stall", 600)
-    time.sleep(1.5)
-    return sim.stats()
+    polls: list[tuple[dict[str, Any], int]] = []
+    with raw_counter(s, sim.stats()["provider"]) as on_topic:
+        def landed() -> bool:
+            polls.append((sim.stats(), on_topic()))
+            sent, got = polls[-1][0]["totals"].get("frames", 0), polls[-1][1]
+            # the same counts twice in a row: a frame the simulator was still writing is counted too
+            return (got == sent if exact else got >= sent) and len(polls) > 1 and polls[-2] == polls[-1]
+
+        wait_for(landed, timeout, what=lambda: "the raw topic holding every frame the simulator sent: "
+                 f"sent {polls[-1][0]['totals'].get('frames', 0)}, on the topic {polls[-1][1]}")
+    return polls[-1][0]
 
 
 def sent_trade_ids(record: Path) -> Counter[str]:

@@ -203,21 +203,21 @@ def test_simulator_rest_klines_equal_the_last_pushes_of_each_bar() -> None:
         ws = websocket.create_connection(f"{sim.url}?business=crypto&apikey=k", timeout=5)
         ws.send(json.dumps({"code": 10006, "trace": "t", "data": {"arr": [{"type": 1, "codes": "BTCUSDT,ETHUSDT"}]}}))
         last: dict[tuple[str, str], dict[str, Any]] = {}
+        received = 0
+
+        def receive() -> None:
+            nonlocal received
+            msg = json.loads(ws.recv())
+            received += 1
+            if msg.get("code") == 10008:
+                last.update(pushed_bars(msg["data"]))
+
         deadline = time.monotonic() + 8
         while time.monotonic() < deadline:  # 30x clock: about four minutes of bars
-            msg = json.loads(ws.recv())
-            if msg.get("code") == 10008:
-                last.update(pushed_bars(msg["data"]))
+            receive()
         sim.sim.fault("stall", 600)  # no more trades: the current bar is final as well
-        time.sleep(0.3)
-        while True:  # what was in flight
-            ws.settimeout(0.5)
-            try:
-                msg = json.loads(ws.recv())
-            except websocket.WebSocketTimeoutException:
-                break
-            if msg.get("code") == 10008:
-                last.update(pushed_bars(msg["data"]))
+        while received < sim.stats()["totals"]["frames"]:  # what was in flight: every frame it sent
+            receive()
         ws.close()
         req = urllib.request.Request(f"{sim.base_url}/crypto/batch_kline/1/500/BTCUSDT", headers={"apiKey": "k"})
         with urllib.request.urlopen(req, timeout=5) as resp:

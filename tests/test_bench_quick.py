@@ -60,7 +60,7 @@ def test_records_in_waits_for_a_topic_that_is_still_being_created(mp_settings) -
     name = f"late.{uuid.uuid4().hex[:6]}"
 
     def create_soon() -> None:
-        time.sleep(1.0)
+        time.sleep(1.0)  # the scenario: the topic appears only while records_in is already waiting
         admin = AdminClient(mp_settings.kafka.client_config())
         admin.create_topics([NewTopic(mp_settings.topic(name), 3, -1)])[mp_settings.topic(name)].result(30)
 

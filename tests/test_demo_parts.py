@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import os
 import sys
-import time
 from pathlib import Path
 
 from marketpipe.liveview import LiveState, Percentiles, RateMeter
 from marketpipe.supervisor import Supervisor
+from marketpipe.testing import wait_for
 
 
 def _alive(pid: int) -> bool:
@@ -23,22 +23,23 @@ def _alive(pid: int) -> bool:
 def test_supervisor_stops_children_and_grandchildren(tmp_path: Path) -> None:
     sup = Supervisor(tmp_path / "logs", grace=2)
     # a child that ignores SIGTERM and has a grandchild: both must be gone after stop_all
+    # (their sleeps only keep them running until they are killed)
     script = ("import signal,subprocess,sys,time;signal.signal(signal.SIGTERM, signal.SIG_IGN);"
               "p=subprocess.Popen([sys.executable,'-c','import time; time.sleep(60)']);"
               "print(p.pid, flush=True);time.sleep(60)")
     child = sup.start("stubborn", [sys.executable, "-c", script], os.environ)
     polite = sup.start("polite", [sys.executable, "-c", "import time; print('hi', flush=True); time.sleep(60)"],
                        os.environ)
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline and not (child.log.read_text().strip() and polite.log.read_text().strip()):
-        time.sleep(0.05)
+    wait_for(lambda: child.log.read_text().strip() and polite.log.read_text().strip(), 20, step=0.05,
+             what="the first line of both children")
     grandchild = int(child.log.read_text().split()[0])
     assert _alive(grandchild)
     codes = sup.stop_all()
     assert codes["stubborn"] == -9  # needed SIGKILL after the grace period
     assert codes["polite"] == -15
-    time.sleep(0.2)
-    assert not _alive(child.pid) and not _alive(polite.pid) and not _alive(grandchild)
+    # SIGKILL is delivered asynchronously: wait for the processes themselves (unkilled, they would sleep 60 s)
+    wait_for(lambda: not (_alive(child.pid) or _alive(polite.pid) or _alive(grandchild)), 5, step=0.02,
+             what=lambda: f"child {child.pid}, polite child {polite.pid} and grandchild {grandchild} gone")
     assert "hi" in sup.log_tail(polite)
 
 
@@ -112,7 +113,7 @@ def test_demo_plan_uses_a_simulator_only_where_no_token_is_set(tmp_path: Path) -
 
 def test_supervisor_stops_the_sources_first_then_the_rest_in_reverse(tmp_path: Path) -> None:
     sup = Supervisor(tmp_path / "logs", grace=5)
-    sleeper = [sys.executable, "-c", "import time; time.sleep(60)"]
+    sleeper = [sys.executable, "-c", "import time; time.sleep(60)"]  # runs until the supervisor stops it
     for name in ("sim", "producer-a", "producer-b", "processor", "trader"):
         sup.start(name, sleeper, os.environ)
     codes = sup.stop_all(first=("producer-",), drain=0.1)

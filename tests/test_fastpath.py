@@ -44,7 +44,7 @@ def test_a_callback_blocked_on_a_full_queue_finishes_when_there_is_room() -> Non
             await asyncio.wait([asyncio.ensure_future(q.put("second"))])
 
         async def drain_later() -> None:
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(0.05)  # the scenario: room only once the callback is blocked
             assert q.get_nowait() == "first"
 
         drainer = asyncio.ensure_future(drain_later())
@@ -69,12 +69,15 @@ def test_a_blocked_callback_is_cancelled_when_the_flow_is_suspended() -> None:
                 raise
 
         async def suspend_later() -> None:
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(0.05)  # the scenario: the flow is suspended while the callback is blocked
             c.suspend_flow.set()
 
         asyncio.ensure_future(suspend_later())
         await asyncio.wait_for(c.wait_first(callback(), c.suspend_flow.wait()), 5)
-        await asyncio.sleep(0.01)
+        for _ in range(1000):  # the cancelled callback runs once more to see its CancelledError
+            if outcome:
+                break
+            await asyncio.sleep(0)  # the polling step: one turn of the loop
         assert outcome == ["cancelled"]
         assert q.qsize() == 1
 
@@ -89,7 +92,7 @@ def test_an_error_in_the_callback_propagates_either_way() -> None:
             raise ValueError("bad message")
 
         async def fails_later() -> None:
-            await asyncio.sleep(0.01)
+            await asyncio.sleep(0.01)  # the scenario: the error comes after the callback first yields
             raise ValueError("bad later")
 
         for cb in (fails_at_once, fails_later):

@@ -13,6 +13,7 @@ from __future__ import annotations
 import signal
 import time
 from collections import Counter
+from typing import Any
 
 import pytest
 
@@ -36,6 +37,17 @@ JV_CODES = ["600519", "000001", "300750", "688981"]
 IW_CODES = ["BTCUSDT", "ETHUSDT"]
 
 
+def distinct_ticks(s: Any, n: int, timeout: float = 120.0) -> tuple[list[dict[str, Any]], dict[Any, dict[str, Any]]]:
+    """md.tick read again until it holds ``n`` distinct trades (a duplicate replayed after the kill
+    counts once, so it cannot end the read early), or ``timeout``: all its records, and by source."""
+    deadline = time.monotonic() + timeout
+    while True:  # each read lasts at least its idle second: that paces the polling
+        ticks = read_topic(s, "md.tick", idle=1)
+        unique = {source_key(t): t for t in ticks}
+        if len(unique) >= n or time.monotonic() > deadline:
+            return ticks, unique
+
+
 def test_simulated_trades_reach_md_tick_once_and_bars_match_through_restarts(mp_env, mp_settings, tmp_path) -> None:
     s = mp_settings
     env = {**mp_env, "MARKETPIPE_PROCESSOR_SESSION_TIMEOUT": "6s"}
@@ -51,27 +63,25 @@ def test_simulated_trades_reach_md_tick_once_and_bars_match_through_restarts(mp_
         worker = start_worker(env, logs["proc"])
         try:
             wait_for(lambda: len(read_topic(s, "md.tick", idle=0.3, timeout=2)) > 200, timeout=60)
-            stop_worker(worker, signal.SIGKILL)  # the processor dies mid-stream ...
-            time.sleep(1)
+            stop_worker(worker, signal.SIGKILL)  # the processor dies mid-stream (waits until it is gone) ...
             worker = start_worker(env, logs["proc"])  # ... and a new one takes over its offsets
             wait_for(lambda: jv.stats()["totals"].get("trades", 0) > 1500, timeout=60)
             # a producer is restarted (rolling update): SIGTERM flushes what it holds, the new one
             # allocates a server and subscribes again. The feed is paused around the stop because a
             # frame the provider writes while the client is closing is lost by any client.
-            quiesce(jv)
+            quiesce(jv, s)
             stop_worker(producers["jv"])
             assert producers["jv"].returncode == 0, logs["jv"].read_text()[-2000:]
             producers["jv"] = start_producer(jv_env, "jvquant", logs["jv"], *jv_args)
             jv.sim.fault("clear")
             wait_for(lambda: len(jv.stats()["per_connection"]) >= 2)
             wait_for(lambda: jv.stats()["totals"].get("trades", 0) > 3000, timeout=60)
-            jv_stats, iw_stats = quiesce(jv), quiesce(iw)
+            jv_stats, iw_stats = quiesce(jv, s), quiesce(iw, s)
             for proc in producers.values():
                 stop_worker(proc)
             sent_jv = sent_trade_ids(jv_record)
             sent_iw = iw_stats["totals"]["trades"]
-            ticks = read_topic(s, "md.tick", until=sum(sent_jv.values()) + sent_iw, idle=10, timeout=120)
-            unique = {source_key(t): t for t in ticks}
+            ticks, unique = distinct_ticks(s, sum(sent_jv.values()) + sent_iw)
             diff = wait_for_bars(s, offline_bars(list(unique.values()), 1000))
             quotes = read_topic(s, "md.quote", idle=2)
             dlq = read_topic(s, "md.dlq", idle=1)

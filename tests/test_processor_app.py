@@ -21,7 +21,7 @@ from marketpipe.localhost import free_port
 from marketpipe.processors.bars import offline_bars
 from marketpipe.rawframe import RawMeta
 from marketpipe.simulators.market import shanghai_hms
-from tests.pipeline import final_bars, read_topic, source_key, start_worker, stop_worker, wait_for_bars
+from tests.pipeline import final_bars, read_topic, source_key, start_worker, stop_worker, wait_for, wait_for_bars
 
 pytestmark = pytest.mark.integration
 
@@ -87,7 +87,10 @@ def test_frames_become_records_dead_letters_and_bars(worker_env, mp_settings, tm
         got_ticks = read_topic(s, "md.tick", until=ticks + 3, idle=15)
         dlq = read_topic(s, "md.dlq", idle=2)
         quotes = read_topic(s, "md.quote", idle=2)
-        time.sleep(3)  # the idle timer closes the last windows
+        expected = offline_bars([t for t in got_ticks if t["provider"] == "infoway"], INTERVAL_MS)
+        # the idle timer closes the last windows: wait until every expected window has its bar
+        wait_for(lambda: expected.keys() <= bar_windows(s), 60, what=lambda: f"bars of windows "
+                 f"{sorted(expected.keys() - bar_windows(s))}; log:\n{log.read_text()[-3000:]}")
         bars = read_topic(s, "md.bar", idle=3)
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as resp:
             scraped = resp.read().decode()
@@ -107,9 +110,13 @@ def test_frames_become_records_dead_letters_and_bars(worker_env, mp_settings, tm
     raw_bad = next(d for d in dlq if d["provider"] == "infoway")
     assert raw_bad["raw"] == b"\xff\xfe not a frame" and raw_bad["headers"]["connection"] == "iw-1"
     # bars from the pipeline equal bars computed offline from the same ticks
-    expected = offline_bars([t for t in got_ticks if t["provider"] == "infoway"], INTERVAL_MS)
     assert final_bars([b for b in bars if b["provider"] == "infoway"]) == expected
     assert all(b["revision"] == 0 for b in bars if b["provider"] == "infoway")
+
+
+def bar_windows(s: settings_mod.Settings) -> set[tuple[str, str, int]]:
+    """(provider, symbol, window start) of every bar on md.bar so far."""
+    return set(final_bars(read_topic(s, "md.bar", idle=1)))
 
 
 def test_late_tick_corrects_an_emitted_bar(worker_env, mp_settings, tmp_path) -> None:
@@ -125,7 +132,8 @@ def test_late_tick_corrects_an_emitted_bar(worker_env, mp_settings, tmp_path) ->
         first = read_topic(s, "md.bar", until=4, idle=8)
         feed.trade("iw-1", "BTCUSDT", 999, base + 150)  # late, inside the first (already emitted) window
         feed.flush()
-        time.sleep(4)
+        wait_for(lambda: any(b["revision"] > 0 for b in read_topic(s, "md.bar", idle=1)), 60,
+                 what=lambda: f"a corrected bar (revision > 0); log:\n{log.read_text()[-2000:]}")
         bars = read_topic(s, "md.bar", idle=3)
         ticks = read_topic(s, "md.tick", idle=2)
     finally:
@@ -149,9 +157,8 @@ def test_kill_9_and_restart_lose_nothing_and_windows_still_close(worker_env, mp_
     feed.flush()
     log = tmp_path / "worker.log"
     proc = start_worker(worker_env, log)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and len(read_topic(s, "md.tick", idle=0.3, timeout=2)) < 500:
-        time.sleep(0.1)
+    wait_for(lambda: len(read_topic(s, "md.tick", idle=0.3, timeout=2)) >= 500, 60, step=0.1,
+             what=lambda: f"500 ticks before the kill; log:\n{log.read_text()[-2000:]}")
     stop_worker(proc, signal.SIGKILL)  # mid-stream, no goodbye
     seen_at_kill = len(read_topic(s, "md.tick", idle=0.5))
     # more ticks while it is down, so the restarted worker has to do real work
@@ -212,7 +219,7 @@ def group_assignments(s: settings_mod.Settings, group: str, expect: int = 2) -> 
         if (len(members) == expect and all(members) and str(desc.state).endswith("STABLE")) \
                 or time.monotonic() > deadline:
             return members
-        time.sleep(1)
+        time.sleep(1)  # the polling step of this wait loop
 
 
 def test_process_without_topics_says_how_to_create_them(mp_env) -> None:

@@ -62,7 +62,7 @@ def test_same_seed_same_walk_and_timestamps_never_go_back() -> None:
 
 def test_clock_speed_and_shanghai_wall_time() -> None:
     fast = Clock(speed=600.0, start_ms=0)
-    time.sleep(0.11)
+    time.sleep(0.11)  # the measurement: real time passing on a 600x clock
     assert fast.now_ms() >= 60_000  # a simulated minute in about 0.1 s
     ts = int(datetime(2024, 5, 6, 1, 30, 0, 123000, tzinfo=timezone.utc).timestamp() * 1000)
     assert shanghai_hms(ts) == "09:30:00" and shanghai_hms_ms(ts) == "09:30:00.123"

@@ -24,6 +24,7 @@ from marketpipe import topics
 from marketpipe.schemas.codec import Codec
 from marketpipe.simulators.jvquant_trade import TradeCounter
 from marketpipe.simulators.runner import run as run_sim
+from marketpipe.testing import wait_for
 from marketpipe.trader import commands, signing
 
 pytestmark = pytest.mark.integration
@@ -93,6 +94,12 @@ def start_trader(env: dict[str, str], log: Path, extra: dict[str, str] | None = 
     out = open(log, "ab")
     return subprocess.Popen([sys.executable, "-m", "marketpipe", "trade"], env={**env, **(extra or {})},
                             stdout=out, stderr=subprocess.STDOUT)
+
+
+def wait_log(log: Path, text: str, count: int, timeout: float = 30.0) -> None:
+    """Wait until the trader has logged ``text`` ``count`` times (it applied a control record)."""
+    wait_for(lambda: log.read_text(errors="replace").count(text) >= count, timeout, step=0.05,
+             what=lambda: f"{text!r} logged {count} times; log: " + log.read_text(errors="replace")[-2000:])
 
 
 @pytest.fixture(scope="module")
@@ -184,8 +191,10 @@ def test_invalid_commands_are_rejected_with_the_rule_and_nothing_is_sent(stack, 
 
 def test_kill_switch_halts_new_orders_at_once(stack, trader, events) -> None:
     counter: TradeCounter = stack["counter"]
+    log = stack["tmp"] / "marketpipe.trader.log"
+    halts, resumes = (log.read_text().count(line) for line in ("kill switch ON: new orders halted", "kill switch off"))
     commands.set_kill_switch(stack["settings"], True, "test")
-    time.sleep(1.0)  # the trader reads the control topic before each command
+    wait_log(log, "kill switch ON: new orders halted", halts + 1)  # the trader applied it
     before = counter.placed
     halted = place(stack)
     commands.send(stack["settings"], halted)
@@ -193,7 +202,7 @@ def test_kill_switch_halts_new_orders_at_once(stack, trader, events) -> None:
     assert events.of(halted["command_id"])[-1]["rule"] == "kill_switch"
     assert counter.placed == before
     commands.set_kill_switch(stack["settings"], False)
-    time.sleep(1.0)
+    wait_log(log, "kill switch off", resumes + 1)
     resumed = place(stack)
     commands.send(stack["settings"], resumed)
     events.wait(lambda: "SUBMITTED" in events.states(resumed["command_id"]))

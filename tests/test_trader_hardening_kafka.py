@@ -13,7 +13,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 import uuid
 from decimal import Decimal
 from pathlib import Path
@@ -28,7 +27,7 @@ from marketpipe.schemas.codec import Codec
 from marketpipe.simulators.jvquant_trade import TradeCounter
 from marketpipe.simulators.runner import run as run_sim
 from marketpipe.trader import commands, signing
-from tests.test_trade_consumer import REFERENCE, Events, start_trader
+from tests.test_trade_consumer import REFERENCE, Events, start_trader, wait_log
 
 pytestmark = pytest.mark.integration
 
@@ -81,14 +80,6 @@ def send(s: settings_mod.Settings, cmd: dict[str, Any]) -> str:
 def final_state(ev: Events, command_id: str) -> str:
     ev.wait(lambda: any(st in ("SUBMITTED", "REJECTED", "FAILED") for st in ev.states(command_id)))
     return next(st for st in ev.states(command_id) if st in ("SUBMITTED", "REJECTED", "FAILED"))
-
-
-def wait_log(log: Path, text: str, count: int, timeout: float = 30.0) -> None:
-    """Wait until the trader has logged ``text`` ``count`` times (it applied a control record)."""
-    deadline = time.monotonic() + timeout
-    while log.read_text(errors="replace").count(text) < count:
-        assert time.monotonic() < deadline, f"{text!r} not logged {count} times: " + log.read_text()[-2000:]
-        time.sleep(0.05)
 
 
 def read_all(s: settings_mod.Settings, topic: str) -> list[tuple[bytes, bytes]]:

@@ -177,7 +177,7 @@ class TradeStub:
                        "deal_price": "0", "deal_volume": "0"}
                 self.placed.append(Placed(row, c.hidden_polls))
         if c.place_delay:
-            time.sleep(c.place_delay)
+            time.sleep(c.place_delay)  # the scenario: a slow broker answer
         if answer.get("order_id"):
             answer["order_id"] = order_id
         return answer
