@@ -270,8 +270,8 @@ class LocalSettings:
                          "pid files, the processor's tables, the demo's logs.", path)
     kafka_heap: str = setting("MARKETPIPE_KAFKA_HEAP", "-Xms256m -Xmx768m", "JVM heap options of the local broker.")
     kafka_pom: Path | None = setting("MARKETPIPE_KAFKA_POM", "", "Maven pom that pins the local broker's Kafka version "
-                                     "(for an installed package without its checkout).", optional_path,
-                                     shown="deploy/kafka/pom.xml")
+                                     "(unset: the one marketpipe carries, deploy/kafka/pom.xml in a checkout).",
+                                     optional_path, shown="(packaged)")
     cache_home: Path = setting("XDG_CACHE_HOME", "~/.cache", "User cache directory; the local broker's jars are cached "
                                "once per version under marketpipe/kafka-<version>.", path)
 
