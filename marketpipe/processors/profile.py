@@ -38,6 +38,9 @@ class Profile:
     linger_ms: int
     #: Faust's event loop: uvloop when importable, else asyncio's own
     loop: str = "uvloop"
+    #: raw records handed to the normalizer per fetch, not as one Faust event each
+    #: (marketpipe/processors/fastpath.py, batch_routed); the window above then no longer applies
+    batch_path: bool = True
 
 
 PROFILES: dict[str, Profile] = {
