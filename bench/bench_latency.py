@@ -6,7 +6,8 @@ One worker (``marketpipe process``, the default deployment: normalize and bar ag
 process) per processor profile (``MARKETPIPE_PROCESSOR_PROFILE``; ``BENCH_PROFILES`` picks them,
 default ``latency,throughput``, plus ``baseline`` when ``BENCH_BASELINE`` names another source tree
 whose worker is then measured in the same run; ``latency:normalize`` = a worker without the bar
-agent, as a split deployment runs it, ``baseline:normalize`` the same of the other tree), at two input rates, each for ``BENCH_LATENCY_SECONDS`` (15 s):
+agent, as a split deployment runs it, ``baseline:normalize`` the same of the other tree), at two
+input rates, each for ``BENCH_LATENCY_SECONDS`` (15 s):
 
 * 1,000 frames/s of Infoway trades (one tick per JSON frame);
 * 10,000 records/s as 1,000 jvQuant level-2 frames/s of 10 trades each (raw DEFLATE).

@@ -141,7 +141,7 @@ def build_app(settings: Settings, out: Output | None = None) -> App:
         if prof.batch_path:
             app.batch_route = _raw_batches(settings, normalizer)
     if p.agents in ("all", "bars"):
-        _bar_agents(app, settings, output)
+        _bar_agents(app, settings, output, prof.bar_chunk)
     return app
 
 
@@ -207,7 +207,7 @@ def _normalize_agent(app: App, settings: Settings, provider: str, normalizer: Ca
     app.agent(topic, name=f"normalize_{provider}")(normalize)
 
 
-def _bar_agents(app: App, settings: Settings, output: Callable[[], Output]) -> None:
+def _bar_agents(app: App, settings: Settings, output: Callable[[], Output], chunk: int) -> None:
     tick_topic = app.topic(settings.topic(topics.MD_TICK), key_type=bytes, value_type=bytes)
     group = group_id(settings)
 
@@ -232,7 +232,7 @@ def _bar_agents(app: App, settings: Settings, output: Callable[[], Output]) -> N
             try:
                 async with s.lock:
                     await s.own({e.message.partition for e in events} | assigned())
-                    s.bin(e.message for e in events)
+                    await s.bin_yielding([e.message for e in events], chunk)  # normalize runs between chunks
             except Exception:  # state could not be loaded or written: do not acknowledge
                 log.exception("bar batch failed")
                 fail_stop("bars")
