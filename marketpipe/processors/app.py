@@ -39,6 +39,9 @@ log = logging.getLogger("processors")
 
 APP_ID = "marketpipe-processors"
 
+#: take_events window of the normalize agents when the raw topics are read per fetch (seconds)
+IDLE_AGENT_WINDOW = 1.0
+
 
 def group_id(settings: Settings) -> str:
     """The processor app's id, which is its Kafka consumer group: one per topic prefix, so pipelines
@@ -136,8 +139,11 @@ def build_app(settings: Settings, out: Output | None = None) -> App:
         return Normalizer(output(), status=StatusHook())
 
     if p.agents in ("all", "normalize"):
+        # With the per-fetch route no raw frame reaches the agents' streams: their take_events window
+        # would only wake the loop for nothing (500 times a second per agent at 2 ms).
+        within = IDLE_AGENT_WINDOW if prof.batch_path else prof.batch_within
         for provider in topics.RAW_TOPICS:
-            _normalize_agent(app, settings, provider, normalizer, prof.batch_within)
+            _normalize_agent(app, settings, provider, normalizer, within)
         if prof.batch_path:
             app.batch_route = _raw_batches(settings, normalizer)
     if p.agents in ("all", "bars"):
