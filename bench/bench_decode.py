@@ -46,9 +46,12 @@ def lv2_row(code: int) -> str:
         f"{rng.randint(1, 50) * 100}" for _ in range(3))
 
 
-def iw_trade() -> str:
+def iw_trade(recv_ms: int = RECV_NS // 10**6) -> str:
+    """An Infoway trade up to ~17 min before ``recv_ms``: the decoder dead-letters a trade dated more
+    than 24 h from its receive time, so a benchmark stamping frames with the current time must date
+    them from it too (a fixed date measured the dead-letter path once the clock moved on)."""
     return ('{"code":10002,"data":{"p":"%.2f","s":"BTCUSDT","t":%d,"td":1,"v":"%.5f","vw":"%.5f"}}'
-            % (rng.uniform(60000, 64000), 1786775227483 + rng.randint(0, 10**6), rng.random(), rng.random() * 60000))
+            % (rng.uniform(60000, 64000), recv_ms - rng.randint(0, 10**6), rng.random(), rng.random() * 60000))
 
 
 def frames(provider: str, values: list[bytes], opcode: str) -> list[RawFrame]:

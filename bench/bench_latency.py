@@ -47,7 +47,7 @@ def frame_pool(provider: str, per_frame: int, n: int = 500) -> list[bytes]:
     import bench_decode as bd
 
     if provider == "infoway":
-        return [bd.iw_trade().encode() for _ in range(n)]
+        return [bd.iw_trade(time.time_ns() // 10**6).encode() for _ in range(n)]
     rows = []
     for _ in range(n):
         rows.append(bd.deflate("\n".join(
