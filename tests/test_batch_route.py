@@ -50,7 +50,8 @@ def records(tp: TP, *offsets: int) -> list[Record]:
 
 
 def consumer(tmp_path: Any, handle: Any) -> Any:
-    app = build_app(load({"KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1", "MARKETPIPE_HOME": str(tmp_path)}))
+    app = build_app(load({"KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1", "MARKETPIPE_HOME": str(tmp_path),
+                          "MARKETPIPE_PROCESSOR_PROFILE": "throughput"}))
     app.batch_route = BatchRoute(frozenset({RAW.topic}), handle)
 
     async def callback(message: Any) -> None: ...
@@ -196,9 +197,10 @@ class Collect:
         return 0
 
 
-def test_the_app_routes_every_raw_topic_to_one_normalizer_that_flushes_once_per_fetch(tmp_path) -> None:
+def test_the_throughput_profile_routes_every_raw_topic_to_one_normalizer_that_flushes_once_per_fetch(
+        tmp_path) -> None:
     s = load({"KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1", "MARKETPIPE_TOPIC_PREFIX": "p.",
-              "MARKETPIPE_HOME": str(tmp_path)})
+              "MARKETPIPE_HOME": str(tmp_path), "MARKETPIPE_PROCESSOR_PROFILE": "throughput"})
     sink = Collect()
     app = build_app(s, out=Output(s, producer=sink))
     route = app.batch_route
@@ -213,7 +215,8 @@ def test_the_app_routes_every_raw_topic_to_one_normalizer_that_flushes_once_per_
     assert sink.sent[-1] == ("flush", b"")  # durable before the consumer acknowledges
 
 
-def test_a_bars_only_worker_routes_nothing(tmp_path) -> None:
-    s = load({"KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1", "MARKETPIPE_HOME": str(tmp_path),
-              "MARKETPIPE_PROCESSOR_AGENTS": "bars"})
+@pytest.mark.parametrize("env", [{"MARKETPIPE_PROCESSOR_AGENTS": "bars", "MARKETPIPE_PROCESSOR_PROFILE": "throughput"},
+                                 {"MARKETPIPE_PROCESSOR_PROFILE": "latency"}])
+def test_a_bars_only_worker_and_the_latency_profile_route_nothing(tmp_path, env: dict[str, str]) -> None:
+    s = load({"KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1", "MARKETPIPE_HOME": str(tmp_path), **env})
     assert build_app(s).batch_route is None

@@ -39,8 +39,10 @@ class Profile:
     #: Faust's event loop: uvloop when importable, else asyncio's own
     loop: str = "uvloop"
     #: raw records handed to the normalizer per fetch, not as one Faust event each
-    #: (marketpipe/processors/fastpath.py, batch_routed); the window above then no longer applies
-    batch_path: bool = True
+    #: (marketpipe/processors/fastpath.py, batch_routed); the window above then no longer applies.
+    #: Not in the latency profile: at 10,000 records/s a worker reading per fetch settled into
+    #: ~1.5 s fetch cycles (p50 ~1 s, bench/README.md), cause not found
+    batch_path: bool = False
     #: md.tick records the bar agent bins (and books it snapshots) before it lets the loop run the
     #: normalize path: a bar batch of thousands of ticks otherwise holds it for tens of ms
     bar_chunk: int = 10_000
@@ -50,7 +52,7 @@ PROFILES: dict[str, Profile] = {
     "latency": Profile("latency", batch_within=0.002, max_poll_records=1000, stream_buffer_maxsize=8192,
                        linger_ms=1, bar_chunk=200),
     "throughput": Profile("throughput", batch_within=0.1, max_poll_records=10000, stream_buffer_maxsize=32768,
-                          linger_ms=20),
+                          linger_ms=20, batch_path=True),
 }
 
 
