@@ -9,9 +9,12 @@ acknowledgement pass, so the window trades latency for CPU per record:
   1,000 frames/s a batch holds a few frames, so the per-batch cost shows in CPU per record, and
   the window's timer wakes an idle worker 500 times a second per agent (3.7% of a core idle,
   against 0.8% in the throughput profile).
-* ``throughput``: a 100 ms window, larger fetch hand-offs and a longer producer linger; batches
-  hold hundreds to thousands of frames, for replaying a backlog or a worker that runs near its
-  CPU limit. Latency is then about half the window plus the flush.
+* ``throughput``: the raw topics' records go to the normalizer per fetch, without a Faust event
+  each (:func:`~marketpipe.processors.fastpath.batch_routed`), with larger fetch hand-offs and a
+  longer producer linger: about half the CPU per record of the latency profile, for replaying a
+  backlog or a worker that runs near its CPU limit. A fetch is processed as soon as it arrives,
+  so there is no window to wait for; but at 10,000 records/s such a worker settled more often
+  than one of the latency profile into ~1.5 s fetch cycles (bench/README.md).
 
 Both profiles run Faust on uvloop when it is installed (the asyncio machinery around every event
 is a large share of a worker's CPU) and tune the garbage collector (:func:`tune_gc`); both are
