@@ -6,7 +6,8 @@ One worker (``marketpipe process``, the default deployment: normalize and bar ag
 process) per processor profile (``MARKETPIPE_PROCESSOR_PROFILE``; ``BENCH_PROFILES`` picks them,
 default ``latency,throughput``, plus ``baseline`` when ``BENCH_BASELINE`` names another source tree
 whose worker is then measured in the same run; ``latency:normalize`` = a worker without the bar
-agent, as a split deployment runs it), at two input rates, each for ``BENCH_LATENCY_SECONDS`` (15 s):
+agent, as a split deployment runs it, ``baseline:normalize`` the same of the other tree), at two
+input rates, each for ``BENCH_LATENCY_SECONDS`` (15 s):
 
 * 1,000 frames/s of Infoway trades (one tick per JSON frame);
 * 10,000 records/s as 1,000 jvQuant level-2 frames/s of 10 trades each (raw DEFLATE).
@@ -154,14 +155,14 @@ def run_profile(bootstrap: str, home: Path, profile: str, seconds: float) -> lis
         s = fresh_settings(bootstrap, "lat")
         env = env_for(bootstrap, s.topic_prefix, home / f"{profile}-{provider}")
         cwd = ROOT
-        if profile == "baseline":  # the worker of another source tree, as it runs by default there
+        setting, _, agents = profile.partition(":")  # latency:normalize = a worker without the bar agent
+        if setting == "baseline":  # the worker of another source tree, in its default profile
             cwd = Path(os.environ["BENCH_BASELINE"])
             env["PYTHONPATH"] = str(cwd)
         else:
-            setting, _, agents = profile.partition(":")  # latency:normalize = a worker without the bar agent
             env["MARKETPIPE_PROCESSOR_PROFILE"] = setting
-            if agents:
-                env["MARKETPIPE_PROCESSOR_AGENTS"] = agents
+        if agents:
+            env["MARKETPIPE_PROCESSOR_AGENTS"] = agents
         log = home / f"worker-{profile}-{provider}.log"
         proc = subprocess.Popen([sys.executable, "-m", "marketpipe", "--log-level", "WARNING", "process"], env=env,
                                 stdout=open(log, "wb"), stderr=subprocess.STDOUT, cwd=cwd)

@@ -26,7 +26,7 @@ import faust
 from marketpipe import topics
 from marketpipe.processors import metrics
 from marketpipe.processors.barstate import BarState, load_books
-from marketpipe.processors.fastpath import fast_flow
+from marketpipe.processors.fastpath import BatchRoute, batch_routed, fast_flow
 from marketpipe.processors.normalize import Normalizer, headers_of
 from marketpipe.processors.output import Output, durable, fail_stop
 from marketpipe.processors.profile import profile
@@ -38,6 +38,9 @@ from marketpipe.settings import Settings
 log = logging.getLogger("processors")
 
 APP_ID = "marketpipe-processors"
+
+#: take_events window of the normalize agents when the raw topics are read per fetch (seconds)
+IDLE_AGENT_WINDOW = 1.0
 
 
 def group_id(settings: Settings) -> str:
@@ -71,6 +74,9 @@ def _credentials(s: Settings) -> Any:
 
 
 class App(faust.App):
+    #: raw topics read per fetch instead of per message (marketpipe/processors/fastpath.py)
+    batch_route: BatchRoute | None = None
+
     def on_init_dependencies(self) -> Any:
         # Faust's Monitor sensor runs on every event (timestamps, counters, deques) for its web
         # views; marketpipe counts per batch in Prometheus instead, and the per-event work is a
@@ -80,9 +86,10 @@ class App(faust.App):
         return deps
 
     def _new_transport(self) -> Any:
-        # no tasks and asyncio.wait per Kafka message (marketpipe/processors/fastpath.py)
+        # no tasks and asyncio.wait per Kafka message, and the raw topics' records handed over per
+        # fetch (marketpipe/processors/fastpath.py)
         transport = super()._new_transport()
-        transport.Consumer = fast_flow(transport.Consumer)  # type: ignore[misc]
+        transport.Consumer = batch_routed(fast_flow(transport.Consumer))  # type: ignore[misc]
         return transport
 
     async def on_start(self) -> None:
@@ -132,11 +139,60 @@ def build_app(settings: Settings, out: Output | None = None) -> App:
         return Normalizer(output(), status=StatusHook())
 
     if p.agents in ("all", "normalize"):
+        # With the per-fetch route no raw frame reaches the agents' streams: their take_events window
+        # would only wake the loop for nothing (500 times a second per agent at 2 ms).
+        within = IDLE_AGENT_WINDOW if prof.batch_path else prof.batch_within
         for provider in topics.RAW_TOPICS:
-            _normalize_agent(app, settings, provider, normalizer, prof.batch_within)
+            _normalize_agent(app, settings, provider, normalizer, within)
+        if prof.batch_path:
+            app.batch_route = _raw_batches(settings, normalizer)
     if p.agents in ("all", "bars"):
-        _bar_agents(app, settings, output)
+        _bar_agents(app, settings, output, prof.bar_chunk)
     return app
+
+
+def _normalize(n: Normalizer, batches: list[tuple[str, list[Any]]]) -> None:
+    """Decode one batch of raw frames, ``(provider, messages)`` pairs, into ``n.out``."""
+    try:
+        for provider, messages in batches:
+            for message in messages:
+                n.process(provider, message)
+        if n.status is not None:
+            n.status.batch(n.out)  # stale symbols, finished minutes
+    except Exception:  # not even the dead letter could be written
+        log.exception("batch of %s could not be processed", "/".join(p for p, _ in batches))
+        fail_stop("normalize_" + "_".join(p for p, _ in batches))
+
+
+def _normalized(n: Normalizer, batches: list[tuple[str, list[Any]]], started: float) -> None:
+    """Metrics of a batch once it is durable."""
+    elapsed = time.perf_counter() - started
+    newest = 0
+    for provider, messages in batches:
+        metrics.BATCH.labels(f"normalize_{provider}").observe(elapsed)
+        metrics.FRAMES.labels(provider).inc(len(messages))
+        newest = max(newest, parse_meta(headers_of(messages[-1])).recv_ns or 0)
+    if newest:
+        metrics.LAG.observe(max(0.0, time.time() - newest / 1e9))
+    n.out.report()
+
+
+def _raw_batches(settings: Settings, normalizer: Callable[[], Normalizer]) -> BatchRoute:
+    """The normalize job per fetch: the raw topics' records go straight from Faust's consumer to the
+    normalizer, one flush per fetch, and their offsets are acknowledged after it
+    (:func:`~marketpipe.processors.fastpath.batch_routed`). The normalize agents stay subscribed
+    (they make Faust subscribe the raw topics) and handle whatever reaches them as events."""
+    providers = {settings.topic(t): provider for provider, t in topics.RAW_TOPICS.items()}
+
+    async def handle(fetched: list[tuple[str, list[Any]]]) -> None:
+        started = time.perf_counter()
+        n = normalizer()
+        batches = [(providers[topic], records) for topic, records in fetched]
+        _normalize(n, batches)
+        await durable(n.out)  # outputs written before the consumer acknowledges these offsets
+        _normalized(n, batches, started)
+
+    return BatchRoute(frozenset(providers), handle)
 
 
 def _normalize_agent(app: App, settings: Settings, provider: str, normalizer: Callable[[], Normalizer],
@@ -146,31 +202,18 @@ def _normalize_agent(app: App, settings: Settings, provider: str, normalizer: Ca
 
     async def normalize(stream: Any) -> None:
         n: Normalizer = normalizer()
-        frames = metrics.FRAMES.labels(provider)
-        batch_seconds = metrics.BATCH.labels(f"normalize_{provider}")
         async for events in stream.take_events(batch, within=within):
             started = time.perf_counter()
-            try:
-                for event in events:
-                    n.process(provider, event.message)
-                if n.status is not None:
-                    n.status.batch(n.out)  # stale symbols, finished minutes
-            except Exception:  # not even the dead letter could be written
-                log.exception("batch of %s could not be processed", provider)
-                fail_stop(f"normalize_{provider}")
+            batches = [(provider, [event.message for event in events])]
+            _normalize(n, batches)
             await durable(n.out)  # outputs written before Faust acknowledges these offsets
-            batch_seconds.observe(time.perf_counter() - started)
-            frames.inc(len(events))
-            newest = parse_meta(headers_of(events[-1].message)).recv_ns
-            if newest:
-                metrics.LAG.observe(max(0.0, time.time() - newest / 1e9))
-            n.out.report()
+            _normalized(n, batches, started)
 
     normalize.__name__ = normalize.__qualname__ = f"normalize_{provider}"
     app.agent(topic, name=f"normalize_{provider}")(normalize)
 
 
-def _bar_agents(app: App, settings: Settings, output: Callable[[], Output]) -> None:
+def _bar_agents(app: App, settings: Settings, output: Callable[[], Output], chunk: int) -> None:
     tick_topic = app.topic(settings.topic(topics.MD_TICK), key_type=bytes, value_type=bytes)
     group = group_id(settings)
 
@@ -195,7 +238,7 @@ def _bar_agents(app: App, settings: Settings, output: Callable[[], Output]) -> N
             try:
                 async with s.lock:
                     await s.own({e.message.partition for e in events} | assigned())
-                    s.bin(e.message for e in events)
+                    await s.bin_yielding([e.message for e in events], chunk)  # normalize runs between chunks
             except Exception:  # state could not be loaded or written: do not acknowledge
                 log.exception("bar batch failed")
                 fail_stop("bars")

@@ -9,9 +9,12 @@ acknowledgement pass, so the window trades latency for CPU per record:
   1,000 frames/s a batch holds a few frames, so the per-batch cost shows in CPU per record, and
   the window's timer wakes an idle worker 500 times a second per agent (3.7% of a core idle,
   against 0.8% in the throughput profile).
-* ``throughput``: a 100 ms window, larger fetch hand-offs and a longer producer linger; batches
-  hold hundreds to thousands of frames, for replaying a backlog or a worker that runs near its
-  CPU limit. Latency is then about half the window plus the flush.
+* ``throughput``: the raw topics' records go to the normalizer per fetch, without a Faust event
+  each (:func:`~marketpipe.processors.fastpath.batch_routed`), with larger fetch hand-offs and a
+  longer producer linger: about half the CPU per record of the latency profile, for replaying a
+  backlog or a worker that runs near its CPU limit. A fetch is processed as soon as it arrives,
+  so there is no window to wait for; but at 10,000 records/s such a worker settled more often
+  than one of the latency profile into ~1.5 s fetch cycles (bench/README.md).
 
 Both profiles run Faust on uvloop when it is installed (the asyncio machinery around every event
 is a large share of a worker's CPU) and tune the garbage collector (:func:`tune_gc`); both are
@@ -38,13 +41,21 @@ class Profile:
     linger_ms: int
     #: Faust's event loop: uvloop when importable, else asyncio's own
     loop: str = "uvloop"
+    #: raw records handed to the normalizer per fetch, not as one Faust event each
+    #: (marketpipe/processors/fastpath.py, batch_routed); the window above then no longer applies.
+    #: Not in the latency profile: at 10,000 records/s a worker reading per fetch settled into
+    #: ~1.5 s fetch cycles (p50 ~1 s, bench/README.md), cause not found
+    batch_path: bool = False
+    #: md.tick records the bar agent bins (and books it snapshots) before it lets the loop run the
+    #: normalize path: a bar batch of thousands of ticks otherwise holds it for tens of ms
+    bar_chunk: int = 10_000
 
 
 PROFILES: dict[str, Profile] = {
     "latency": Profile("latency", batch_within=0.002, max_poll_records=1000, stream_buffer_maxsize=8192,
-                       linger_ms=1),
+                       linger_ms=1, bar_chunk=200),
     "throughput": Profile("throughput", batch_within=0.1, max_poll_records=10000, stream_buffer_maxsize=32768,
-                          linger_ms=20),
+                          linger_ms=20, batch_path=True),
 }
 
 
