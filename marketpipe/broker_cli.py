@@ -8,6 +8,8 @@ a Docker engine (the kafka service of docker-compose.yml) → the local launcher
 from __future__ import annotations
 
 import argparse
+import os
+import shutil
 import subprocess
 import sys
 import time
@@ -29,8 +31,39 @@ def local_broker(settings: Settings):
                       pom=settings.local.kafka_pom)
 
 
-def _compose(*args: str) -> int:
-    return subprocess.run(["docker", "compose", "-f", str(resource("docker-compose.yml")), *args]).returncode
+def compose_command() -> list[str] | None:
+    """How to run Compose here: the v2 plugin (``docker compose``), else v1 (``docker-compose``)."""
+    try:
+        if subprocess.run(["docker", "compose", "version"], capture_output=True, timeout=20).returncode == 0:
+            return ["docker", "compose"]
+    except (OSError, subprocess.TimeoutExpired):
+        pass
+    return ["docker-compose"] if shutil.which("docker-compose") else None
+
+
+def compose_kafka_ready() -> list[str] | None:
+    """The Compose command when the compose service 'kafka' can start: an engine answers, Compose is
+    installed and the broker image is built (``make images``); None sends ``kafka up`` to the local
+    launcher instead."""
+    if not docker_engine_answers():
+        return None
+    compose = compose_command()
+    if compose is None:
+        return None
+    try:
+        built = subprocess.run(["docker", "image", "inspect", "marketpipe/kafka:local"], capture_output=True,
+                               timeout=20).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        built = False
+    return compose if built else None
+
+
+def _compose(compose: list[str], settings: Settings, *args: str) -> int:
+    # Compose reads the whole file, and the trader's service demands the signing key; starting or
+    # stopping only the broker uses no key, so a placeholder satisfies the file
+    env = {**os.environ, "KAFKA_HOST_PORT": str(settings.kafka_port)}  # where kafka up says the broker is
+    env.setdefault("MARKETPIPE_ORDER_SIGNING_KEY", "unused-by-the-kafka-service")
+    return subprocess.run([*compose, "-f", str(resource("docker-compose.yml")), *args], env=env).returncode
 
 
 def _metadata(settings: Settings, timeout: float):
@@ -55,9 +88,10 @@ def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
         _say(f"using the broker(s) in KAFKA_BOOTSTRAP_SERVERS ({len(md.brokers)} broker(s) answer)")
         print(settings.kafka.bootstrap_servers)
         return 0
-    if not args.local and docker_engine_answers():
-        _say("a Docker engine answers: starting the compose service 'kafka'")
-        if _compose("up", "-d", "kafka") != 0:
+    compose = None if args.local else compose_kafka_ready()
+    if compose is not None:
+        _say("a Docker engine answers and marketpipe/kafka:local is built: starting the compose service 'kafka'")
+        if _compose(compose, settings, "up", "-d", "kafka") != 0:
             return 1
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
@@ -84,8 +118,8 @@ def cmd_down(args: argparse.Namespace, settings: Settings) -> int:
     local = local_broker(settings)
     if local.down():
         _say("Kafka stopped")
-    elif not args.local and docker_engine_answers():
-        return _compose("stop", "kafka")
+    elif not args.local and (compose := compose_kafka_ready()) is not None:
+        return _compose(compose, settings, "stop", "kafka")
     else:
         _say("no local Kafka broker was running")
     return 0

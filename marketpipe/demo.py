@@ -153,10 +153,9 @@ class Watcher:
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     from marketpipe import broker_cli
-    from marketpipe.localhost import docker_engine_answers
 
     # a local broker the demo starts is stopped at the end too (unless --keep-broker)
-    local = None if settings.kafka.external or docker_engine_answers() else broker_cli.local_broker(settings)
+    local = None if settings.kafka.external or broker_cli.compose_kafka_ready() else broker_cli.local_broker(settings)
     started_broker = local is not None and local.pid() is None
     if broker_cli.cmd_up(argparse.Namespace(local=False, timeout=120.0), settings) != 0:
         return 1

@@ -96,6 +96,7 @@ HONG_KONG = Calendar("hong-kong", "Asia/Hong_Kong", daily("09:00", "12:00") + da
 US = Calendar("us", "America/New_York", daily("04:00", "20:00"))
 FOREX = Calendar("forex", CHINA, weekly(0, "06:00", 5, "06:00"))
 CRYPTO = Calendar("crypto", "UTC", always=True)
+ALWAYS = Calendar("always", "UTC", always=True)  # a feed that trades around the clock whatever it carries
 
 
 class AnyOf:

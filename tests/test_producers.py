@@ -84,7 +84,7 @@ def test_jvquant_frames_land_unmodified_and_survive_reconnects(env, mp_settings,
     with run_sim("jvquant", rate=400, symbols=["600519", "000001", "300750"], record=record) as sim:
         proc = start_producer({**env, "JVQUANT_BASE_URL": sim.base_url, "JVQUANT_TOKEN": "tok"}, "jvquant", log,
                               "--codes", "600519,000001,300750", "--levels", "lv1,lv2",
-                              "--backoff-base", "0.1", "--stall-seconds", "2")
+                              "--backoff-base", "0.1", "--stall-seconds", "2", "--market-hours", "always")
         wait_for(lambda: sim.stats()["totals"].get("data_frames", 0) > 20)
         sim.sim.fault("drop")
         wait_for(lambda: len(sim.stats()["per_connection"]) >= 2)

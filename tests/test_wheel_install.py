@@ -65,12 +65,12 @@ def test_commands_run_from_an_install_outside_the_checkout(wheel: Path, tmp_path
     frame.write_text("lv2_600519=09:30:00.120,1234567,1572.12,100")
     decoded = marketpipe("decode", "jvquant", str(frame), "--opcode", "text", "--recv-ns", "1717394400000000000")
     assert decoded.returncode == 0 and '"price":1572.12' in decoded.stdout, decoded.stderr
-    up = marketpipe("kafka", "up")
+    up = marketpipe("kafka", "up", "--local")  # the launcher, with the pom the wheel carries
     try:
         assert up.returncode == 0, up.stderr
         assert marketpipe("topics", "create").returncode == 0
         tail = marketpipe("tail", "md.tick", "--from-beginning", "--idle-exit", "3")
         assert tail.returncode == 0, tail.stderr
     finally:
-        down = marketpipe("kafka", "down")
+        down = marketpipe("kafka", "down", "--local")
     assert down.returncode == 0, down.stderr

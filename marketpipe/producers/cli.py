@@ -15,7 +15,7 @@ import signal
 import socket
 import sys
 
-from marketpipe import providers
+from marketpipe import markethours, providers
 from marketpipe.settings import Settings
 
 log = logging.getLogger("producers")
@@ -42,7 +42,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     sink = RawSink(settings, args.provider, settings.topic(providers.get(args.provider).raw_topic))
     session = Session(feed, sink, connection, stall_seconds=args.stall_seconds,
                       rate_limit_seconds=args.rate_limit_seconds, backoff=Backoff(base=args.backoff_base,
-                                                                                   cap=args.backoff_cap))
+                                                                                   cap=args.backoff_cap),
+                      calendar=markethours.ALWAYS if args.market_hours == "always" else None)
     metrics.serve(settings.metrics_port, f"producer {args.provider}", settings.metrics_host)
 
     def on_signal(signum: int, _frame: object) -> None:
@@ -82,7 +83,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--levels", default="lv1,lv2", help="jvQuant levels to subscribe: lv1, lv2, lv10 (default lv1,lv2)")
     p.add_argument("--url", help="override the provider address (default from settings)")
     p.add_argument("--connection-id", help="stable id of this connection (Kafka key; default provider-host-pid)")
-    p.add_argument("--stall-seconds", type=float, default=30.0, help="reconnect when no frame arrives for N s")
+    p.add_argument("--stall-seconds", type=float, default=30.0,
+                   help="reconnect when no frame arrives for N s while the market is open")
+    p.add_argument("--market-hours", choices=["auto", "always"], default="auto",
+                   help="when a silent connection counts as stalled: auto = the provider's market calendar "
+                        "(no reconnects over lunch, nights, weekends); always = around the clock (simulators)")
     p.add_argument("--rate-limit-seconds", type=float, default=60.0, help="minimum wait after a rate-limit answer")
     p.add_argument("--backoff-base", type=float, default=0.5, help="first reconnect delay bound (s)")
     p.add_argument("--backoff-cap", type=float, default=30.0, help="largest reconnect delay bound (s)")

@@ -162,8 +162,10 @@ class Session:
                  healthy_seconds: float = 30.0, rate_limit_seconds: float = 60.0, backoff: Backoff | None = None,
                  connect_timeout: float = 10.0, seed: int | None = None,
                  clock: Callable[[], float] = time.monotonic, wallclock: Callable[[], float] = time.time,
-                 sleep: Callable[[float], None] | None = None) -> None:
+                 sleep: Callable[[float], None] | None = None, calendar: MarketCalendar | None = None) -> None:
         self.feed = feed
+        # the feed's market calendar unless told otherwise (a simulator trades around the clock)
+        self.calendar = calendar if calendar is not None else feed.calendar()
         self.sink = sink
         self.connection_id = connection_id
         self.stall_seconds = stall_seconds
@@ -306,7 +308,7 @@ class Session:
 
     def _watch(self) -> StallWatch:
         beat = self.feed.heartbeat_seconds or 0.0
-        watch = StallWatch(self.stall_seconds, self.feed.calendar(), self.feed.heartbeat_answered,
+        watch = StallWatch(self.stall_seconds, self.calendar, self.feed.heartbeat_answered,
                            dead_seconds=max(self.stall_seconds, 2.5 * beat))
         watch.life(self.clock())
         return watch
