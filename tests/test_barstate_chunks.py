@@ -4,7 +4,6 @@ with the same bars and snapshots as one ``bin`` of the whole batch (marketpipe/p
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 from marketpipe import topics
 from marketpipe.processors.barstate import BarState
@@ -12,23 +11,10 @@ from marketpipe.processors.normalize import RawRecord
 from marketpipe.processors.output import Output
 from marketpipe.schemas.codec import Codec
 from marketpipe.settings import load
+from tests.test_processor_inprocess import Collect
 
 MIN = 60_000
 BASE = 1_790_000_000_000 // MIN * MIN
-
-
-class Collect:
-    def __init__(self) -> None:
-        self.sent: list[tuple[str, bytes, bytes]] = []
-
-    def produce(self, topic: str, key: bytes, value: bytes, timestamp: int = 0, on_delivery: Any = None) -> None:
-        self.sent.append((topic, key, value))
-
-    def flush(self, timeout: float = 0) -> int:
-        return 0
-
-    def poll(self, timeout: float = 0) -> int:
-        return 0
 
 
 def state(sink: Collect) -> BarState:

@@ -6,6 +6,7 @@ import argparse
 import signal
 import sys
 import threading
+from typing import Any
 
 from marketpipe.settings import Settings
 
@@ -43,10 +44,17 @@ def cmd_place(args: argparse.Namespace, settings: Settings) -> int:
     except ValueError as exc:
         print(f"marketpipe order place: {exc}", file=sys.stderr)
         return 2
+    return _send(settings, cmd, "place")
+
+
+def _send(settings: Settings, cmd: dict[str, Any], what: str) -> int:
+    """Send a signed command; print its id, or one line saying why it was not sent."""
+    from marketpipe.trader import commands
+
     try:
         commands.send(settings, cmd)
     except (ValueError, RuntimeError) as exc:  # a record the schema refuses, or Kafka did not acknowledge
-        print(f"marketpipe order place: not sent: {exc}", file=sys.stderr)
+        print(f"marketpipe order {what}: not sent: {exc}", file=sys.stderr)
         return 1
     print(cmd["command_id"])
     return 0
@@ -61,13 +69,7 @@ def cmd_cancel(args: argparse.Namespace, settings: Settings) -> int:
     except ValueError as exc:
         print(f"marketpipe order cancel: {exc}", file=sys.stderr)
         return 2
-    try:
-        commands.send(settings, cmd)
-    except (ValueError, RuntimeError) as exc:  # a record the schema refuses, or Kafka did not acknowledge
-        print(f"marketpipe order cancel: not sent: {exc}", file=sys.stderr)
-        return 1
-    print(cmd["command_id"])
-    return 0
+    return _send(settings, cmd, "cancel")
 
 
 def cmd_halt(args: argparse.Namespace, settings: Settings) -> int:
