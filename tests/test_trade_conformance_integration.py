@@ -8,8 +8,6 @@ and reports ACCEPTED/SUBMITTED, or ACCEPTED/FAILED with the broker's message.
 from __future__ import annotations
 
 import json
-import os
-import uuid
 from typing import Any, Iterator
 
 import pytest
@@ -18,7 +16,7 @@ from marketpipe import settings as settings_mod
 from marketpipe import topics
 from marketpipe.trader import commands
 from tests.conformance.jvquant_trade.stub import StubConfig, TradeStub, case
-from tests.test_trade_consumer import ACCOUNT, KEY, REFERENCE, Events, start_trader
+from tests.test_trade_consumer import ACCOUNT, KEY, REFERENCE, Events, start_trader, trader_env
 
 pytestmark = pytest.mark.integration
 
@@ -33,15 +31,7 @@ def documented(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -
     config = StubConfig(allocation="server_documented", allocation_paths=("/server",), place="buy_documented_placed",
                         place_by_code=ANSWERS, hidden_polls=2)
     with TradeStub(config) as stub:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("KAFKA_", "MARKETPIPE_", "JVQUANT_"))}
-        env.update({
-            "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap, "MARKETPIPE_TOPIC_PREFIX": f"t{uuid.uuid4().hex[:8]}.",
-            "MARKETPIPE_HOME": str(tmp / "home"), "MARKETPIPE_METRICS_PORT": "-1", "PYTHONUNBUFFERED": "1",
-            "JVQUANT_BASE_URL": stub.url, "JVQUANT_TOKEN": "tok", "JVQUANT_TRADE_ACCOUNT": ACCOUNT,
-            "JVQUANT_TRADE_PASSWORD": "pw", "MARKETPIPE_ORDER_SIGNING_KEY": KEY,
-            "MARKETPIPE_TRADER_REFERENCE": str(ref), "MARKETPIPE_TRADER_POLL_SECONDS": "0.3",
-            "MARKETPIPE_TRADER_MAX_ORDER_NOTIONAL": "1000000",
-        })
+        env = trader_env(kafka_bootstrap, tmp, stub.url, ref, MARKETPIPE_TRADER_MAX_ORDER_NOTIONAL="1000000")
         s = settings_mod.load(env)
         topics.create_topics(s.kafka.client_config(), prefix=s.topic_prefix)
         log = tmp / "marketpipe.trader.log"

@@ -69,22 +69,29 @@ class Events:
         self.consumer.close()
 
 
+def trader_env(kafka_bootstrap: str, tmp: Path, base_url: str, reference: Path, *, account: str = ACCOUNT,
+               key: str = KEY, **extra: str) -> dict[str, str]:
+    """The environment of a trader under test: a private topic prefix and home, the jvQuant trade API
+    at ``base_url``, a broker account and signing key, fast polling; ``extra`` adds or overrides."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("KAFKA_", "MARKETPIPE_", "JVQUANT_"))}
+    env.update({
+        "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap, "MARKETPIPE_TOPIC_PREFIX": f"t{uuid.uuid4().hex[:8]}.",
+        "MARKETPIPE_HOME": str(tmp / "home"), "MARKETPIPE_METRICS_PORT": "-1", "PYTHONUNBUFFERED": "1",
+        "JVQUANT_BASE_URL": base_url, "JVQUANT_TOKEN": "tok", "JVQUANT_TRADE_ACCOUNT": account,
+        "JVQUANT_TRADE_PASSWORD": "pw", "MARKETPIPE_ORDER_SIGNING_KEY": key,
+        "MARKETPIPE_TRADER_REFERENCE": str(reference), "MARKETPIPE_TRADER_POLL_SECONDS": "0.3", **extra,
+    })
+    return env
+
+
 @pytest.fixture(scope="module")
 def stack(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     tmp = tmp_path_factory.mktemp("trade")
     counter = TradeCounter(fill_seconds=1.0)
     ref = tmp / "reference.json"
     ref.write_text(json.dumps(REFERENCE, ensure_ascii=False))
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("KAFKA_", "MARKETPIPE_", "JVQUANT_"))}
     with run_sim("jvquant", rate=1, extra_routes=counter.add_routes) as sim:
-        env.update({
-            "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap, "MARKETPIPE_TOPIC_PREFIX": f"t{uuid.uuid4().hex[:8]}.",
-            "MARKETPIPE_HOME": str(tmp / "home"), "MARKETPIPE_METRICS_PORT": "-1", "PYTHONUNBUFFERED": "1",
-            "JVQUANT_BASE_URL": sim.base_url, "JVQUANT_TOKEN": "tok", "JVQUANT_TRADE_ACCOUNT": ACCOUNT,
-            "JVQUANT_TRADE_PASSWORD": "pw", "MARKETPIPE_ORDER_SIGNING_KEY": KEY,
-            "MARKETPIPE_TRADER_REFERENCE": str(ref), "MARKETPIPE_TRADER_POLL_SECONDS": "0.3",
-            "MARKETPIPE_TRADER_MAX_ORDER_NOTIONAL": "1000000",
-        })
+        env = trader_env(kafka_bootstrap, tmp, sim.base_url, ref, MARKETPIPE_TRADER_MAX_ORDER_NOTIONAL="1000000")
         s = settings_mod.load(env)
         topics.create_topics(s.kafka.client_config(), prefix=s.topic_prefix)
         yield {"env": env, "settings": s, "counter": counter, "tmp": tmp}

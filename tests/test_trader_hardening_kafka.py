@@ -10,7 +10,6 @@ order.positions, order.events or the trader's log.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import uuid
@@ -27,7 +26,7 @@ from marketpipe.schemas.codec import Codec
 from marketpipe.simulators.jvquant_trade import TradeCounter
 from marketpipe.simulators.runner import run as run_sim
 from marketpipe.trader import commands, signing
-from tests.test_trade_consumer import REFERENCE, Events, start_trader, wait_log
+from tests.test_trade_consumer import REFERENCE, Events, start_trader, trader_env, wait_log
 
 pytestmark = pytest.mark.integration
 
@@ -43,16 +42,9 @@ def stack(kafka_bootstrap: str, tmp_path: Path) -> Iterator[dict[str, Any]]:
     counter = TradeCounter(fill_seconds=0.5)
     ref = tmp_path / "reference.json"
     ref.write_text(json.dumps(REFERENCE, ensure_ascii=False))
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("KAFKA_", "MARKETPIPE_", "JVQUANT_"))}
     with run_sim("jvquant", rate=1, extra_routes=counter.add_routes) as sim:
-        env.update({
-            "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap, "MARKETPIPE_TOPIC_PREFIX": f"t{uuid.uuid4().hex[:8]}.",
-            "MARKETPIPE_HOME": str(tmp_path / "home"), "MARKETPIPE_METRICS_PORT": "-1", "PYTHONUNBUFFERED": "1",
-            "JVQUANT_BASE_URL": sim.base_url, "JVQUANT_TOKEN": "tok", "JVQUANT_TRADE_ACCOUNT": ACCOUNT,
-            "JVQUANT_TRADE_PASSWORD": "pw", "MARKETPIPE_ORDER_SIGNING_KEY": KEY,
-            "MARKETPIPE_TRADER_REFERENCE": str(ref), "MARKETPIPE_TRADER_POLL_SECONDS": "0.3",
-            "MARKETPIPE_TRADER_MAX_DAILY_NOTIONAL": str(CAP), "MARKETPIPE_TRADER_ACCOUNT_ALIAS": ALIAS,
-        })
+        env = trader_env(kafka_bootstrap, tmp_path, sim.base_url, ref, account=ACCOUNT, key=KEY,
+                         MARKETPIPE_TRADER_MAX_DAILY_NOTIONAL=str(CAP), MARKETPIPE_TRADER_ACCOUNT_ALIAS=ALIAS)
         s = settings_mod.load(env)
         topics.create_topics(s.kafka.client_config(), prefix=s.topic_prefix)
         yield {"env": env, "settings": s, "counter": counter, "tmp": tmp_path}
