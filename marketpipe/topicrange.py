@@ -8,10 +8,14 @@ offsets they saw when they started (never chasing new records), and report progr
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import time
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, TypeVar
 
 from marketpipe.settings import SettingsError, parse_duration_ms
+
+T = TypeVar("T")
 
 
 def parse_time_ms(text: str, now_ms: int, name: str = "--since") -> int:
@@ -45,7 +49,27 @@ class PartitionRange:
         return max(0, self.end - self.start)
 
 
-def plan(consumer: Any, topic: str, since_ms: int, until_ms: int | None, timeout: float = 30.0) -> list[PartitionRange]:
+#: transient answers while a broker (re)elects partition leaders, e.g. around topic creation and deletion
+_SETTLING = frozenset({"NOT_LEADER_FOR_PARTITION", "LEADER_NOT_AVAILABLE", "UNKNOWN_TOPIC_OR_PART"})
+
+
+def _settled(call: Callable[[], T], sleep: Callable[[float], None], attempts: int = 20) -> T:
+    """``call()``, asked again (up to ~10 s) while the broker answers that leaders are still settling."""
+    from confluent_kafka import KafkaException
+
+    for attempt in range(attempts):
+        try:
+            return call()
+        except KafkaException as exc:
+            err = exc.args[0] if exc.args else None
+            if attempt == attempts - 1 or getattr(err, "name", lambda: "")() not in _SETTLING:
+                raise
+            sleep(0.5)
+    raise AssertionError("unreachable")
+
+
+def plan(consumer: Any, topic: str, since_ms: int, until_ms: int | None, timeout: float = 30.0,
+         sleep: Callable[[float], None] = time.sleep) -> list[PartitionRange]:
     """Offsets of ``[since, until)`` per partition, bounded by the end offsets of this moment."""
     from confluent_kafka import TopicPartition
 
@@ -53,10 +77,15 @@ def plan(consumer: Any, topic: str, since_ms: int, until_ms: int | None, timeout
     if md is None or md.error is not None:
         raise SettingsError(f"topic {topic} does not exist")
     parts = sorted(md.partitions)
-    ends = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=timeout)[1] for p in parts}
+
+    def end_of(p: int) -> int:
+        return int(consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=timeout)[1])
+
+    ends = {p: _settled(functools.partial(end_of, p), sleep) for p in parts}
 
     def at(ms: int) -> dict[int, int]:
-        found = consumer.offsets_for_times([TopicPartition(topic, p, ms) for p in parts], timeout=timeout)
+        found = _settled(lambda: consumer.offsets_for_times([TopicPartition(topic, p, ms) for p in parts],
+                                                            timeout=timeout), sleep)
         # -1: no record at or after that time: the range starts (or ends) at the current end
         return {tp.partition: ends[tp.partition] if tp.offset < 0 else tp.offset for tp in found}
 
@@ -68,8 +97,6 @@ def plan(consumer: Any, topic: str, since_ms: int, until_ms: int | None, timeout
 def read(consumer: Any, topic: str, ranges: list[PartitionRange],
          progress: Callable[[int], None] = lambda n: None, idle_timeout: float = 30.0) -> Iterator[Any]:
     """Every record of the ranges (per partition in order); ``progress(n)`` after each poll."""
-    import time
-
     from confluent_kafka import TopicPartition
 
     ends = {r.partition: r.end for r in ranges}
