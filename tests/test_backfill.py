@@ -132,7 +132,9 @@ class ScriptWs:
             raise websocket.WebSocketTimeoutException("quiet")
         return websocket.ABNF.OPCODE_CLOSE, b""
 
-    def close(self, timeout: float = 1) -> None:
+    connected = False  # as if the peer had closed: the session only releases the socket
+
+    def shutdown(self) -> None:
         pass
 
 

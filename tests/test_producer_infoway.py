@@ -56,7 +56,9 @@ class FakeWs:
     def settimeout(self, _: float) -> None:
         pass
 
-    def close(self, **_: Any) -> None:
+    connected = False  # as if the peer had closed: the session only releases the socket
+
+    def shutdown(self) -> None:
         pass
 
 

@@ -160,7 +160,7 @@ class Backoff:
 class Session:
     def __init__(self, feed: Feed, sink: Any, connection_id: str, *, stall_seconds: float = 30.0,
                  healthy_seconds: float = 30.0, rate_limit_seconds: float = 60.0, backoff: Backoff | None = None,
-                 connect_timeout: float = 10.0, seed: int | None = None,
+                 connect_timeout: float = 10.0, close_drain_seconds: float = 2.0, seed: int | None = None,
                  clock: Callable[[], float] = time.monotonic, wallclock: Callable[[], float] = time.time,
                  sleep: Callable[[float], None] | None = None, calendar: MarketCalendar | None = None) -> None:
         self.feed = feed
@@ -173,6 +173,7 @@ class Session:
         self.rate_limit_seconds = rate_limit_seconds
         self.backoff = backoff or Backoff()
         self.connect_timeout = connect_timeout
+        self.close_drain_seconds = close_drain_seconds
         self.rng = random.Random(seed)
         self.seq = 0
         self.session = 0
@@ -291,7 +292,7 @@ class Session:
             raise Retry(f"websocket upgrade answered HTTP {exc.status_code}") from None
         self.ws = ws
         if self.stopping:
-            ws.close()
+            self._close(ws)
             return
         m.CONNECTED.labels(self.feed.provider).set(1)
         log.info("%s: session %d connected", self.feed.describe(), self.session)
@@ -301,10 +302,33 @@ class Session:
         try:
             self._receive(ws)
         finally:
-            try:
-                ws.close(timeout=1)
-            except Exception:  # closing a dead socket may fail in many ways
-                pass
+            self._close(ws)
+
+    def _close(self, ws: websocket.WebSocket) -> None:
+        """End the session from our side without losing what is already on its way: send a close
+        frame, then keep every frame the provider wrote before it saw ours, up to its close (the
+        library's ``close()`` reads and discards them). After the peer's close, only the socket
+        is left to release."""
+        try:
+            if ws.connected:
+                ws.send_close()
+                deadline = time.monotonic() + self.close_drain_seconds
+                while (left := deadline - time.monotonic()) > 0:
+                    ws.settimeout(left)
+                    frame = ws.recv_frame()
+                    if frame.opcode == websocket.ABNF.OPCODE_CLOSE:
+                        break
+                    if frame.opcode not in (*OPCODES, websocket.ABNF.OPCODE_CONT):
+                        continue  # ping/pong: nothing to keep, and no pong after our close
+                    ws.cont_frame.validate(frame)
+                    ws.cont_frame.add(frame)
+                    if ws.cont_frame.is_fire(frame):
+                        opcode_num, whole = ws.cont_frame.extract(frame)
+                        self._take(whole.data, OPCODES[opcode_num], closing=True)
+        except (websocket.WebSocketException, OSError, socket.timeout, ValueError):
+            pass  # a dead or silent peer: whatever arrived was kept
+        finally:
+            ws.shutdown()
 
     def _watch(self) -> StallWatch:
         beat = self.feed.heartbeat_seconds or 0.0
@@ -340,9 +364,16 @@ class Session:
             if opcode is None:
                 continue
             watch.life(self.clock())
-            try:
-                kind = self.feed.classify(data, opcode)
-            except (Stopped, RateLimited, Retry):
-                self.emit(data, opcode, "control")  # the error frame itself is kept too
+            self._take(data, opcode)
+
+    def _take(self, data: bytes, opcode: str, closing: bool = False) -> None:
+        """Hand one data frame to the sink; a provider error frame is kept too, then acted on
+        (unless the session is already closing)."""
+        try:
+            kind = self.feed.classify(data, opcode)
+        except (Stopped, RateLimited, Retry):
+            self.emit(data, opcode, "control")
+            if not closing:
                 raise
-            self.emit(data, opcode, kind)
+            return
+        self.emit(data, opcode, kind)
