@@ -212,3 +212,22 @@ def test_one_log_level_flag_reaches_the_faust_worker() -> None:
     helped = subprocess.run([sys.executable, "-m", "marketpipe", "process", "--help"], capture_output=True, text=True,
                             timeout=60)
     assert helped.returncode == 0 and "--loglevel" not in helped.stdout
+
+
+@pytest.mark.parametrize("name", ["latency", "throughput"])
+def test_the_workers_kafka_consumer_waits_at_the_broker_only_as_long_as_the_profile_says(name: str, tmp_path) -> None:
+    """Faust builds its aiokafka consumer with a 1,500 ms fetch wait; a busy partition can sit
+    behind a fetch of quiet ones for that long (marketpipe/processors/fastpath.py, fetch_wait)."""
+    from marketpipe.processors.profile import profile
+
+    async def built() -> Any:
+        app = build_app(settings(MARKETPIPE_HOME=str(tmp_path), MARKETPIPE_PROCESSOR_PROFILE=name))
+        consumer = app.consumer._thread._create_worker_consumer(app.transport)
+        try:
+            return consumer._fetch_max_wait_ms, consumer._max_poll_records
+        finally:
+            await consumer.stop()
+
+    wait, poll = asyncio.run(built())
+    assert wait == profile(name).fetch_max_wait_ms < 1500
+    assert poll == profile(name).max_poll_records  # the rest is Faust's consumer as it was

@@ -26,7 +26,7 @@ import faust
 from marketpipe import topics
 from marketpipe.processors import metrics
 from marketpipe.processors.barstate import BarState, load_books
-from marketpipe.processors.fastpath import BatchRoute, batch_routed, fast_flow
+from marketpipe.processors.fastpath import BatchRoute, batch_routed, fast_flow, fetch_wait
 from marketpipe.processors.normalize import Normalizer, headers_of
 from marketpipe.processors.output import Output, durable, fail_stop
 from marketpipe.processors.profile import profile
@@ -76,6 +76,8 @@ def _credentials(s: Settings) -> Any:
 class App(faust.App):
     #: raw topics read per fetch instead of per message (marketpipe/processors/fastpath.py)
     batch_route: BatchRoute | None = None
+    #: longest a fetch request waits at the broker (the profile's; Faust's own is 1,500 ms)
+    fetch_max_wait_ms: int = 1500
 
     def on_init_dependencies(self) -> Any:
         # Faust's Monitor sensor runs on every event (timestamps, counters, deques) for its web
@@ -87,9 +89,10 @@ class App(faust.App):
 
     def _new_transport(self) -> Any:
         # no tasks and asyncio.wait per Kafka message, and the raw topics' records handed over per
-        # fetch (marketpipe/processors/fastpath.py)
+        # fetch, and a bounded wait per fetch (marketpipe/processors/fastpath.py)
         transport = super()._new_transport()
-        transport.Consumer = batch_routed(fast_flow(transport.Consumer))  # type: ignore[misc]
+        transport.Consumer = batch_routed(fast_flow(  # type: ignore[misc]
+            fetch_wait(transport.Consumer, lambda app: app.fetch_max_wait_ms)))
         return transport
 
     async def on_start(self) -> None:
@@ -129,6 +132,7 @@ def build_app(settings: Settings, out: Output | None = None) -> App:
         producer_acks=-1,
         consumer_auto_offset_reset="earliest",
     )
+    app.fetch_max_wait_ms = prof.fetch_max_wait_ms
 
     @functools.cache
     def output() -> Output:

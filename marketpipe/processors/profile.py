@@ -37,6 +37,9 @@ class Profile:
     max_poll_records: int
     #: events buffered per stream between the consumer and the agent
     stream_buffer_maxsize: int
+    #: longest a fetch request waits at the broker for data: also the longest a busy partition
+    #: can wait behind a fetch of quiet ones (marketpipe/processors/fastpath.py, fetch_wait)
+    fetch_max_wait_ms: int
     #: output producer's linger (each batch ends with a flush, which sends at once anyway)
     linger_ms: int
     #: Faust's event loop: uvloop when importable, else asyncio's own
@@ -53,9 +56,9 @@ class Profile:
 
 PROFILES: dict[str, Profile] = {
     "latency": Profile("latency", batch_within=0.002, max_poll_records=1000, stream_buffer_maxsize=8192,
-                       linger_ms=1, bar_chunk=200),
+                       fetch_max_wait_ms=10, linger_ms=1, bar_chunk=200),
     "throughput": Profile("throughput", batch_within=0.1, max_poll_records=10000, stream_buffer_maxsize=32768,
-                          linger_ms=20, batch_path=True),
+                          fetch_max_wait_ms=100, linger_ms=20, batch_path=True),
 }
 
 
