@@ -197,10 +197,11 @@ class Collect:
         return 0
 
 
-def test_the_throughput_profile_routes_every_raw_topic_to_one_normalizer_that_flushes_once_per_fetch(
-        tmp_path) -> None:
+@pytest.mark.parametrize("profile", ["latency", "throughput"])
+def test_every_profile_routes_every_raw_topic_to_one_normalizer_that_flushes_once_per_fetch(
+        tmp_path, profile: str) -> None:
     s = load({"KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1", "MARKETPIPE_TOPIC_PREFIX": "p.",
-              "MARKETPIPE_HOME": str(tmp_path), "MARKETPIPE_PROCESSOR_PROFILE": "throughput"})
+              "MARKETPIPE_HOME": str(tmp_path), "MARKETPIPE_PROCESSOR_PROFILE": profile})
     sink = Collect()
     app = build_app(s, out=Output(s, producer=sink))
     route = app.batch_route
@@ -215,8 +216,8 @@ def test_the_throughput_profile_routes_every_raw_topic_to_one_normalizer_that_fl
     assert sink.sent[-1] == ("flush", b"")  # durable before the consumer acknowledges
 
 
-@pytest.mark.parametrize("env", [{"MARKETPIPE_PROCESSOR_AGENTS": "bars", "MARKETPIPE_PROCESSOR_PROFILE": "throughput"},
-                                 {"MARKETPIPE_PROCESSOR_PROFILE": "latency"}])
-def test_a_bars_only_worker_and_the_latency_profile_route_nothing(tmp_path, env: dict[str, str]) -> None:
-    s = load({"KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1", "MARKETPIPE_HOME": str(tmp_path), **env})
+@pytest.mark.parametrize("profile", ["latency", "throughput"])
+def test_a_bars_only_worker_routes_nothing(tmp_path, profile: str) -> None:
+    s = load({"KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1", "MARKETPIPE_HOME": str(tmp_path),
+              "MARKETPIPE_PROCESSOR_AGENTS": "bars", "MARKETPIPE_PROCESSOR_PROFILE": profile})
     assert build_app(s).batch_route is None

@@ -1,7 +1,7 @@
-"""The worker tests of tests/test_processor_app.py again, in the throughput profile, whose normalize
-path reads the raw topics per fetch (marketpipe/processors/fastpath.py, ``batch_routed``): records and
-dead letters, ``kill -9`` and restart losing nothing, and two workers splitting the partitions
-(rebalances) agreeing with one, against a real broker."""
+"""A worker test of tests/test_processor_app.py again, in the throughput profile: records, dead
+letters and bars against a real broker with its larger fetches and linger. Both profiles read the
+raw topics per fetch (marketpipe/processors/fastpath.py, ``batch_routed``), so ``kill -9`` and
+restart, and two workers splitting the partitions, are covered in the default profile there."""
 
 from __future__ import annotations
 
@@ -10,8 +10,6 @@ import pytest
 from marketpipe import settings as settings_mod
 from tests.test_processor_app import (  # noqa: F401 - collected here with this module's worker_env
     test_frames_become_records_dead_letters_and_bars,
-    test_kill_9_and_restart_lose_nothing_and_windows_still_close,
-    test_two_workers_split_the_work_and_agree_with_one,
 )
 
 pytestmark = pytest.mark.integration

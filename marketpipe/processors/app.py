@@ -5,10 +5,12 @@ records, and bars.
 builds and runs one worker; ``faust -A marketpipe.processors.worker worker`` does the same from the
 environment. Scale out with more workers (up to the raw topics' partition count).
 
-* **normalize agents**, one per raw topic, take events in batches (``take_events``) and hand each
-  frame to a :class:`~marketpipe.processors.normalize.Normalizer`; the batch's records are made durable before
-  Faust acknowledges its offsets (:func:`~marketpipe.processors.output.durable`), so delivery is at-least-once
-  and a replay after ``kill -9`` writes byte-identical records with the same ``source``.
+* **normalize**: the raw topics' records of each fetch go straight from Faust's consumer to one
+  :class:`~marketpipe.processors.normalize.Normalizer` (:func:`_raw_batches`); the fetch's records are
+  made durable before its offsets are acknowledged (:func:`~marketpipe.processors.output.durable`), so
+  delivery is at-least-once and a replay after ``kill -9`` writes byte-identical records with the same
+  ``source``. One agent per raw topic keeps Faust subscribed to it, and takes whatever would reach
+  it as events the same way.
 * **the bar agent** reads ``md.tick`` into a :class:`~marketpipe.processors.barstate.BarState` whose books are
   snapshotted to ``md.bar.state`` and reloaded on every partition assignment; a timer closes the
   windows of idle symbols. ``settings.processor.agents`` picks either set, or both.
@@ -39,7 +41,8 @@ log = logging.getLogger("processors")
 
 APP_ID = "marketpipe-processors"
 
-#: take_events window of the normalize agents when the raw topics are read per fetch (seconds)
+#: take_events window of the normalize agents (seconds). The raw topics are read per fetch, so no
+#: frame reaches their streams: a short window would only wake the loop for nothing.
 IDLE_AGENT_WINDOW = 1.0
 
 
@@ -143,13 +146,9 @@ def build_app(settings: Settings, out: Output | None = None) -> App:
         return Normalizer(output(), status=StatusHook())
 
     if p.agents in ("all", "normalize"):
-        # With the per-fetch route no raw frame reaches the agents' streams: their take_events window
-        # would only wake the loop for nothing (500 times a second per agent at 2 ms).
-        within = IDLE_AGENT_WINDOW if prof.batch_path else prof.batch_within
         for provider in topics.RAW_TOPICS:
-            _normalize_agent(app, settings, provider, normalizer, within)
-        if prof.batch_path:
-            app.batch_route = _raw_batches(settings, normalizer)
+            _normalize_agent(app, settings, provider, normalizer, IDLE_AGENT_WINDOW)
+        app.batch_route = _raw_batches(settings, normalizer)
     if p.agents in ("all", "bars"):
         _bar_agents(app, settings, output, prof.bar_chunk)
     return app

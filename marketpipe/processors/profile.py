@@ -1,20 +1,19 @@
 """The processor's latency/throughput trade-off as one setting: ``MARKETPIPE_PROCESSOR_PROFILE``.
 
-A normalize agent takes raw frames in batches (``take_events``) and flushes the batch's records
-before Faust acknowledges its offsets (at-least-once, see marketpipe/processors/app.py). The batch window is
-what a frame waits for before it is decoded, and every batch costs one flush round trip and one
-acknowledgement pass, so the window trades latency for CPU per record:
+Both profiles hand the raw topics' records to the normalizer per fetch
+(:func:`~marketpipe.processors.fastpath.batch_routed`) and flush each fetch's records before its
+offsets are acknowledged (at-least-once, see marketpipe/processors/app.py); a fetch is processed
+as soon as it arrives. What they trade is how much each fetch, flush and bar step may hold:
 
-* ``latency`` (default): a 2 ms window; a frame is decoded about as soon as it is fetched. At
-  1,000 frames/s a batch holds a few frames, so the per-batch cost shows in CPU per record, and
-  the window's timer wakes an idle worker 500 times a second per agent (3.7% of a core idle,
-  against 0.8% in the throughput profile).
-* ``throughput``: the raw topics' records go to the normalizer per fetch, without a Faust event
-  each (:func:`~marketpipe.processors.fastpath.batch_routed`), with larger fetch hand-offs and a
-  longer producer linger: about half the CPU per record of the latency profile, for replaying a
-  backlog or a worker that runs near its CPU limit. A fetch is processed as soon as it arrives,
-  so there is no window to wait for; but at 10,000 records/s such a worker settled more often
-  than one of the latency profile into ~1.5 s fetch cycles (bench/README.md).
+* ``latency`` (default): fetches wait at most 10 ms at the broker, the output producer lingers
+  1 ms, and the bar agent returns to the loop every 200 ticks, so a frame is decoded and readable
+  about as soon as it is fetched.
+* ``throughput``: fetches wait up to 100 ms and hand over up to 10,000 records, the output
+  producer lingers 20 ms and the bar agent bins whole batches: fewer, larger batches and flushes,
+  for replaying a backlog or a worker that runs near its CPU limit.
+
+The broker wait matters beyond batching: Faust's own 1,500 ms let a busy worker fall into ~1.5 s
+fetch cycles (marketpipe/processors/fastpath.py, ``fetch_wait``).
 
 Both profiles run Faust on uvloop when it is installed (the asyncio machinery around every event
 is a large share of a worker's CPU) and tune the garbage collector (:func:`tune_gc`); both are
@@ -31,34 +30,27 @@ from dataclasses import dataclass
 @dataclass(frozen=True)
 class Profile:
     name: str
-    #: take_events window of the normalize agents, seconds: the longest a fetched frame waits
-    batch_within: float
     #: raw frames Faust hands from its consumer thread per poll
     max_poll_records: int
-    #: events buffered per stream between the consumer and the agent
+    #: events buffered per stream between the consumer and an agent (md.tick for the bar agent)
     stream_buffer_maxsize: int
     #: longest a fetch request waits at the broker for data: also the longest a busy partition
     #: can wait behind a fetch of quiet ones (marketpipe/processors/fastpath.py, fetch_wait)
     fetch_max_wait_ms: int
-    #: output producer's linger (each batch ends with a flush, which sends at once anyway)
+    #: output producer's linger (each fetch ends with a flush, which sends at once anyway)
     linger_ms: int
     #: Faust's event loop: uvloop when importable, else asyncio's own
     loop: str = "uvloop"
-    #: raw records handed to the normalizer per fetch, not as one Faust event each
-    #: (marketpipe/processors/fastpath.py, batch_routed); the window above then no longer applies.
-    #: Not in the latency profile: at 10,000 records/s a worker reading per fetch settled into
-    #: ~1.5 s fetch cycles (p50 ~1 s, bench/README.md), cause not found
-    batch_path: bool = False
     #: md.tick records the bar agent bins (and books it snapshots) before it lets the loop run the
     #: normalize path: a bar batch of thousands of ticks otherwise holds it for tens of ms
     bar_chunk: int = 10_000
 
 
 PROFILES: dict[str, Profile] = {
-    "latency": Profile("latency", batch_within=0.002, max_poll_records=1000, stream_buffer_maxsize=8192,
-                       fetch_max_wait_ms=10, linger_ms=1, bar_chunk=200),
-    "throughput": Profile("throughput", batch_within=0.1, max_poll_records=10000, stream_buffer_maxsize=32768,
-                          fetch_max_wait_ms=100, linger_ms=20, batch_path=True),
+    "latency": Profile("latency", max_poll_records=1000, stream_buffer_maxsize=8192, fetch_max_wait_ms=10,
+                       linger_ms=1, bar_chunk=200),
+    "throughput": Profile("throughput", max_poll_records=10000, stream_buffer_maxsize=32768,
+                          fetch_max_wait_ms=100, linger_ms=20),
 }
 
 
