@@ -361,7 +361,8 @@ class ProcessorSettings:
     replication_factor: int = setting("MARKETPIPE_REPLICATION_FACTOR", "1", "Replication factor of the topics the "
                                       "processor app creates for itself (use 3 in production).", integer)
     profile: str = setting("MARKETPIPE_PROCESSOR_PROFILE", "latency", "Processor latency/throughput trade-off: latency "
-                           "(2 ms batch window) or throughput (100 ms window, larger batches, less CPU per record); see "
+                           "(fetches wait at most 10 ms at the broker, 1 ms output linger) or throughput (100 ms, "
+                           "fetches of up to 10,000 records, 20 ms linger, less CPU per record); see "
                            "marketpipe/processors/profile.py.", choice("latency", "throughput"))
 
 
