@@ -151,6 +151,14 @@ class Watcher:
         self.consumer.close()
 
 
+def latency_line(summary: dict[str, Any]) -> str:
+    """The tick latency percentiles of a :meth:`LiveState.summary`, or "n/a" without samples."""
+    if summary["latency_ms_p50"] is None:
+        return "n/a"
+    parts = ", ".join(f"{name} {summary[f'latency_ms_{name}']:.1f} ms" for name in ("p50", "p90", "p99", "max"))
+    return f"{parts} ({summary['latency_samples']} ticks)"
+
+
 def run(args: argparse.Namespace, settings: Settings) -> int:
     from marketpipe import broker_cli
 
@@ -261,13 +269,11 @@ def _live(args: argparse.Namespace, settings: Settings, sup: Any, watcher: Watch
     finally:
         watcher.close()
     summary = watcher.state.summary()
-    p50, p99 = summary["latency_ms_p50"], summary["latency_ms_p99"]
     print("\nsummary")
     for topic, n in summary["records"].items():
         print(f"  {topic:24} {n:>10} records")
     print(f"  dead letters            {summary['dlq']:>10}")
-    lat = "n/a" if p50 is None else f"p50 {p50:.1f} ms, p99 {p99:.1f} ms ({summary['latency_samples']} ticks)"
-    print(f"  end-to-end tick latency (receive -> readable on md.tick): {lat}")
+    print(f"  end-to-end tick latency (receive -> readable on md.tick): {latency_line(summary)}")
     if watcher.state.replayed:
         print(f"  ticks received before this run and processed again: {watcher.state.replayed} "
               "(at-least-once replay after an earlier stop; dedupe on source)")

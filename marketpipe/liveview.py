@@ -107,7 +107,9 @@ class LiveState:
             "records": dict(sorted(self.counts.items())),
             "dlq": self.counts.get("md.dlq", 0),
             "latency_ms_p50": self.latency_ms.pct(50),
+            "latency_ms_p90": self.latency_ms.pct(90),
             "latency_ms_p99": self.latency_ms.pct(99),
+            "latency_ms_max": self.latency_ms.pct(100),
             "latency_samples": len(self.latency_ms),
         }
 

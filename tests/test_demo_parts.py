@@ -88,6 +88,20 @@ def test_live_state_counts_and_keeps_the_latest() -> None:
     assert s["latency_ms_p50"] == 5.0 and s["latency_samples"] == 1 and st.replayed == 1
 
 
+def test_the_demo_reports_p50_p90_p99_and_max_of_tick_latency() -> None:
+    from marketpipe.demo import latency_line
+    from marketpipe.liveview import LiveState
+
+    st = LiveState(since_ns=0)
+    for ms in range(1, 101):  # 1 .. 100 ms
+        st.on_record("md.tick", "Tick", {"symbol": "X", "receive_time_ns": 1_000_000_000},
+                     read_ns=1_000_000_000 + ms * 1_000_000)
+    s = st.summary()
+    assert (s["latency_ms_p50"], s["latency_ms_p90"], s["latency_ms_p99"], s["latency_ms_max"]) == (51.0, 90.0, 99.0, 100.0)
+    assert latency_line(s) == "p50 51.0 ms, p90 90.0 ms, p99 99.0 ms, max 100.0 ms (100 ticks)"
+    assert latency_line(LiveState().summary()) == "n/a"
+
+
 def test_demo_plan_uses_a_simulator_only_where_no_token_is_set(tmp_path: Path) -> None:
     import argparse
     import json
