@@ -1,7 +1,7 @@
 """Faust's consumer with less machinery per Kafka message: :func:`fast_flow` (no two tasks and
-``asyncio.wait`` per message) and :func:`batch_routed` (the raw topics' records handed over per
-fetch, without a Faust event per message; the throughput profile) and :func:`fetch_wait` (a
-bounded broker wait per fetch).
+``asyncio.wait`` per message), :func:`batch_routed` (the raw topics' records handed over per
+fetch, without a Faust event per message) and :func:`fetch_wait` (a bounded broker wait per
+fetch).
 
 Faust's fetcher hands every message to the streams with
 ``await self.wait_first(callback(message), self.suspend_flow.wait())``: four tasks, an
