@@ -65,3 +65,17 @@ def test_floats_names_the_bad_value() -> None:
 def test_reason_is_one_bounded_line() -> None:
     err = ParseError("a\nb\r\n" + "x" * 1000)
     assert "\n" not in str(err) and str(err).startswith("a b ") and len(str(err)) == MAX_REASON
+
+
+def test_clock_times_parse_the_same_from_the_cache_and_errors_are_never_cached() -> None:
+    from marketpipe.processors.decode.common import clock_ms, forget_clock_times
+
+    forget_clock_times()
+    for _ in range(2):  # parsed, then served from the whole-second cache
+        assert clock_ms("09:30:00") == 34_200_000
+        assert clock_ms("14:59:59") == 53_999_000
+        assert clock_ms("9:30:00") == 34_200_000  # 7 characters: parsed each time
+        assert clock_ms("14:59:59.5") == 53_999_500
+        for bad in ("24:00:00", "ab:cd:ef", "10:61:00", "1:2:3:45"):
+            with pytest.raises(ParseError):
+                clock_ms(bad)

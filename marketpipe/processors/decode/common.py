@@ -6,6 +6,7 @@ China and Hong Kong keep UTC+8 all year (no DST), so wall time -> UTC is fixed a
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 from marketpipe.processors import symbols
@@ -60,7 +61,25 @@ def epoch_ms(value: Any, what: str = "time") -> int:
 
 
 def clock_ms(text: str) -> int:
-    """Milliseconds since midnight for ``HH:MM:SS`` or ``HH:MM:SS.fff`` (fraction of any length)."""
+    """Milliseconds since midnight for ``HH:MM:SS`` or ``HH:MM:SS.fff`` (fraction of any length).
+
+    Whole seconds are parsed once per process: a day has 86,400 of them and snapshot rows (lv1)
+    carry nothing finer, so nearly every one was seen before. Times with a fraction (trades)
+    rarely repeat and are parsed each time."""
+    return _whole_second_ms(text) if len(text) == 8 else _clock_ms(text)
+
+
+@lru_cache(maxsize=1 << 17)  # every second of a day; a text that fails to parse is not cached
+def _whole_second_ms(text: str) -> int:
+    return _clock_ms(text)
+
+
+def forget_clock_times() -> None:
+    """Empty the parsed-seconds cache (benchmarks: start each run as a fresh worker does)."""
+    _whole_second_ms.cache_clear()
+
+
+def _clock_ms(text: str) -> int:
     hms, _, frac = text.partition(".")
     parts = hms.split(":")
     if len(parts) != 3:
@@ -226,6 +245,15 @@ class Emitter:
                 self.day_start = cst_day_start_ms(self.recv_ns)
             t = cst_time_to_utc_ms(text, self.recv_ns, self.day_start)
             self.clock_cache[text] = t
+        return t
+
+    def clock_time(self, text: str) -> int:
+        """:meth:`event_time` of a text already known to be a clock time (the jvQuant hot path)."""
+        t = self.clock_cache.get(text)
+        if t is None:
+            if self.day_start is None:
+                self.day_start = cst_day_start_ms(self.recv_ns)
+            t = self.clock_cache[text] = cst_clock_to_utc_ms(text, self.recv_ns, self.day_start)
         return t
 
     def _source(self) -> dict[str, Any]:

@@ -104,7 +104,8 @@ def decode(frame: RawFrame, state: DecoderState) -> list[Normalized]:
         row = line.strip()
         if not row:
             continue
-        row_start += len(line) - len(line.lstrip())
+        if len(row) != len(line):  # only then is there leading space to skip (lstrip copies the row)
+            row_start += len(line) - len(line.lstrip())
         mark = len(em.out)
         try:
             decode_row(em, state, row, bad)
@@ -220,7 +221,7 @@ def when(em: Emitter, text: str, clock: bool | None = None) -> int:
     if clock or (clock is None and is_clock(text)):
         if em.recv_ns <= 0:
             raise ParseError(f"event time {text[:16]!r}: no receive time to date a clock time by")
-        return em.event_time(text)
+        return em.clock_time(text)
     try:
         return check_event_time(em.event_time(text), em.recv_ns)
     except ParseError:
@@ -270,7 +271,7 @@ def lv1(em: Emitter, state: DecoderState, code: str, symbol: str, market: str, p
             name = f[n - tail_len] or ",".join(f[1:n - tail_len]) or None
             v = floats(f[n - tail_len + 1:], "lv1")
         else:  # time, name, price, ratio, volume|amount, amount|volume, 5+5 (qty, price)
-            name = ",".join(f[1:n - tail_len]) or None
+            name = (f[1] if n == tail_len + 2 else ",".join(f[1:n - tail_len])) or None
             v = floats(f[n - tail_len:], "lv1")
         check_name(name, code)
         price = v[0]
@@ -283,10 +284,8 @@ def lv1(em: Emitter, state: DecoderState, code: str, symbol: str, market: str, p
 
 def plausible_average(avg: float, price: float) -> bool:
     r = avg / price
-    for lo, hi in AVERAGE_WINDOWS:
-        if lo <= r <= hi:
-            return True
-    return False
+    (lo1, hi1), (lo10, hi10), (lo100, hi100) = AVERAGE_WINDOWS
+    return lo1 <= r <= hi1 or lo10 <= r <= hi10 or lo100 <= r <= hi100
 
 
 def readable_orders(price: float, f5: float, f6: float) -> tuple[bool, bool]:
