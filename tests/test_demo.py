@@ -29,7 +29,7 @@ def test_demo_runs_the_pipeline_trades_summarizes_and_leaves_no_process_behind(m
     # two valid orders (accepted, submitted, fills) and one refused by the lot rule
     assert counts.get("order.events", 0) >= 5, summary
     assert re.search(r"dead letters\s+0$", summary, re.M), summary
-    assert re.search(r"latency .*p50 [\d.]+ ms, p99 [\d.]+ ms", summary), summary
+    assert re.search(r"latency .*p50 [\d.]+ ms, p90 [\d.]+ ms, p99 [\d.]+ ms, max [\d.]+ ms", summary), summary
     logs = mp_env["MARKETPIPE_HOME"] + "/demo/logs"
     trader_log = open(f"{logs}/trader.log").read()
     assert "lot_size" in trader_log and "FILLED" in trader_log, trader_log[-2000:]
