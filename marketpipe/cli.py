@@ -10,8 +10,9 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import re
 import sys
-from typing import Sequence
+from typing import Iterator, Sequence
 
 from marketpipe import logs
 from marketpipe import settings as settings_mod
@@ -57,7 +58,30 @@ def build_parser() -> argparse.ArgumentParser:
                 raise SystemExit(f"marketpipe: command module {name} is missing (reinstall marketpipe)") from None
             raise
         module.register(sub)
+    for p in parsers(parser):
+        p.description = plain(p.description)
     return parser
+
+
+def parsers(parser: argparse.ArgumentParser) -> Iterator[argparse.ArgumentParser]:
+    """This parser and every one below it (nested sub-commands included)."""
+    yield parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                yield from parsers(child)
+
+
+_ROLE = re.compile(r":(?:func|class|meth|mod|data|attr):`(~?)([^`]+)`")
+
+
+def plain(text: str | None) -> str | None:
+    """A module docstring as a command description: without its reST markup (``x`` and
+    :func:`~a.b` read as x and b on a terminal)."""
+    if not text:
+        return text
+    text = _ROLE.sub(lambda m: m.group(2).rsplit(".", 1)[-1] if m.group(1) else m.group(2), text)
+    return text.replace("``", "")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -84,3 +84,16 @@ def test_every_command_module_is_present() -> None:
     from marketpipe import cli
 
     assert [m for m in cli.COMMAND_MODULES if importlib.util.find_spec(m) is None] == []
+
+
+def test_no_help_shows_docstring_markup() -> None:
+    """Module docstrings serve as command descriptions; their reST markup is for the docs only."""
+    import re
+
+    from marketpipe.cli import build_parser, parsers, plain
+
+    markup = re.compile(r"``|:(?:func|class|meth|mod|data|attr):`")
+    shown = {p.prog: p.format_help() for p in parsers(build_parser())}
+    assert len(shown) > 15
+    assert [prog for prog, text in shown.items() if markup.search(text)] == []
+    assert plain("``a`` :func:`~x.y.run` :class:`x.Y`") == "a run x.Y"
