@@ -231,3 +231,19 @@ def test_the_workers_kafka_consumer_waits_at_the_broker_only_as_long_as_the_prof
     wait, poll = asyncio.run(built())
     assert wait == profile(name).fetch_max_wait_ms < 1500
     assert poll == profile(name).max_poll_records  # the rest is Faust's consumer as it was
+
+
+def test_the_process_flags_override_the_environment_and_name_the_profiles() -> None:
+    import argparse
+
+    from marketpipe.processors import cli
+
+    parser = argparse.ArgumentParser()
+    cli.register(parser.add_subparsers())
+    args = parser.parse_args(["process", "--profile", "throughput", "--agents", "normalize", "--bar-grace", "3s"])
+    s = cli.with_flags(args, settings(MARKETPIPE_PROCESSOR_PROFILE="latency"))
+    assert (s.processor.profile, s.processor.agents, s.processor.bar_grace_ms) == ("throughput", "normalize", 3000)
+    unchanged = cli.with_flags(parser.parse_args(["process"]), settings(MARKETPIPE_PROCESSOR_PROFILE="throughput"))
+    assert unchanged.processor.profile == "throughput"
+    shown = parser._subparsers._group_actions[0].choices["process"].format_help()  # type: ignore[union-attr]
+    assert "MARKETPIPE_PROCESSOR_PROFILE" in shown and "latency" in shown and "throughput" in shown

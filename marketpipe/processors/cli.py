@@ -1,4 +1,9 @@
-"""``marketpipe process``: run one worker of the stream-processing app (see marketpipe/processors/app.py)."""
+"""``marketpipe process``: run one worker of the stream-processing app (see marketpipe/processors/app.py).
+
+Start more workers with the same settings to scale out; ``--agents`` splits normalizing and bars
+into workers of their own. ``--profile`` (``MARKETPIPE_PROCESSOR_PROFILE``) trades latency for CPU:
+``latency`` (default) processes each fetch as soon as it arrives, ``throughput`` lets fetches and
+flushes grow for less CPU per record (figures: README, "Scaling out")."""
 
 from __future__ import annotations
 
@@ -6,6 +11,7 @@ import argparse
 import os
 import sys
 
+from marketpipe.processors.profile import PROFILES
 from marketpipe.settings import Settings, parse_duration_ms
 
 
@@ -19,6 +25,8 @@ def with_flags(args: argparse.Namespace, settings: Settings) -> Settings:
             changes[f"MARKETPIPE_{flag.upper()}"] = value
     if args.agents:
         changes["MARKETPIPE_PROCESSOR_AGENTS"] = args.agents
+    if args.profile:
+        changes["MARKETPIPE_PROCESSOR_PROFILE"] = args.profile
     return settings.with_env(**changes)
 
 
@@ -101,5 +109,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--agents", choices=["all", "normalize", "bars"],
                    help="run only the normalize agents or only the bar agent, to scale them apart "
                         "(default: MARKETPIPE_PROCESSOR_AGENTS or all)")
+    p.add_argument("--profile", choices=list(PROFILES),
+                   help="latency: each fetch processed at once; throughput: larger fetches and flushes, less CPU "
+                        "per record (default: MARKETPIPE_PROCESSOR_PROFILE or latency)")
     p.add_argument("--web-port", type=int, default=0, help="Faust web interface port (default: off)")
     p.set_defaults(func=run)
