@@ -7,7 +7,7 @@ China and Hong Kong keep UTC+8 all year (no DST), so wall time -> UTC is fixed a
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Any
+from typing import Any, Callable
 
 from marketpipe.processors import symbols
 from marketpipe.processors.decode.base import PARSER_VERSION, Normalized, ParseError, RawFrame
@@ -237,23 +237,16 @@ class Emitter:
         self.clock_cache: dict[str, int] = {}  # rows of one frame repeat the same clock times
         self.day_start: int | None = None  # only clock-time providers need it
 
-    def event_time(self, text: str) -> int:
-        """A provider time string of this frame -> UTC epoch ms (cached per frame)."""
+    def event_time(self, text: str, convert: Callable[[str, int, int], int] | None = None) -> int:
+        """A provider time string of this frame -> UTC epoch ms (cached per frame). ``convert`` is
+        :func:`cst_time_to_utc_ms` (any spelling) unless the caller already knows the shape, e.g.
+        :func:`cst_clock_to_utc_ms` for a clock time (the jvQuant hot path)."""
         t = self.clock_cache.get(text)
         if t is None:
             if self.day_start is None:
                 self.day_start = cst_day_start_ms(self.recv_ns)
-            t = cst_time_to_utc_ms(text, self.recv_ns, self.day_start)
+            t = (convert or cst_time_to_utc_ms)(text, self.recv_ns, self.day_start)
             self.clock_cache[text] = t
-        return t
-
-    def clock_time(self, text: str) -> int:
-        """:meth:`event_time` of a text already known to be a clock time (the jvQuant hot path)."""
-        t = self.clock_cache.get(text)
-        if t is None:
-            if self.day_start is None:
-                self.day_start = cst_day_start_ms(self.recv_ns)
-            t = self.clock_cache[text] = cst_clock_to_utc_ms(text, self.recv_ns, self.day_start)
         return t
 
     def _source(self) -> dict[str, Any]:

@@ -61,7 +61,15 @@ import zlib
 from marketpipe.processors import symbols
 from marketpipe.processors.decode import metrics
 from marketpipe.processors.decode.base import DecoderState, Normalized, ParseError, RawFrame, Rejected
-from marketpipe.processors.decode.common import Emitter, check_event_time, floats, is_clock, levels, symbol_or_error
+from marketpipe.processors.decode.common import (
+    Emitter,
+    check_event_time,
+    cst_clock_to_utc_ms,
+    floats,
+    is_clock,
+    levels,
+    symbol_or_error,
+)
 from marketpipe.protocol import jvquant as protocol
 from marketpipe.protocol.jvquant import AMOUNT_VOLUME, COMMAND_VERBS, VOLUME_AMOUNT
 
@@ -221,7 +229,7 @@ def when(em: Emitter, text: str, clock: bool | None = None) -> int:
     if clock or (clock is None and is_clock(text)):
         if em.recv_ns <= 0:
             raise ParseError(f"event time {text[:16]!r}: no receive time to date a clock time by")
-        return em.clock_time(text)
+        return em.event_time(text, cst_clock_to_utc_ms)
     try:
         return check_event_time(em.event_time(text), em.recv_ns)
     except ParseError:
