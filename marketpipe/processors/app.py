@@ -94,8 +94,7 @@ class App(faust.App):
         # no tasks and asyncio.wait per Kafka message, and the raw topics' records handed over per
         # fetch, and a bounded wait per fetch (marketpipe/processors/fastpath.py)
         transport = super()._new_transport()
-        transport.Consumer = batch_routed(fast_flow(  # type: ignore[misc]
-            fetch_wait(transport.Consumer, lambda app: app.fetch_max_wait_ms)))
+        transport.Consumer = batch_routed(fast_flow(fetch_wait(transport.Consumer)))  # type: ignore[misc]
         return transport
 
     async def on_start(self) -> None:
@@ -147,7 +146,7 @@ def build_app(settings: Settings, out: Output | None = None) -> App:
 
     if p.agents in ("all", "normalize"):
         for provider in topics.RAW_TOPICS:
-            _normalize_agent(app, settings, provider, normalizer, IDLE_AGENT_WINDOW)
+            _normalize_agent(app, settings, provider, normalizer)
         app.batch_route = _raw_batches(settings, normalizer)
     if p.agents in ("all", "bars"):
         _bar_agents(app, settings, output, prof.bar_chunk)
@@ -198,14 +197,13 @@ def _raw_batches(settings: Settings, normalizer: Callable[[], Normalizer]) -> Ba
     return BatchRoute(frozenset(providers), handle)
 
 
-def _normalize_agent(app: App, settings: Settings, provider: str, normalizer: Callable[[], Normalizer],
-                     within: float) -> None:
+def _normalize_agent(app: App, settings: Settings, provider: str, normalizer: Callable[[], Normalizer]) -> None:
     topic = app.topic(settings.topic(topics.RAW_TOPICS[provider]), key_type=bytes, value_type=bytes)
     batch = settings.processor.batch
 
     async def normalize(stream: Any) -> None:
         n: Normalizer = normalizer()
-        async for events in stream.take_events(batch, within=within):
+        async for events in stream.take_events(batch, within=IDLE_AGENT_WINDOW):
             started = time.perf_counter()
             batches = [(provider, [event.message for event in events])]
             _normalize(n, batches)

@@ -195,9 +195,9 @@ def batch_routed(consumer_cls: type) -> type:
     return BatchRoutedConsumer
 
 
-def fetch_wait(consumer_cls: type, max_wait_ms: Callable[[Any], int]) -> type:
+def fetch_wait(consumer_cls: type) -> type:
     """A subclass of Faust's aiokafka consumer whose fetch requests wait at most
-    ``max_wait_ms(app)`` at the broker (Faust hard-codes 1,500 ms).
+    ``app.fetch_max_wait_ms`` at the broker (Faust hard-codes 1,500 ms).
 
     Why it matters: aiokafka sends one fetch request per broker at a time, and leaves out every
     partition whose last fetch is not yet consumed. When a worker falls behind by more than
@@ -213,7 +213,7 @@ def fetch_wait(consumer_cls: type, max_wait_ms: Callable[[Any], int]) -> type:
             consumer = super()._create_worker_consumer(transport)
             # read by AIOKafkaConsumer.start() when it builds its fetcher; not a constructor
             # argument Faust lets us pass
-            consumer._fetch_max_wait_ms = max_wait_ms(self.app)
+            consumer._fetch_max_wait_ms = self.app.fetch_max_wait_ms  # type: ignore[attr-defined]  # our App
             return consumer
 
     class BoundedWaitConsumer(consumer_cls):
