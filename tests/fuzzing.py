@@ -1,4 +1,5 @@
-"""Shared by the fuzz tests: deterministic Hypothesis settings and arbitrary JSON.
+"""Shared by the fuzz tests: deterministic Hypothesis settings, arbitrary JSON, and one frame
+decoded the way the processor decodes it.
 
 Fuzz tests run in every ``make test``; ``derandomize`` makes each run try the same inputs, so
 CI is stable and a failure reproduces. ``FUZZ`` bounds each test to a few seconds.
@@ -7,10 +8,15 @@ CI is stable and a failure reproduces. ``FUZZ`` bounds each test to a few second
 from __future__ import annotations
 
 import json
+import zlib
 from typing import Any
 
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
+
+from marketpipe.processors.decode import Normalized, ParseError, RawFrame, decode
+from marketpipe.rawframe import RawMeta
+from marketpipe.schemas.codec import Codec
 
 FUZZ = settings(max_examples=300, deadline=None, derandomize=True, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much,
@@ -38,3 +44,26 @@ def reshaped(draw: st.DrawFn, document: Any) -> Any:
 
 def dumps(value: Any) -> bytes:
     return json.dumps(value, ensure_ascii=False, allow_nan=True).encode()
+
+
+CODEC = Codec()
+
+
+def decoded(provider: str, value: bytes, opcode: str, recv_ns: int) -> list[Normalized]:
+    """The records of one frame (a ParseError's partial ones too); the error must be one line and
+    every record produced must still be a valid record."""
+    frame = RawFrame(provider, value, RawMeta(provider, "c", 1, 1, recv_ns, opcode, "data"), "raw", 0, 0)
+    try:
+        out = decode(frame)
+    except ParseError as exc:
+        assert "\n" not in str(exc)
+        out = exc.partial
+    for n in out:
+        CODEC.encode(n.schema, n.record)
+    return out
+
+
+def deflate(data: bytes) -> bytes:
+    """Raw DEFLATE, as jvQuant sends its frames."""
+    c = zlib.compressobj(6, zlib.DEFLATED, -15)
+    return c.compress(data) + c.flush()

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import zlib
 from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from marketpipe.processors.decode import PROVIDERS, Normalized, ParseError, RawFrame, decode
+from marketpipe.processors.decode import PROVIDERS, RawFrame, decode
 from marketpipe.rawframe import RawMeta
-from marketpipe.schemas.codec import Codec
+from tests.fuzzing import decoded, deflate
 
 FRAMES = Path(__file__).parent / "frames"
 
@@ -27,33 +26,15 @@ VALID = {
     "infoway": [(FRAMES / n).read_bytes() for n in ("infoway_trade.json", "infoway_depth.json", "infoway_kline.json")],
     "jin10": [(FRAMES / "jin10_quote.txt").read_bytes(), polling(b'42["quote",{"code":"XAUUSD","last":1,"time":1786775227}]')],
 }
-CODEC = Codec()
 SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-
-
-def deflate(data: bytes) -> bytes:
-    c = zlib.compressobj(6, zlib.DEFLATED, -15)
-    return c.compress(data) + c.flush()
-
-
-def run(provider: str, value: bytes, opcode: str, recv_ns: int) -> list[Normalized]:
-    frame = RawFrame(provider, value, RawMeta(provider, "c", 1, 1, recv_ns, opcode, "data"), "raw", 0, 0)
-    try:
-        out = decode(frame)
-    except ParseError as exc:
-        assert "\n" not in str(exc)
-        out = exc.partial
-    for n in out:  # whatever is produced must still be a valid record
-        CODEC.encode(n.schema, n.record)
-    return out
 
 
 @SETTINGS
 @given(provider=st.sampled_from(PROVIDERS), value=st.binary(max_size=300),
        opcode=st.sampled_from(["binary", "text"]), recv_ns=st.integers(0, 4_000_000_000_000_000_000))
 def test_arbitrary_bytes(provider: str, value: bytes, opcode: str, recv_ns: int) -> None:
-    run(provider, value, opcode, recv_ns)
-    run(provider, deflate(value), "binary", recv_ns)
+    decoded(provider, value, opcode, recv_ns)
+    decoded(provider, deflate(value), "binary", recv_ns)
 
 
 @st.composite
@@ -79,9 +60,9 @@ def mutated(draw: st.DrawFn) -> tuple[str, bytes]:
 @given(case=mutated(), recv_ns=st.integers(0, 4_000_000_000_000_000_000))
 def test_mutated_valid_frames(case: tuple[str, bytes], recv_ns: int) -> None:
     provider, value = case
-    run(provider, value, "text", recv_ns)
+    decoded(provider, value, "text", recv_ns)
     if provider == "jvquant":
-        run(provider, deflate(value), "binary", recv_ns)
+        decoded(provider, deflate(value), "binary", recv_ns)
 
 
 @given(st.sampled_from(PROVIDERS))

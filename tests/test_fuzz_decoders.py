@@ -9,37 +9,21 @@ documents' own frame shapes with their values replaced by arbitrary JSON or toke
 from __future__ import annotations
 
 import json
-import zlib
 from pathlib import Path
 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from marketpipe.processors.decode import PROVIDERS, ParseError, RawFrame, decode
+from marketpipe.processors.decode import PROVIDERS
 from marketpipe.processors.decode.common import Emitter  # noqa: F401 - the decoders' shared helpers are exercised through them
-from marketpipe.rawframe import RawMeta
-from marketpipe.schemas.codec import Codec
-from tests.fuzzing import FUZZ, JSON, dumps, reshaped
+from tests.fuzzing import FUZZ, JSON, decoded, deflate, dumps, reshaped
 
 FRAMES = Path(__file__).parent / "frames"
-CODEC = Codec()
 RECV_NS = 1786775236000000000
 
 
 def check(provider: str, value: bytes, opcode: str = "text", recv_ns: int = RECV_NS) -> None:
-    frame = RawFrame(provider, value, RawMeta(provider, "c", 1, 1, recv_ns, opcode, "data"), "raw", 0, 0)
-    try:
-        out = decode(frame)
-    except ParseError as exc:
-        assert "\n" not in str(exc)
-        out = exc.partial
-    for n in out:
-        CODEC.encode(n.schema, n.record)
-
-
-def deflate(data: bytes) -> bytes:
-    c = zlib.compressobj(6, zlib.DEFLATED, -15)
-    return c.compress(data) + c.flush()
+    decoded(provider, value, opcode, recv_ns)
 
 
 @FUZZ
