@@ -151,5 +151,32 @@ def apply(client_config: Mapping[str, Any], wanted: list[Rule], timeout: float =
     if not wanted:
         return
     admin = AdminClient({**client_config, **rdkafka_logger()})
-    for future in admin.create_acls([_binding(r) for r in wanted], request_timeout=timeout).values():
+    bindings = [_binding(r) for r in wanted]
+    for future in admin.create_acls(bindings, request_timeout=timeout).values():
         future.result(timeout)
+    _wait_in_force(admin, bindings, timeout)
+
+
+def _wait_in_force(admin: Any, bindings: list[Any], timeout: float) -> None:
+    """Return once the broker's authorizer has the new ACLs: the controller acknowledges them
+    first, and a client starting right after ``topics acl`` was refused for a second or two."""
+    import time
+
+    from confluent_kafka.admin import (
+        AclBindingFilter,
+        AclOperation,
+        AclPermissionType,
+        ResourcePatternType,
+        ResourceType,
+    )
+
+    every = AclBindingFilter(ResourceType.ANY, None, ResourcePatternType.ANY, None, None, AclOperation.ANY,
+                             AclPermissionType.ANY)
+    deadline = time.monotonic() + timeout
+    missing = set(bindings)
+    while missing and time.monotonic() < deadline:
+        missing -= set(admin.describe_acls(every, request_timeout=timeout).result(timeout))
+        if missing:
+            time.sleep(0.2)
+    if missing:
+        raise TimeoutError(f"{len(missing)} of {len(bindings)} ACLs not in force at the broker after {timeout:.0f} s")
