@@ -132,6 +132,9 @@ def tail(settings: Settings, topic: str, from_beginning: bool, limit: int | None
     try:
         md = consumer.list_topics(topic, timeout=15)
         meta = md.topics.get(topic)
+        if meta is not None and meta.error is not None and meta.error.name() == "TOPIC_AUTHORIZATION_FAILED":
+            raise SystemExit(f"marketpipe tail: {settings.kafka.sasl_username or 'this client'} may not read "
+                             f"{topic!r} (the grants: marketpipe topics acl --dry-run)")
         if meta is None or meta.error is not None or not meta.partitions:
             raise SystemExit(f"marketpipe tail: topic {topic!r} does not exist (marketpipe topics list)")
         start = OFFSET_BEGINNING if from_beginning else OFFSET_END

@@ -285,3 +285,12 @@ def test_the_pipeline_runs_on_the_secured_broker_and_no_secret_leaks(
     leaks = [f"{i} in {place}" for i, secret in enumerate(secure_broker.secrets())
              for place, text in where.items() if secret in text]
     assert leaks == []
+
+
+def test_a_topic_the_user_may_not_read_is_said_so_in_one_line(secure_broker: SecureBroker, namespace: str,
+                                                              tmp_path: Path) -> None:
+    done = _cli(secure_broker.env("reader", namespace, tmp_path), "tail", "order.commands", "--idle-exit", "5",
+                timeout=90)
+    lines = done.stderr.strip().splitlines()
+    assert (done.returncode, len(lines)) == (1, 1), done.stderr[-2000:]
+    assert f"reader may not read '{namespace}order.commands'" in lines[0]
