@@ -121,3 +121,14 @@ def test_the_secured_broker_s_material_is_private_and_its_settings_name_no_passw
     before = sec.password("reader")
     sec.ensure("127.0.0.1")  # a second `kafka up --secure` keeps the home's users
     assert sec.password("reader") == before
+
+
+def test_an_acl_refusal_reads_as_one_line_naming_the_user_not_as_a_dead_broker() -> None:
+    from confluent_kafka import KafkaError, KafkaException
+
+    from marketpipe.cli import user_error
+
+    s = settings.load({"KAFKA_SASL_USERNAME": "reader", "KAFKA_SECURITY_PROTOCOL": "SASL_SSL"})
+    line = user_error(KafkaException(KafkaError(KafkaError.TOPIC_AUTHORIZATION_FAILED)), s)
+    assert line == ("Kafka at 127.0.0.1:9092: TOPIC_AUTHORIZATION_FAILED: reader is not allowed this "
+                    "(the grants: `marketpipe topics acl --dry-run`)")
