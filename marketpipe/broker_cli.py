@@ -75,6 +75,12 @@ def _metadata(settings: Settings, timeout: float):
 
     from marketpipe.quietlog import rdkafka_logger
 
+    if settings.kafka.security_protocol != "PLAINTEXT":
+        from marketpipe.kafka_security import refusal
+
+        # a refused login would otherwise wait out the whole timeout before saying so
+        if (why := refusal(settings.kafka.client_config(), timeout=timeout)) is not None:
+            raise SystemExit(f"marketpipe: Kafka at {settings.kafka.bootstrap_servers}: {why}")
     # librdkafka's retry lines go to Python logging (only served on poll, i.e. never here) instead
     # of stderr: a dead broker is reported once, by whoever catches the exception
     return AdminClient({**settings.kafka.client_config(), **rdkafka_logger()}).list_topics(timeout=timeout)
