@@ -295,3 +295,70 @@ def test_a_topic_the_user_may_not_read_is_said_so_in_one_line(secure_broker: Sec
     lines = done.stderr.strip().splitlines()
     assert (done.returncode, len(lines)) == (1, 1), done.stderr[-2000:]
     assert f"reader may not read '{namespace}order.commands'" in lines[0]
+
+
+def test_an_order_goes_through_on_the_secured_broker_each_party_as_itself(
+        secure_broker: SecureBroker, namespace: str, tmp_path: Path) -> None:
+    """sender -> order.commands -> trader (user trader) -> jvQuant trade simulator -> order.events
+    read by a downstream reader: the trade path's grants are enough, and none is missing."""
+    import json
+
+    from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+
+    from marketpipe.schemas.codec import Codec
+    from marketpipe.simulators.jvquant_trade import TradeCounter
+    from marketpipe.simulators.runner import run as run_sim
+    from marketpipe.trader import commands
+
+    key, account = "secure-test-signing-key", "000000000042"
+    reference = tmp_path / "reference.json"
+    reference.write_text(json.dumps({"600519.SH": {"prev_close": "1500.00", "name": "贵州茅台"}}, ensure_ascii=False))
+    counter = TradeCounter(fill_seconds=0.5)
+    log = tmp_path / "trader.log"
+    with run_sim("jvquant", rate=1, extra_routes=counter.add_routes) as sim:
+        env = {**secure_broker.env("trader", namespace, tmp_path / "trader"),
+               "JVQUANT_BASE_URL": sim.base_url, "JVQUANT_TOKEN": "tok", "JVQUANT_TRADE_ACCOUNT": account,
+               "JVQUANT_TRADE_PASSWORD": "pw", "MARKETPIPE_ORDER_SIGNING_KEY": key,
+               "MARKETPIPE_TRADER_REFERENCE": str(reference), "MARKETPIPE_TRADER_POLL_SECONDS": "0.3"}
+
+        def start_trader(ready: int) -> subprocess.Popen[bytes]:
+            """A trader, returned once it has logged its ``ready``-th "trader ready"."""
+            proc = subprocess.Popen([sys.executable, "-m", "marketpipe", "trade"], env=env, stdout=open(log, "ab"),
+                                    stderr=subprocess.STDOUT, start_new_session=True)
+            wait_for(lambda: log.read_text(errors="replace").count("trader ready") >= ready or proc.poll() is not None,
+                     90, what=lambda: log.read_text(errors="replace")[-2000:])
+            assert proc.poll() is None, log.read_text(errors="replace")[-3000:]
+            return proc
+
+        trader = start_trader(1)
+        try:
+            cmd = commands.place(account, "600519.SH", "buy", "1500.00", 100, key)
+            commands.send(settings_of(secure_broker, "sender", namespace, tmp_path / "sender"), cmd)
+            reader = settings_of(secure_broker, "reader", namespace, tmp_path / "reader")
+            consumer = Consumer({**reader.kafka.client_config(), "group.id": f"marketpipe-client-{uuid.uuid4().hex[:6]}",
+                                 "enable.auto.commit": False})
+            topic = reader.topic(topics.ORDER_EVENTS)
+            consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING)
+                             for p in consumer.list_topics(topic, timeout=10).topics[topic].partitions])
+            codec, states = Codec(), []
+
+            def filled() -> bool:
+                for msg in consumer.consume(100, timeout=0.5):
+                    if not msg.error():
+                        event = codec.decode(msg.value(), expect="OrderEvent").record
+                        if event["command_id"] == cmd["command_id"]:
+                            states.append(event["state"])
+                return "FILLED" in states
+
+            try:
+                wait_for(filled, 60, what=lambda: f"FILLED on order.events; states {states}; trader log:\n"
+                         + log.read_text(errors="replace")[-2000:])
+            finally:
+                consumer.close()
+            # a restarted trader reads its ledger back (empty at the first start, it needed no READ)
+            stop_worker(trader)
+            trader = start_trader(2)
+            assert "ledger loaded: 1 commands" in log.read_text(errors="replace"), log.read_text()[-2000:]
+        finally:
+            stop_worker(trader)
+    assert counter.placed == 1 and "AUTHORIZATION" not in log.read_text(errors="replace")
