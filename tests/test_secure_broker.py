@@ -362,3 +362,17 @@ def test_an_order_goes_through_on_the_secured_broker_each_party_as_itself(
         finally:
             stop_worker(trader)
     assert counter.placed == 1 and "AUTHORIZATION" not in log.read_text(errors="replace")
+
+
+def test_a_home_formatted_without_secure_is_not_started_secure(tmp_path: Path) -> None:
+    """Its metadata log has no SCRAM users: started secured, nobody could log in. Said before
+    anything starts, and nothing is generated in it."""
+    data = tmp_path / "kafka" / "data"
+    data.mkdir(parents=True)
+    (data / "meta.properties").write_text("node.id=1\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("KAFKA_", "MARKETPIPE_"))}
+    env.update({"MARKETPIPE_HOME": str(tmp_path), "MARKETPIPE_KAFKA_PORT": str(free_port())})
+    done = _cli(env, "kafka", "up", "--local", "--secure", timeout=60)
+    assert done.returncode == 1
+    assert "formatted without --secure" in done.stderr.strip().splitlines()[-1]
+    assert not (tmp_path / "kafka" / "secure").exists()
