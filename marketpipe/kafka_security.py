@@ -208,7 +208,8 @@ def refusal(client_config: dict[str, str], timeout: float = 10.0) -> str | None:
     seen: list[KafkaError] = []
     quiet = logging.getLogger("marketpipe.kafka_security.probe")
     quiet.propagate = False  # the retries this probe provokes are what it reports, once
-    quiet.addHandler(logging.NullHandler())
+    if not quiet.handlers:
+        quiet.addHandler(logging.NullHandler())
     probe = Producer({**client_config, "error_cb": seen.append, "logger": quiet,
                       "reconnect.backoff.max.ms": "1000"})
     deadline = time.monotonic() + timeout
