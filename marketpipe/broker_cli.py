@@ -23,12 +23,16 @@ def _say(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
-def local_broker(settings: Settings):
+def local_broker(settings: Settings, secure: bool = False):
+    """The local launcher's broker; secured when asked, or when this home's broker was made so
+    (its data holds SCRAM users only a secured listener can use)."""
     from marketpipe.kafka_local import LocalKafka
+    from marketpipe.kafka_security import BrokerSecurity
 
+    security = BrokerSecurity.of_home(settings.home)
     return LocalKafka(home=settings.home, port=settings.kafka_port, controller_port=settings.kafka_port + 1,
                       heap=settings.kafka_heap, progress=_say, cache_dir=settings.local.cache_home / "marketpipe",
-                      pom=settings.local.kafka_pom)
+                      pom=settings.local.kafka_pom, security=security if secure or security.exists() else None)
 
 
 def compose_command() -> list[str] | None:
@@ -71,6 +75,12 @@ def _metadata(settings: Settings, timeout: float):
 
     from marketpipe.quietlog import rdkafka_logger
 
+    if settings.kafka.security_protocol != "PLAINTEXT":
+        from marketpipe.kafka_security import refusal
+
+        # a refused login would otherwise wait out the whole timeout before saying so
+        if (why := refusal(settings.kafka.client_config(), timeout=timeout)) is not None:
+            raise SystemExit(f"marketpipe: Kafka at {settings.kafka.bootstrap_servers}: {why}")
     # librdkafka's retry lines go to Python logging (only served on poll, i.e. never here) instead
     # of stderr: a dead broker is reported once, by whoever catches the exception
     return AdminClient({**settings.kafka.client_config(), **rdkafka_logger()}).list_topics(timeout=timeout)
@@ -88,7 +98,8 @@ def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
         _say(f"using the broker(s) in KAFKA_BOOTSTRAP_SERVERS ({len(md.brokers)} broker(s) answer)")
         print(settings.kafka.bootstrap_servers)
         return 0
-    compose = None if args.local else compose_kafka_ready()
+    # the compose service has no secured form: --secure always means the local launcher
+    compose = None if args.local or args.secure else compose_kafka_ready()
     if compose is not None:
         _say("a Docker engine answers and marketpipe/kafka:local is built: starting the compose service 'kafka'")
         if _compose(compose, settings, "up", "-d", "kafka") != 0:
@@ -103,11 +114,16 @@ def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
                 time.sleep(1)
         _say("the kafka container did not become ready in 90 s (docker compose logs kafka)")
         return 1
+    from marketpipe.kafka_security import SecurityError
+
     try:
-        print(local_broker(settings).up(timeout=args.timeout))
-    except LauncherError as exc:
+        broker = local_broker(settings, secure=args.secure)
+        print(broker.up(timeout=args.timeout))
+    except (LauncherError, SecurityError) as exc:
         _say(f"marketpipe kafka up: {exc}")
         return 1
+    if broker.security is not None:  # where each component's credentials are; no password printed
+        _say(broker.security.instructions(broker.bootstrap))
     return 0
 
 
@@ -167,6 +183,26 @@ def cmd_topics_list(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_topics_acl(args: argparse.Namespace, settings: Settings) -> int:
+    from marketpipe import access
+
+    wanted = list(access.rules(settings))
+    for rule in wanted:
+        print(rule)
+    if args.dry_run:
+        return 0
+    try:
+        access.apply(settings.kafka.client_config(), wanted)
+    except Exception as exc:  # a refusal (not the admin principal) or a dead broker: one line
+        err = exc.args[0] if exc.args else None
+        name = getattr(err, "name", None)
+        why = name() if callable(name) else " ".join(str(exc).split())[:200]
+        _say(f"marketpipe topics acl: {why} (creating ACLs needs a super user: the admin principal)")
+        return 1
+    _say(f"{len(wanted)} ACLs in place for prefix {settings.topic_prefix!r}")
+    return 0
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     kafka = sub.add_parser("kafka", help="start, stop or inspect the Kafka broker",
                            description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -174,6 +210,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     up = ksub.add_parser("up", help="start a single-node KRaft broker (idempotent) and print its address")
     up.add_argument("--local", action="store_true", help="use the local launcher even if a Docker engine answers")
     up.add_argument("--timeout", type=float, default=90.0, help="seconds to wait for readiness (default 90)")
+    up.add_argument("--secure", action="store_true",
+                    help="SASL_SSL listener, a local CA, SCRAM users per component and ACLs enforced "
+                         "(marketpipe/kafka_security.py); prints where each component's settings are")
     up.set_defaults(func=cmd_up)
     down = ksub.add_parser("down", help="stop the broker started by `kafka up`")
     down.add_argument("--local", action="store_true", help="only the local launcher's broker")
@@ -189,3 +228,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     create.set_defaults(func=cmd_topics_create)
     lst = tsub.add_parser("list", help="show the declared topics and whether they exist")
     lst.set_defaults(func=cmd_topics_list)
+    acl = tsub.add_parser("acl", help="grant each component what marketpipe/access.py declares (needs the admin "
+                                      "principal)")
+    acl.add_argument("--dry-run", action="store_true", help="print the ACLs without creating them")
+    acl.set_defaults(func=cmd_topics_acl)

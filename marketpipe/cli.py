@@ -120,6 +120,16 @@ def user_error(exc: BaseException, settings: settings_mod.Settings) -> str | Non
     if kafka is not None and isinstance(exc, kafka.KafkaException):
         err = exc.args[0] if exc.args else None
         detail = err.str() if isinstance(err, kafka.KafkaError) else text
+        if isinstance(err, kafka.KafkaError) and err.name().endswith("AUTHORIZATION_FAILED"):
+            who = settings.kafka.sasl_username or "this client"
+            return (f"Kafka at {settings.kafka.bootstrap_servers}: {err.name()}: {who} is not allowed this "
+                    "(the grants: `marketpipe topics acl --dry-run`)")
+        if settings.kafka.security_protocol != "PLAINTEXT":  # a refused login looks like a dead broker
+            from marketpipe.kafka_security import refusal
+
+            why = refusal(settings.kafka.client_config())
+            if why is not None:
+                return f"Kafka at {settings.kafka.bootstrap_servers}: {why}"
         return f"Kafka at {settings.kafka.bootstrap_servers}: {detail} (is the broker up? `marketpipe kafka up`)"
     expected: list[type[BaseException]] = [OSError]
     for module, name in (("marketpipe.kafka_local", "LauncherError"), ("marketpipe.schemas.codec", "CodecError"),

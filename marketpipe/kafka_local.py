@@ -21,11 +21,14 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from marketpipe import settings
 from marketpipe.localhost import free_port
 from marketpipe.resources import resource
+
+if TYPE_CHECKING:
+    from marketpipe.kafka_security import BrokerSecurity
 
 MIN_JAVA = 17
 
@@ -114,6 +117,7 @@ class LocalKafka:
         progress: Callable[[str], None] = lambda msg: None,
         cache_dir: Path | None = None,
         pom: Path | None = None,
+        security: BrokerSecurity | None = None,
     ) -> None:
         self.home = Path(home).absolute()
         self.dir = self.home / "kafka"
@@ -122,6 +126,7 @@ class LocalKafka:
         self.heap = heap
         self.host = host
         self.progress = progress
+        self.security = security  # the --secure hook: marketpipe/kafka_security.py
         if cache_dir is None or pom is None:  # not given: MARKETPIPE_KAFKA_POM, XDG_CACHE_HOME
             local = settings.load().local
             cache_dir = cache_dir or local.cache_home / "marketpipe"
@@ -181,8 +186,14 @@ class LocalKafka:
                                 "(apt-get install openjdk-17-jre-headless)")
         self.ensure_jars()
         self.dir.mkdir(parents=True, exist_ok=True)
+        formatted = (self.data_dir / "meta.properties").exists()
+        if self.security is not None:
+            if formatted and not self.security.exists():
+                raise LauncherError(f"{self.dir} holds a broker formatted without --secure (no SCRAM users): "
+                                    "use another MARKETPIPE_HOME, or delete that directory")
+            self.security.ensure(self.host)
         props = self._write_config()
-        if not (self.data_dir / "meta.properties").exists():
+        if not formatted:
             self._format(props)
         self.progress(f"starting Kafka {self.version} (KRaft) at {self.bootstrap}; log: {self.log_file}")
         cmd = ["java", *self.heap.split(), "-XX:+UseG1GC", "-Djava.awt.headless=true",
@@ -283,6 +294,10 @@ class LocalKafka:
             "auto.create.topics.enable": "true",
             "log.retention.check.interval.ms": "60000",
         }
+        if self.security is not None:
+            lines.update(self.security.broker_properties(self.host, self.port, self.controller_port))
+        props.touch(mode=0o600)
+        props.chmod(0o600)  # it may hold the broker's passwords (--secure)
         props.write_text("".join(f"{k}={v}\n" for k, v in lines.items()))
         (self.dir / "log4j2.properties").write_text(
             "status = warn\n"
@@ -303,7 +318,8 @@ class LocalKafka:
         cluster_id = self._cluster_id()
         result = subprocess.run(
             ["java", "-cp", f"{self.libs}/*", "kafka.tools.StorageTool", "format",
-             "-t", cluster_id, "-c", str(props), "--ignore-formatted"],
+             "-t", cluster_id, "-c", str(props), "--ignore-formatted",
+             *(self.security.format_args() if self.security is not None else [])],
             capture_output=True, text=True)
         if result.returncode != 0:
             raise LauncherError("kafka storage format failed:\n" + (result.stdout + result.stderr)[-2000:])
@@ -338,7 +354,8 @@ class LocalKafka:
         from confluent_kafka.admin import AdminClient
 
         try:
-            md = AdminClient({"bootstrap.servers": self.bootstrap, "log_level": "0"}).list_topics(timeout=2)
+            conf = self.security.client_config() if self.security is not None else {}
+            md = AdminClient({"bootstrap.servers": self.bootstrap, "log_level": "0", **conf}).list_topics(timeout=2)
         except Exception:  # not ready yet: any client error means "try again"
             return False
         return bool(md.brokers)

@@ -219,6 +219,10 @@ class KafkaSettings:
     sasl_mechanism: str = setting("KAFKA_SASL_MECHANISM", "", "PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 (with SASL_* protocols).")
     sasl_username: str = setting("KAFKA_SASL_USERNAME", "", "SASL user name.")
     sasl_password: Secret = setting("KAFKA_SASL_PASSWORD", "", "SASL password.", secret=True)
+    sasl_password_file: Path | None = setting(
+        "KAFKA_SASL_PASSWORD_FILE", "", "File holding the SASL password (used when KAFKA_SASL_PASSWORD is unset), so "
+        "the password stays out of the environment and the shell history; `marketpipe kafka up --secure` writes one "
+        "per component.", optional_path)
     ssl_ca_location: str = setting("KAFKA_SSL_CA_LOCATION", "", "CA bundle used to verify the brokers.")
     ssl_certificate_location: str = setting("KAFKA_SSL_CERTIFICATE_LOCATION", "", "Client certificate (mutual TLS).")
     ssl_key_location: str = setting("KAFKA_SSL_KEY_LOCATION", "", "Client private key (mutual TLS).")
@@ -237,6 +241,16 @@ class KafkaSettings:
     def bootstrap_servers(self) -> str:
         return self.servers or f"127.0.0.1:{self.local_port}"
 
+    def password(self) -> Secret:
+        """The SASL password: KAFKA_SASL_PASSWORD, else the content of KAFKA_SASL_PASSWORD_FILE."""
+        if self.sasl_password or self.sasl_password_file is None:
+            return self.sasl_password
+        try:
+            return Secret(self.sasl_password_file.read_text(encoding="utf-8").strip())
+        except OSError as exc:
+            raise SettingsError(f"KAFKA_SASL_PASSWORD_FILE={self.sasl_password_file}: cannot be read "
+                                f"({exc.strerror or exc})") from None
+
     def client_config(self, bootstrap: str | None = None) -> dict[str, str]:
         """librdkafka properties shared by every producer, consumer and admin client."""
         conf: dict[str, str] = {"bootstrap.servers": bootstrap or self.bootstrap_servers}
@@ -245,7 +259,7 @@ class KafkaSettings:
         optional = {
             "sasl.mechanism": self.sasl_mechanism,
             "sasl.username": self.sasl_username,
-            "sasl.password": self.sasl_password.reveal(),
+            "sasl.password": self.password().reveal(),
             "ssl.ca.location": self.ssl_ca_location,
             "ssl.certificate.location": self.ssl_certificate_location,
             "ssl.key.location": self.ssl_key_location,

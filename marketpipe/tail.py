@@ -117,11 +117,24 @@ def tail(settings: Settings, topic: str, from_beginning: bool, limit: int | None
 
     from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, TopicPartition
 
-    consumer = Consumer({**settings.kafka.client_config(), "group.id": f"marketpipe-tail-{uuid.uuid4().hex[:8]}",
+    from marketpipe.quietlog import rdkafka_logger
+
+    if settings.kafka.security_protocol != "PLAINTEXT":
+        from marketpipe.kafka_security import refusal
+
+        # a refused login or an untrusted certificate: said once, not retried in the log forever
+        if (why := refusal(settings.kafka.client_config(), timeout=15)) is not None:
+            raise SystemExit(f"marketpipe tail: Kafka at {settings.kafka.bootstrap_servers}: {why}")
+    # librdkafka's retry lines (a refused login: three a second) through logging's repeat filter
+    consumer = Consumer({**settings.kafka.client_config(), **rdkafka_logger(),
+                         "group.id": f"marketpipe-tail-{uuid.uuid4().hex[:8]}",
                          "enable.auto.commit": False, "enable.partition.eof": False})
     try:
         md = consumer.list_topics(topic, timeout=15)
         meta = md.topics.get(topic)
+        if meta is not None and meta.error is not None and meta.error.name() == "TOPIC_AUTHORIZATION_FAILED":
+            raise SystemExit(f"marketpipe tail: {settings.kafka.sasl_username or 'this client'} may not read "
+                             f"{topic!r} (the grants: marketpipe topics acl --dry-run)")
         if meta is None or meta.error is not None or not meta.partitions:
             raise SystemExit(f"marketpipe tail: topic {topic!r} does not exist (marketpipe topics list)")
         start = OFFSET_BEGINNING if from_beginning else OFFSET_END

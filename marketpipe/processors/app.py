@@ -64,7 +64,7 @@ def _credentials(s: Settings) -> Any:
         import ssl
 
         ctx = ssl.create_default_context(cafile=k.ssl_ca_location or None) if k.security_protocol == "SASL_SSL" else None
-        return faust.SASLCredentials(username=k.sasl_username, password=k.sasl_password.reveal(),
+        return faust.SASLCredentials(username=k.sasl_username, password=k.password().reveal(),
                                      mechanism=k.sasl_mechanism or "PLAIN", ssl_context=ctx)
     if k.security_protocol == "SSL":
         import ssl
