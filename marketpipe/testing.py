@@ -9,6 +9,10 @@ Fixtures:
   launcher (:mod:`marketpipe.kafka_local`: Apache Kafka jars on Java 17). Force one with
   ``MARKETPIPE_TEST_BROKER=auto|docker|local``. The path taken is printed and shown in the
   terminal summary.
+* ``schema_registry_url`` (session): ONE real Schema Registry per test session, its
+  Confluent-compatible URL — ``MARKETPIPE_TEST_REGISTRY_URL`` if set; else Apicurio Registry from
+  the local launcher (:mod:`marketpipe.registry_local`: Maven Central, Java 17, in-memory), started
+  when the first test asks for it, whichever way the broker runs.
 * ``topic_prefix``: a unique prefix per test, so tests never see each other's records.
 * ``mp_env`` / ``mp_settings``: environment / :class:`~marketpipe.settings.Settings` for that
   prefix on the session broker; ``mp_settings`` also creates every declared topic.
@@ -196,6 +200,31 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
 @pytest.fixture(scope="session")
 def kafka_bootstrap(kafka_broker: Broker) -> str:
     return kafka_broker.bootstrap
+
+
+@pytest.fixture(scope="session")
+def schema_registry_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real Schema Registry for the session (subjects are per topic, and topics are per test)."""
+    external = os.environ.get("MARKETPIPE_TEST_REGISTRY_URL")
+    if external:
+        yield external
+        return
+    from marketpipe import settings
+    from marketpipe.kafka_local import LauncherError
+    from marketpipe.registry_local import LocalRegistry
+
+    cache = settings.load(os.environ).local.cache_home / "marketpipe"
+    registry = LocalRegistry(tmp_path_factory.mktemp("registry-home"), cache, port=free_port(),
+                             progress=lambda msg: print(msg, file=sys.stderr))
+    try:
+        url = registry.up()
+    except LauncherError as exc:
+        raise pytest.UsageError(f"marketpipe.testing: the local Schema Registry cannot start: {exc}") from None
+    print(f"marketpipe.testing: Schema Registry (Apicurio, local) at {url}", file=sys.stderr)
+    try:
+        yield url
+    finally:
+        registry.down()
 
 
 @pytest.fixture

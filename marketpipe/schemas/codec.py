@@ -134,11 +134,17 @@ def schema(name: str) -> LoadedSchema:
 
 
 class SchemaRegistry:
-    """The two calls of the Confluent Schema Registry REST API that the codec needs."""
+    """The calls of the Confluent Schema Registry REST API that the codec needs: set a subject's
+    compatibility, register a schema under it, and look a schema up by id."""
 
-    def __init__(self, url: str, basic_auth: str = "", timeout: float = 10.0) -> None:
+    def __init__(self, url: str, basic_auth: str = "", timeout: float = 10.0,
+                 compatibility: str = "BACKWARD_TRANSITIVE") -> None:
         self.url = url.rstrip("/")
         self.timeout = timeout
+        # Registries default differently (Confluent: BACKWARD, Apicurio: NONE); each subject is told
+        # explicitly, so a breaking change is refused on every registry, against every kept version
+        self.compatibility = compatibility
+        self._configured: set[str] = set()
         self._headers = {"Content-Type": "application/vnd.schemaregistry.v1+json",
                          "Accept": "application/vnd.schemaregistry.v1+json"}
         if basic_auth:
@@ -161,8 +167,11 @@ class SchemaRegistry:
     def register(self, subject: str, document: str) -> int:
         key = (subject, document)
         if key not in self._ids:
-            answer = self._call("POST", f"/subjects/{urllib.parse.quote(subject, safe='')}/versions",
-                                {"schema": document})
+            quoted = urllib.parse.quote(subject, safe="")
+            if self.compatibility and subject not in self._configured:
+                self._call("PUT", f"/config/{quoted}", {"compatibility": self.compatibility})
+                self._configured.add(subject)
+            answer = self._call("POST", f"/subjects/{quoted}/versions", {"schema": document})
             self._ids[key] = int(answer["id"])
         return self._ids[key]
 
