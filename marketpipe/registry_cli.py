@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import Callable
 
+from marketpipe.registry_local import LocalRegistry
 from marketpipe.settings import Settings
 
 
@@ -23,8 +25,7 @@ def _say(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
-def local_registry(settings: Settings, progress=_say):  # type: ignore[no-untyped-def]
-    from marketpipe.registry_local import LocalRegistry
+def local_registry(settings: Settings, progress: Callable[[str], None] = _say) -> LocalRegistry:
 
     return LocalRegistry(home=settings.home, cache_dir=settings.local.cache_home / "marketpipe",
                          port=settings.local.registry_port, progress=progress)

@@ -323,14 +323,14 @@ def read_topic(s: Any, logical: str, idle: float = 3.0, until: int | None = None
     without one, ``until`` records were read, or ``timeout``."""
     from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
-    from marketpipe.schemas.codec import Codec
+    from marketpipe.schemas.codec import from_settings
 
     topic = s.topic(logical)
     consumer = Consumer({**s.kafka.client_config(), "group.id": f"t-{uuid.uuid4().hex[:6]}",
                          "enable.auto.commit": False})
     parts = consumer.list_topics(topic, timeout=10).topics[topic].partitions
     consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in parts])
-    codec, out = Codec(), []
+    codec, out = from_settings(s), []  # either framing; Confluent ids through s's registry
     start = last = time.monotonic()
     while time.monotonic() - last < idle and time.monotonic() - start < timeout:
         for msg in consumer.consume(1000, timeout=0.3):
