@@ -114,7 +114,10 @@ class Watcher:
         self.settings = settings
         self.state = LiveState(measuring=False)
         self.codec = codec.from_settings(settings)
-        self.consumer = Consumer({**settings.kafka.client_config(), "group.id": f"marketpipe-demo-{uuid.uuid4().hex[:8]}",
+        from marketpipe.quietlog import rdkafka_logger
+
+        self.consumer = Consumer({**settings.kafka.client_config(), **rdkafka_logger(),
+                                   "group.id": f"marketpipe-demo-{uuid.uuid4().hex[:8]}",
                                   "enable.auto.commit": False})
         md = self.consumer.list_topics(timeout=15)
         self.logical = {settings.topic(t): t for t in LIVE_TOPICS}

@@ -117,10 +117,13 @@ def tail(settings: Settings, topic: str, from_beginning: bool, limit: int | None
 
     from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, TopicPartition
 
-    consumer = Consumer({**settings.kafka.client_config(), "group.id": f"marketpipe-tail-{uuid.uuid4().hex[:8]}",
+    from marketpipe.quietlog import FIRST_ANSWER_SECONDS, command_rdkafka_logger
+
+    consumer = Consumer({**settings.kafka.client_config(), **command_rdkafka_logger(),
+                         "group.id": f"marketpipe-tail-{uuid.uuid4().hex[:8]}",
                          "enable.auto.commit": False, "enable.partition.eof": False})
     try:
-        md = consumer.list_topics(topic, timeout=15)
+        md = consumer.list_topics(topic, timeout=FIRST_ANSWER_SECONDS)
         meta = md.topics.get(topic)
         if meta is None or meta.error is not None or not meta.partitions:
             raise SystemExit(f"marketpipe tail: topic {topic!r} does not exist (marketpipe topics list)")
