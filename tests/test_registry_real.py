@@ -223,3 +223,29 @@ def test_dead_letters_of_both_framings_are_listed_and_redriven(mp_env, mp_settin
     assert "2 fixed (2 records published)" in run.stdout
     assert len(read_topic(s, "md.kline", until=2, idle=5)) == 2
     assert framings(s, "md.kline", 2) == ["confluent", "confluent"]
+
+
+def test_processes_registering_one_subject_at_once_all_get_its_id(schema_registry_url: str) -> None:
+    # the demo's producers start together and all write md.status: Apicurio answered the
+    # losers of that race 409 "already exists", and their producer exited
+    import threading
+
+    subject = f"t{uuid.uuid4().hex[:8]}.md.status-value"
+    document = schemas()["FeedStatus"].document
+    ids: list[int] = []
+    errors: list[Exception] = []
+    start = threading.Barrier(8)
+
+    def register() -> None:
+        start.wait()
+        try:
+            ids.append(SchemaRegistry(schema_registry_url).register(subject, document))
+        except CodecError as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=register) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert errors == [] and len(ids) == 8 and len(set(ids)) == 1

@@ -23,6 +23,7 @@ import base64
 import io
 import json
 import struct
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -58,6 +59,7 @@ class Decoded:
     schema: str  # short name, e.g. "Tick"
     record: dict[str, Any]
     framing: str  # "single-object" | "confluent"
+    schema_id: int | None = None  # the registry's id of the writer schema (Confluent framing only)
 
 
 @dataclass(frozen=True)
@@ -133,6 +135,14 @@ def schema(name: str) -> LoadedSchema:
         raise CodecError(f"unknown schema {name!r}; known: {', '.join(SCHEMA_NAMES)}") from None
 
 
+class RegistryHTTPError(CodecError):
+    """The registry answered with an HTTP error status (``code``)."""
+
+    def __init__(self, message: str, code: int) -> None:
+        super().__init__(message)
+        self.code = code
+
+
 class SchemaRegistry:
     """The calls of the Confluent Schema Registry REST API that the codec needs: set a subject's
     compatibility, register a schema under it, and look a schema up by id."""
@@ -160,7 +170,7 @@ class SchemaRegistry:
                 return json.loads(resp.read())
         except urllib.error.HTTPError as exc:
             detail = exc.read().decode(errors="replace")[:200]
-            raise CodecError(f"schema registry {method} {path}: HTTP {exc.code} {detail}") from None
+            raise RegistryHTTPError(f"schema registry {method} {path}: HTTP {exc.code} {detail}", exc.code) from None
         except urllib.error.URLError as exc:
             raise CodecError(f"schema registry at {self.url} unreachable: {exc.reason}") from None
 
@@ -169,11 +179,24 @@ class SchemaRegistry:
         if key not in self._ids:
             quoted = urllib.parse.quote(subject, safe="")
             if self.compatibility and subject not in self._configured:
-                self._call("PUT", f"/config/{quoted}", {"compatibility": self.compatibility})
+                self._racing("PUT", f"/config/{quoted}", {"compatibility": self.compatibility})
                 self._configured.add(subject)
-            answer = self._call("POST", f"/subjects/{quoted}/versions", {"schema": document})
+            answer = self._racing("POST", f"/subjects/{quoted}/versions", {"schema": document})
             self._ids[key] = int(answer["id"])
         return self._ids[key]
+
+    def _racing(self, method: str, path: str, body: Mapping[str, Any], attempts: int = 5) -> Any:
+        """A call that creates something: when several processes create one subject (or its
+        compatibility rule) at once, Apicurio answers the losers 409 "... already exists", and a
+        second try finds it (a 409 for an incompatible schema says so and is final)."""
+        for attempt in range(attempts):
+            try:
+                return self._call(method, path, body)
+            except RegistryHTTPError as exc:
+                if exc.code != 409 or "already exists" not in str(exc) or attempt == attempts - 1:
+                    raise
+                time.sleep(0.1 * (attempt + 1))
+        raise AssertionError("unreachable")
 
     def writer_schema(self, schema_id: int) -> Any:
         if schema_id not in self._by_id:
@@ -258,7 +281,7 @@ class Codec:
             if named is None:
                 raise CodecError(f"schema id {schema_id} is {fullname or 'not a named record'}, not one of marketpipe's schemas")
             record = self._read(data[5:], writer, named.parsed, named.name)
-            decoded = Decoded(named.name, record, "confluent")
+            decoded = Decoded(named.name, record, "confluent", schema_id)
         else:
             raise CodecError(f"unknown framing: first byte 0x{data[0]:02x} is neither Confluent (0x00) "
                              "nor single-object (0xc3 0x01)")
