@@ -157,7 +157,6 @@ def cmd_topics_create(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_topics_list(args: argparse.Namespace, settings: Settings) -> int:
     from marketpipe import topics
-
     from marketpipe.quietlog import FIRST_ANSWER_SECONDS
 
     md = _metadata(settings, FIRST_ANSWER_SECONDS)
