@@ -106,6 +106,9 @@ class LocalRegistry:
         if port_open(self.host, self.port):
             raise LauncherError(f"port {self.port} is already used by another process; "
                                 "set MARKETPIPE_REGISTRY_PORT to a free port or SCHEMA_REGISTRY_URL to that registry")
+        if not shutil.which("java"):
+            raise LauncherError(f"Java is not installed: Apicurio Registry needs Java {MIN_JAVA}+ "
+                                "(apt-get install openjdk-17-jre-headless), or set SCHEMA_REGISTRY_URL to a running registry")
         major = java_major()
         if major < MIN_JAVA:
             raise LauncherError(f"Java {major} found; Apicurio Registry {VERSION} needs Java {MIN_JAVA}+")

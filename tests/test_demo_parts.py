@@ -182,7 +182,7 @@ def test_without_java_the_demo_says_so_in_one_line_and_writes_single_object(tmp_
     registry, used = start_registry(argparse.Namespace(no_registry=False), s)
     err = capsys.readouterr().err.strip().splitlines()
     assert registry is None and used.schema_registry_url == ""
-    assert len(err) == 1 and "Java is not installed" in err[0] and "single-object" in err[0]
+    assert len(err) == 1 and "Java is not installed: Apicurio Registry" in err[0] and "single-object" in err[0]
 
 
 def test_a_closed_output_pipe_does_not_stop_the_clean_up() -> None:
