@@ -234,7 +234,9 @@ def _run_with_services(args: argparse.Namespace, settings: Settings) -> int:
         # a second Ctrl-C must not cut the clean-up short
         previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
         try:
-            if registry is not None:
+            # a kept broker keeps Confluent-framed records whose ids only this in-memory registry knows
+            # (a new one would hand the same ids to other schemas): the two are kept together
+            if registry is not None and not args.keep_broker:
                 registry.down()
             if started_broker and local is not None and not args.keep_broker:
                 local.down()
@@ -392,6 +394,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-registry", action="store_true",
                    help="no local Schema Registry: records in Avro single-object encoding")
     p.add_argument("--keep-broker", action="store_true",
-                   help="leave a local broker the demo started running afterwards (default: stop it)")
+                   help="leave a local broker the demo started running afterwards, and the local Schema "
+                        "Registry with it (default: stop both)")
     p.add_argument("--orders-after", type=float, default=8.0, help="send the demo orders after N seconds (default 8)")
     p.set_defaults(func=run)
