@@ -57,5 +57,6 @@ kafka-down: $(STAMP)
 	$(BIN)/marketpipe kafka down
 
 clean:
+	-$(BIN)/marketpipe registry down
 	-$(BIN)/marketpipe kafka down
 	rm -rf .marketpipe .pytest_cache .hypothesis

@@ -173,8 +173,9 @@ def cmd_topics_create(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_topics_list(args: argparse.Namespace, settings: Settings) -> int:
     from marketpipe import topics
+    from marketpipe.quietlog import FIRST_ANSWER_SECONDS
 
-    md = _metadata(settings, 15)
+    md = _metadata(settings, FIRST_ANSWER_SECONDS)
     for spec in topics.TOPICS:
         name = settings.topic(spec.name)
         present = md.topics.get(name)

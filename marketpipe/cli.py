@@ -20,6 +20,7 @@ from marketpipe import settings as settings_mod
 #: Order here is the order in ``--help``.
 COMMAND_MODULES: tuple[str, ...] = (
     "marketpipe.broker_cli",      # kafka up|down|status, topics create|list
+    "marketpipe.registry_cli",    # registry up|down|status
     "marketpipe.simulators.cli",             # sim jvquant|infoway|jin10
     "marketpipe.producers.cli",              # produce jvquant|infoway|jin10
     "marketpipe.processors.cli",             # process

@@ -342,9 +342,12 @@ class Deduper:
 
 
 def _resolve(settings: settings_mod.Settings | None, bootstrap_servers: str | None,
-             topic_prefix: str | None, config: Mapping[str, str] | None) -> tuple[settings_mod.Settings, dict[str, str], str]:
+             topic_prefix: str | None, config: Mapping[str, str] | None) -> tuple[settings_mod.Settings, dict[str, Any], str]:
+    from marketpipe.quietlog import rdkafka_logger
+
     s = settings or settings_mod.load()
-    conf = s.kafka.client_config(bootstrap_servers)
+    # librdkafka's retry lines through Python logging (and its repeat filter), not raw stderr
+    conf: dict[str, Any] = {**s.kafka.client_config(bootstrap_servers), **rdkafka_logger()}
     conf.update(config or {})
     return s, conf, s.topic_prefix if topic_prefix is None else topic_prefix
 

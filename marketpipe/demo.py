@@ -1,11 +1,16 @@
 """marketpipe demo: the whole pipeline on this machine, from one command.
 
-1. the Kafka broker (KAFKA_BOOTSTRAP_SERVERS, Docker, or the local launcher) and the topics;
+1. the Kafka broker (KAFKA_BOOTSTRAP_SERVERS, Docker, or the local launcher) and the topics, and
+   a Schema Registry (SCHEMA_REGISTRY_URL, or Apicurio from the local launcher: every md.* and
+   order.* record then in the Confluent wire format; without Java for it, or with --no-registry,
+   Avro single-object encoding);
 2. per provider a simulator — unless that provider's token is set, then the real service;
 3. one producer per provider, the processor (Faust worker) and the trade consumer;
 4. a few signed demo orders (one breaks a lot rule on purpose);
-5. a live view refreshed in place until Ctrl-C or --seconds; then a summary, and every
-   process it started is stopped (children lead their own process groups: no orphans).
+5. a live view refreshed in place until Ctrl-C or --seconds (a plain status line every few
+   seconds when stdout is not a terminal); then a summary, and every process it started is
+   stopped (children lead their own process groups: no orphans), the broker and registry too,
+   whatever happened to its output (a closed pipe, Ctrl-C in a pipeline, a hang-up).
 
 Logs of every process: $MARKETPIPE_HOME/demo/logs/<name>.log.
 """
@@ -13,6 +18,7 @@ Logs of every process: $MARKETPIPE_HOME/demo/logs/<name>.log.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 import sys
@@ -31,6 +37,8 @@ DEMO_ACCOUNT = "000000000001"
 
 LIVE_TOPICS = (*(p.raw_topic for p in providers.PROVIDERS), "md.tick", "md.quote", "md.depth", "md.kline",
                "md.bar", "md.dlq", "order.events")
+#: seconds between two status lines when stdout is not a terminal
+STATUS_EVERY = 5.0
 #: the provider whose trade API the trader uses
 TRADER_PROVIDER = "jvquant"
 
@@ -114,7 +122,10 @@ class Watcher:
         self.settings = settings
         self.state = LiveState(measuring=False)
         self.codec = codec.from_settings(settings)
-        self.consumer = Consumer({**settings.kafka.client_config(), "group.id": f"marketpipe-demo-{uuid.uuid4().hex[:8]}",
+        from marketpipe.quietlog import rdkafka_logger
+
+        self.consumer = Consumer({**settings.kafka.client_config(), **rdkafka_logger(),
+                                   "group.id": f"marketpipe-demo-{uuid.uuid4().hex[:8]}",
                                   "enable.auto.commit": False})
         md = self.consumer.list_topics(timeout=15)
         self.logical = {settings.topic(t): t for t in LIVE_TOPICS}
@@ -145,7 +156,7 @@ class Watcher:
                 except CodecError:
                     self.state.counts[f"{topic} (undecodable)"] += 1
                     continue
-                self.state.on_record(topic, decoded.schema, decoded.record, now_ns)
+                self.state.on_record(topic, decoded.schema, decoded.record, now_ns, decoded.schema_id)
 
     def close(self) -> None:
         self.consumer.close()
@@ -159,20 +170,102 @@ def latency_line(summary: dict[str, Any]) -> str:
     return f"{parts} ({summary['latency_samples']} ticks)"
 
 
+class ForgivingStream:
+    """A text stream that drops what it cannot write once its reader is gone (a closed pipe), so
+    that a print can never abort the demo's clean-up: the broker it started must be stopped."""
+
+    def __init__(self, stream: Any) -> None:
+        self.stream = stream
+        self.broken = False
+
+    def write(self, text: str) -> int:
+        if not self.broken:
+            try:
+                self.stream.write(text)
+            except (BrokenPipeError, ValueError, OSError):  # ValueError: the stream was closed
+                self.broken = True
+        return len(text)
+
+    def flush(self) -> None:
+        if not self.broken:
+            try:
+                self.stream.flush()
+            except (BrokenPipeError, ValueError, OSError):
+                self.broken = True
+
+    def isatty(self) -> bool:
+        try:
+            return not self.broken and self.stream.isatty()
+        except (ValueError, OSError):
+            return False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.stream, name)
+
+
 def run(args: argparse.Namespace, settings: Settings) -> int:
+    streams = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = ForgivingStream(sys.stdout), ForgivingStream(sys.stderr)
+    # a hang-up (the terminal closed) is a stop like SIGTERM, not a death that leaves the broker running
+    signal.signal(signal.SIGHUP, _hang_up)
+    try:
+        return _run_with_services(args, settings)
+    finally:
+        sys.stdout, sys.stderr = streams
+
+
+def _hang_up(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def _run_with_services(args: argparse.Namespace, settings: Settings) -> int:
     from marketpipe import broker_cli
 
     # a local broker the demo starts is stopped at the end too (unless --keep-broker)
     local = None if settings.kafka.external or broker_cli.compose_kafka_ready() else broker_cli.local_broker(settings)
     started_broker = local is not None and local.pid() is None
-    if broker_cli.cmd_up(argparse.Namespace(local=False, timeout=120.0), settings) != 0:
-        return 1
+    registry = None
     try:
+        if broker_cli.cmd_up(argparse.Namespace(local=False, timeout=120.0), settings) != 0:
+            return 1
+        registry, settings = start_registry(args, settings)
         return _run_pipeline(args, settings)
     finally:
-        if started_broker and local is not None and not args.keep_broker:
-            local.down()
-            print("stopped the local Kafka broker (--keep-broker keeps it)", file=sys.stderr)
+        # a second Ctrl-C must not cut the clean-up short
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
+            # a kept broker keeps Confluent-framed records whose ids only this in-memory registry knows
+            # (a new one would hand the same ids to other schemas): the two are kept together
+            if registry is not None and not args.keep_broker:
+                registry.down()
+            if started_broker and local is not None and not args.keep_broker:
+                local.down()
+                print("stopped the local Kafka broker (--keep-broker keeps it)", file=sys.stderr)
+        finally:
+            signal.signal(signal.SIGINT, previous)
+
+
+def start_registry(args: argparse.Namespace, settings: Settings) -> tuple[Any, Settings]:
+    """The registry the demo writes with: SCHEMA_REGISTRY_URL, else a local Apicurio it starts (and
+    returns, to be stopped), else none (one line says why: single-object encoding)."""
+    if settings.schema_registry_url:
+        print(f"Schema Registry: {settings.schema_registry_url} (SCHEMA_REGISTRY_URL)", file=sys.stderr)
+        return None, settings
+    if args.no_registry:
+        print("no Schema Registry (--no-registry): records in Avro single-object encoding", file=sys.stderr)
+        return None, settings
+    from marketpipe.kafka_local import LauncherError
+    from marketpipe.registry_cli import local_registry
+
+    registry = local_registry(settings)
+    ours = registry.pid() is None  # one `marketpipe registry up` started is reused and left running
+    try:
+        url = registry.up()
+    except LauncherError as exc:
+        reason = str(exc).splitlines()[0]
+        print(f"no Schema Registry ({reason}): records in Avro single-object encoding", file=sys.stderr)
+        return None, settings
+    return (registry if ours else None), settings.with_env(SCHEMA_REGISTRY_URL=url)
 
 
 def _run_pipeline(args: argparse.Namespace, settings: Settings) -> int:
@@ -183,6 +276,8 @@ def _run_pipeline(args: argparse.Namespace, settings: Settings) -> int:
         return 1
     env = dict(os.environ)
     env.setdefault("KAFKA_BOOTSTRAP_SERVERS", settings.kafka.bootstrap_servers)
+    if settings.schema_registry_url:
+        env["SCHEMA_REGISTRY_URL"] = settings.schema_registry_url
     env["MARKETPIPE_METRICS_PORT"] = "0"  # every process picks a free port and prints it in its log
     env["PYTHONUNBUFFERED"] = "1"
     sup = Supervisor(settings.home / "demo" / "logs")
@@ -226,7 +321,7 @@ def _live(args: argparse.Namespace, settings: Settings, sup: Any, watcher: Watch
     from rich.console import Console
     from rich.live import Live
 
-    from marketpipe.liveview import render
+    from marketpipe.liveview import render, status_line
 
     console = Console(stderr=False)
     started = time.monotonic()
@@ -247,9 +342,12 @@ def _live(args: argparse.Namespace, settings: Settings, sup: Any, watcher: Watch
             rows.append((c.name, c.pid, "running" if rc is None else f"exited {rc}"))
         return rows
 
+    # not a terminal (make demo | tee demo.log): a live view would show nothing until the end
+    plain = not console.is_terminal
+    last_line = started
     try:
-        with Live(render(watcher.state, processes(), 0), console=console, refresh_per_second=4,
-                  transient=False) as live:
+        with contextlib.nullcontext() if plain else Live(render(watcher.state, processes(), 0), console=console,
+                                                         refresh_per_second=4, transient=False) as live:
             while not stop.is_set():
                 elapsed = time.monotonic() - started
                 if args.seconds and elapsed >= args.seconds:
@@ -263,7 +361,11 @@ def _live(args: argparse.Namespace, settings: Settings, sup: Any, watcher: Watch
                     if child.name not in reported:
                         reported.add(child.name)
                         console.log(f"{child.name} exited with {child.returncode()}:\n{sup.log_tail(child)}")
-                live.update(render(watcher.state, processes(), elapsed))
+                if live is not None:
+                    live.update(render(watcher.state, processes(), elapsed))
+                elif time.monotonic() - last_line >= STATUS_EVERY:
+                    last_line = time.monotonic()
+                    print(status_line(watcher.state, elapsed), flush=True)
     except KeyboardInterrupt:
         pass
     finally:
@@ -274,6 +376,8 @@ def _live(args: argparse.Namespace, settings: Settings, sup: Any, watcher: Watch
         print(f"  {topic:24} {n:>10} records")
     print(f"  dead letters            {summary['dlq']:>10}")
     print(f"  end-to-end tick latency (receive -> readable on md.tick): {latency_line(summary)}")
+    for topic, framing in summary["framings"].items():
+        print(f"  {topic:24} {framing}")
     if watcher.state.replayed:
         print(f"  ticks received before this run and processed again: {watcher.state.replayed} "
               "(at-least-once replay after an earlier stop; dedupe on source)")
@@ -287,7 +391,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--bar", default="5s", help="bar length for the demo's aggregates, e.g. 5s or 1m (default 5s)")
     p.add_argument("--rate", type=int, default=200, help="simulated rows per second per provider (default 200)")
     p.add_argument("--clock-speed", type=float, default=1.0, help="simulated clock speed-up (default 1: real time)")
+    p.add_argument("--no-registry", action="store_true",
+                   help="no local Schema Registry: records in Avro single-object encoding")
     p.add_argument("--keep-broker", action="store_true",
-                   help="leave a local broker the demo started running afterwards (default: stop it)")
+                   help="leave a local broker the demo started running afterwards, and the local Schema "
+                        "Registry with it (default: stop both)")
     p.add_argument("--orders-after", type=float, default=8.0, help="send the demo orders after N seconds (default 8)")
     p.set_defaults(func=run)

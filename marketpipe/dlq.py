@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterator
 
 from marketpipe import topics
+from marketpipe.quietlog import FIRST_ANSWER_SECONDS, command_rdkafka_logger
 from marketpipe.settings import Settings
 from marketpipe.topicrange import parse_time_ms, plan, read
 
@@ -54,11 +55,12 @@ def letters(settings: Settings, wanted: Filter) -> Iterator[tuple[Any, dict[str,
     from marketpipe.schemas.codec import CodecError, from_settings
 
     codec = from_settings(settings)
-    consumer = Consumer({**settings.kafka.client_config(), "group.id": f"marketpipe-dlq-{uuid.uuid4().hex[:8]}",
+    consumer = Consumer({**settings.kafka.client_config(), **command_rdkafka_logger(),
+                         "group.id": f"marketpipe-dlq-{uuid.uuid4().hex[:8]}",
                          "enable.auto.commit": False, "auto.offset.reset": "earliest"})
     topic = settings.topic(topics.MD_DLQ)
     try:
-        for msg in read(consumer, topic, plan(consumer, topic, wanted.since_ms, wanted.until_ms)):
+        for msg in read(consumer, topic, plan(consumer, topic, wanted.since_ms, wanted.until_ms, FIRST_ANSWER_SECONDS)):
             try:
                 letter = codec.decode(msg.value() or b"", expect="DeadLetter").record
             except CodecError:
@@ -107,7 +109,8 @@ def raw_of(letter: dict[str, Any], settings: Settings) -> bytes | None:
     from confluent_kafka import Consumer, TopicPartition
 
     src = letter["source"]
-    consumer = Consumer({**settings.kafka.client_config(), "group.id": f"marketpipe-dlq-{uuid.uuid4().hex[:8]}",
+    consumer = Consumer({**settings.kafka.client_config(), **command_rdkafka_logger(),
+                         "group.id": f"marketpipe-dlq-{uuid.uuid4().hex[:8]}",
                          "enable.auto.commit": False})
     try:
         consumer.assign([TopicPartition(src["topic"], src["partition"], src["offset"])])

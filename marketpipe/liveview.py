@@ -78,13 +78,18 @@ class LiveState:
     # False until the reader has drained its first backlog: records it reads late because its own
     # consumer was still starting would be charged to the pipeline
     measuring: bool = True
+    # per topic, how its records are framed: "id 7" (registry schema id) or "single-object"
+    framings: dict[str, set[str]] = field(default_factory=dict)
 
     def on_raw(self, provider: str, now: float | None = None) -> None:
         self.counts[f"raw.{provider}"] += 1
         self.frame_rates.setdefault(provider, RateMeter()).add(1, now)
 
-    def on_record(self, topic: str, schema: str, record: dict[str, Any], read_ns: int | None = None) -> None:
+    def on_record(self, topic: str, schema: str, record: dict[str, Any], read_ns: int | None = None,
+                  schema_id: int | None = None) -> None:
         self.counts[topic] += 1
+        self.framings.setdefault(topic, set()).add(f"{schema} id {schema_id}" if schema_id is not None
+                                                   else f"{schema} single-object")
         if schema == "Tick":
             received = record.get("receive_time_ns") or 0
             if received >= self.since_ns and self.measuring:
@@ -111,6 +116,7 @@ class LiveState:
             "latency_ms_p99": self.latency_ms.pct(99),
             "latency_ms_max": self.latency_ms.pct(100),
             "latency_samples": len(self.latency_ms),
+            "framings": {topic: ", ".join(sorted(f)) for topic, f in sorted(self.framings.items())},
         }
 
 
@@ -122,10 +128,13 @@ def _fmt(v: Any, nd: int = 2) -> str:
     return str(v)
 
 
-def _hms(ms: int | None) -> str:
+def _hms(ms: int | None, symbol: str) -> str:
+    """The market's own clock time with its zone: 09:31:05 CST for an A-share, 09:31:05 EDT for a US stock."""
     if not ms:
         return "-"
-    return time.strftime("%H:%M:%S", time.gmtime(ms / 1000)) + "Z"
+    from marketpipe.markethours import local_time
+
+    return local_time(ms, symbol).strftime("%H:%M:%S %Z")
 
 
 def render(state: LiveState, processes: Iterable[tuple[str, int, str]], elapsed: float) -> Any:
@@ -151,13 +160,13 @@ def render(state: LiveState, processes: Iterable[tuple[str, int, str]], elapsed:
         quotes.add_column(col)
     for sym, q in sorted(state.quotes.items()):
         quotes.add_row(sym, q.get("provider", ""), _fmt(q.get("last"), 3), _fmt(q.get("change_pct")),
-                       _fmt(q.get("cum_volume"), 0), _hms(q.get("event_time")))
+                       _fmt(q.get("cum_volume"), 0), _hms(q.get("event_time"), sym))
 
     bars = Table(title="closed bars (md.bar)", expand=True)
     for col in ("symbol", "start", "open", "high", "low", "close", "volume", "n", "rev"):
         bars.add_column(col)
     for b in state.bars:
-        bars.add_row(b["symbol"], _hms(b.get("window_start")), _fmt(b["open"], 3), _fmt(b["high"], 3),
+        bars.add_row(b["symbol"], _hms(b.get("window_start"), b["symbol"]), _fmt(b["open"], 3), _fmt(b["high"], 3),
                      _fmt(b["low"], 3), _fmt(b["close"], 3), _fmt(b["volume"], 0), str(b["trade_count"]),
                      str(b.get("revision", 0)))
 
@@ -169,8 +178,20 @@ def render(state: LiveState, processes: Iterable[tuple[str, int, str]], elapsed:
                        str(e.get("volume", "")), str(e.get("filled_volume", "")),
                        " ".join(x for x in (e.get("rule"), e.get("reason")) if x)[:60])
 
+    framing = Table(title="schemas (Confluent wire format: registry id; else Avro single-object)", expand=True)
+    framing.add_column("topic")
+    framing.add_column("schema and id")
+    for topic, text in state.summary()["framings"].items():
+        framing.add_row(topic, text)
+
+    footer = status_line(state, elapsed) + " · Ctrl-C to stop"
+    return Group(procs, rates, quotes, bars, orders, framing, Panel(footer))
+
+
+def status_line(state: LiveState, elapsed: float) -> str:
+    """One plain line of what the view shows: the demo prints it every few seconds when its
+    output is not a terminal (``make demo | tee demo.log``)."""
     s = state.summary()
     p50, p99 = s["latency_ms_p50"], s["latency_ms_p99"]
-    footer = (f"elapsed {elapsed:.0f}s · records " + ", ".join(f"{k}={v}" for k, v in s["records"].items()) +
-              f" · DLQ {s['dlq']} · tick latency p50 {_fmt(p50, 1)} ms p99 {_fmt(p99, 1)} ms · Ctrl-C to stop")
-    return Group(procs, rates, quotes, bars, orders, Panel(footer))
+    return (f"elapsed {elapsed:.0f}s · records " + ", ".join(f"{k}={v}" for k, v in s["records"].items()) +
+            f" · DLQ {s['dlq']} · tick latency p50 {_fmt(p50, 1)} ms p99 {_fmt(p99, 1)} ms")

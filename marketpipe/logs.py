@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 
-from marketpipe.quietlog import quiet_repeats
+from marketpipe.quietlog import COMMAND_LOGGER, quiet_repeats
 
 FORMAT = "%(asctime)s %(levelname)-7s %(name)s[%(process)d] %(message)s"
 
@@ -23,3 +23,5 @@ def setup(level: str = "INFO") -> None:
     # librdkafka's own chatter and aiokafka's are useful at DEBUG only
     for noisy in ("aiokafka", "kafka", "urllib3", "asyncio"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+    # a one-shot command reports its client's failure itself, in one line; DEBUG shows the detail
+    logging.getLogger(COMMAND_LOGGER).setLevel(logging.DEBUG if root.level <= logging.DEBUG else logging.CRITICAL)

@@ -113,6 +113,22 @@ class AnyOf:
         return self.is_open(datetime.fromtimestamp(epoch_seconds, timezone.utc))
 
 
+def for_symbol(symbol: str) -> Calendar:
+    """Market calendar of a canonical symbol: suffix for stocks, crypto all week, the rest FX hours
+    (quoted, like the A-shares, on China time)."""
+    base, dot, suffix = symbol.rpartition(".")
+    if dot and base:
+        return for_symbol_suffix(suffix)
+    if symbol.endswith(("USDT", "USDC", "BTC", "ETH")):
+        return CRYPTO
+    return FOREX
+
+
+def local_time(epoch_ms: int, symbol: str) -> datetime:
+    """``epoch_ms`` as the clock time of ``symbol``'s market (China time for A-shares, ...)."""
+    return datetime.fromtimestamp(epoch_ms / 1000, timezone.utc).astimezone(_zone(for_symbol(symbol).tz))
+
+
 def for_symbol_suffix(suffix: str) -> Calendar:
     """Calendar of a stock code suffix as Infoway spells it (``600519.SH``, ``00700.HK``, ``AAPL.US``)."""
     return {"SH": A_SHARE, "SZ": A_SHARE, "BJ": A_SHARE, "HK": HONG_KONG, "US": US}.get(suffix.upper(), A_SHARE)

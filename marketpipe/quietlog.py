@@ -6,6 +6,7 @@
 * :func:`rdkafka_logger` routes librdkafka's own log lines (which otherwise go straight to
   stderr, ~20 a second per client while a broker is down) through Python logging, hence
   through the filter.
+  Every command's and every service's clients are built with it.
 * :func:`warn_plaintext` says once per destination that credentials travel unencrypted.
 """
 
@@ -71,9 +72,25 @@ def quiet_repeats(logger: logging.Logger | None = None, window: float = 10.0) ->
             handler.addFilter(RepeatFilter(window))
 
 
-def rdkafka_logger() -> dict[str, Any]:
+#: Seconds a command waits for the broker's first answer (metadata) before it reports the broker as
+#: down, in one line: a healthy broker answers in milliseconds, and librdkafka's own default wait
+#: made `tail` sit 15 s on a dead one.
+FIRST_ANSWER_SECONDS = 5.0
+
+
+#: The logger of one-shot commands' clients (tail, dlq, replay, status): their failure is the
+#: command's one-line error, so librdkafka's own lines show at DEBUG only (see logs.setup).
+COMMAND_LOGGER = "rdkafka.command"
+
+
+def rdkafka_logger(name: str = "rdkafka") -> dict[str, Any]:
     """Client config that sends librdkafka's log lines to Python logging (served on poll/flush)."""
-    return {"logger": logging.getLogger("rdkafka")}
+    return {"logger": logging.getLogger(name)}
+
+
+def command_rdkafka_logger() -> dict[str, Any]:
+    """:func:`rdkafka_logger` for a one-shot command's client."""
+    return rdkafka_logger(COMMAND_LOGGER)
 
 
 def warn_plaintext(url: str, what: str) -> None:

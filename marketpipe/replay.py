@@ -18,6 +18,7 @@ import uuid
 from typing import Any
 
 from marketpipe import topics
+from marketpipe.quietlog import FIRST_ANSWER_SECONDS, command_rdkafka_logger
 from marketpipe.settings import Settings
 from marketpipe.topicrange import parse_time_ms, plan, read
 
@@ -50,13 +51,14 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     target = target_settings(settings, args.to_prefix)
     if args.to_prefix is not None and args.to_prefix != settings.topic_prefix:
         topics.create_topics(target.kafka.client_config(), prefix=args.to_prefix)
-    consumer = Consumer({**settings.kafka.client_config(), "group.id": f"marketpipe-replay-{uuid.uuid4().hex[:8]}",
+    consumer = Consumer({**settings.kafka.client_config(), **command_rdkafka_logger(),
+                         "group.id": f"marketpipe-replay-{uuid.uuid4().hex[:8]}",
                          "enable.auto.commit": False, "auto.offset.reset": "earliest"})
     out = Output(target)
     normalizer = Normalizer(out, symbols=frozenset(args.symbols) if args.symbols else None)
     frames = records = rejects = 0
     try:
-        ranges = plan(consumer, raw_topic, since, until)
+        ranges = plan(consumer, raw_topic, since, until, FIRST_ANSWER_SECONDS)
         total = sum(r.size for r in ranges)
         bar, task = progress_bar(total, f"replay {raw_topic} → {target.topic('md.*')}",
                                  enabled=not args.quiet and sys.stderr.isatty())

@@ -287,7 +287,10 @@ class LocalSettings:
                                      "(unset: the one marketpipe carries, deploy/kafka/pom.xml in a checkout).",
                                      optional_path, shown="(packaged)")
     cache_home: Path = setting("XDG_CACHE_HOME", "~/.cache", "User cache directory; the local broker's jars are cached "
-                               "once per version under marketpipe/kafka-<version>.", path)
+                               "once per version under marketpipe/kafka-<version>, the local Schema Registry under "
+                               "marketpipe/apicurio-registry-<version>.", path)
+    registry_port: int = setting("MARKETPIPE_REGISTRY_PORT", "8081", "Port of the local Schema Registry "
+                                 "(`marketpipe registry up`, the demo's registry) on 127.0.0.1.", integer)
 
 
 @dataclass(frozen=True)

@@ -112,9 +112,12 @@ def _consumer(settings: Settings, minutes: float) -> tuple[Any, dict[int, int]]:
     from marketpipe import topics
 
     topic = settings.topic(topics.MD_STATUS)
-    consumer = Consumer({**settings.kafka.client_config(), "group.id": f"marketpipe-status-{uuid.uuid4().hex[:8]}",
+    from marketpipe.quietlog import FIRST_ANSWER_SECONDS, command_rdkafka_logger
+
+    consumer = Consumer({**settings.kafka.client_config(), **command_rdkafka_logger(),
+                          "group.id": f"marketpipe-status-{uuid.uuid4().hex[:8]}",
                          "enable.auto.commit": False, "auto.offset.reset": "latest"})
-    meta = consumer.list_topics(topic, timeout=15).topics.get(topic)
+    meta = consumer.list_topics(topic, timeout=FIRST_ANSWER_SECONDS).topics.get(topic)
     if meta is None or meta.error is not None or not meta.partitions:
         consumer.close()
         raise SystemExit(f"marketpipe status: topic {topic!r} does not exist (marketpipe topics create)")

@@ -1,6 +1,8 @@
 """marketpipe tail <topic>: read a topic and print its records readably or as JSON.
 
-Avro records of either framing are decoded with the codec; raw provider frames are shown
+Every topic marketpipe writes can be tailed: Avro records of either framing are decoded with
+the codec (order.ledger and order.positions too; their JSON values of earlier versions are
+shown as they are); raw provider frames are shown
 with their headers and a text preview (binary frames as a hex prefix). Tail never joins a
 consumer group's committed offsets: it assigns partitions directly, so it cannot disturb
 the pipeline's own consumers.
@@ -22,8 +24,9 @@ from marketpipe.rawframe import header_dict
 from marketpipe.settings import Settings
 
 #: Fields printed first in the readable form, when a record has them.
-LEAD_FIELDS = ("provider", "symbol", "state", "rule", "reason", "price", "size", "last", "open", "high", "low",
-               "close", "volume", "interval_volume", "trade_count", "revision", "side", "command_id", "broker_order_id")
+LEAD_FIELDS = ("provider", "symbol", "code", "account", "state", "rule", "reason", "price", "size", "last", "open", "high", "low",
+               "close", "volume", "interval_volume", "trade_count", "revision", "side", "command_id", "broker_order_id",
+               "hold_vol", "usable_vol")
 
 
 def jsonable(value: Any) -> Any:
@@ -85,6 +88,9 @@ class Printer:
         try:
             decoded = self.codec.decode(value)
         except CodecError as exc:
+            legacy = legacy_json(value)
+            if legacy is not None:  # the trader's ledger before it was Avro: kept for good by compaction
+                return self._print(msg, key, "json", legacy)
             if self.symbol:
                 return False
             if "provider" in headers:  # a raw frame, not Avro
@@ -98,16 +104,29 @@ class Printer:
                 line = f"{msg.topic()}[{msg.partition()}]@{msg.offset()} undecodable: {exc}"
             print(line, file=self.out, flush=True)
             return True
-        record = decoded.record
+        return self._print(msg, key, decoded.schema, decoded.record)
+
+    def _print(self, msg: Any, key: str, schema: str, record: dict[str, Any]) -> bool:
         if self.symbol and self.symbol not in (key, record.get("symbol")):
             return False
         if self.as_json:
             line = json.dumps({"topic": msg.topic(), "partition": msg.partition(), "offset": msg.offset(),
-                               "key": key, "schema": decoded.schema, "record": jsonable(record)}, ensure_ascii=False)
+                               "key": key, "schema": schema, "record": jsonable(record)}, ensure_ascii=False)
         else:
-            line = readable(msg.topic(), decoded.schema, record)
+            line = readable(msg.topic(), schema, record)
         print(line, file=self.out, flush=True)
         return True
+
+
+def legacy_json(value: bytes) -> dict[str, Any] | None:
+    """A JSON object value (order.ledger and order.positions before they were Avro), else None."""
+    if value[:1] != b"{":
+        return None
+    try:
+        parsed = json.loads(value)
+    except ValueError:
+        return None
+    return parsed if isinstance(parsed, dict) else None
 
 
 def tail(settings: Settings, topic: str, from_beginning: bool, limit: int | None,
@@ -117,7 +136,7 @@ def tail(settings: Settings, topic: str, from_beginning: bool, limit: int | None
 
     from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, TopicPartition
 
-    from marketpipe.quietlog import rdkafka_logger
+    from marketpipe.quietlog import FIRST_ANSWER_SECONDS, command_rdkafka_logger
 
     if settings.kafka.security_protocol != "PLAINTEXT":
         from marketpipe.kafka_security import refusal
@@ -125,12 +144,11 @@ def tail(settings: Settings, topic: str, from_beginning: bool, limit: int | None
         # a refused login or an untrusted certificate: said once, not retried in the log forever
         if (why := refusal(settings.kafka.client_config(), timeout=15)) is not None:
             raise SystemExit(f"marketpipe tail: Kafka at {settings.kafka.bootstrap_servers}: {why}")
-    # librdkafka's retry lines (a refused login: three a second) through logging's repeat filter
-    consumer = Consumer({**settings.kafka.client_config(), **rdkafka_logger(),
+    consumer = Consumer({**settings.kafka.client_config(), **command_rdkafka_logger(),
                          "group.id": f"marketpipe-tail-{uuid.uuid4().hex[:8]}",
                          "enable.auto.commit": False, "enable.partition.eof": False})
     try:
-        md = consumer.list_topics(topic, timeout=15)
+        md = consumer.list_topics(topic, timeout=FIRST_ANSWER_SECONDS)
         meta = md.topics.get(topic)
         if meta is not None and meta.error is not None and meta.error.name() == "TOPIC_AUTHORIZATION_FAILED":
             raise SystemExit(f"marketpipe tail: {settings.kafka.sasl_username or 'this client'} may not read "

@@ -9,6 +9,10 @@ Fixtures:
   launcher (:mod:`marketpipe.kafka_local`: Apache Kafka jars on Java 17). Force one with
   ``MARKETPIPE_TEST_BROKER=auto|docker|local``. The path taken is printed and shown in the
   terminal summary.
+* ``schema_registry_url`` (session): ONE real Schema Registry per test session, its
+  Confluent-compatible URL — ``MARKETPIPE_TEST_REGISTRY_URL`` if set; else Apicurio Registry from
+  the local launcher (:mod:`marketpipe.registry_local`: Maven Central, Java 17, in-memory), started
+  when the first test asks for it, whichever way the broker runs.
 * ``topic_prefix``: a unique prefix per test, so tests never see each other's records.
 * ``mp_env`` / ``mp_settings``: environment / :class:`~marketpipe.settings.Settings` for that
   prefix on the session broker; ``mp_settings`` also creates every declared topic.
@@ -198,6 +202,31 @@ def kafka_bootstrap(kafka_broker: Broker) -> str:
     return kafka_broker.bootstrap
 
 
+@pytest.fixture(scope="session")
+def schema_registry_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real Schema Registry for the session (subjects are per topic, and topics are per test)."""
+    external = os.environ.get("MARKETPIPE_TEST_REGISTRY_URL")
+    if external:
+        yield external
+        return
+    from marketpipe import settings
+    from marketpipe.kafka_local import LauncherError
+    from marketpipe.registry_local import LocalRegistry
+
+    cache = settings.load(os.environ).local.cache_home / "marketpipe"
+    registry = LocalRegistry(tmp_path_factory.mktemp("registry-home"), cache, port=free_port(),
+                             progress=lambda msg: print(msg, file=sys.stderr))
+    try:
+        url = registry.up()
+    except LauncherError as exc:
+        raise pytest.UsageError(f"marketpipe.testing: the local Schema Registry cannot start: {exc}") from None
+    print(f"marketpipe.testing: Schema Registry (Apicurio, local) at {url}", file=sys.stderr)
+    try:
+        yield url
+    finally:
+        registry.down()
+
+
 @pytest.fixture
 def topic_prefix() -> str:
     return f"t{uuid.uuid4().hex[:10]}."
@@ -294,14 +323,14 @@ def read_topic(s: Any, logical: str, idle: float = 3.0, until: int | None = None
     without one, ``until`` records were read, or ``timeout``."""
     from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
-    from marketpipe.schemas.codec import Codec
+    from marketpipe.schemas.codec import from_settings
 
     topic = s.topic(logical)
     consumer = Consumer({**s.kafka.client_config(), "group.id": f"t-{uuid.uuid4().hex[:6]}",
                          "enable.auto.commit": False})
     parts = consumer.list_topics(topic, timeout=10).topics[topic].partitions
     consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in parts])
-    codec, out = Codec(), []
+    codec, out = from_settings(s), []  # either framing; Confluent ids through s's registry
     start = last = time.monotonic()
     while time.monotonic() - last < idle and time.monotonic() - start < timeout:
         for msg in consumer.consume(1000, timeout=0.3):

@@ -46,10 +46,17 @@ def records() -> Iterator[tuple[str, dict[str, Any]]]:
 
 
 class FakeRegistry(BaseHTTPRequestHandler):
-    """The two Schema Registry endpoints the codec uses, enough to exercise Confluent framing."""
+    """The Schema Registry endpoints the codec uses, enough to exercise Confluent framing (the real
+    registry's answers, compatibility checks included, are tested in tests/test_registry_real.py)."""
 
     store: dict[int, str] = {}
     subjects: dict[tuple[str, str], int] = {}
+    compatibility: dict[str, str] = {}
+
+    def do_PUT(self) -> None:
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        self.compatibility[self.path.split("/")[2]] = body["compatibility"]
+        self._answer(200, body)
 
     def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
@@ -109,6 +116,13 @@ def test_round_trip_confluent(name: str, record: dict[str, Any], registry_url: s
     assert (decoded.schema, decoded.framing, decoded.record) == (name, "confluent", record)
     # the subject follows TopicNameStrategy
     assert ("md.test-value", schemas()[name].document) in FakeRegistry.subjects
+
+
+def test_each_subject_is_set_to_backward_transitive_before_its_first_schema(registry_url: str) -> None:
+    # a registry's global default may be NONE (Apicurio's is): never rely on it
+    name, record = next(records())
+    Codec(SchemaRegistry(registry_url)).encode(name, record, topic="md.compat")
+    assert FakeRegistry.compatibility["md.compat-value"] == "BACKWARD_TRANSITIVE"
 
 
 def test_reader_accepts_the_other_framing(registry_url: str) -> None:

@@ -133,3 +133,64 @@ def test_supervisor_stops_the_sources_first_then_the_rest_in_reverse(tmp_path: P
     codes = sup.stop_all(first=("producer-",), drain=0.1)
     assert list(codes) == ["producer-a", "producer-b", "trader", "processor", "sim"]
     assert all(code == -15 for code in codes.values())
+
+
+def _rendered(state: LiveState) -> str:
+    from rich.console import Console
+
+    from marketpipe.liveview import render
+
+    console = Console(record=True, width=200, file=open(os.devnull, "w"))
+    console.print(render(state, [], 1.0))
+    return console.export_text()
+
+
+def test_the_live_view_shows_each_market_s_own_clock_with_its_zone() -> None:
+    st = LiveState(watch_symbols=8)
+    at = 1783503000000  # 2026-07-08T09:30:00Z
+    for sym, provider in (("600519.SH", "jvquant"), ("XAUUSD", "jin10"), ("00700.HK", "infoway"),
+                          ("AAPL.US", "infoway"), ("BTCUSDT", "infoway")):
+        st.on_record("md.quote", "Quote", {"provider": provider, "symbol": sym, "last": 1.0, "event_time": at})
+    rows = {line.split()[1]: line for line in _rendered(st).splitlines() if line.split()[1:2] and
+            line.split()[1] in ("600519.SH", "XAUUSD", "00700.HK", "AAPL.US", "BTCUSDT")}
+    assert "17:30:00 CST" in rows["600519.SH"]  # China time: A-shares and the Shanghai-quoted wall
+    assert "17:30:00 CST" in rows["XAUUSD"]
+    assert "17:30:00 HKT" in rows["00700.HK"]
+    assert "05:30:00 EDT" in rows["AAPL.US"]
+    assert "09:30:00 UTC" in rows["BTCUSDT"]
+    assert "Z " not in " ".join(rows.values())
+
+
+def test_the_live_view_shows_schema_ids_or_single_object_per_topic() -> None:
+    st = LiveState()
+    st.on_record("md.tick", "Tick", {"symbol": "X", "receive_time_ns": 0}, schema_id=7)
+    st.on_record("md.bar", "Bar", {"symbol": "X", "open": 1.0, "high": 1.0, "low": 1.0, "close": 1.0, "volume": 1.0,
+                                   "trade_count": 1})
+    assert st.summary()["framings"] == {"md.bar": "Bar single-object", "md.tick": "Tick id 7"}
+    text = _rendered(st)
+    assert "Tick id 7" in text and "Bar single-object" in text
+
+
+def test_without_java_the_demo_says_so_in_one_line_and_writes_single_object(tmp_path, monkeypatch, capsys) -> None:
+    import argparse
+
+    from marketpipe import settings
+    from marketpipe.demo import start_registry
+
+    monkeypatch.setenv("PATH", str(tmp_path))  # no java, no mvn
+    s = settings.load({"MARKETPIPE_HOME": str(tmp_path / "home"), "XDG_CACHE_HOME": str(tmp_path / "cache")})
+    registry, used = start_registry(argparse.Namespace(no_registry=False), s)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert registry is None and used.schema_registry_url == ""
+    assert len(err) == 1 and "Java is not installed: Apicurio Registry" in err[0] and "single-object" in err[0]
+
+
+def test_a_closed_output_pipe_does_not_stop_the_clean_up() -> None:
+    from marketpipe.demo import ForgivingStream
+
+    r, w = os.pipe()
+    stream = ForgivingStream(os.fdopen(w, "w", buffering=1))
+    os.close(r)  # the reader (tee, head) is gone
+    stream.write("a line nobody reads\n")
+    stream.flush()
+    assert stream.broken and not stream.isatty()

@@ -334,3 +334,15 @@ def test_grafana_dashboard_queries_only_metrics_the_code_exports() -> None:
     assert queried and queried <= exported, sorted(queried - exported)
     for family in ("producer", "processor", "trader"):
         assert any(f"marketpipe_{family}_" in q for q in queried), family
+
+
+def test_compose_schema_registry_is_the_local_launcher_s_apicurio_bound_to_loopback() -> None:
+    from marketpipe import registry_local
+
+    svc = compose()["services"]["schema-registry"]
+    assert svc["profiles"] == ["registry"]
+    assert all(p.startswith("127.0.0.1:") for p in svc["ports"])  # published on the host's loopback only
+    flags = " ".join(svc["entrypoint"])
+    assert "-Dquarkus.management.host=127.0.0.1" in flags  # else 0.0.0.0:9000
+    assert f"apicurio-registry-app-{registry_local.VERSION}-runner.jar" in flags
+    assert any(f"apicurio-registry-{registry_local.VERSION}" in v for v in svc["volumes"])

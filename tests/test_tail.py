@@ -59,3 +59,43 @@ def test_tail_of_a_missing_topic_says_so(mp_env) -> None:
                          env=mp_env, capture_output=True, text=True, timeout=60)
     assert out.returncode != 0
     assert "does not exist" in out.stderr
+
+
+def test_tail_reads_the_trader_s_ledger_and_positions_of_every_encoding(mp_settings, mp_env) -> None:
+    from marketpipe import topics
+    from marketpipe.trader.ledger import Entry, Ledger
+    from marketpipe.trader.ledger_codec import position_record
+
+    s = mp_settings
+    producer = Producer(s.kafka.client_config())
+    ledger_topic = s.topic(topics.ORDER_LEDGER)
+    old = Entry("c-old", "acct-alias", "PLACE", "600519.SH", "DONE", side="BUY", price="1500.00", volume=100)
+    # a value written before the ledger was Avro: compaction keeps it for good
+    producer.produce(ledger_topic, key=b"c-old", value=old.to_bytes())
+    new = Entry("c-new", "acct-alias", "PLACE", "000001.SZ", "INTENT", side="BUY", price="11.00", volume=200,
+                extra={"note": "kept"})
+    Ledger(producer, ledger_topic).put(new)
+    positions = s.topic(topics.ORDER_POSITIONS)
+    producer.produce(positions, key=b"acct-alias:600519", value=Codec().encode(
+        "Position", position_record("acct-alias", {"code": "600519", "name": "贵州茅台", "hold_vol": "100",
+                                                   "usable_vol": 0}, 1786775227483)))
+    assert producer.flush(30) == 0
+
+    def tail(topic: str, n: int) -> list[dict]:
+        out = subprocess.run([sys.executable, "-m", "marketpipe", "tail", topic, "--from-beginning", "--limit", str(n),
+                              "--json", "--idle-exit", "10"], env=mp_env, capture_output=True, text=True, timeout=120)
+        assert out.returncode == 0, out.stderr
+        return [json.loads(line) for line in out.stdout.splitlines()]
+
+    ledger = {line["key"]: line for line in tail("order.ledger", 2)}
+    assert ledger["c-new"]["schema"] == "LedgerEntry" and ledger["c-new"]["record"]["state"] == "INTENT"
+    assert ledger["c-old"]["schema"] == "json" and ledger["c-old"]["record"]["state"] == "DONE"
+    [position] = tail("order.positions", 1)
+    assert position["schema"] == "Position"
+    assert (position["record"]["code"], position["record"]["hold_vol"], position["record"]["usable_vol"]) == \
+        ("600519", "100", 0)
+
+    # and the trader reads its ledger back, both encodings, nothing lost
+    reread = Ledger(producer, ledger_topic, group_id=f"{s.topic_prefix}reader")
+    assert reread.load(s.kafka.client_config()) == 2
+    assert reread.get("c-old") == old and reread.get("c-new") == new

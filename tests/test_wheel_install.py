@@ -36,6 +36,22 @@ def test_the_wheel_installs_one_package_with_everything_the_commands_read(wheel:
         assert needed in names, needed
 
 
+def test_the_wheel_declares_its_license_as_an_spdx_expression(wheel: Path) -> None:
+    with zipfile.ZipFile(wheel) as zf:
+        [meta] = [n for n in zf.namelist() if n.endswith(".dist-info/METADATA")]
+        headers = zf.read(meta).decode()
+    assert "License-Expression: Apache-2.0" in headers.splitlines()
+
+
+def test_building_prints_no_deprecation_warning_about_the_license(tmp_path: Path) -> None:
+    # -v shows what the build backend prints; setuptools warns there about a TOML-table license
+    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "-v", "--no-deps", "-w", str(tmp_path), str(ROOT)],
+                           capture_output=True, text=True, timeout=300)
+    assert built.returncode == 0, built.stderr[-2000:]
+    output = built.stdout + built.stderr
+    assert "project.license" not in output and "License classifiers are deprecated" not in output
+
+
 def test_commands_run_from_an_install_outside_the_checkout(wheel: Path, tmp_path: Path) -> None:
     # the test venv already holds every dependency: a venv that sees its site-packages, with the
     # wheel installed on top, is a non-editable install without a network round

@@ -42,13 +42,8 @@ MAX_LATENCY_SAMPLES = 20_000  # per provider and minute; beyond that every k-th 
 
 
 def calendar_for_symbol(symbol: str) -> Any:
-    """Market calendar of a canonical symbol: suffix for stocks, crypto all week, the rest FX hours."""
-    base, dot, suffix = symbol.rpartition(".")
-    if dot and base:
-        return markethours.for_symbol_suffix(suffix)
-    if symbol.endswith(("USDT", "USDC", "BTC", "ETH")):
-        return markethours.CRYPTO
-    return markethours.FOREX
+    """Market calendar of a canonical symbol (markethours.for_symbol)."""
+    return markethours.for_symbol(symbol)
 
 
 def status_record(provider: str, kind: str, event_time: int, **fields: Any) -> dict[str, Any]:

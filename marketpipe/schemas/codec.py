@@ -23,6 +23,7 @@ import base64
 import io
 import json
 import struct
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -43,6 +44,7 @@ NAMESPACE = "marketpipe"
 SCHEMA_NAMES: tuple[str, ...] = (
     "SourceRef", "Level", "OrderSide",
     "Tick", "Depth", "Quote", "Kline", "Bar", "DeadLetter", "OrderCommand", "OrderEvent", "FeedStatus",
+    "LedgerEntry", "Position",
 )
 
 SINGLE_OBJECT_MAGIC = b"\xc3\x01"
@@ -58,6 +60,7 @@ class Decoded:
     schema: str  # short name, e.g. "Tick"
     record: dict[str, Any]
     framing: str  # "single-object" | "confluent"
+    schema_id: int | None = None  # the registry's id of the writer schema (Confluent framing only)
 
 
 @dataclass(frozen=True)
@@ -133,12 +136,26 @@ def schema(name: str) -> LoadedSchema:
         raise CodecError(f"unknown schema {name!r}; known: {', '.join(SCHEMA_NAMES)}") from None
 
 
-class SchemaRegistry:
-    """The two calls of the Confluent Schema Registry REST API that the codec needs."""
+class RegistryHTTPError(CodecError):
+    """The registry answered with an HTTP error status (``code``)."""
 
-    def __init__(self, url: str, basic_auth: str = "", timeout: float = 10.0) -> None:
+    def __init__(self, message: str, code: int) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class SchemaRegistry:
+    """The calls of the Confluent Schema Registry REST API that the codec needs: set a subject's
+    compatibility, register a schema under it, and look a schema up by id."""
+
+    def __init__(self, url: str, basic_auth: str = "", timeout: float = 10.0,
+                 compatibility: str = "BACKWARD_TRANSITIVE") -> None:
         self.url = url.rstrip("/")
         self.timeout = timeout
+        # Registries default differently (Confluent: BACKWARD, Apicurio: NONE); each subject is told
+        # explicitly, so a breaking change is refused on every registry, against every kept version
+        self.compatibility = compatibility
+        self._configured: set[str] = set()
         self._headers = {"Content-Type": "application/vnd.schemaregistry.v1+json",
                          "Accept": "application/vnd.schemaregistry.v1+json"}
         if basic_auth:
@@ -154,17 +171,33 @@ class SchemaRegistry:
                 return json.loads(resp.read())
         except urllib.error.HTTPError as exc:
             detail = exc.read().decode(errors="replace")[:200]
-            raise CodecError(f"schema registry {method} {path}: HTTP {exc.code} {detail}") from None
+            raise RegistryHTTPError(f"schema registry {method} {path}: HTTP {exc.code} {detail}", exc.code) from None
         except urllib.error.URLError as exc:
             raise CodecError(f"schema registry at {self.url} unreachable: {exc.reason}") from None
 
     def register(self, subject: str, document: str) -> int:
         key = (subject, document)
         if key not in self._ids:
-            answer = self._call("POST", f"/subjects/{urllib.parse.quote(subject, safe='')}/versions",
-                                {"schema": document})
+            quoted = urllib.parse.quote(subject, safe="")
+            if self.compatibility and subject not in self._configured:
+                self._racing("PUT", f"/config/{quoted}", {"compatibility": self.compatibility})
+                self._configured.add(subject)
+            answer = self._racing("POST", f"/subjects/{quoted}/versions", {"schema": document})
             self._ids[key] = int(answer["id"])
         return self._ids[key]
+
+    def _racing(self, method: str, path: str, body: Mapping[str, Any], attempts: int = 5) -> Any:
+        """A call that creates something: when several processes create one subject (or its
+        compatibility rule) at once, Apicurio answers the losers 409 "... already exists", and a
+        second try finds it (a 409 for an incompatible schema says so and is final)."""
+        for attempt in range(attempts):
+            try:
+                return self._call(method, path, body)
+            except RegistryHTTPError as exc:
+                if exc.code != 409 or "already exists" not in str(exc) or attempt == attempts - 1:
+                    raise
+                time.sleep(0.1 * (attempt + 1))
+        raise AssertionError("unreachable")
 
     def writer_schema(self, schema_id: int) -> Any:
         if schema_id not in self._by_id:
@@ -249,7 +282,7 @@ class Codec:
             if named is None:
                 raise CodecError(f"schema id {schema_id} is {fullname or 'not a named record'}, not one of marketpipe's schemas")
             record = self._read(data[5:], writer, named.parsed, named.name)
-            decoded = Decoded(named.name, record, "confluent")
+            decoded = Decoded(named.name, record, "confluent", schema_id)
         else:
             raise CodecError(f"unknown framing: first byte 0x{data[0]:02x} is neither Confluent (0x00) "
                              "nor single-object (0xc3 0x01)")

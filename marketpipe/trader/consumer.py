@@ -434,14 +434,20 @@ class Trader:
         except (OutcomeUnknown, BrokerRejected) as exc:
             log.warning("position poll failed: %s", exc)
             return
+        from marketpipe.schemas.codec import CodecError
+        from marketpipe.trader.ledger_codec import position_record
+
         topic = self.settings.topic(topics.ORDER_POSITIONS)
         now_ms = int(time.time() * 1000)
+        encode = self.codec.encoder("Position", topic)
         for row in hold.get("hold_list") or []:
             account = self.accounts.public  # the number is a secret: never on a topic
-            value = {"account": account, "code": row.get("code"), "name": row.get("name"),
-                     "hold_vol": row.get("hold_vol"), "usable_vol": row.get("usable_vol"), "at_ms": now_ms}
-            self.producer.produce(topic, key=f"{account}:{row.get('code')}".encode(),
-                                  value=json.dumps(value, ensure_ascii=False).encode())
+            try:
+                value = encode(position_record(account, row, now_ms))
+            except CodecError as exc:  # one odd row must not stop the poll, nor the trader
+                log.warning("position row of %s not published: %s", row.get("code"), exc)
+                continue
+            self.producer.produce(topic, key=f"{account}:{row.get('code')}".encode(), value=value)
         self.producer.poll(0)
 
     def maybe_poll(self) -> None:

@@ -3,7 +3,8 @@
 The entry is written (and flushed, acks=all, idempotent producer) **before** the broker is
 called, with state ``INTENT``. After a crash, an entry still in ``INTENT`` means "the order
 may exist at the broker": it is resolved against the broker's order list, never resent
-blindly. Values are JSON (internal state, not part of the Avro contract), keyed by command id.
+blindly. Values are Avro ``LedgerEntry`` records (marketpipe/trader/ledger_codec.py; the JSON
+of earlier versions is still read), keyed by command id.
 
 States: INTENT → SUBMITTED → DONE; or REJECTED / FAILED (final, nothing at the broker).
 """
@@ -74,8 +75,11 @@ class Ledger:
 
     def put(self, entry: Entry, flush: bool = True) -> None:
         """Record ``entry``; with ``flush`` it is durable on the broker when this returns."""
+        from marketpipe.trader.ledger_codec import encode_entry
+
         self.entries[entry.command_id] = entry
-        self.producer.produce(self.topic, key=entry.command_id.encode(), value=entry.to_bytes())
+        self.producer.produce(self.topic, key=entry.command_id.encode(),
+                              value=encode_entry(self._codec(), entry, self.topic))
         if flush:
             remaining = self.producer.flush(30)
             if remaining:
@@ -85,19 +89,31 @@ class Ledger:
     def load(self, consumer_config: dict[str, Any], timeout: float = 30.0) -> int:
         """Read the whole ledger topic (latest value per key). Returns the entry count."""
         from marketpipe.compacted import read_to_end
+        from marketpipe.trader.ledger_codec import decode_entry
+
+        codec = self._codec()
 
         def on_record(msg: Any) -> None:
             if msg.value() is None:  # a tombstone: the command is forgotten
                 if msg.key() is not None:
                     self.entries.pop(msg.key().decode(), None)
                 return
-            entry = Entry.from_bytes(msg.value())
+            entry = decode_entry(codec, msg.value())  # Avro, or the JSON of earlier versions
             self.entries[entry.command_id] = entry
 
         read_to_end(consumer_config, self.topic, self.group_id, on_record, timeout,
                     what=f"ledger topic {self.topic}")
         log.info("ledger loaded: %d commands, %d unresolved", len(self.entries), len(self.unresolved()))
         return len(self.entries)
+
+    def _codec(self) -> Any:
+        """The process's codec (its settings: a registry or none), made on first use."""
+        if getattr(self, "codec", None) is None:
+            from marketpipe import settings
+            from marketpipe.schemas.codec import from_settings
+
+            self.codec = from_settings(settings.load())
+        return self.codec
 
     def unresolved(self) -> list[Entry]:
         return [e for e in self.entries.values() if e.state == "INTENT"]
