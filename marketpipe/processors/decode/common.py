@@ -11,6 +11,7 @@ from typing import Any, Callable
 
 from marketpipe.processors import symbols
 from marketpipe.processors.decode.base import PARSER_VERSION, Normalized, ParseError, RawFrame
+from marketpipe.tradingdays import ClockAnchor
 
 CST_OFFSET_MS = 8 * 3600 * 1000
 DAY_MS = 24 * 3600 * 1000
@@ -227,7 +228,7 @@ class Emitter:
     key order is the schema's field order.
     """
 
-    __slots__ = ("provider", "recv_ns", "out", "topic", "partition", "offset", "clock_cache", "day_start")
+    __slots__ = ("provider", "recv_ns", "out", "topic", "partition", "offset", "clock_cache", "day_start", "anchor")
 
     def __init__(self, frame: RawFrame) -> None:
         self.provider = frame.provider
@@ -236,6 +237,7 @@ class Emitter:
         self.topic, self.partition, self.offset = frame.topic, frame.partition, frame.offset
         self.clock_cache: dict[str, int] = {}  # rows of one frame repeat the same clock times
         self.day_start: int | None = None  # only clock-time providers need it
+        self.anchor: ClockAnchor | None = None  # how jvQuant A-share clock times of this frame are dated
 
     def event_time(self, text: str, convert: Callable[[str, int, int], int] | None = None) -> int:
         """A provider time string of this frame -> UTC epoch ms (cached per frame). ``convert`` is

@@ -36,8 +36,12 @@ Other readings where protocols.md §1.4 is [I]/[U]:
 * **lv2 pieces** carrying several ``price,vol`` pairs (HK, US) give one Tick per pair; the
   k-th extra pair gets trade id ``<id>#<k>`` so ids stay unique.
 * **Market** comes from the code: 6 digits or ``i``+6 digits -> A-share, <=5 digits -> HK,
-  letters -> US. Times are China wall time (``HH:MM:SS[.fff]``) dated by the receive
-  time; HK/US time formats are unknown, so ``YYYY-MM-DD HH:MM:SS`` (China time) and epoch
+  letters -> US. Times are China wall time (``HH:MM:SS[.fff]``) without a date, dated by
+  the trading calendar (marketpipe/tradingdays.py): the latest instant with that time of day
+  on a trading day (A-share: SSE/SZSE holidays and weekends; HK/US: every day, no table
+  shipped) at most 1 h after the receive time. So a 15:00:03 snapshot received on Monday at
+  08:30 or on a Saturday is Friday's close, and no record is dated more than 1 h ahead of its
+  receipt. HK/US time formats are unknown, so ``YYYY-MM-DD HH:MM:SS`` (China time) and epoch
   seconds/ms are accepted too, within the event-time window of the receive time.
 * HK lv1 is 47 fields (10 levels); an HK row of exactly 26 fields is read in the A-share
   layout (5 levels). Empty book levels (price 0) are dropped.
@@ -58,13 +62,14 @@ from __future__ import annotations
 
 import zlib
 
+from marketpipe import tradingdays
 from marketpipe.processors import symbols
 from marketpipe.processors.decode import metrics
 from marketpipe.processors.decode.base import DecoderState, Normalized, ParseError, RawFrame, Rejected
 from marketpipe.processors.decode.common import (
     Emitter,
     check_event_time,
-    cst_clock_to_utc_ms,
+    clock_ms,
     floats,
     is_clock,
     levels,
@@ -217,24 +222,37 @@ def decode_row(em: Emitter, state: DecoderState, row: str, bad: list[BadRecord])
     parser(em, state, code, symbol, symbols.jvquant_market(code), payload, bad)
 
 
-def when(em: Emitter, text: str, clock: bool | None = None) -> int:
+def when(em: Emitter, text: str, clock: bool | None = None, market: str = "cn") -> int:
     """Event time of a provider time string, within the plausible window of the receive time.
 
-    A clock time is dated by the receive time, within 12 h of it (common.cst_clock_to_utc_ms):
-    that dating is its window, so only a time that carries its own date is checked further.
+    A clock time is dated by the trading calendar (:func:`marketpipe.tradingdays.clock_anchor`):
+    the latest instant with that time of day on a trading day (A-share: SSE/SZSE calendar; HK,
+    US: every day) at most 1 h after the receive time. That dating is its window, so only a time
+    that carries its own date is checked further.
     """
-    t = em.clock_cache.get(text)  # rows of a frame repeat their times: checked once
-    if t is not None:
-        return t
+    if market == "cn":  # rows of a frame repeat their times: dated once (other markets are rare)
+        t = em.clock_cache.get(text)
+        if t is not None:
+            return t
     if clock or (clock is None and is_clock(text)):
         if em.recv_ns <= 0:
             raise ParseError(f"event time {text[:16]!r}: no receive time to date a clock time by")
-        return em.event_time(text, cst_clock_to_utc_ms)
+        return clock_time(em, text, market)
     try:
         return check_event_time(em.event_time(text), em.recv_ns)
     except ParseError:
         em.clock_cache.pop(text, None)  # never served from the cache unchecked
         raise
+
+
+def clock_time(em: Emitter, text: str, market: str) -> int:
+    if market != "cn":
+        return tradingdays.clock_anchor(em.recv_ns // 1_000_000, a_share=False).date(clock_ms(text))
+    anchor = em.anchor
+    if anchor is None:
+        anchor = em.anchor = tradingdays.clock_anchor(em.recv_ns // 1_000_000)
+    t = em.clock_cache[text] = anchor.date(clock_ms(text))
+    return t
 
 
 def check_name(name: str | None, code: str) -> str | None:
@@ -265,7 +283,7 @@ def lv1(em: Emitter, state: DecoderState, code: str, symbol: str, market: str, p
             price, ratio, f5, f6 = floats(f[1:5], "lv1")
             amount, volume, order = amount_volume(state, symbol, market, price, f5, f6)
             stamp = f[5] or f[6]
-            em.quote(symbol, code, when(em, stamp) if stamp else em.recv_ns // 1_000_000, price,
+            em.quote(symbol, code, when(em, stamp, None, market) if stamp else em.recv_ns // 1_000_000, price,
                      change_pct=ratio, cum_volume=volume, cum_amount=amount, field_order=order)
             continue
         layout = market
@@ -285,7 +303,7 @@ def lv1(em: Emitter, state: DecoderState, code: str, symbol: str, market: str, p
         price = v[0]
         amount, volume, order = amount_volume(state, symbol, market, price, v[2], v[3])
         mid = 4 + 2 * depth
-        em.quote(symbol, code, when(em, f[0]), price, name=name, change_pct=v[1], cum_volume=volume,
+        em.quote(symbol, code, when(em, f[0], None, market), price, name=name, change_pct=v[1], cum_volume=volume,
                  cum_amount=amount, bids=levels(v[5:mid:2], v[4:mid:2]), asks=levels(v[mid + 1::2], v[mid::2]),
                  field_order=order)
 
@@ -386,7 +404,7 @@ def lv2_record(em: Emitter, code: str, symbol: str, market: str, piece: str) -> 
         else:  # HK time format undocumented: the event-time window guards against an id read as a time
             stamp, trade_id, clock = f[0], f[1], False
         first = 2
-    event = when(em, stamp, clock)
+    event = when(em, stamp, clock, market)
     if n == 4:  # the common case: one trade per record
         price, vol = floats(f[2:], "lv2")
         if price == 0:  # not a trade (e.g. a cancellation): nothing to publish
