@@ -387,3 +387,64 @@ def test_hk_and_us_clock_times_are_never_more_than_an_hour_ahead() -> None:
     hk, us = decode(frame(rows, recv=cst(2024, 6, 4, 8, 0)))
     assert hk.record["event_time"] == ms(cst(2024, 6, 3, 16, 8) + timedelta(milliseconds=500))
     assert us.record["event_time"] == ms(cst(2024, 6, 3, 21, 30, 6))
+
+
+# ---- books decide from the data (issue 18) ----
+
+#: the jvQuant document's level-1 book: 买五档[挂单数量,挂单价格], 卖五档[挂单数量,挂单价格]
+BIDS_QP = [("300", "1572.10"), ("100", "1572.05"), ("200", "1572.00"), ("500", "1571.99"), ("100", "1571.90")]
+ASKS_QP = [("200", "1572.12"), ("100", "1572.20"), ("300", "1572.50"), ("100", "1572.58"), ("400", "1572.60")]
+
+
+def book_of(bids: list[tuple[str, str]], asks: list[tuple[str, str]], price_first: bool = False) -> str:
+    pairs = [(p, q) if price_first else (q, p) for q, p in bids + asks]
+    return ",".join(x for pair in pairs for x in pair)
+
+
+def reoriented(kind: str) -> float:
+    return counter(decode_metrics.BOOK_REORIENTED, provider="jvquant", kind=kind)
+
+
+def test_lv1_book_with_price_and_size_columns_the_other_way_round_is_read_by_its_prices() -> None:
+    documented = lv1_doc_row("600519", "贵州茅台", "1572.12", "3258900", "5123456789.00",
+                             book=book_of(BIDS_QP, ASKS_QP))
+    swapped = lv1_doc_row("600519", "贵州茅台", "1572.12", "3258900", "5123456789.00",
+                          book=book_of(BIDS_QP, ASKS_QP, price_first=True))
+    before = reoriented("price/size columns")
+    [a] = decode(frame(documented), DecoderState())
+    assert reoriented("price/size columns") == before
+    [b] = decode(frame(swapped), DecoderState())
+    assert reoriented("price/size columns") == before + 1
+    assert b.record["bids"] == a.record["bids"] and b.record["asks"] == a.record["asks"]
+    assert a.record["bids"][0] == {"price": 1572.10, "size": 300.0}
+    assert a.record["asks"][0] == {"price": 1572.12, "size": 200.0}
+
+
+def test_lv1_book_with_sides_the_other_way_round_is_turned_round() -> None:
+    before = reoriented("sides")
+    row = lv1_doc_row("600519", "贵州茅台", "1572.12", "3258900", "5123456789.00", book=book_of(ASKS_QP, BIDS_QP))
+    [q] = decode(frame(row), DecoderState())
+    assert q.record["bids"][0] == {"price": 1572.10, "size": 300.0}
+    assert q.record["asks"][0] == {"price": 1572.12, "size": 200.0}
+    assert reoriented("sides") == before + 1
+
+
+def test_lv1_crossed_book_is_dead_lettered_and_the_frame_keeps_its_good_rows() -> None:
+    crossed_bids = [("300", "1572.30"), ("100", "1572.00")]
+    crossed_asks = [("200", "1572.12"), ("100", "1572.40")]
+    bad = lv1_doc_row("600519", "贵州茅台", "1572.12", "3258900", "5123456789.00",
+                      book=book_of(crossed_bids + [("0", "0")] * 3, crossed_asks + [("0", "0")] * 3))
+    good = lv1_doc_row("600000", "浦发银行", "10.00", "10000000", "100500000.00")
+    with pytest.raises(ParseError) as info:
+        decode(frame(bad + "\n" + good), DecoderState())
+    [rej] = info.value.rejects
+    assert "crossed book" in rej.reason and rej.symbol == "600519.SH"
+    assert [n.key for n in info.value.partial] == ["600000.SH"]
+
+
+def test_lv1_locked_book_of_the_call_auction_is_published() -> None:
+    # 09:15-09:25 the indicative match shows 买一 = 卖一: locked, not crossed
+    row = lv1_doc_row("600519", "贵州茅台", "1572.12", "0", "0", clock="09:20:00",
+                      book=book_of([("300", "1572.12")] + [("0", "0")] * 4, [("200", "1572.12")] + [("0", "0")] * 4))
+    [q] = decode(frame(row), DecoderState())
+    assert q.record["bids"][0]["price"] == q.record["asks"][0]["price"] == 1572.12

@@ -26,6 +26,13 @@ Readings where the provider documents and protocols.md disagree (§0):
   record; an A-share record with no such field is rejected, never dated from its trade
   number. A record with price 0 is not a trade: skipped and counted (``metrics.SKIPPED``).
 
+* **lv1 book columns**: the documents give each level as 挂单数量,挂单价格 (size, price). A row
+  whose best levels only make sense as (price, size) — the price near the last price, the size
+  a whole number — is read that way and counted (``metrics.BOOK_REORIENTED``, kind ``price/size
+  columns``); when both or neither reading fits, the documented one is used. Every book then
+  goes through ``common.oriented``: bids and asks sent under each other's place are turned
+  round (kind ``sides``), a book crossed either way dead-letters its row (``crossed book``).
+
 Other readings where protocols.md §1.4 is [I]/[U]:
 
 * **Batched snapshots** (``|`` in lv1/lv10): every piece becomes a record with its own
@@ -99,6 +106,8 @@ MAX_NAME_COMMAS = 3
 #: hundred per push, so more than this in one row is not a push.
 MAX_RECORDS_PER_ROW = 1000
 MAX_SNAPSHOTS_PER_ROW = 100
+#: a level-1 book price lies within these multiples of the last price (daily limits are ±5..30 %)
+BOOK_LO, BOOK_HI = 0.5, 1.5
 
 #: (record number, its offset in the row payload, the record text, why): a bad record of a row
 BadRecord = tuple[int, int, str, ParseError]
@@ -303,9 +312,33 @@ def lv1(em: Emitter, state: DecoderState, code: str, symbol: str, market: str, p
         price = v[0]
         amount, volume, order = amount_volume(state, symbol, market, price, v[2], v[3])
         mid = 4 + 2 * depth
+        # the documented (size, price) columns when the best levels read so (inlined: the hot path)
+        b1, a1 = v[5], v[mid + 1]
+        p = 1 if ((b1 == 0 or BOOK_LO * price <= b1 <= BOOK_HI * price and not v[4] % 1)
+                  and (a1 == 0 or BOOK_LO * price <= a1 <= BOOK_HI * price and not v[mid] % 1)) \
+            else book_columns(price, v, mid)
         em.quote(symbol, code, when(em, f[0], None, market), price, name=name, change_pct=v[1], cum_volume=volume,
-                 cum_amount=amount, bids=levels(v[5:mid:2], v[4:mid:2]), asks=levels(v[mid + 1::2], v[mid::2]),
-                 field_order=order)
+                 cum_amount=amount, bids=levels(v[4 + p:mid:2], v[5 - p:mid:2]),
+                 asks=levels(v[mid + p::2], v[mid + 1 - p::2]), field_order=order)
+
+
+def plausible_level(ref: float, p: float, q: float) -> bool:
+    """A (price, size) reading of a book level: an empty level (price 0), or a price near the last
+    price (``ref``; any positive price when nothing traded yet) and a whole, non-negative size."""
+    if p == 0:
+        return True
+    return (ref <= 0 or BOOK_LO * ref <= p <= BOOK_HI * ref) and q >= 0 and q == int(q)
+
+
+def book_columns(ref: float, v: list[float], mid: int) -> int:
+    """Offset of the price column in a level-1 book: 1 for the documented (size, price) pairs, 0
+    for (price, size) when only that reading fits the prices (counted)."""
+    if plausible_level(ref, v[5], v[4]) and plausible_level(ref, v[mid + 1], v[mid]):
+        return 1
+    if plausible_level(ref, v[4], v[5]) and plausible_level(ref, v[mid], v[mid + 1]):
+        metrics.BOOK_REORIENTED.labels("jvquant", "price/size columns").inc()
+        return 0
+    return 1
 
 
 def plausible_average(avg: float, price: float) -> bool:
