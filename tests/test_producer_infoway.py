@@ -247,4 +247,4 @@ def test_http_404_at_the_upgrade_stops_with_the_reason_instead_of_retrying() -> 
     finally:
         server.shutdown()
         server.server_close()
-    assert "INFOWAY_WS_URL" in str(info.value) and sleeps == []
+    assert "HTTP 404" in str(info.value) and "INFOWAY_WS_URL" in str(info.value) and sleeps == []

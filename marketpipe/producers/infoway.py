@@ -158,7 +158,7 @@ class InfowayFeed(Feed):
         rule = proto.ERRORS.get(status)
         if rule is None:
             return None
-        return refusal(status, rule.action, rule.message(status, "HTTP answer to the websocket upgrade"))
+        return refusal(status, rule.action, rule.message(status, f"HTTP {status} answering the websocket upgrade"))
 
 
 def refusal(code: int | None, action: proto.Action, message: str) -> Exception:
