@@ -17,9 +17,10 @@ Choices (all times China Standard Time, UTC+8, no daylight saving):
   window is the rounded superset, so a quiet hour at the edges never causes a reconnect.
 - Crypto: always open.
 
-A holidays table (local dates) can be given: windows starting on such a date are closed.
-Exchange holiday calendars are not shipped: on a holiday the producer behaves as on a day of
-trading without trades (one reconnect per stall period), which is harmless.
+A holidays table (local dates) can be given: windows starting on such a date are closed. The
+A-share calendar carries the SSE/SZSE holidays of marketpipe/tradingdays.py (the one table,
+which also dates jvQuant clock times); other markets ship none: on their holidays the producer
+behaves as on a day of trading without trades (one reconnect per stall period), which is harmless.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ from datetime import date, datetime, timedelta, timezone
 from functools import lru_cache
 from typing import Iterable
 from zoneinfo import ZoneInfo
+
+from marketpipe import tradingdays
 
 WEEKDAYS = (0, 1, 2, 3, 4)
 
@@ -91,7 +94,8 @@ class Calendar:
 
 
 CHINA = "Asia/Shanghai"
-A_SHARE = Calendar("a-share", CHINA, daily("09:15", "09:25") + daily("09:30", "11:30") + daily("13:00", "15:00"))
+A_SHARE = Calendar("a-share", CHINA, daily("09:15", "09:25") + daily("09:30", "11:30") + daily("13:00", "15:00"),
+                   holidays=tradingdays.a_share_holidays())
 HONG_KONG = Calendar("hong-kong", "Asia/Hong_Kong", daily("09:00", "12:00") + daily("13:00", "16:10"))
 US = Calendar("us", "America/New_York", daily("04:00", "20:00"))
 FOREX = Calendar("forex", CHINA, weekly(0, "06:00", 5, "06:00"))

@@ -229,3 +229,31 @@ def test_producer_handshake_against_the_strict_simulator_with_a_quiet_market() -
         url, _ = feed.prepare(lambda data, opcode, kind: packets.append(data))
         assert f"sid={feed.sid}" in url and r.sim.sequence_violations == 0
         assert b"40" in packets and b"3" in packets
+
+
+# ---- Engine.IO v3 lengths are JavaScript string lengths (UTF-16 code units) ----------------------
+def js_length(packet: str) -> int:
+    """What ``packet.length`` is in the JavaScript of an EIO v3 server: UTF-16 code units."""
+    return len(packet.encode("utf-16-le")) // 2
+
+
+#: a push naming a CJK Extension B character (𠀀, U+20000) and an emoji: both outside the BMP
+ASTRAL = '42["quote",{"code":"XAUUSD","name":"黄金𠀀","price":2345.67,"note":"🚀"}]'
+
+
+def test_polling_payload_with_characters_outside_the_bmp_decodes_as_a_js_server_counts() -> None:
+    assert js_length(ASTRAL) == len(ASTRAL) + 2
+    body = f"{js_length(ASTRAL)}:{ASTRAL}{js_length('40')}:40{js_length(ASTRAL)}:{ASTRAL}"
+    assert proto.decode_payload(body) == [ASTRAL, "40", ASTRAL]
+    assert proto.packets_of(body) == [ASTRAL, "40", ASTRAL]
+
+
+def test_a_server_counting_code_points_is_read_too_and_a_wrong_length_is_still_refused() -> None:
+    body = f"{len(ASTRAL)}:{ASTRAL}2:40"  # a server that counts characters (the notes' reading)
+    assert proto.decode_payload(body) == [ASTRAL, "40"]
+    with pytest.raises(proto.PayloadError):
+        proto.decode_payload(f"{len(ASTRAL) + 1}:{ASTRAL}")
+
+
+def test_payloads_we_write_count_as_javascript_does() -> None:
+    assert proto.encode_payload([ASTRAL, "2"]) == f"{js_length(ASTRAL)}:{ASTRAL}1:2"

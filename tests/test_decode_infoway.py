@@ -149,3 +149,41 @@ def test_depth_a_is_asks_b_is_bids_as_the_seed_prices_show() -> None:
 def test_invalid_utf8_has_its_own_reason(value: bytes) -> None:
     with pytest.raises(ParseError, match="not valid UTF-8"):
         decode(frame(value))
+
+
+# ---- books decide from the data (issue 18) ----
+
+from marketpipe.processors.decode import metrics as decode_metrics  # noqa: E402
+
+#: seed 002's 五檔深度 prices and quantities; SIDE_* put them under one key or the other
+ASK_SIDE = '[["326.89","326.90","326.91","326.92","326.93"],["8","30","10","1","22"]]'
+BID_SIDE = '[["326.88","326.87","326.86","326.85","326.84"],["1452","77","188","37","21"]]'
+
+
+def reoriented(kind: str) -> float:
+    return float(decode_metrics.BOOK_REORIENTED.labels("infoway", kind)._value.get())
+
+
+def test_depth_with_a_holding_the_bids_as_the_seed_comments_say_is_turned_round_and_counted() -> None:
+    # seed 002 comments call `a` 買盤 (bids) and `b` 賣盤 (asks): a server that meant it so sends the
+    # lower prices under `a`. The prices decide: best bid below best ask.
+    before = reoriented("sides")
+    [d] = decode(framed('{"code":10005,"data":{"s":"002594.SZ","t":1751958003335,"a":' + BID_SIDE
+                        + ',"b":' + ASK_SIDE + "}}"))
+    assert d.record["bids"][0] == {"price": 326.88, "size": 1452.0}
+    assert d.record["asks"][0] == {"price": 326.89, "size": 8.0}
+    assert [lv["price"] for lv in d.record["bids"]] == [326.88, 326.87, 326.86, 326.85, 326.84]
+    assert reoriented("sides") == before + 1
+
+
+def test_depth_in_the_seed_orientation_is_not_counted() -> None:
+    before = reoriented("sides")
+    [d] = decode(framed('{"s":"002594.SZ","t":1751958003335,"a":' + ASK_SIDE + ',"b":' + BID_SIDE + "}"))
+    assert d.record["bids"][0]["price"] == 326.88 and reoriented("sides") == before
+
+
+def test_depth_crossed_either_way_is_dead_lettered() -> None:
+    crossed = ('{"code":10005,"data":{"s":"002594.SZ","t":1751958003335,'
+               '"a":[["326.85","326.95"],["8","30"]],"b":[["326.90","326.80"],["1452","77"]]}}')
+    with pytest.raises(ParseError, match="crossed book"):
+        decode(framed(crossed))

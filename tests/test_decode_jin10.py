@@ -101,3 +101,10 @@ def test_known_quote_and_unknown_event_in_one_polling_body() -> None:
     other = '42["tick",{"x":1}]'
     [q] = decode(frame(f"{len(quote)}:{quote}{len(other)}:{other}"))
     assert (q.key, q.record["last"]) == ("XAUUSD", 2400.5)
+
+
+def test_polling_payload_with_a_character_outside_the_bmp_decodes() -> None:
+    # EIO v3 servers are JavaScript: the length counts UTF-16 code units, so 🚀 counts 2
+    packet = '42["quote",{"code":"XAUUSD","name":"现货黄金🚀","price":2345.67,"t":1786775227}]'
+    [q] = decode(frame(f"{len(packet) + 1}:{packet}"))
+    assert (q.key, q.record["name"], q.record["last"]) == ("XAUUSD", "现货黄金🚀", 2345.67)

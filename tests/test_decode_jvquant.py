@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import zlib
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -135,7 +135,8 @@ def test_hk_lv1_47_fields_and_hk_lv2_pairs() -> None:
 def test_us_lv1_and_lv2_with_session() -> None:
     rows = ("lv1_aapl=aapl,190.5,0.8,1905000000,10000000,21:30:05,21:30:05\n"
             "lv2_aapl=21:30:06,RTH,777,190.51,10|22:00:00,aft,778,190.6,5")
-    q, a, b = decode(frame(rows))
+    # received just after the last trade: a clock time is never dated more than 1 h ahead of its receipt
+    q, a, b = decode(frame(rows, recv=RECV.replace(hour=22, minute=0, second=10)))
     assert q.key == "AAPL.US" and q.record["venue_symbol"] == "aapl" and q.record["cum_volume"] == 1e7
     assert q.record["event_time"] == at(21, 30, 5)
     assert (a.key, a.record["session"], a.record["trade_id"]) == ("AAPL.US", "RTH", "777")
@@ -337,3 +338,113 @@ def test_each_bad_row_and_record_is_its_own_dead_letter_in_text_order() -> None:
     assert [d["source"]["index"] for d in dls] == [text.index("|x") + 1, text.index("lv9")]
     assert [d["symbol"] for d in dls] == ["600000.SH", "600000.SH"]
     assert "row 0 record 1" in dls[0]["reason"] and "row 1" in dls[1]["reason"]
+
+
+# ---- clock times dated by the A-share trading calendar (issue 18) ----
+
+#: the day's last snapshot in the jvQuant document's lv1 shape (成交量 then 成交额)
+CLOSE_ROW = lv1_doc_row("600519", "贵州茅台", "1572.12", "3258900", "5123456789.00", clock="15:00:03",
+                        book="300,1572.10,100,1572.05,200,1572.00,500,1571.99,100,1571.90,"
+                             "200,1572.12,100,1572.20,300,1572.50,100,1572.58,400,1572.60")
+
+
+def cst(*args: int) -> datetime:
+    return datetime(*args, tzinfo=CST)  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("recv,expected", [
+    (cst(2024, 6, 3, 8, 30), cst(2024, 5, 31, 15, 0, 3)),    # Monday before the open: Friday's close
+    (cst(2024, 6, 1, 10, 0), cst(2024, 5, 31, 15, 0, 3)),    # Saturday: Friday
+    (cst(2024, 6, 2, 23, 0), cst(2024, 5, 31, 15, 0, 3)),    # Sunday night
+    (cst(2024, 6, 11, 8, 30), cst(2024, 6, 7, 15, 0, 3)),    # after the Dragon Boat Monday (6/10 closed)
+    (cst(2026, 2, 24, 9, 0), cst(2026, 2, 13, 15, 0, 3)),    # first morning after the 2026 Spring Festival
+    (cst(2025, 10, 6, 12, 0), cst(2025, 9, 30, 15, 0, 3)),   # a weekday inside the National Day closure
+    (cst(2024, 6, 3, 15, 0, 4), cst(2024, 6, 3, 15, 0, 3)),  # the same afternoon: today
+    (cst(2024, 6, 3, 20, 0), cst(2024, 6, 3, 15, 0, 3)),     # the evening after the close: today
+])
+def test_lv1_clock_time_is_dated_by_the_trading_calendar(recv: datetime, expected: datetime) -> None:
+    [q] = decode(frame(CLOSE_ROW, recv=recv), DecoderState())
+    assert q.record["event_time"] == ms(expected)
+    assert q.record["event_time"] <= ms(recv) + 3600 * 1000
+
+
+def test_lv2_trades_received_before_the_open_belong_to_the_previous_trading_day() -> None:
+    out = decode(frame("lv2_600519=14:56:59.120,1234567,1572.12,100|1234568,14:57:00.350,1572.10,200",
+                       recv=cst(2024, 6, 3, 8, 0)))
+    assert [n.record["event_time"] for n in out] == [ms(cst(2024, 5, 31, 14, 56, 59) + timedelta(milliseconds=120)),
+                                                     ms(cst(2024, 5, 31, 14, 57, 0) + timedelta(milliseconds=350))]
+
+
+def test_a_provider_clock_slightly_ahead_still_dates_today() -> None:
+    # the first call-auction snapshot stamped a few minutes ahead of our clock is today's, not Friday's
+    [q] = decode(frame(CLOSE_ROW.replace("15:00:03", "09:15:00"), recv=cst(2024, 6, 3, 9, 10)), DecoderState())
+    assert q.record["event_time"] == ms(cst(2024, 6, 3, 9, 15))
+
+
+def test_hk_and_us_clock_times_are_never_more_than_an_hour_ahead() -> None:
+    # no holiday table ships for HK/US: every day counts, and the 1 h rule still holds
+    rows = "lv2_00700=16:08:00.5,88,380.2,100\nlv2_aapl=21:30:06,RTH,777,190.51,10"
+    hk, us = decode(frame(rows, recv=cst(2024, 6, 4, 8, 0)))
+    assert hk.record["event_time"] == ms(cst(2024, 6, 3, 16, 8) + timedelta(milliseconds=500))
+    assert us.record["event_time"] == ms(cst(2024, 6, 3, 21, 30, 6))
+
+
+# ---- books decide from the data (issue 18) ----
+
+#: the jvQuant document's level-1 book: 买五档[挂单数量,挂单价格], 卖五档[挂单数量,挂单价格]
+BIDS_QP = [("300", "1572.10"), ("100", "1572.05"), ("200", "1572.00"), ("500", "1571.99"), ("100", "1571.90")]
+ASKS_QP = [("200", "1572.12"), ("100", "1572.20"), ("300", "1572.50"), ("100", "1572.58"), ("400", "1572.60")]
+
+
+def book_of(bids: list[tuple[str, str]], asks: list[tuple[str, str]], price_first: bool = False) -> str:
+    pairs = [(p, q) if price_first else (q, p) for q, p in bids + asks]
+    return ",".join(x for pair in pairs for x in pair)
+
+
+def reoriented(kind: str) -> float:
+    return counter(decode_metrics.BOOK_REORIENTED, provider="jvquant", kind=kind)
+
+
+def test_lv1_book_with_price_and_size_columns_the_other_way_round_is_read_by_its_prices() -> None:
+    documented = lv1_doc_row("600519", "贵州茅台", "1572.12", "3258900", "5123456789.00",
+                             book=book_of(BIDS_QP, ASKS_QP))
+    swapped = lv1_doc_row("600519", "贵州茅台", "1572.12", "3258900", "5123456789.00",
+                          book=book_of(BIDS_QP, ASKS_QP, price_first=True))
+    before = reoriented("price/size columns")
+    [a] = decode(frame(documented), DecoderState())
+    assert reoriented("price/size columns") == before
+    [b] = decode(frame(swapped), DecoderState())
+    assert reoriented("price/size columns") == before + 1
+    assert b.record["bids"] == a.record["bids"] and b.record["asks"] == a.record["asks"]
+    assert a.record["bids"][0] == {"price": 1572.10, "size": 300.0}
+    assert a.record["asks"][0] == {"price": 1572.12, "size": 200.0}
+
+
+def test_lv1_book_with_sides_the_other_way_round_is_turned_round() -> None:
+    before = reoriented("sides")
+    row = lv1_doc_row("600519", "贵州茅台", "1572.12", "3258900", "5123456789.00", book=book_of(ASKS_QP, BIDS_QP))
+    [q] = decode(frame(row), DecoderState())
+    assert q.record["bids"][0] == {"price": 1572.10, "size": 300.0}
+    assert q.record["asks"][0] == {"price": 1572.12, "size": 200.0}
+    assert reoriented("sides") == before + 1
+
+
+def test_lv1_crossed_book_is_dead_lettered_and_the_frame_keeps_its_good_rows() -> None:
+    crossed_bids = [("300", "1572.30"), ("100", "1572.00")]
+    crossed_asks = [("200", "1572.12"), ("100", "1572.40")]
+    bad = lv1_doc_row("600519", "贵州茅台", "1572.12", "3258900", "5123456789.00",
+                      book=book_of(crossed_bids + [("0", "0")] * 3, crossed_asks + [("0", "0")] * 3))
+    good = lv1_doc_row("600000", "浦发银行", "10.00", "10000000", "100500000.00")
+    with pytest.raises(ParseError) as info:
+        decode(frame(bad + "\n" + good), DecoderState())
+    [rej] = info.value.rejects
+    assert "crossed book" in rej.reason and rej.symbol == "600519.SH"
+    assert [n.key for n in info.value.partial] == ["600000.SH"]
+
+
+def test_lv1_locked_book_of_the_call_auction_is_published() -> None:
+    # 09:15-09:25 the indicative match shows 买一 = 卖一: locked, not crossed
+    row = lv1_doc_row("600519", "贵州茅台", "1572.12", "0", "0", clock="09:20:00",
+                      book=book_of([("300", "1572.12")] + [("0", "0")] * 4, [("200", "1572.12")] + [("0", "0")] * 4))
+    [q] = decode(frame(row), DecoderState())
+    assert q.record["bids"][0]["price"] == q.record["asks"][0]["price"] == 1572.12

@@ -65,10 +65,10 @@ def test_zone_conversion_from_utc_and_us_daylight_saving() -> None:
 
 
 def test_holidays_close_the_day() -> None:
-    cal = mh.A_SHARE.with_holidays([date(2026, 10, 1)])  # Thursday
-    assert not cal.is_open(cst("2026-10-01 10:00:00"))
-    assert cal.is_open(cst("2026-10-02 10:00:00"))
-    assert mh.A_SHARE.is_open(cst("2026-10-01 10:00:00"))
+    cal = mh.A_SHARE.with_holidays([date(2026, 11, 26)])  # a Thursday the exchanges trade
+    assert not cal.is_open(cst("2026-11-26 10:00:00"))
+    assert cal.is_open(cst("2026-11-27 10:00:00"))
+    assert mh.A_SHARE.is_open(cst("2026-11-26 10:00:00"))
 
 
 def test_any_of_mixes_markets() -> None:
@@ -77,3 +77,9 @@ def test_any_of_mixes_markets() -> None:
     assert both.is_open(cst("2026-11-23 23:00:00"))          # New York morning
     assert not both.is_open(cst("2026-11-23 12:00:00"))      # lunch in Shanghai, night in New York
     assert mh.for_symbol_suffix("HK") is mh.HONG_KONG
+
+
+def test_a_share_is_closed_on_exchange_holidays_from_the_one_table() -> None:
+    assert not mh.A_SHARE.is_open(cst("2026-02-16 10:00:00"))  # 春节 2026
+    assert not mh.A_SHARE.is_open(cst("2025-10-08 10:00:00"))  # 国庆、中秋 2025
+    assert mh.A_SHARE.is_open(cst("2026-02-24 10:00:00"))      # trading resumes

@@ -204,3 +204,47 @@ def test_session_frames_carry_the_kline_types_header_after_the_standard_ones() -
                                        "kline_types"]
     assert dict(headers)["kline_types"] == b"1,2"
     assert parse_meta(headers).seq == 1
+
+
+# ---- HTTP refusals at the websocket upgrade (seed 002's error table) ---------------------------
+def refusing_server(status: int) -> tuple[Any, str]:
+    """A local HTTP server answering every request (the websocket upgrade too) with ``status``."""
+    import http.server
+    import threading
+
+    class Refuse(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+            body = b'{"code":%d,"message":"Not Found"}' % status
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *_: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Refuse)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"ws://127.0.0.1:{server.server_address[1]}/no-such-endpoint"
+
+
+def test_http_404_at_the_upgrade_stops_with_the_reason_instead_of_retrying() -> None:
+    # seed 002: "404:API接口不存在" — the endpoint does not exist; retrying the same URL cannot help
+    server, url = refusing_server(404)
+    sleeps: list[float] = []
+
+    class Sink:
+        def send(self, value: bytes, meta: RawMeta) -> None:
+            pass
+
+    f = InfowayFeed(url, "key", "crypto", ["BTCUSDT"])
+    session = Session(f, Sink(), "c", backoff=Backoff(base=0.01), seed=1, connect_timeout=5,
+                      sleep=lambda s: (sleeps.append(s), setattr(session, "stopping", len(sleeps) >= 3)))
+    try:
+        with pytest.raises(Stopped, match="404") as info:
+            session.run()
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert "HTTP 404" in str(info.value) and "INFOWAY_WS_URL" in str(info.value) and sleeps == []

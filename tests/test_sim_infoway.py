@@ -219,3 +219,35 @@ def test_sim_error_frames_have_the_documented_shape_and_action() -> None:
             assert corpus_action(json.dumps(limited, ensure_ascii=False)) == documented[501] == "back off"
         finally:
             ws.close()
+
+
+def test_simulated_depth_with_a_as_the_bids_is_turned_round_by_the_decoder() -> None:
+    # depth_sides="comments" sends what seed 002's comments say (a = 買盤); the decoder decides by the prices
+    from marketpipe.processors.decode import RawFrame, decode
+    from marketpipe.rawframe import RawMeta
+
+    with run("infoway", rate=300, api_key=KEY, depth_sides="comments") as iw:
+        ws = connect(iw)
+        ws.send(json.dumps({"code": 10003, "trace": "t", "data": {"codes": "BTCUSDT"}}))
+        push = until(ws, code_is(10005))
+        ws.close()
+    a, b = push["data"]["a"], push["data"]["b"]
+    assert float(a[0][0]) < float(b[0][0])  # the lower prices under `a`: bids
+    meta = RawMeta("infoway", "c", 1, 1, time.time_ns(), "text", "data")
+    [d] = decode(RawFrame("infoway", json.dumps(push).encode(), meta))
+    assert d.record["bids"][0]["price"] == float(a[0][0]) and d.record["asks"][0]["price"] == float(b[0][0])
+
+
+def test_an_unknown_websocket_path_answers_404_and_the_producer_stops_on_it() -> None:
+    from marketpipe.producers.infoway import InfowayFeed
+    from marketpipe.producers.session import Session, Stopped
+
+    class Sink:
+        def send(self, value: bytes, meta: Any) -> None:
+            pass
+
+    with run("infoway", rate=10, api_key=KEY) as iw:
+        feed = InfowayFeed(iw.url.rstrip("/") + "/no-such-endpoint", KEY, "crypto", ["BTCUSDT"])
+        session = Session(feed, Sink(), "c", seed=1, sleep=lambda s: setattr(session, "stopping", True))
+        with pytest.raises(Stopped, match="404"):
+            session.run()

@@ -304,3 +304,38 @@ def test_sim_command_line_passes_the_dialect() -> None:
     assert sim_cli.options(parser.parse_args(["sim", "infoway"]))["dialect"] == "documented"
     with pytest.raises(SystemExit):
         parser.parse_args(["sim", "infoway", "--dialect", "guess"])
+
+
+def test_simulated_price_first_books_and_close_snapshots_decode_the_right_way() -> None:
+    # the shapes of issue 18 through a real socket: lv1 books sent as (price, size), and the day's last
+    # snapshot (15:00:03) re-sent at any hour; the decoder must turn the books round and never date a
+    # snapshot more than 1 h after it arrived
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from marketpipe import tradingdays
+    from marketpipe.processors.decode import DecoderState, RawFrame, decode
+    from marketpipe.rawframe import RawMeta
+
+    with run("jvquant", rate=400, api_key=TOKEN, seed=7, book_columns="price-first",
+             close_snapshot="15:00:03") as jv:
+        ws = connect(jv, "lv1_600519,lv1_000001")
+        quotes, end, state = [], time.monotonic() + 5, DecoderState()
+        while len(quotes) < 4 and time.monotonic() < end:
+            op, data = ws.recv_data()
+            if op != websocket.ABNF.OPCODE_BINARY:
+                continue
+            fields = zlib.decompress(data, -15).decode().split("\n")[0].split(",")
+            assert fields[0].endswith("=15:00:03") and "." in fields[6] and "." not in fields[7], fields  # price, size
+            meta = RawMeta("jvquant", "c", 1, 1, time.time_ns(), "binary", "data")
+            quotes += [(meta.recv_ns, q) for q in decode(RawFrame("jvquant", data, meta), state) if q.schema == "Quote"]
+        ws.close()
+    assert len(quotes) >= 4
+    for recv_ns, q in quotes:
+        r = q.record
+        assert 0 < r["bids"][0]["price"] <= r["asks"][0]["price"]
+        assert 0.5 * r["last"] <= r["bids"][0]["price"] <= 1.5 * r["last"]
+        assert r["bids"][0]["size"] == int(r["bids"][0]["size"])
+        assert r["event_time"] <= recv_ns // 1_000_000 + 3600 * 1000
+        when = datetime.fromtimestamp(r["event_time"] / 1000, ZoneInfo("Asia/Shanghai"))
+        assert when.strftime("%H:%M:%S") == "15:00:03" and tradingdays.is_a_share_trading_day(when.date())

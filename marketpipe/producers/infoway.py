@@ -38,6 +38,8 @@ from marketpipe.rawframe import H_BACKFILL, H_KLINE_TYPES
 from marketpipe.settings import Settings
 
 KLINE_TYPES = proto.KLINE_TYPES
+#: the STOP codes that mean the API key was refused
+AUTH_CODES = frozenset({401, 508, 509, 510, 517, 518})
 
 log = logging.getLogger(__name__)
 
@@ -148,14 +150,24 @@ class InfowayFeed(Feed):
         error = proto.error_of(data)
         if error is None:
             return "data" if proto.is_push(data) else "control"
-        action = error.rule.action
-        if action is proto.Action.STOP:
-            if error.code in (401, 508, 509, 510, 517, 518):
-                raise AuthFailed(error.message())
-            raise Stopped(error.message())
-        if action is proto.Action.BACK_OFF:
-            raise RateLimited(error.message())
-        raise Retry(error.message())
+        raise refusal(error.code, error.rule.action, error.message())
+
+    def upgrade_refused(self, status: int) -> Exception | None:
+        """An HTTP status at the upgrade is read in the same error table as error frames (seed 002
+        lists 401, 404, 429, 499, 524 among its codes): 404 "API接口不存在" stops with the fix."""
+        rule = proto.ERRORS.get(status)
+        if rule is None:
+            return None
+        return refusal(status, rule.action, rule.message(status, f"HTTP {status} answering the websocket upgrade"))
+
+
+def refusal(code: int | None, action: proto.Action, message: str) -> Exception:
+    """The session exception for an error code's action in :data:`marketpipe.protocol.infoway.ERRORS`."""
+    if action is proto.Action.STOP:
+        return AuthFailed(message) if code in AUTH_CODES else Stopped(message)
+    if action is proto.Action.BACK_OFF:
+        return RateLimited(message)
+    return Retry(message)
 
 
 def build_feed(settings: Settings, options: FeedOptions) -> InfowayFeed:

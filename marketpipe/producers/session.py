@@ -22,7 +22,8 @@ are emitted as frames of this connection, and a ``filled`` record names the gap.
 Reconnects use capped exponential backoff with full jitter (sleep = uniform(0, min(cap, base·2ⁿ)));
 n resets after a session that stayed up ``healthy_seconds``. A rate-limit answer waits at least
 ``rate_limit_seconds``. An authentication failure ends the loop (the CLI exits non-zero): retrying
-a wrong token only hammers the provider.
+a wrong token only hammers the provider. So does an HTTP answer at the websocket upgrade that the
+provider documents as final (:meth:`Feed.upgrade_refused`, e.g. Infoway's 404).
 """
 
 from __future__ import annotations
@@ -103,6 +104,12 @@ class Feed:
 
     def describe(self) -> str:
         return self.provider
+
+    def upgrade_refused(self, status: int) -> Exception | None:
+        """What an HTTP ``status`` answering the websocket upgrade means for this provider (Stopped,
+        AuthFailed, RateLimited or Retry), or None for the common reading: 401/403 stop (credentials),
+        429 backs off, anything else is retried."""
+        return None
 
     def fill_gap(self, emit: Emit, gap_start_ms: int, gap_end_ms: int) -> bool:
         """After a reconnect: fetch what the gap missed and emit it; True when the gap is filled.
@@ -285,6 +292,9 @@ class Session:
             ws = websocket.create_connection(url, header=headers, timeout=self.connect_timeout,
                                              enable_multithread=True)
         except websocket.WebSocketBadStatusException as exc:
+            refusal = self.feed.upgrade_refused(exc.status_code)
+            if refusal is not None:
+                raise refusal from None
             if exc.status_code in (401, 403):
                 raise AuthFailed(f"websocket upgrade refused with HTTP {exc.status_code}") from None
             if exc.status_code == 429:

@@ -55,12 +55,31 @@ class PayloadError(ValueError):
 
 
 # ---- Engine.IO ---------------------------------------------------------------------------------
+def js_length(packet: str) -> int:
+    """``packet.length`` in JavaScript: UTF-16 code units (a character outside the BMP counts 2)."""
+    return len(packet) + sum(1 for c in packet if c > "\uffff") if not packet.isascii() else len(packet)
+
+
 def encode_payload(packets: Iterable[str]) -> str:
-    """Polling payload: ``<len>:<packet>`` per packet, ``len`` counted in characters, not bytes."""
-    return "".join(f"{len(p)}:{p}" for p in packets)
+    """Polling payload: ``<len>:<packet>`` per packet, ``len`` counted as an EIO v3 server (JavaScript)
+    counts: UTF-16 code units, which equal characters unless a character lies outside the BMP."""
+    return "".join(f"{js_length(p)}:{p}" for p in packets)
 
 
 def decode_payload(text: str) -> list[str]:
+    """The packets of a polling payload. EIO v3 servers are JavaScript and count lengths in UTF-16
+    code units; protocols.md §3.1 says characters. Both readings are accepted: UTF-16 first, and
+    code points when that reading does not fit the payload (they differ only for characters
+    outside the BMP)."""
+    try:
+        return _decode_payload(text, utf16=True)
+    except PayloadError:
+        if text.isascii():
+            raise
+        return _decode_payload(text, utf16=False)
+
+
+def _decode_payload(text: str, utf16: bool) -> list[str]:
     packets = []
     i = 0
     while i < len(text):
@@ -69,12 +88,29 @@ def decode_payload(text: str) -> list[str]:
         if not (digits.isdigit() and digits.isascii() and len(digits) <= 9):
             raise PayloadError(f"bad Engine.IO payload length at character {i}: {text[i:i + 20]!r}")
         n = int(digits)
-        packet = text[colon + 1:colon + 1 + n]
-        if n == 0 or len(packet) != n:
-            raise PayloadError(f"Engine.IO packet length {n} does not fit the payload ({len(packet)} present)")
+        end = colon + 1 + n
+        if utf16:
+            end = _utf16_end(text, colon + 1, n)
+        packet = text[colon + 1:end]
+        if n == 0 or end < 0 or (len(packet) != n and not utf16):
+            present = len(text) - colon - 1
+            raise PayloadError(f"Engine.IO packet length {n} does not fit the payload ({present} present)")
         packets.append(packet)
-        i = colon + 1 + n
+        i = end
     return packets
+
+
+def _utf16_end(text: str, start: int, units: int) -> int:
+    """The index ``units`` UTF-16 code units after ``start``, or -1 when the text is shorter or the
+    count ends inside a surrogate pair."""
+    chunk = text[start:start + units]
+    if len(chunk) == units and (chunk.isascii() or max(chunk) <= "\uffff"):
+        return start + units  # nothing outside the BMP: code units are characters
+    i, left = start, units
+    while left > 0 and i < len(text):
+        left -= 2 if text[i] > "\uffff" else 1
+        i += 1
+    return i if left == 0 else -1
 
 
 def packets_of(message: str) -> list[str]:

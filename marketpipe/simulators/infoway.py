@@ -17,6 +17,8 @@ Choices made where the documentation is [I]/[U]:
 - kline pushes: ``dialect="documented"`` (default) sends the shape the Infoway websocket document prints,
   ``{"s":…, "respList":[{t,h,o,l,c,v,vw,pc,pca}]}`` (no ``ty``: a client knows the interval from
   what it subscribed); ``dialect="notes"`` sends the captured flat object with ``ty`` (§2.4).
+- depth pushes: ``depth_sides="documented"`` (default) puts the asks under ``a`` as the seed's prices
+  do; ``depth_sides="comments"`` puts the bids there, as the seed's comments (買盤) say.
 
 REST ``GET /{business}/batch_kline/{klineType}/{klineNum}/{codes}`` (seed 003; key in the ``apiKey``
 header, protocols.md §2.1) serves the newest ``klineNum`` bars of each code from the very bars the
@@ -91,14 +93,21 @@ class IwConnection(Connection):
         self.last_heartbeat = time.monotonic()
 
 
+#: ``depth_sides``: ``a`` = asks as the seed's prices show (documented), or ``a`` = bids as its comments say
+DEPTH_SIDES = ("documented", "comments")
+
+
 class InfowaySim(SimServer):
     provider = "infoway"
     default_symbols = DEFAULT_SYMBOLS
 
     def __init__(self, config: Any = None, *, heartbeat_timeout: float = 60.0, heartbeat_reply: bool = False,
                  frame_limit: int = 60, frame_window: float = 60.0, max_codes: int = 600,
-                 dialect: str = "documented", **kw: Any) -> None:
+                 dialect: str = "documented", depth_sides: str = "documented", **kw: Any) -> None:
         self.dialect = check_dialect(dialect)
+        if depth_sides not in DEPTH_SIDES:
+            raise ValueError(f"unknown depth_sides {depth_sides!r}; one of {', '.join(DEPTH_SIDES)}")
+        self.depth_sides = depth_sides
         super().__init__(config, **kw)
         self.heartbeat_timeout = heartbeat_timeout
         self.heartbeat_reply = heartbeat_reply
@@ -334,6 +343,8 @@ class InfowaySim(SimServer):
             live = [(p, v) for p, v in levels if v]
             return [[st.inst.fmt(p) for p, _ in live], [f"{v:.{q}f}" for _, v in live]]
 
+        if self.depth_sides == "comments":  # seed 002's comments: a = 買盤 (bids), b = 賣盤 (asks)
+            asks, bids = bids, asks
         return orjson.dumps({"code": proto.PUSH_DEPTH, "data": {"a": side(asks), "b": side(bids),
                                                                 "s": self.symbol_of[code], "t": ts_ms}}).decode()
 

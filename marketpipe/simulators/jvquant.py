@@ -18,6 +18,10 @@ Choices made where the documentation is [I]/[U]:
   market ``hk`` is allocated but has no instruments;
 - at high rates a code's trades are split into lv2 rows of at most 200 trades (several rows of one code
   in a frame), and frames are cut at about 64 KB of text;
+- ``book_columns="price-first"`` sends lv1 book levels as (price, size) instead of the documents'
+  (size, price); ``close_snapshot="15:00:03"`` stamps every lv1 row with that clock time, as a feed
+  re-sending the day's last snapshot outside trading hours does (the decoder dates it by the
+  trading calendar);
 - ``restart`` fault: the next allocation hands out a new path (same port) and the old path answers 404;
 - allocation answers with the host:port the request came in on (works behind 0.0.0.0 in a container).
 """
@@ -47,14 +51,19 @@ MAX_FRAME_CHARS = 64_000
 GARBAGE = b"\xff\x00\x13\x37not-deflate\x00\xfe"
 
 
-def lv1_row(st: State, ts_ms: int, dialect: str = "documented") -> str:
+#: ``book_columns``: the documents' (size, price) level pairs, or (price, size)
+BOOK_COLUMNS = ("documented", "price-first")
+
+
+def lv1_row(st: State, ts_ms: int, dialect: str = "documented", book_columns: str = "documented",
+            clock: str | None = None) -> str:
     f = st.inst.fmt
     bids, asks = st.book(protocol.LV1_DEPTH)
     volume, amount = str(int(st.volume)), f"{st.amount:.2f}"
-    parts = [shanghai_hms(ts_ms), st.inst.name, f(st.last), f"{st.ratio_pct:.2f}",
+    parts = [clock or shanghai_hms(ts_ms), st.inst.name, f(st.last), f"{st.ratio_pct:.2f}",
              *((volume, amount) if dialect == "documented" else (amount, volume))]
     for p, q in bids + asks:
-        parts += (str(q), f(p))
+        parts += (str(q), f(p)) if book_columns == "documented" else (f(p), str(q))
     return protocol.FIELD_SEP.join(parts)
 
 
@@ -104,8 +113,13 @@ class JvQuantSim(SimServer):
     default_symbols = DEFAULT_SYMBOLS
 
     def __init__(self, config: Any = None, *, extra_routes: Callable[[web.Application], None] | None = None,
-                 dialect: str = "documented", **kw: Any) -> None:
+                 dialect: str = "documented", book_columns: str = "documented", close_snapshot: str | None = None,
+                 **kw: Any) -> None:
         self.dialect = check_dialect(dialect)
+        if book_columns not in BOOK_COLUMNS:
+            raise ValueError(f"unknown book_columns {book_columns!r}; one of {', '.join(BOOK_COLUMNS)}")
+        self.book_columns = book_columns
+        self.close_snapshot = close_snapshot
         super().__init__(config, **kw)
         self.extra_routes = extra_routes
         self.generation = secrets.token_hex(4)
@@ -221,7 +235,7 @@ class JvQuantSim(SimServer):
             return [(key + protocol.KEY_SEP + records(chunk),
                      {"kind": "lv2", "code": code, "trade_ids": [t.trade_id for t in chunk]}) for chunk in chunks]
         if level == "lv1":
-            body = us_lv1_row(st, ts) if kind == "us" else lv1_row(st, ts, self.dialect)
+            body = us_lv1_row(st, ts) if kind == "us" else lv1_row(st, ts, self.dialect, self.book_columns, self.close_snapshot)
         elif kind in ("us", "index"):  # lv10 is A-share only, and an index has no book
             return []
         else:

@@ -27,7 +27,7 @@ from marketpipe.rawframe import RawMeta
 
 #: Bumped whenever a decoder change can alter the records derived from the same frame;
 #: stored in every record (``parser_version``) and every dead letter.
-PARSER_VERSION = "decode-1.1"
+PARSER_VERSION = "decode-1.2"
 
 #: Longest reason kept: the dead letter carries the raw frame anyway.
 MAX_REASON = 300

@@ -10,7 +10,9 @@ from functools import lru_cache
 from typing import Any, Callable
 
 from marketpipe.processors import symbols
+from marketpipe.processors.decode import metrics
 from marketpipe.processors.decode.base import PARSER_VERSION, Normalized, ParseError, RawFrame
+from marketpipe.tradingdays import ClockAnchor
 
 CST_OFFSET_MS = 8 * 3600 * 1000
 DAY_MS = 24 * 3600 * 1000
@@ -220,14 +222,35 @@ def levels(prices: list[float], sizes: list[float]) -> list[dict[str, float]]:
     return [{"price": p, "size": s} for p, s in zip(prices, sizes) if p > 0]
 
 
+def oriented(provider: str, bids: list[dict[str, float]],
+             asks: list[dict[str, float]]) -> tuple[list[dict[str, float]], list[dict[str, float]]]:
+    """(bids, asks) the right way round, decided by their prices (levels best first).
+
+    A book whose best bid is above its best ask is crossed in our reading. When every bid of the
+    other reading lies at or below every ask (the sides were sent under each other's key), the
+    sides are swapped and counted (``metrics.BOOK_REORIENTED``, kind ``sides``); a book crossed
+    either way is a ParseError (``crossed book``), dead-lettered rather than published. Equal
+    best prices are a locked book (the call auction's indicative match), published as is.
+    Hot path: one comparison for a book that is the right way round.
+    """
+    if not bids or not asks or bids[0]["price"] <= asks[0]["price"]:
+        return bids, asks
+    if max(lv["price"] for lv in asks) <= min(lv["price"] for lv in bids):
+        metrics.BOOK_REORIENTED.labels(provider, "sides").inc()
+        return asks, bids
+    raise ParseError(f"crossed book: best bid {bids[0]['price']} above best ask {asks[0]['price']}, "
+                     "and not the other way round either")
+
+
 class Emitter:
     """Builds the records of one frame: the shared envelope and a running ``source.index``.
 
     One method per schema builds the record in a single dict literal (the hot path); the
-    key order is the schema's field order.
+    key order is the schema's field order. Books are published the right way round or not at
+    all (:func:`oriented`).
     """
 
-    __slots__ = ("provider", "recv_ns", "out", "topic", "partition", "offset", "clock_cache", "day_start")
+    __slots__ = ("provider", "recv_ns", "out", "topic", "partition", "offset", "clock_cache", "day_start", "anchor")
 
     def __init__(self, frame: RawFrame) -> None:
         self.provider = frame.provider
@@ -236,6 +259,7 @@ class Emitter:
         self.topic, self.partition, self.offset = frame.topic, frame.partition, frame.offset
         self.clock_cache: dict[str, int] = {}  # rows of one frame repeat the same clock times
         self.day_start: int | None = None  # only clock-time providers need it
+        self.anchor: ClockAnchor | None = None  # how jvQuant A-share clock times of this frame are dated
 
     def event_time(self, text: str, convert: Callable[[str, int, int], int] | None = None) -> int:
         """A provider time string of this frame -> UTC epoch ms (cached per frame). ``convert`` is
@@ -264,6 +288,8 @@ class Emitter:
 
     def depth(self, symbol: str, venue: str, event_time: int, bids: list[dict[str, float]],
               asks: list[dict[str, float]]) -> None:
+        if bids and asks and bids[0]["price"] > asks[0]["price"]:
+            bids, asks = oriented(self.provider, bids, asks)
         self.out.append(Normalized("Depth", DEPTH, symbol, {
             "provider": self.provider, "symbol": symbol, "venue_symbol": venue, "event_time": event_time,
             "receive_time_ns": self.recv_ns, "bids": bids, "asks": asks, "parser_version": PARSER_VERSION,
@@ -274,6 +300,8 @@ class Emitter:
               high: float | None = None, low: float | None = None, cum_volume: float | None = None,
               cum_amount: float | None = None, bids: list[dict[str, float]] | None = None,
               asks: list[dict[str, float]] | None = None, field_order: str | None = None) -> None:
+        if bids and asks and bids[0]["price"] > asks[0]["price"]:
+            bids, asks = oriented(self.provider, bids, asks)
         if change_pct is None and prev_close is not None and prev_close > 1e-9:
             change_pct = (last / prev_close - 1.0) * 100.0
         self.out.append(Normalized("Quote", QUOTE, symbol, {

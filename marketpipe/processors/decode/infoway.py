@@ -18,7 +18,10 @@ Shapes the provider documents print and protocols.md §0:
   anything else dead-letters with ``kline interval unknown``.
 * Depth: ``a`` = asks, ``b`` = bids, column-major ``[[prices],[qtys]]``. The document's
   comments call ``a`` 買盤, but its own prices put ``a`` (326.89 up) above ``b`` (326.88
-  down): ``a`` are asks.
+  down): ``a`` are asks. The prices decide each frame (``common.oriented``): a depth whose ``a``
+  lies below its ``b``, as a server following those comments would send it, is turned round and
+  counted (``metrics.BOOK_REORIENTED``, kind ``sides``); one crossed either way is dead-lettered
+  (``crossed book``).
 
 Readings: ``t`` is epoch ms on trades/depth and a string of epoch SECONDS (bar start) on
 klines; both spellings are accepted everywhere (a value below 1e11 is seconds). A push whose

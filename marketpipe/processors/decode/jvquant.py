@@ -26,6 +26,13 @@ Readings where the provider documents and protocols.md disagree (§0):
   record; an A-share record with no such field is rejected, never dated from its trade
   number. A record with price 0 is not a trade: skipped and counted (``metrics.SKIPPED``).
 
+* **lv1 book columns**: the documents give each level as 挂单数量,挂单价格 (size, price). A row
+  whose best levels only make sense as (price, size) — the price near the last price, the size
+  a whole number — is read that way and counted (``metrics.BOOK_REORIENTED``, kind ``price/size
+  columns``); when both or neither reading fits, the documented one is used. Every book then
+  goes through ``common.oriented``: bids and asks sent under each other's place are turned
+  round (kind ``sides``), a book crossed either way dead-letters its row (``crossed book``).
+
 Other readings where protocols.md §1.4 is [I]/[U]:
 
 * **Batched snapshots** (``|`` in lv1/lv10): every piece becomes a record with its own
@@ -36,8 +43,12 @@ Other readings where protocols.md §1.4 is [I]/[U]:
 * **lv2 pieces** carrying several ``price,vol`` pairs (HK, US) give one Tick per pair; the
   k-th extra pair gets trade id ``<id>#<k>`` so ids stay unique.
 * **Market** comes from the code: 6 digits or ``i``+6 digits -> A-share, <=5 digits -> HK,
-  letters -> US. Times are China wall time (``HH:MM:SS[.fff]``) dated by the receive
-  time; HK/US time formats are unknown, so ``YYYY-MM-DD HH:MM:SS`` (China time) and epoch
+  letters -> US. Times are China wall time (``HH:MM:SS[.fff]``) without a date, dated by
+  the trading calendar (marketpipe/tradingdays.py): the latest instant with that time of day
+  on a trading day (A-share: SSE/SZSE holidays and weekends; HK/US: every day, no table
+  shipped) at most 1 h after the receive time. So a 15:00:03 snapshot received on Monday at
+  08:30 or on a Saturday is Friday's close, and no record is dated more than 1 h ahead of its
+  receipt. HK/US time formats are unknown, so ``YYYY-MM-DD HH:MM:SS`` (China time) and epoch
   seconds/ms are accepted too, within the event-time window of the receive time.
 * HK lv1 is 47 fields (10 levels); an HK row of exactly 26 fields is read in the A-share
   layout (5 levels). Empty book levels (price 0) are dropped.
@@ -58,13 +69,14 @@ from __future__ import annotations
 
 import zlib
 
+from marketpipe import tradingdays
 from marketpipe.processors import symbols
 from marketpipe.processors.decode import metrics
 from marketpipe.processors.decode.base import DecoderState, Normalized, ParseError, RawFrame, Rejected
 from marketpipe.processors.decode.common import (
     Emitter,
     check_event_time,
-    cst_clock_to_utc_ms,
+    clock_ms,
     floats,
     is_clock,
     levels,
@@ -94,6 +106,8 @@ MAX_NAME_COMMAS = 3
 #: hundred per push, so more than this in one row is not a push.
 MAX_RECORDS_PER_ROW = 1000
 MAX_SNAPSHOTS_PER_ROW = 100
+#: a level-1 book price lies within these multiples of the last price (daily limits are ±5..30 %)
+BOOK_LO, BOOK_HI = 0.5, 1.5
 
 #: (record number, its offset in the row payload, the record text, why): a bad record of a row
 BadRecord = tuple[int, int, str, ParseError]
@@ -217,24 +231,37 @@ def decode_row(em: Emitter, state: DecoderState, row: str, bad: list[BadRecord])
     parser(em, state, code, symbol, symbols.jvquant_market(code), payload, bad)
 
 
-def when(em: Emitter, text: str, clock: bool | None = None) -> int:
+def when(em: Emitter, text: str, clock: bool | None = None, market: str = "cn") -> int:
     """Event time of a provider time string, within the plausible window of the receive time.
 
-    A clock time is dated by the receive time, within 12 h of it (common.cst_clock_to_utc_ms):
-    that dating is its window, so only a time that carries its own date is checked further.
+    A clock time is dated by the trading calendar (:func:`marketpipe.tradingdays.clock_anchor`):
+    the latest instant with that time of day on a trading day (A-share: SSE/SZSE calendar; HK,
+    US: every day) at most 1 h after the receive time. That dating is its window, so only a time
+    that carries its own date is checked further.
     """
-    t = em.clock_cache.get(text)  # rows of a frame repeat their times: checked once
-    if t is not None:
-        return t
+    if market == "cn":  # rows of a frame repeat their times: dated once (other markets are rare)
+        t = em.clock_cache.get(text)
+        if t is not None:
+            return t
     if clock or (clock is None and is_clock(text)):
         if em.recv_ns <= 0:
             raise ParseError(f"event time {text[:16]!r}: no receive time to date a clock time by")
-        return em.event_time(text, cst_clock_to_utc_ms)
+        return clock_time(em, text, market)
     try:
         return check_event_time(em.event_time(text), em.recv_ns)
     except ParseError:
         em.clock_cache.pop(text, None)  # never served from the cache unchecked
         raise
+
+
+def clock_time(em: Emitter, text: str, market: str) -> int:
+    if market != "cn":
+        return tradingdays.clock_anchor(em.recv_ns // 1_000_000, a_share=False).date(clock_ms(text))
+    anchor = em.anchor
+    if anchor is None:
+        anchor = em.anchor = tradingdays.clock_anchor(em.recv_ns // 1_000_000)
+    t = em.clock_cache[text] = anchor.date(clock_ms(text))
+    return t
 
 
 def check_name(name: str | None, code: str) -> str | None:
@@ -265,7 +292,7 @@ def lv1(em: Emitter, state: DecoderState, code: str, symbol: str, market: str, p
             price, ratio, f5, f6 = floats(f[1:5], "lv1")
             amount, volume, order = amount_volume(state, symbol, market, price, f5, f6)
             stamp = f[5] or f[6]
-            em.quote(symbol, code, when(em, stamp) if stamp else em.recv_ns // 1_000_000, price,
+            em.quote(symbol, code, when(em, stamp, None, market) if stamp else em.recv_ns // 1_000_000, price,
                      change_pct=ratio, cum_volume=volume, cum_amount=amount, field_order=order)
             continue
         layout = market
@@ -285,9 +312,33 @@ def lv1(em: Emitter, state: DecoderState, code: str, symbol: str, market: str, p
         price = v[0]
         amount, volume, order = amount_volume(state, symbol, market, price, v[2], v[3])
         mid = 4 + 2 * depth
-        em.quote(symbol, code, when(em, f[0]), price, name=name, change_pct=v[1], cum_volume=volume,
-                 cum_amount=amount, bids=levels(v[5:mid:2], v[4:mid:2]), asks=levels(v[mid + 1::2], v[mid::2]),
-                 field_order=order)
+        # the documented (size, price) columns when the best levels read so (inlined: the hot path)
+        b1, a1 = v[5], v[mid + 1]
+        p = 1 if ((b1 == 0 or BOOK_LO * price <= b1 <= BOOK_HI * price and not v[4] % 1)
+                  and (a1 == 0 or BOOK_LO * price <= a1 <= BOOK_HI * price and not v[mid] % 1)) \
+            else book_columns(price, v, mid)
+        em.quote(symbol, code, when(em, f[0], None, market), price, name=name, change_pct=v[1], cum_volume=volume,
+                 cum_amount=amount, bids=levels(v[4 + p:mid:2], v[5 - p:mid:2]),
+                 asks=levels(v[mid + p::2], v[mid + 1 - p::2]), field_order=order)
+
+
+def plausible_level(ref: float, p: float, q: float) -> bool:
+    """A (price, size) reading of a book level: an empty level (price 0), or a price near the last
+    price (``ref``; any positive price when nothing traded yet) and a whole, non-negative size."""
+    if p == 0:
+        return True
+    return (ref <= 0 or BOOK_LO * ref <= p <= BOOK_HI * ref) and q >= 0 and q == int(q)
+
+
+def book_columns(ref: float, v: list[float], mid: int) -> int:
+    """Offset of the price column in a level-1 book: 1 for the documented (size, price) pairs, 0
+    for (price, size) when only that reading fits the prices (counted)."""
+    if plausible_level(ref, v[5], v[4]) and plausible_level(ref, v[mid + 1], v[mid]):
+        return 1
+    if plausible_level(ref, v[4], v[5]) and plausible_level(ref, v[mid], v[mid + 1]):
+        metrics.BOOK_REORIENTED.labels("jvquant", "price/size columns").inc()
+        return 0
+    return 1
 
 
 def plausible_average(avg: float, price: float) -> bool:
@@ -386,7 +437,7 @@ def lv2_record(em: Emitter, code: str, symbol: str, market: str, piece: str) -> 
         else:  # HK time format undocumented: the event-time window guards against an id read as a time
             stamp, trade_id, clock = f[0], f[1], False
         first = 2
-    event = when(em, stamp, clock)
+    event = when(em, stamp, clock, market)
     if n == 4:  # the common case: one trade per record
         price, vol = floats(f[2:], "lv2")
         if price == 0:  # not a trade (e.g. a cancellation): nothing to publish

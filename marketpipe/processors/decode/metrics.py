@@ -17,3 +17,8 @@ LV1_ORDER_CONTRADICTIONS = Counter(
     "marketpipe_decode_lv1_order_contradictions_total",
     "jvQuant lv1 rows whose amount/volume numbers contradict the order already decided for the symbol",
     ["provider"])
+BOOK_REORIENTED = Counter(
+    "marketpipe_decode_book_reoriented_total",
+    "Books read the other way round because their prices say so: kind 'price/size columns' (a jvQuant "
+    "level-1 book sent as price,size pairs) or 'sides' (bids and asks under each other's key)",
+    ["provider", "kind"])
