@@ -87,6 +87,11 @@ def _metadata(settings: Settings, timeout: float):
 
 
 def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
+    return up(settings, local=args.local, secure=args.secure, timeout=args.timeout)
+
+
+def up(settings: Settings, *, local: bool = False, secure: bool = False, timeout: float = 120.0) -> int:
+    """Start (or find) the broker the settings name; prints its bootstrap address. 0 when it answers."""
     from marketpipe.kafka_local import LauncherError
 
     if settings.kafka.external:
@@ -99,7 +104,7 @@ def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
         print(settings.kafka.bootstrap_servers)
         return 0
     # the compose service has no secured form: --secure always means the local launcher
-    compose = None if args.local or args.secure else compose_kafka_ready()
+    compose = None if local or secure else compose_kafka_ready()
     if compose is not None:
         _say("a Docker engine answers and marketpipe/kafka:local is built: starting the compose service 'kafka'")
         if _compose(compose, settings, "up", "-d", "kafka") != 0:
@@ -117,8 +122,8 @@ def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
     from marketpipe.kafka_security import SecurityError
 
     try:
-        broker = local_broker(settings, secure=args.secure)
-        print(broker.up(timeout=args.timeout))
+        broker = local_broker(settings, secure=secure)
+        print(broker.up(timeout=timeout))
     except (LauncherError, SecurityError) as exc:
         _say(f"marketpipe kafka up: {exc}")
         return 1

@@ -226,7 +226,7 @@ def _run_with_services(args: argparse.Namespace, settings: Settings) -> int:
     started_broker = local is not None and local.pid() is None
     registry = None
     try:
-        if broker_cli.cmd_up(argparse.Namespace(local=False, timeout=120.0), settings) != 0:
+        if broker_cli.up(settings, timeout=120.0) != 0:
             return 1
         registry, settings = start_registry(args, settings)
         return _run_pipeline(args, settings)
