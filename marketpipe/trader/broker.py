@@ -44,11 +44,12 @@ from typing import Any, Callable
 
 from marketpipe.protocol import jvquant as jvquant_protocol
 from marketpipe.quietlog import warn_plaintext
+from marketpipe.trader import statuses
 
 log = logging.getLogger(__name__)
 
 TYPE_BUY, TYPE_SELL = "证券买入", "证券卖出"
-FINAL_STATUSES = {"已成", "部撤", "已撤", "废单"}
+FINAL_STATUSES = statuses.FINAL_SPELLINGS
 #: order ``type`` spellings beyond the Chinese ones (担保品买入, 融券卖出 ... contain 买/卖)
 _BUY_WORDS, _SELL_WORDS = {"b", "buy"}, {"s", "sell", "sale"}
 

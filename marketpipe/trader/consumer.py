@@ -57,7 +57,7 @@ from typing import Any
 
 from marketpipe import topics
 from marketpipe.settings import Settings
-from marketpipe.trader import commands, metrics, rules, signing
+from marketpipe.trader import commands, metrics, rules, signing, statuses
 from marketpipe.trader.broker import BrokerRejected, JvQuantBroker, OutcomeUnknown
 from marketpipe.trader.ledger import Entry, Ledger, NotAcknowledged
 from marketpipe.trader.reconcile import Hooks, settle
@@ -65,6 +65,8 @@ from marketpipe.trader.reconcile import Hooks, settle
 log = logging.getLogger(__name__)
 
 KILL_SWITCH_KEY = commands.KILL_SWITCH_KEY
+#: ledger entry ``extra`` key: the last (state, filled volume) emitted for the broker order
+REPORTED = "reported"
 
 
 @dataclass(frozen=True)
@@ -407,24 +409,23 @@ class Trader:
             return
         for order in orders:
             entry = open_entries.get(order.order_id)
-            if entry is None or (order.deal_volume == entry.filled_volume and order.status == entry.broker_status):
+            if entry is None:
+                continue
+            last_state, last_filled = entry.extra.get(REPORTED) or ("", entry.filled_volume)
+            nxt = statuses.step(last_state, int(last_filled), order.status, order.deal_volume, order.volume)
+            if nxt is None:
                 continue
             cmd = {"command_id": entry.command_id, "account": entry.account, "symbol": entry.symbol,
                    "side": entry.side, "price": entry.price, "volume": entry.volume}
-            if order.status in ("已撤", "部撤"):
-                state = "CANCELLED"
-            elif order.deal_volume >= order.volume and order.volume:
-                state = "FILLED"
-            elif order.deal_volume > entry.filled_volume:
-                state = "PARTIALLY_FILLED"
-            else:
-                entry.broker_status = order.status
-                continue
-            entry.filled_volume, entry.broker_status = order.deal_volume, order.status
-            if order.final:
+            entry.filled_volume, entry.broker_status = nxt.filled, order.status
+            entry.extra[REPORTED] = [nxt.state, nxt.filled]  # durable: a restart does not emit it again
+            if nxt.final:
                 entry.state = "DONE"
-            self.emit(entry, cmd, state, broker_order_id=order.order_id, filled=order.deal_volume,
-                      avg_price=order.deal_price if order.deal_volume else None, reason=order.status)
+            reason = order.status
+            if nxt.state == statuses.REJECTED:
+                reason = f"the counter lists the order as {order.status} (rejected after it was accepted)"
+            self.emit(entry, cmd, nxt.state, broker_order_id=order.order_id, filled=nxt.filled,
+                      avg_price=order.deal_price if nxt.filled else None, reason=reason)
             self.ledger.put(entry, flush=False)
         self.flush()
 
