@@ -75,12 +75,15 @@ def cmd_cancel(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_halt(args: argparse.Namespace, settings: Settings) -> int:
     from marketpipe.trader import commands
 
+    halt = args.order_command == "halt"
+    # halting needs no key (fail-safe) but is signed when there is one; a resume must be signed
+    key = settings.order_signing_key.reveal() if halt else _key(settings)
     try:
-        commands.set_kill_switch(settings, args.order_command == "halt", args.reason)
+        commands.set_kill_switch(settings, halt, args.reason, key or "")
     except RuntimeError as exc:
         print(f"marketpipe order {args.order_command}: {exc}", file=sys.stderr)
         return 1
-    print("kill switch " + ("ON: the trader accepts no new orders" if args.order_command == "halt" else "off"))
+    print("kill switch " + ("ON: the trader accepts no new orders" if halt else "off (signed resume)"))
     return 0
 
 
@@ -113,7 +116,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--ttl", type=float, default=30.0)
     c.set_defaults(func=cmd_cancel)
     for name, text in (("halt", "kill switch ON: the trader stops placing new orders at once"),
-                       ("resume", "kill switch off")):
+                       ("resume", "kill switch off (signed with MARKETPIPE_ORDER_SIGNING_KEY)")):
         h = osub.add_parser(name, help=text)
         h.add_argument("--reason", default="", help="why (shown in the trader's log)")
         h.set_defaults(func=cmd_halt)

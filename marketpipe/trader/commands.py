@@ -95,10 +95,20 @@ class KillSwitch:
     halted: bool
     reason: str = ""
     readable: bool = True
+    record: dict[str, Any] | None = None  # the record as read (None: a tombstone)
+    at_ms: int = 0  # its stated time, 0 when it has none
 
 
-def kill_switch_value(halted: bool, reason: str = "") -> bytes:
-    return json.dumps({"halted": halted, "reason": reason, "at_ms": int(time.time() * 1000)}).encode()
+def kill_switch_value(halted: bool, reason: str = "", key: str = "", now_ms: int | None = None) -> bytes:
+    """One kill-switch record; signed when ``key`` is given (a resume must be: see trader/controls.py)."""
+    from marketpipe.trader import controls
+
+    record: dict[str, Any] = {"halted": halted, "reason": reason,
+                              "at_ms": int(time.time() * 1000) if now_ms is None else now_ms}
+    if key:
+        record["key_id"] = "default"
+        record["signature"] = signing.sign_control(controls.KIND_KILL_SWITCH, record, "default", record["at_ms"], key)
+    return json.dumps(record, ensure_ascii=False).encode()
 
 
 def read_kill_switch(value: bytes | None) -> KillSwitch:
@@ -117,13 +127,17 @@ def read_kill_switch(value: bytes | None) -> KillSwitch:
     if not isinstance(state, dict) or not isinstance(state.get("halted"), bool):
         return KillSwitch(True, f"unreadable kill-switch record (no boolean 'halted' in {str(value[:80])}): "
                                 "halted until a valid one", False)
-    return KillSwitch(state["halted"], str(state.get("reason") or ""))
+    at_ms = state.get("at_ms")
+    return KillSwitch(state["halted"], str(state.get("reason") or ""), record=state,
+                      at_ms=at_ms if isinstance(at_ms, int) and not isinstance(at_ms, bool) else 0)
 
 
-def set_kill_switch(settings: Settings, halted: bool, reason: str = "") -> None:
+def set_kill_switch(settings: Settings, halted: bool, reason: str = "", key: str = "") -> None:
+    """Write the kill switch; a resume (``halted`` False) is refused by the trader unless signed with ``key``."""
     from confluent_kafka import Producer
 
     producer = Producer({**settings.kafka.client_config(), "enable.idempotence": True, "acks": "all"})
-    producer.produce(settings.topic(topics.ORDER_CONTROL), key=KILL_SWITCH_KEY, value=kill_switch_value(halted, reason))
+    producer.produce(settings.topic(topics.ORDER_CONTROL), key=KILL_SWITCH_KEY,
+                     value=kill_switch_value(halted, reason, key))
     if producer.flush(30):
         raise RuntimeError("kill switch not acknowledged by Kafka in 30 s")

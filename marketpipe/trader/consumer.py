@@ -57,7 +57,7 @@ from typing import Any
 
 from marketpipe import topics
 from marketpipe.settings import Settings
-from marketpipe.trader import commands, metrics, rules, signing, statuses
+from marketpipe.trader import commands, controls, metrics, rules, signing, statuses
 from marketpipe.trader.broker import BrokerRejected, JvQuantBroker, OutcomeUnknown
 from marketpipe.trader.ledger import Entry, Ledger, NotAcknowledged
 from marketpipe.trader.reconcile import Hooks, settle
@@ -172,6 +172,7 @@ class Trader:
         self.ledger = Ledger(self.producer, settings.topic(topics.ORDER_LEDGER), self.groups.ledger)
         self.halted = False
         self.halt_reason = ""
+        self.control_at_ms = 0  # newest order.control record applied (a resume must be newer)
         self.poisoned = 0
         self.crash_point = settings.trader.crash_point
         self.last_poll = 0.0
@@ -218,10 +219,27 @@ class Trader:
             raise NotAcknowledged("order events not acknowledged by Kafka in 30 s")
 
     # ---- kill switch --------------------------------------------------------------------------
-    def on_control(self, key: bytes | None, value: bytes | None, source: RecordRef | None = None) -> None:
+    def on_control(self, key: bytes | None, value: bytes | None, source: RecordRef | None = None,
+                   timestamp_ms: int | None = None) -> None:
+        """Apply one order.control record. Halting needs no key; lifting a halt needs a signed, fresh,
+        new record (:mod:`marketpipe.trader.controls`), else the trader stays halted."""
         if key != KILL_SWITCH_KEY:
             return
         state = commands.read_kill_switch(value)
+        if self.halted and not state.halted:
+            refusal = controls.check_signed(controls.KIND_KILL_SWITCH, state.record, self.key,
+                                            last_at_ms=self.control_at_ms, record_ts_ms=timestamp_ms,
+                                            now_ms=int(time.time() * 1000))
+            if refusal is not None:
+                controls.REFUSED.labels(refusal.reason).inc()
+                log.error("kill switch stays ON: resume record %s refused: %s", source or "?", refusal.detail)
+                return
+        # the time a later resume must be newer than: the broker's stamp where there is one (a halt is
+        # unsigned, so its own at_ms may say anything)
+        stamp = timestamp_ms if timestamp_ms and timestamp_ms > 0 else state.at_ms
+        if state.readable and not state.halted and state.at_ms:
+            stamp = state.at_ms  # a verified resume: its signed time
+        self.control_at_ms = max(self.control_at_ms, stamp or 0)
         self.halted = state.halted
         self.halt_reason = state.reason if state.readable else f"{state.reason} (record {source or '?'})"
         metrics.HALTED.set(1 if self.halted else 0)
@@ -467,6 +485,11 @@ class Trader:
             self.reconcile(entry, cmd, 0, resend=entry.expires_at > int(time.time() * 1000))
 
 
+def _timestamp_ms(msg: Any) -> int | None:
+    kind, ts = msg.timestamp()
+    return ts if kind != 0 and ts > 0 else None  # 0: TIMESTAMP_NOT_AVAILABLE
+
+
 def read_control_to_end(trader: Trader, control: Any, partitions: int, timeout: float = 30.0) -> None:
     """Apply order.control up to its end before any command is handled.
 
@@ -480,7 +503,8 @@ def read_control_to_end(trader: Trader, control: Any, partitions: int, timeout: 
                 if msg.error().code() == -191:  # _PARTITION_EOF
                     at_end.add(msg.partition())
                 continue
-            trader.on_control(msg.key(), msg.value(), RecordRef(msg.topic(), msg.partition(), msg.offset()))
+            trader.on_control(msg.key(), msg.value(), RecordRef(msg.topic(), msg.partition(), msg.offset()),
+                              _timestamp_ms(msg))
     if len(at_end) < partitions:
         trader.halted, trader.halt_reason = True, f"order.control not read to its end in {timeout:.0f} s"
         metrics.HALTED.set(1)
@@ -513,7 +537,7 @@ def run_loop(trader: Trader, stop: threading.Event, idle_exit: float | None = No
         while not stop.is_set():
             for ctl in control.consume(100, timeout=0):
                 if not ctl.error():
-                    trader.on_control(ctl.key(), ctl.value(), RecordRef.of(ctl))
+                    trader.on_control(ctl.key(), ctl.value(), RecordRef.of(ctl), _timestamp_ms(ctl))
             msg = commands.poll(0.2)
             trader.maybe_poll()
             if msg is None:
