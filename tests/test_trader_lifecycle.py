@@ -4,13 +4,16 @@ a recorder, the counter a scripted fake."""
 
 from __future__ import annotations
 
+import json
+from decimal import Decimal
 from typing import Any
 
 import pytest
 
 from marketpipe import settings as settings_mod
-from marketpipe.trader import consumer, statuses
-from marketpipe.trader.broker import BrokerOrder, parse_order
+from marketpipe.schemas.codec import Codec
+from marketpipe.trader import commands, consumer, rules, statuses
+from marketpipe.trader.broker import BrokerOrder, NotSent, OutcomeUnknown, parse_order
 from marketpipe.trader.ledger import Entry
 
 KEY = "k3y"
@@ -41,9 +44,22 @@ class ScriptedCounter:
     def __init__(self) -> None:
         self.rows: list[dict[str, Any]] = []
         self.placed: list[tuple[Any, ...]] = []
+        self.place_faults: list[Exception] = []  # raised by the next /buy calls, in order
+        self.list_fault: Exception | None = None
+        self.on_place: Any = None
 
     def orders(self) -> list[BrokerOrder]:
+        if self.list_fault is not None:
+            raise self.list_fault
         return [parse_order(r) for r in self.rows]
+
+    def place(self, side: str, code: str, name: str, price: Any, volume: int) -> str:
+        self.placed.append((side, code, name, price, volume))
+        if self.on_place is not None:
+            self.on_place()
+        if self.place_faults:
+            raise self.place_faults.pop(0)
+        return f"9{len(self.placed):06d}"
 
     def positions(self) -> dict[str, Any]:
         return {"hold_list": []}
@@ -56,10 +72,13 @@ def row(status: str, deal: int = 0, order_id: str = "1334564", volume: int = 100
             "deal_price": "1500.00" if deal else "0", "deal_volume": str(deal)}
 
 
-def make_trader(counter: ScriptedCounter) -> tuple[consumer.Trader, Recorder]:
+def make_trader(counter: ScriptedCounter, reference: dict[str, rules.Reference] | None = None
+                ) -> tuple[consumer.Trader, Recorder]:
     s = settings_mod.load({"KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9", "MARKETPIPE_ORDER_SIGNING_KEY": KEY,
-                           "JVQUANT_TRADE_ACCOUNT": ACCOUNT, "MARKETPIPE_METRICS_PORT": "-1"})
-    trader = consumer.Trader(s, counter, {}, consumer.limits_from(s))  # type: ignore[arg-type]
+                           "JVQUANT_TRADE_ACCOUNT": ACCOUNT, "MARKETPIPE_METRICS_PORT": "-1",
+                           "MARKETPIPE_TRADER_POLL_SECONDS": "0.01", "MARKETPIPE_TRADER_MAX_ORDER_NOTIONAL": "1000000"})
+    trader = consumer.Trader(s, counter, reference or {}, consumer.limits_from(s))  # type: ignore[arg-type]
+    trader.settle_block_s = 0.1
     rec = Recorder()
     trader.producer = rec  # type: ignore[assignment]
     trader.ledger.producer = rec
@@ -73,10 +92,104 @@ def submitted(trader: consumer.Trader, command_id: str = "c1", order_id: str = "
     return entry
 
 
+def events(trader: consumer.Trader, rec: Recorder, command_id: str | None = None) -> list[dict[str, Any]]:
+    out = [trader.codec.decode(v, expect="OrderEvent").record for t, _, v in rec.records
+           if v is not None and t.endswith("order.events")]
+    return [e for e in out if command_id is None or e["command_id"] == command_id]
+
+
 def states(trader: consumer.Trader, rec: Recorder) -> list[tuple[str, int]]:
-    events = [trader.codec.decode(v, expect="OrderEvent").record for t, _, v in rec.records
-              if v is not None and t.endswith("order.events")]
-    return [(e["state"], e["filled_volume"]) for e in events]
+    return [(e["state"], e["filled_volume"]) for e in events(trader, rec)]
+
+
+MOUTAI = {"600519.SH": rules.Reference(Decimal("1500.00"), "贵州茅台")}
+
+
+def handle(trader: consumer.Trader, cmd: dict[str, Any]) -> consumer.Outcome:
+    return trader.handle(Codec().encode("OrderCommand", cmd), 0, consumer.RecordRef("order.commands", 0, 0))
+
+
+def buy(price: str = "1500.00", volume: int = 100, **kw: Any) -> dict[str, Any]:
+    return commands.place(ACCOUNT, "600519.SH", "buy", price, volume, KEY, **kw)
+
+
+def test_the_security_name_comes_from_the_reference_else_md_quote_else_the_command_is_rejected() -> None:
+    counter = ScriptedCounter()
+    trader, rec = make_trader(counter, {"600519.SH": rules.Reference(Decimal("1500.00"), "")})
+    nameless = buy()
+    assert handle(trader, nameless).commit
+    assert [(e["state"], e["rule"]) for e in events(trader, rec, nameless["command_id"])] == \
+        [("REJECTED", "unknown_name")]
+    assert counter.placed == []  # never sent with an empty name
+    trader.names.learn("600519.SH", "贵州茅台")  # as md.quote carries it
+    named = buy()
+    handle(trader, named)
+    assert counter.placed[0][2] == "贵州茅台"
+    assert events(trader, rec, named["command_id"])[-1]["state"] == "SUBMITTED"
+
+
+def test_a_halt_while_a_command_settles_stops_the_resend() -> None:
+    counter = ScriptedCounter()
+    trader, rec = make_trader(counter, MOUTAI)
+    trader.settle_block_s = 5.0
+    counter.place_faults = [NotSent("buy not sent: login: HTTP 503")]
+    # the halt is written while the first (unsent) try is being settled
+    halt = commands.kill_switch_value(True, "risk officer")
+    counter.on_place = lambda: setattr(trader, "check_control",
+                                       lambda: trader.on_control(commands.KILL_SWITCH_KEY, halt))
+    cmd = buy()
+    assert handle(trader, cmd).commit
+    assert len(counter.placed) == 1  # not sent again after the halt
+    last = events(trader, rec, cmd["command_id"])[-1]
+    assert (last["state"], last["rule"]) == ("REJECTED", "kill_switch")
+
+
+def test_an_unresolved_command_is_parked_blocks_its_symbol_and_is_reconciled_in_the_background() -> None:
+    counter = ScriptedCounter()
+    trader, rec = make_trader(counter, MOUTAI)
+    counter.place_faults = [OutcomeUnknown("buy: unreadable answer (IncompleteRead)")]
+    counter.list_fault = OutcomeUnknown("check_order: HTTP 503")
+    first = buy(ttl_s=600)
+    assert handle(trader, first).commit  # the partition moves on
+    entry = trader.ledger.get(first["command_id"])
+    assert entry is not None and entry.state == "INTENT"
+    parked = events(trader, rec, first["command_id"])[-1]
+    assert parked["state"] == "UNKNOWN" and "parked" in parked["reason"]
+    second = buy(price="1501.00")
+    assert handle(trader, second).commit
+    assert [(e["state"], e["rule"]) for e in events(trader, rec, second["command_id"])] == \
+        [("REJECTED", "unresolved_order")]
+    assert len(counter.placed) == 1
+    # the counter answers again and lists the order: the background poll resolves it
+    counter.list_fault = None
+    counter.rows = [row("已报", order_id="1334564")]
+    counter.rows[0]["day"], counter.rows[0]["time"] = "", ""  # no time: matched on code, side, price, volume
+    trader.maybe_poll()
+    assert entry.state == "SUBMITTED" and entry.broker_order_id == "1334564"
+    third = buy(price="1502.00")
+    handle(trader, third)
+    assert events(trader, rec, third["command_id"])[-1]["state"] == "SUBMITTED"
+    assert len(counter.placed) == 2  # one /buy per placed command
+
+
+def test_an_operator_resolves_a_parked_command_with_a_signed_record() -> None:
+    counter = ScriptedCounter()
+    trader, rec = make_trader(counter, MOUTAI)
+    counter.place_faults = [OutcomeUnknown("buy: no answer")]
+    counter.list_fault = OutcomeUnknown("check_order: HTTP 503")
+    cmd = buy(ttl_s=600)
+    handle(trader, cmd)
+    key = b"resolve:" + cmd["command_id"].encode()
+    trader.on_control(key, json.dumps({"command_id": cmd["command_id"], "placed": None}).encode())  # unsigned
+    assert trader.ledger.get(cmd["command_id"]).state == "INTENT"  # type: ignore[union-attr]
+    trader.on_control(key, commands.resolution_value(cmd["command_id"], None, KEY))
+    entry = trader.ledger.get(cmd["command_id"])
+    assert entry is not None and entry.state == "FAILED"
+    last = events(trader, rec, cmd["command_id"])[-1]
+    assert last["state"] == "FAILED" and "operator" in last["reason"]
+    again = buy(price="1501.00")
+    handle(trader, again)
+    assert events(trader, rec, again["command_id"])[-1]["state"] == "SUBMITTED"
 
 
 def test_an_order_the_counter_lists_as_fei_dan_ends_rejected_with_its_reason() -> None:

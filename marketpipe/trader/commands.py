@@ -141,3 +141,35 @@ def set_kill_switch(settings: Settings, halted: bool, reason: str = "", key: str
                      value=kill_switch_value(halted, reason, key))
     if producer.flush(30):
         raise RuntimeError("kill switch not acknowledged by Kafka in 30 s")
+
+
+# ---- operator resolutions of unresolved commands (order.control, key ``resolve:<command id>``) -----
+def resolution_value(command_id: str, placed: str | None, key: str, now_ms: int | None = None) -> bytes:
+    """A signed verdict: the command's order is ``placed`` (its broker order id) or, with None, not placed."""
+    from marketpipe.trader import controls
+
+    record: dict[str, Any] = {"command_id": command_id, "placed": placed or None,
+                              "at_ms": int(time.time() * 1000) if now_ms is None else now_ms, "key_id": "default"}
+    record["signature"] = signing.sign_control(controls.KIND_RESOLVE, record, "default", record["at_ms"], key)
+    return json.dumps(record, ensure_ascii=False).encode()
+
+
+def read_resolution(value: bytes | None) -> dict[str, Any] | None:
+    """The record, or None for a tombstone or anything that is not a JSON object (refused as unsigned)."""
+    if value is None:
+        return None
+    try:
+        record = json.loads(value)
+    except (ValueError, UnicodeDecodeError):
+        return {}
+    return record if isinstance(record, dict) else {}
+
+
+def send_resolution(settings: Settings, command_id: str, placed: str | None, key: str) -> None:
+    from confluent_kafka import Producer
+
+    producer = Producer({**settings.kafka.client_config(), "enable.idempotence": True, "acks": "all"})
+    producer.produce(settings.topic(topics.ORDER_CONTROL), key=b"resolve:" + command_id.encode(),
+                     value=resolution_value(command_id, placed, key))
+    if producer.flush(30):
+        raise RuntimeError("resolution not acknowledged by Kafka in 30 s")

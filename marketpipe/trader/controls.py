@@ -24,6 +24,7 @@ from prometheus_client import Counter
 from marketpipe.trader import signing
 
 KIND_KILL_SWITCH = "kill_switch"
+KIND_RESOLVE = "resolve"
 KEY_IDS = frozenset({"default"})
 #: how far a record's signed time may be from its Kafka timestamp (clock skew plus delivery)
 MAX_SKEW_MS = 120_000
