@@ -61,7 +61,7 @@ COMPONENTS: tuple[Component, ...] = (
               read=("raw.*", topics.MD_TICK, topics.MD_STATUS, topics.MD_BAR_STATE), write=("md.*",),
               groups=(*_PROCESSOR_APPS, "marketpipe-gap-feed"), owns=_PROCESSOR_APPS),
     Component("trader", "`marketpipe trade`: order.commands and the kill switch -> the broker -> order.events",
-              read=(topics.ORDER_COMMANDS, topics.ORDER_CONTROL, topics.ORDER_LEDGER),
+              read=(topics.ORDER_COMMANDS, topics.ORDER_CONTROL, topics.ORDER_LEDGER, topics.MD_QUOTE),
               write=(topics.ORDER_EVENTS, topics.ORDER_LEDGER, topics.ORDER_POSITIONS),
               groups=("marketpipe-trader", "marketpipe-trader-control", "marketpipe-trader-ledger-reader")),
     Component("sender", "`marketpipe order place|cancel`, a strategy: signed commands onto order.commands",

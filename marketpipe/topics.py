@@ -99,7 +99,9 @@ TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec(ORDER_COMMANDS, 6, _delete(90), "Signed order commands (OrderCommand), keyed by account"),
     TopicSpec(ORDER_EVENTS, 6, _delete(90), "Every order state change (OrderEvent), keyed by command id"),
     TopicSpec(ORDER_LEDGER, 6, COMPACT, "Trade consumer's intent ledger, keyed by command id (compacted)"),
-    TopicSpec(ORDER_CONTROL, 1, COMPACT, "Kill switch and other trader controls (compacted)"),
+    # LogAppendTime: the broker stamps a control record, so an old signed resume written again reads as stale
+    TopicSpec(ORDER_CONTROL, 1, {**COMPACT, "message.timestamp.type": "LogAppendTime"},
+              "Kill switch and other trader controls (compacted)"),
     TopicSpec(ORDER_POSITIONS, 3, COMPACT, "Position snapshots, keyed by account and symbol (compacted)"),
 )
 

@@ -208,11 +208,44 @@ def test_kill_switch_halts_new_orders_at_once(stack, trader, events) -> None:
     events.wait(lambda: "REJECTED" in events.states(halted["command_id"]))
     assert events.of(halted["command_id"])[-1]["rule"] == "kill_switch"
     assert counter.placed == before
-    commands.set_kill_switch(stack["settings"], False)
+    commands.set_kill_switch(stack["settings"], False, key=KEY)
     wait_log(log, "kill switch off", resumes + 1)
     resumed = place(stack)
     commands.send(stack["settings"], resumed)
     events.wait(lambda: "SUBMITTED" in events.states(resumed["command_id"]))
+    assert counter.placed == before + 1
+
+
+def test_only_a_signed_resume_lifts_a_halt(stack, trader, events) -> None:
+    """Issue 22: anyone who can write order.control could lift a halt with {"halted": false} or a
+    tombstone; both now leave the trader halted, and the signed `marketpipe order resume` lifts it."""
+    from confluent_kafka import Producer
+
+    s, counter = stack["settings"], stack["counter"]
+    log = stack["tmp"] / "marketpipe.trader.log"
+    refusal = "kill switch stays ON: resume record"
+    halts, refused, resumes = (log.read_text().count(t) for t in
+                               ("kill switch ON: new orders halted", refusal, "kill switch off"))
+    commands.set_kill_switch(s, True, "risk officer")
+    wait_log(log, "kill switch ON: new orders halted", halts + 1)
+    attacker = Producer(s.kafka.client_config())
+    for value in (json.dumps({"halted": False}).encode(), None):
+        attacker.produce(s.topic(topics.ORDER_CONTROL), key=commands.KILL_SWITCH_KEY, value=value)
+    assert attacker.flush(30) == 0
+    wait_log(log, refusal, refused + 2)
+    before = counter.placed
+    still_halted = place(stack)
+    commands.send(s, still_halted)
+    events.wait(lambda: "REJECTED" in events.states(still_halted["command_id"]))
+    assert events.of(still_halted["command_id"])[-1]["rule"] == "kill_switch"
+    assert counter.placed == before
+    text = log.read_text()
+    assert "not signed" in text and "tombstone" in text
+    commands.set_kill_switch(s, False, "all clear", key=KEY)
+    wait_log(log, "kill switch off", resumes + 1)
+    lifted = place(stack)
+    commands.send(s, lifted)
+    events.wait(lambda: "SUBMITTED" in events.states(lifted["command_id"]))
     assert counter.placed == before + 1
 
 

@@ -191,7 +191,8 @@ def test_an_exception_while_handling_one_command_is_reported_not_fatal(mp_env: d
     broker = ExplodingBroker()
     # a reference file with a bad previous close: the band check raises decimal.InvalidOperation
     bad_ref = tmp_path / "ref.json"
-    bad_ref.write_text(json.dumps({"600519.SH": {"prev_close": "1500.00"}, "000001.SZ": {"prev_close": "NaN"}}))
+    bad_ref.write_text(json.dumps({"600519.SH": {"prev_close": "1500.00", "name": "贵州茅台"},
+                                   "000001.SZ": {"prev_close": "NaN"}}))
     trader = consumer.Trader(s, broker, consumer.load_reference(str(bad_ref)), consumer.limits_from(s))  # type: ignore[arg-type]
     trader.recover(s.kafka.client_config())
     codec = Codec()

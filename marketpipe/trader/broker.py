@@ -24,13 +24,23 @@ Never twice: ``/buy`` and ``/sale`` are sent at most once per :meth:`place`, by 
 the transport (urllib does none; redirects are not followed) and by no re-login. A read refused once logs in again and is
 retried once. Because a ticket the counter silently dropped would cost an order, a place (and a
 cancel: a repeated cancel would be answered "not cancellable") first checks the session with a
-read (``/check_hold``, the cheapest query), which may re-login. A connection failure drops the
-counter address: the next call allocates again.
+read (``/check_hold``, the cheapest query), which may re-login.
+
+The counter moves (the document warns the allocated address changes): a connection failure, an
+HTTP status other than 200 (documented refusals are HTTP 200 with a message), an answer that is
+not a JSON object, half an answer (``IncompleteRead``, a broken status line) or a ticket refused
+twice drops the counter address, logged and counted
+(``marketpipe_trader_counter_reallocations_total``); the next call allocates again. A read is
+retried once on the new counter. A write (``/buy``, ``/sale``, ``/cancel``) whose answer is lost or
+unreadable is never retried here: :class:`OutcomeUnknown`, reconciled from ``/check_order`` on
+the new counter. Anything that fails before the write is sent (session check, login) is
+:class:`NotSent`.
 """
 
 from __future__ import annotations
 
 import calendar
+import http.client
 import json
 import logging
 import socket
@@ -44,11 +54,12 @@ from typing import Any, Callable
 
 from marketpipe.protocol import jvquant as jvquant_protocol
 from marketpipe.quietlog import warn_plaintext
+from marketpipe.trader import metrics, statuses
 
 log = logging.getLogger(__name__)
 
 TYPE_BUY, TYPE_SELL = "证券买入", "证券卖出"
-FINAL_STATUSES = {"已成", "部撤", "已撤", "废单"}
+FINAL_STATUSES = statuses.FINAL_SPELLINGS
 #: order ``type`` spellings beyond the Chinese ones (担保品买入, 融券卖出 ... contain 买/卖)
 _BUY_WORDS, _SELL_WORDS = {"b", "buy"}, {"s", "sell", "sale"}
 
@@ -202,24 +213,35 @@ class JvQuantBroker:
             raise OutcomeUnknown(f"{safe}: no answer ({exc.reason})") from None
         except (socket.timeout, ConnectionError, OSError) as exc:
             raise OutcomeUnknown(f"{safe}: no answer ({exc})") from None
+        except http.client.HTTPException as exc:  # IncompleteRead, BadStatusLine: the request went out
+            raise OutcomeUnknown(f"{safe}: unreadable answer ({type(exc).__name__})") from None
         try:
             return status, json.loads(raw)
         except ValueError:
             return status, None
 
     def _get(self, path: str, params: dict[str, Any]) -> dict[str, Any]:
-        """One call to the counter; a connection failure forgets the counter (allocate again)."""
+        """One call to the counter; a failure that is not a documented refusal forgets the counter."""
         url = f"{self._counter()}{path}"
         try:
             status, body = self._fetch(url, params)
-        except OutcomeUnknown:
-            self.counter = None
+        except OutcomeUnknown as exc:
+            self.move(f"{path}: {exc}", "connection" if isinstance(exc, NotSent) else "no_answer")
             raise
         if status != 200:
+            self.move(f"{path}: HTTP {status}", "http_status")
             raise OutcomeUnknown(f"{path.strip('/')}: HTTP {status}")
         if not isinstance(body, dict):
+            self.move(f"{path}: the answer is not a JSON object", "not_json")
             raise OutcomeUnknown(f"{path.strip('/')}: the answer is not a JSON object")
         return body
+
+    def move(self, why: str, cause: str) -> None:
+        """Forget the counter address (and its ticket): the next call allocates again."""
+        if self.counter is not None:
+            log.warning("trade counter %s dropped (%s): allocating again at the next call", self.counter, why)
+            metrics.REALLOCATIONS.labels(cause).inc()
+        self.counter, self._ticket = None, None
 
     # ---- session ----------------------------------------------------------------------------
     def allocate(self) -> str:
@@ -253,34 +275,40 @@ class JvQuantBroker:
         return self._ticket
 
     def _read(self, path: str, field: str) -> dict[str, Any]:
-        """A read-only call: a refusal re-logs in once, a counter that cannot be reached is
-        allocated again once; each retried once (reads change nothing at the broker)."""
-        retried = False
+        """A read-only call (reads change nothing at the broker, so they may be repeated): a refusal
+        logs in again once; a second refusal, or a counter that does not answer usably, moves to a
+        newly allocated counter, once."""
+        relogged = moved = False
         while True:
             try:
                 body = self._get(path, {"token": self._token, "ticket": self.ticket()})
-            except NotSent:
-                if retried:
+            except OutcomeUnknown:  # the counter was dropped by _get
+                if moved:
                     raise
-                retried = True
+                moved = True
                 continue
             if read_ok(body, field):
                 return body
-            if retried:
+            if not relogged:
+                log.warning("%s refused (%s); logging in again and retrying once", path, _message(body))
+                relogged = True
+                self.login()
+                continue
+            if moved:
                 raise BrokerRejected(f"{path.strip('/')} refused: {_message(body)}")
-            log.warning("%s refused (%s); logging in again and retrying once", path, _message(body))
-            retried = True
-            self.login()
+            self.move(f"{path} refused twice ({_message(body)})", "ticket_refused")
+            moved = True
 
     def _session_for_change(self, op: str) -> str:
-        """A ticket the counter honours right now, before a call that must not be repeated."""
+        """A ticket the counter honours right now, before a call that must not be repeated.
+        Nothing here sends the change: any failure means it was not sent."""
         try:
             self.positions()
+            return self.ticket()
         except BrokerRejected as exc:
             raise BrokerRejected(f"{op} not sent: {exc}") from None
-        except OutcomeUnknown as exc:  # a read: nothing was placed
+        except OutcomeUnknown as exc:  # a read or a login: nothing was placed
             raise NotSent(f"{op} not sent: {exc}") from None
-        return self.ticket()
 
     # ---- operations -------------------------------------------------------------------------
     def place(self, side: str, code: str, name: str, price: Decimal, volume: int) -> str:

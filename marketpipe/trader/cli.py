@@ -75,12 +75,28 @@ def cmd_cancel(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_halt(args: argparse.Namespace, settings: Settings) -> int:
     from marketpipe.trader import commands
 
+    halt = args.order_command == "halt"
+    # halting needs no key (fail-safe) but is signed when there is one; a resume must be signed
+    key = settings.order_signing_key.reveal() if halt else _key(settings)
     try:
-        commands.set_kill_switch(settings, args.order_command == "halt", args.reason)
+        commands.set_kill_switch(settings, halt, args.reason, key or "")
     except RuntimeError as exc:
         print(f"marketpipe order {args.order_command}: {exc}", file=sys.stderr)
         return 1
-    print("kill switch " + ("ON: the trader accepts no new orders" if args.order_command == "halt" else "off"))
+    print("kill switch " + ("ON: the trader accepts no new orders" if halt else "off (signed resume)"))
+    return 0
+
+
+def cmd_resolve(args: argparse.Namespace, settings: Settings) -> int:
+    from marketpipe.trader import commands
+
+    placed = None if args.not_placed else args.placed
+    try:
+        commands.send_resolution(settings, args.command_id, placed, _key(settings))
+    except RuntimeError as exc:
+        print(f"marketpipe order resolve: not sent: {exc}", file=sys.stderr)
+        return 1
+    print(f"{args.command_id}: " + (f"placed as {placed}" if placed else "not placed") + " (signed; the trader records it)")
     return 0
 
 
@@ -113,7 +129,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--ttl", type=float, default=30.0)
     c.set_defaults(func=cmd_cancel)
     for name, text in (("halt", "kill switch ON: the trader stops placing new orders at once"),
-                       ("resume", "kill switch off")):
+                       ("resume", "kill switch off (signed with MARKETPIPE_ORDER_SIGNING_KEY)")):
         h = osub.add_parser(name, help=text)
         h.add_argument("--reason", default="", help="why (shown in the trader's log)")
         h.set_defaults(func=cmd_halt)
+    r = osub.add_parser("resolve", help="settle an unresolved (parked UNKNOWN) command by hand, signed",
+                        description="Tell the trader what became of a command it could not reconcile: its broker "
+                        "order id (--placed, read from the counter), or that it never reached the counter "
+                        "(--not-placed). Until then new commands for its account and symbol are refused "
+                        "(rule unresolved_order).")
+    r.add_argument("command_id")
+    how = r.add_mutually_exclusive_group(required=True)
+    how.add_argument("--placed", metavar="BROKER_ORDER_ID", help="the counter's 委托编号 of the command's order")
+    how.add_argument("--not-placed", action="store_true", help="the order is not in the counter's order list")
+    r.set_defaults(func=cmd_resolve)

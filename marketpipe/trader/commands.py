@@ -95,10 +95,20 @@ class KillSwitch:
     halted: bool
     reason: str = ""
     readable: bool = True
+    record: dict[str, Any] | None = None  # the record as read (None: a tombstone)
+    at_ms: int = 0  # its stated time, 0 when it has none
 
 
-def kill_switch_value(halted: bool, reason: str = "") -> bytes:
-    return json.dumps({"halted": halted, "reason": reason, "at_ms": int(time.time() * 1000)}).encode()
+def kill_switch_value(halted: bool, reason: str = "", key: str = "", now_ms: int | None = None) -> bytes:
+    """One kill-switch record; signed when ``key`` is given (a resume must be: see trader/controls.py)."""
+    from marketpipe.trader import controls
+
+    record: dict[str, Any] = {"halted": halted, "reason": reason,
+                              "at_ms": int(time.time() * 1000) if now_ms is None else now_ms}
+    if key:
+        record["key_id"] = "default"
+        record["signature"] = signing.sign_control(controls.KIND_KILL_SWITCH, record, "default", record["at_ms"], key)
+    return json.dumps(record, ensure_ascii=False).encode()
 
 
 def read_kill_switch(value: bytes | None) -> KillSwitch:
@@ -117,13 +127,49 @@ def read_kill_switch(value: bytes | None) -> KillSwitch:
     if not isinstance(state, dict) or not isinstance(state.get("halted"), bool):
         return KillSwitch(True, f"unreadable kill-switch record (no boolean 'halted' in {str(value[:80])}): "
                                 "halted until a valid one", False)
-    return KillSwitch(state["halted"], str(state.get("reason") or ""))
+    at_ms = state.get("at_ms")
+    return KillSwitch(state["halted"], str(state.get("reason") or ""), record=state,
+                      at_ms=at_ms if isinstance(at_ms, int) and not isinstance(at_ms, bool) else 0)
 
 
-def set_kill_switch(settings: Settings, halted: bool, reason: str = "") -> None:
+def set_kill_switch(settings: Settings, halted: bool, reason: str = "", key: str = "") -> None:
+    """Write the kill switch; a resume (``halted`` False) is refused by the trader unless signed with ``key``."""
     from confluent_kafka import Producer
 
     producer = Producer({**settings.kafka.client_config(), "enable.idempotence": True, "acks": "all"})
-    producer.produce(settings.topic(topics.ORDER_CONTROL), key=KILL_SWITCH_KEY, value=kill_switch_value(halted, reason))
+    producer.produce(settings.topic(topics.ORDER_CONTROL), key=KILL_SWITCH_KEY,
+                     value=kill_switch_value(halted, reason, key))
     if producer.flush(30):
         raise RuntimeError("kill switch not acknowledged by Kafka in 30 s")
+
+
+# ---- operator resolutions of unresolved commands (order.control, key ``resolve:<command id>``) -----
+def resolution_value(command_id: str, placed: str | None, key: str, now_ms: int | None = None) -> bytes:
+    """A signed verdict: the command's order is ``placed`` (its broker order id) or, with None, not placed."""
+    from marketpipe.trader import controls
+
+    record: dict[str, Any] = {"command_id": command_id, "placed": placed or None,
+                              "at_ms": int(time.time() * 1000) if now_ms is None else now_ms, "key_id": "default"}
+    record["signature"] = signing.sign_control(controls.KIND_RESOLVE, record, "default", record["at_ms"], key)
+    return json.dumps(record, ensure_ascii=False).encode()
+
+
+def read_resolution(value: bytes | None) -> dict[str, Any] | None:
+    """The record, or None for a tombstone or anything that is not a JSON object (refused as unsigned)."""
+    if value is None:
+        return None
+    try:
+        record = json.loads(value)
+    except (ValueError, UnicodeDecodeError):
+        return {}
+    return record if isinstance(record, dict) else {}
+
+
+def send_resolution(settings: Settings, command_id: str, placed: str | None, key: str) -> None:
+    from confluent_kafka import Producer
+
+    producer = Producer({**settings.kafka.client_config(), "enable.idempotence": True, "acks": "all"})
+    producer.produce(settings.topic(topics.ORDER_CONTROL), key=b"resolve:" + command_id.encode(),
+                     value=resolution_value(command_id, placed, key))
+    if producer.flush(30):
+        raise RuntimeError("resolution not acknowledged by Kafka in 30 s")

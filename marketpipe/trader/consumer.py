@@ -53,11 +53,11 @@ import time
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from marketpipe import topics
 from marketpipe.settings import Settings
-from marketpipe.trader import commands, metrics, rules, signing
+from marketpipe.trader import commands, controls, metrics, names, rules, signing, statuses
 from marketpipe.trader.broker import BrokerRejected, JvQuantBroker, OutcomeUnknown
 from marketpipe.trader.ledger import Entry, Ledger, NotAcknowledged
 from marketpipe.trader.reconcile import Hooks, settle
@@ -65,6 +65,11 @@ from marketpipe.trader.reconcile import Hooks, settle
 log = logging.getLogger(__name__)
 
 KILL_SWITCH_KEY = commands.KILL_SWITCH_KEY
+#: ledger entry ``extra`` keys: the last (state, filled volume) emitted for the broker order; why
+#: an unresolved command is parked (reconciled in the background); the last UNKNOWN reason emitted
+REPORTED, PARKED, LAST_NOTE = "reported", "parked", "last_note"
+#: order.control keys of operator resolutions: ``resolve:<command id>``
+RESOLVE_PREFIX = b"resolve:"
 
 
 @dataclass(frozen=True)
@@ -170,9 +175,15 @@ class Trader:
         self.ledger = Ledger(self.producer, settings.topic(topics.ORDER_LEDGER), self.groups.ledger)
         self.halted = False
         self.halt_reason = ""
+        self.control_at_ms = 0  # newest order.control record applied (a resume must be newer)
         self.poisoned = 0
         self.crash_point = settings.trader.crash_point
         self.last_poll = 0.0
+        self.names = names.Names(lambda symbol: ref.name if (ref := self.reference.get(symbol)) else "")
+        #: reads order.control now (run_loop sets it): the kill switch is honoured while a command settles
+        self.check_control: Callable[[], None] = lambda: None
+        #: how long one command may hold its partition before it is parked
+        self.settle_block_s = 10.0
 
     # ---- events -----------------------------------------------------------------------------
     def public_account(self, name: Any) -> str:
@@ -216,10 +227,30 @@ class Trader:
             raise NotAcknowledged("order events not acknowledged by Kafka in 30 s")
 
     # ---- kill switch --------------------------------------------------------------------------
-    def on_control(self, key: bytes | None, value: bytes | None, source: RecordRef | None = None) -> None:
+    def on_control(self, key: bytes | None, value: bytes | None, source: RecordRef | None = None,
+                   timestamp_ms: int | None = None) -> None:
+        """Apply one order.control record. Halting needs no key; lifting a halt needs a signed, fresh,
+        new record (:mod:`marketpipe.trader.controls`), else the trader stays halted."""
+        if key is not None and key.startswith(RESOLVE_PREFIX):
+            self.on_resolve(key[len(RESOLVE_PREFIX):].decode("utf-8", "replace"), value, source, timestamp_ms)
+            return
         if key != KILL_SWITCH_KEY:
             return
         state = commands.read_kill_switch(value)
+        if self.halted and not state.halted:
+            refusal = controls.check_signed(controls.KIND_KILL_SWITCH, state.record, self.key,
+                                            last_at_ms=self.control_at_ms, record_ts_ms=timestamp_ms,
+                                            now_ms=int(time.time() * 1000))
+            if refusal is not None:
+                controls.REFUSED.labels(refusal.reason).inc()
+                log.error("kill switch stays ON: resume record %s refused: %s", source or "?", refusal.detail)
+                return
+        # the time a later resume must be newer than: the broker's stamp where there is one (a halt is
+        # unsigned, so its own at_ms may say anything)
+        stamp = timestamp_ms if timestamp_ms and timestamp_ms > 0 else state.at_ms
+        if state.readable and not state.halted and state.at_ms:
+            stamp = state.at_ms  # a verified resume: its signed time
+        self.control_at_ms = max(self.control_at_ms, stamp or 0)
         self.halted = state.halted
         self.halt_reason = state.reason if state.readable else f"{state.reason} (record {source or '?'})"
         metrics.HALTED.set(1 if self.halted else 0)
@@ -229,6 +260,49 @@ class Trader:
             return
         log.warning("kill switch %s%s", "ON: new orders halted" if self.halted else "off",
                     f" ({self.halt_reason})" if self.halt_reason else "")
+
+    def on_resolve(self, command_id: str, value: bytes | None, source: RecordRef | None,
+                   timestamp_ms: int | None) -> None:
+        """An operator's signed verdict on an unresolved command (``marketpipe order resolve``)."""
+        record = commands.read_resolution(value)
+        refusal = controls.check_signed(controls.KIND_RESOLVE, record, self.key, last_at_ms=0,
+                                        record_ts_ms=timestamp_ms, now_ms=int(time.time() * 1000))
+        if refusal is None and (record is None or record.get("command_id") != command_id):
+            refusal = controls.Refusal("bad_signature", "the record names another command than its key")
+        if refusal is not None:
+            controls.REFUSED.labels(refusal.reason).inc()
+            log.error("resolution of %s (record %s) refused: %s", command_id, source or "?", refusal.detail)
+            return
+        assert record is not None
+        entry = self.ledger.get(command_id)
+        if entry is None or entry.state != "INTENT":
+            log.info("resolution of %s ignored: it is %s", command_id, entry.state if entry else "not in the ledger")
+            return
+        cmd = self.command_of(entry)
+        placed = str(record.get("placed") or "")
+        if placed:
+            entry.state, entry.broker_order_id = "SUBMITTED", placed
+            self.emit(entry, cmd, "SUBMITTED", broker_order_id=placed, reason="resolved by an operator: placed")
+        else:
+            entry.state = "FAILED"
+            self.emit(entry, cmd, "FAILED", reason="resolved by an operator: not placed")
+        entry.extra.pop(PARKED, None)
+        self.ledger.put(entry)
+
+    def command_of(self, entry: Entry) -> dict[str, Any]:
+        return {"command_id": entry.command_id, "account": entry.account, "symbol": entry.symbol,
+                "side": entry.side, "price": entry.price, "volume": entry.volume, "action": entry.action}
+
+    def unresolved_for(self, entry: Entry) -> Entry | None:
+        """An unresolved (INTENT) command of the same account and symbol: it blocks new ones (fail closed;
+        it also makes two same-fingerprint orders, which /check_order cannot tell apart, impossible)."""
+        return next((e for e in self.ledger.unresolved()
+                     if e.command_id != entry.command_id and e.account == entry.account and e.symbol == entry.symbol),
+                    None)
+
+    def halted_now(self) -> bool:
+        self.check_control()
+        return self.halted
 
     # ---- commands -----------------------------------------------------------------------------
     def handle(self, value: bytes, received_ns: int, source: RecordRef | None = None) -> Outcome:
@@ -293,6 +367,17 @@ class Trader:
             if rejection.rule == "kill_switch" and self.halt_reason:
                 reason = f"{reason}: {self.halt_reason}"
             return self.reject(entry, cmd, rejection.rule, reason, received_ns)
+        blocking = self.unresolved_for(entry)
+        if blocking is not None:
+            same = " with the same fingerprint" if (blocking.side, blocking.price, blocking.volume) == \
+                (entry.side, entry.price, entry.volume) else ""
+            return self.reject(entry, cmd, "unresolved_order",
+                               f"command {blocking.command_id}{same} for {entry.account} {entry.symbol} is unresolved "
+                               f"({blocking.extra.get(PARKED) or 'being settled'}); marketpipe order resolve "
+                               f"{blocking.command_id} --placed ID | --not-placed", received_ns)
+        if not self.names.of(cmd["symbol"]):
+            return self.reject(entry, cmd, "unknown_name", f"no security name (证券名称) for {cmd['symbol']} in the "
+                               "reference file nor on md.quote: /buy and /sale need it", received_ns)
         self.emit(entry, cmd, "ACCEPTED", received_ns=received_ns)
         return self.submit(entry, cmd, ref, received_ns)
 
@@ -347,24 +432,43 @@ class Trader:
         return self.reconcile(entry, cmd, received_ns, send_first=True)
 
     def reconcile(self, entry: Entry, cmd: dict[str, Any], received_ns: int, resend: bool = True,
-                  send_first: bool = False) -> Outcome:
+                  send_first: bool = False, block_s: float | None = None) -> Outcome:
         """Send (``send_first``) and/or resolve an INTENT whose broker call may have happened.
 
         See :func:`marketpipe.trader.reconcile.settle`: an order is sent at most once; one that provably never
-        reached the broker is sent while ``resend`` (the command has not expired) holds.
+        reached the broker is sent while ``resend`` (the command has not expired) holds. One still unresolved
+        after ``block_s`` is parked (INTENT, reason on order.events) and its partition moves on: the background
+        poll keeps reconciling it, and new commands for its account and symbol are refused until then.
         """
-        ref = self.reference.get(cmd["symbol"])
+        name = self.names.of(cmd["symbol"])
 
         def note(reason: str) -> None:
+            if entry.extra.get(LAST_NOTE) == reason:
+                return  # a parked command asked again: said once
+            entry.extra[LAST_NOTE] = reason
             self.emit(entry, cmd, "UNKNOWN", reason=reason, received_ns=received_ns)
             self.flush()
 
-        settled = settle(self.broker, entry, ref.name if ref else "",
-                         Hooks(record=lambda: self.ledger.put(entry), note=note), self.ledger.claimed_order_ids,
-                         send_first=send_first, may_send=resend, poll_s=min(1.0, self.settings.trader.poll_seconds))
+        settled = settle(self.broker, entry, name,
+                         Hooks(record=lambda: self.ledger.put(entry), note=note, halted=self.halted_now),
+                         self.ledger.claimed_order_ids, send_first=send_first, may_send=resend and bool(name),
+                         poll_s=min(1.0, self.settings.trader.poll_seconds),
+                         block_s=self.settle_block_s if block_s is None else block_s)
         if settled.state == "PENDING":
-            log.warning("%s still unresolved (%s): kept INTENT, asking again", entry.command_id, settled.reason)
-            return Outcome(commit=False)
+            reason = f"parked: {settled.reason}; reconciled in the background"
+            if entry.extra.get(PARKED) != reason:
+                log.warning("%s still unresolved (%s): parked", entry.command_id, settled.reason)
+                entry.extra[PARKED] = reason
+                note(reason)
+                self.ledger.put(entry)
+            return Outcome()
+        entry.extra.pop(PARKED, None)
+        if settled.state == "HALTED":
+            entry.state = "REJECTED"
+            self.emit(entry, cmd, "REJECTED", rule="kill_switch", reason=f"{settled.reason}: {self.halt_reason}",
+                      received_ns=received_ns)
+            self.ledger.put(entry)
+            return Outcome()
         if settled.state == "FAILED":
             entry.state = "FAILED"
             self.emit(entry, cmd, "FAILED", reason=settled.reason, received_ns=received_ns)
@@ -378,6 +482,13 @@ class Trader:
                   received_ns=received_ns)
         self.ledger.put(entry)
         return Outcome()
+
+    def reconcile_parked(self) -> None:
+        """One short pass over the parked commands (the background half of :meth:`reconcile`)."""
+        now_ms = int(time.time() * 1000)
+        for entry in [e for e in self.ledger.unresolved() if e.extra.get(PARKED)]:
+            self.reconcile(entry, self.command_of(entry), 0, resend=entry.expires_at > now_ms,
+                           block_s=min(1.0, self.settings.trader.poll_seconds))
 
     def cancel(self, entry: Entry, cmd: dict[str, Any], received_ns: int) -> Outcome:
         target = self.ledger.get(cmd.get("target_command_id") or "")
@@ -407,24 +518,23 @@ class Trader:
             return
         for order in orders:
             entry = open_entries.get(order.order_id)
-            if entry is None or (order.deal_volume == entry.filled_volume and order.status == entry.broker_status):
+            if entry is None:
+                continue
+            last_state, last_filled = entry.extra.get(REPORTED) or ("", entry.filled_volume)
+            nxt = statuses.step(last_state, int(last_filled), order.status, order.deal_volume, order.volume)
+            if nxt is None:
                 continue
             cmd = {"command_id": entry.command_id, "account": entry.account, "symbol": entry.symbol,
                    "side": entry.side, "price": entry.price, "volume": entry.volume}
-            if order.status in ("已撤", "部撤"):
-                state = "CANCELLED"
-            elif order.deal_volume >= order.volume and order.volume:
-                state = "FILLED"
-            elif order.deal_volume > entry.filled_volume:
-                state = "PARTIALLY_FILLED"
-            else:
-                entry.broker_status = order.status
-                continue
-            entry.filled_volume, entry.broker_status = order.deal_volume, order.status
-            if order.final:
+            entry.filled_volume, entry.broker_status = nxt.filled, order.status
+            entry.extra[REPORTED] = [nxt.state, nxt.filled]  # durable: a restart does not emit it again
+            if nxt.final:
                 entry.state = "DONE"
-            self.emit(entry, cmd, state, broker_order_id=order.order_id, filled=order.deal_volume,
-                      avg_price=order.deal_price if order.deal_volume else None, reason=order.status)
+            reason = order.status
+            if nxt.state == statuses.REJECTED:
+                reason = f"the counter lists the order as {order.status} (rejected after it was accepted)"
+            self.emit(entry, cmd, nxt.state, broker_order_id=order.order_id, filled=nxt.filled,
+                      avg_price=order.deal_price if nxt.filled else None, reason=reason)
             self.ledger.put(entry, flush=False)
         self.flush()
 
@@ -454,6 +564,7 @@ class Trader:
         now = time.monotonic()
         if now - self.last_poll >= self.settings.trader.poll_seconds:
             self.last_poll = now
+            self.reconcile_parked()
             self.poll_broker()
             self.publish_positions()
 
@@ -466,10 +577,14 @@ class Trader:
         log.info("daily usage of %s from the ledger: %s notional in %d orders", self.accounts.public,
                  self.counters.daily_notional.get(today, Decimal(0)), self.counters.daily_orders.get(today, 0))
         for entry in self.ledger.unresolved():
-            cmd = {"command_id": entry.command_id, "account": entry.account, "symbol": entry.symbol,
-                   "side": entry.side, "price": entry.price, "volume": entry.volume, "action": entry.action}
+            cmd = self.command_of(entry)
             log.warning("%s was INTENT at the last stop: reconciling", entry.command_id)
             self.reconcile(entry, cmd, 0, resend=entry.expires_at > int(time.time() * 1000))
+
+
+def _timestamp_ms(msg: Any) -> int | None:
+    kind, ts = msg.timestamp()
+    return ts if kind != 0 and ts > 0 else None  # 0: TIMESTAMP_NOT_AVAILABLE
 
 
 def read_control_to_end(trader: Trader, control: Any, partitions: int, timeout: float = 30.0) -> None:
@@ -485,11 +600,24 @@ def read_control_to_end(trader: Trader, control: Any, partitions: int, timeout: 
                 if msg.error().code() == -191:  # _PARTITION_EOF
                     at_end.add(msg.partition())
                 continue
-            trader.on_control(msg.key(), msg.value(), RecordRef(msg.topic(), msg.partition(), msg.offset()))
+            trader.on_control(msg.key(), msg.value(), RecordRef(msg.topic(), msg.partition(), msg.offset()),
+                              _timestamp_ms(msg))
     if len(at_end) < partitions:
         trader.halted, trader.halt_reason = True, f"order.control not read to its end in {timeout:.0f} s"
         metrics.HALTED.set(1)
         log.error("kill switch ON, failing closed: %s", trader.halt_reason)
+
+
+def open_quote_names(trader: Trader) -> names.QuoteNames | None:
+    """The md.quote reader that feeds security names; None (reference names only) when it cannot start."""
+    topic = trader.settings.topic(topics.MD_QUOTE)
+    try:
+        return names.QuoteNames(trader.settings.kafka.client_config(), topic,
+                                trader.settings.group_id("marketpipe-trader-names"),
+                                lambda v: trader.codec.decode(v, expect="Quote").record, trader.names)
+    except Exception as exc:  # a missing topic must not stop trading on reference names
+        log.warning("security names from %s unavailable (%s): reference file only", topic, exc)
+        return None
 
 
 def run_loop(trader: Trader, stop: threading.Event, idle_exit: float | None = None) -> None:
@@ -504,6 +632,14 @@ def run_loop(trader: Trader, stop: threading.Event, idle_exit: float | None = No
     md = control.list_topics(control_topic, timeout=15).topics[control_topic]
     control.assign([TopicPartition(control_topic, p, OFFSET_BEGINNING) for p in md.partitions])
     read_control_to_end(trader, control, len(md.partitions))
+
+    def drain_control() -> None:
+        for ctl in control.consume(100, timeout=0):
+            if not ctl.error():
+                trader.on_control(ctl.key(), ctl.value(), RecordRef.of(ctl), _timestamp_ms(ctl))
+
+    trader.check_control = drain_control
+    quote_names = open_quote_names(trader)
     commands = Consumer({**base, "group.id": trader.groups.commands, "enable.auto.commit": False,
                          "auto.offset.reset": "earliest", "isolation.level": "read_committed"})
 
@@ -516,9 +652,9 @@ def run_loop(trader: Trader, stop: threading.Event, idle_exit: float | None = No
     last_msg = time.monotonic()
     try:
         while not stop.is_set():
-            for ctl in control.consume(100, timeout=0):
-                if not ctl.error():
-                    trader.on_control(ctl.key(), ctl.value(), RecordRef.of(ctl))
+            drain_control()
+            if quote_names is not None:
+                quote_names.poll()
             msg = commands.poll(0.2)
             trader.maybe_poll()
             if msg is None:
@@ -543,6 +679,8 @@ def run_loop(trader: Trader, stop: threading.Event, idle_exit: float | None = No
     finally:
         commands.close()
         control.close()
+        if quote_names is not None:
+            quote_names.close()
         trader.flush()
 
 

@@ -9,3 +9,5 @@ POISON = Counter("marketpipe_trader_poison_records_total",
                  "order.commands records that could not be handled (rejected, offset committed), by rule", ["rule"])
 CONTROL_UNREADABLE = Gauge("marketpipe_trader_control_unreadable",
                            "1 while trading is halted because the last kill-switch record could not be read")
+REALLOCATIONS = Counter("marketpipe_trader_counter_reallocations_total",
+                        "Times the trade counter address was dropped and allocated again, by cause", ["cause"])

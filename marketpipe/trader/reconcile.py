@@ -14,7 +14,9 @@ the match (code, price, volume and time still must agree).
 * a send that provably never reached the counter (:class:`~marketpipe.trader.broker.NotSent`, recorded in
   the ledger entry) is sent again while the command is valid and the list shows no such order;
 * a list that cannot be read, or a wait longer than ``block_s``, leaves the command PENDING (the
-  caller keeps it INTENT and asks again later; the ledger keeps what is known).
+  caller parks it INTENT and asks again in the background; the ledger keeps what is known);
+* the kill switch (``hooks.halted``, read between polls) stops any further send: a command that
+  has not been sent yet ends HALTED; reading the list to resolve one that was sent goes on.
 """
 
 from __future__ import annotations
@@ -60,7 +62,7 @@ def resolve(entry: Entry, orders: Iterable[BrokerOrder], claimed: set[str]) -> V
 
 @dataclass(frozen=True)
 class Settled:
-    state: str  # "SUBMITTED" | "FAILED" | "PENDING"
+    state: str  # "SUBMITTED" | "FAILED" | "PENDING" | "HALTED" (not sent: the kill switch is on)
     order_id: str | None = None
     reason: str = ""
     answered: bool = False  # SUBMITTED by the broker's answer to our send (not from the list)
@@ -70,6 +72,7 @@ class Settled:
 class Hooks:
     record: Callable[[], None]  # make the entry durable (before every send; after a NotSent)
     note: Callable[[str], None]  # report the command UNKNOWN with this reason
+    halted: Callable[[], bool] = lambda: False  # the kill switch, read again before every send
 
 
 def settle(broker: JvQuantBroker, entry: Entry, name: str, hooks: Hooks, claimed: Callable[[], set[str]], *,
@@ -79,6 +82,8 @@ def settle(broker: JvQuantBroker, entry: Entry, name: str, hooks: Hooks, claimed
     block_until = now() + block_s
     send, unreadable_noted = send_first, False
     while True:
+        if send and hooks.halted():
+            return Settled("HALTED", reason="the kill switch went on before the order was sent")
         if send:
             send = False
             entry.extra[UNSENT], entry.extra[SENT_MS] = False, int(now() * 1000)

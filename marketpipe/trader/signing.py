@@ -81,3 +81,33 @@ def account_tag(account: str, key: str) -> str:
     enough to enumerate, so a plain hash would not do)."""
     digest = hmac.new(key.encode("utf-8"), b"account\n" + account.encode("utf-8"), hashlib.sha256).hexdigest()
     return f"acct-{digest[:16]}"
+
+
+# ---- order.control records -----------------------------------------------------------------------
+#: a control record's canonical form (version 1), fields joined by ``\n``:
+#: ``control-v1, kind, content (sorted JSON of the record without key_id/signature), key_id, at_ms``
+CONTROL_VERSION = "control-v1"
+
+
+def control_canonical(kind: str, content: Mapping[str, Any], key_id: str, at_ms: int) -> bytes:
+    import json
+
+    body = {k: v for k, v in content.items() if k not in ("key_id", "signature", "at_ms")}
+    text = json.dumps(body, ensure_ascii=False, sort_keys=True, separators=(",", ":"), default=str)
+    return "\n".join([CONTROL_VERSION, kind, text, key_id, str(at_ms)]).encode("utf-8")
+
+
+def sign_control(kind: str, content: Mapping[str, Any], key_id: str, at_ms: int, key: str) -> str:
+    """HMAC-SHA256 over a control record's content, key id and time (same key as order commands)."""
+    if not key:
+        raise ValueError("no signing key: set MARKETPIPE_ORDER_SIGNING_KEY")
+    return hmac.new(key.encode("utf-8"), control_canonical(kind, content, key_id, at_ms), hashlib.sha256).hexdigest()
+
+
+def verify_control(kind: str, record: Mapping[str, Any], key: str) -> bool:
+    signature, key_id, at_ms = record.get("signature"), record.get("key_id"), record.get("at_ms")
+    if not key or not isinstance(signature, str) or not signature or not isinstance(key_id, str) \
+            or not isinstance(at_ms, int) or isinstance(at_ms, bool):
+        return False
+    expected = sign_control(kind, record, key_id, at_ms, key)
+    return hmac.compare_digest(expected.encode("ascii"), signature.encode("utf-8", "surrogatepass"))
