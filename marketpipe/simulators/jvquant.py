@@ -125,6 +125,8 @@ class JvQuantSim(SimServer):
         self.generation = secrets.token_hex(4)
         self.history: dict[str, set[str]] = {}  # token -> codes subscribed today ("his")
         self.allocations = 0
+        #: where ``type=trade`` allocation sends clients; None: this server (a test moves the counter)
+        self.trade_server: str | None = None
 
     # ---- HTTP -----------------------------------------------------------------------------
     def add_routes(self, app: web.Application) -> None:
@@ -158,6 +160,8 @@ class JvQuantSim(SimServer):
         # container hands out an address other containers can use
         if kind == protocol.KIND_WEBSOCKET:
             server = self.ws_address(market, request.host)
+        elif kind == protocol.KIND_TRADE and self.trade_server:
+            server = self.trade_server
         elif kind in (protocol.KIND_TRADE, protocol.KIND_SQL):
             server = f"http://{request.host}" if request.host else self.base_url
         else:

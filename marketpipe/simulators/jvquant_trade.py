@@ -19,7 +19,11 @@ has no data field, so it can never be mistaken for an empty list. Orders progres
 
 Fault switches (:meth:`TradeCounter.fault`): ``drop_after_accept`` (the order is created,
 then the connection is closed without an answer), ``slow`` (answers after ``seconds``),
-``expire_tickets`` (every ticket issued so far stops working), ``reject`` (buy/sale refused).
+``expire_tickets`` (every ticket issued so far stops working), ``reject`` (buy/sale refused),
+``exchange_reject`` (the next order is accepted with an order id, then listed as 废单 once it
+would have been reported: the exchange refused it after the counter took it), ``unavailable``
+(every route answers HTTP 503 with an HTML page, as a counter taken out of service does; with
+the quote simulator's ``trade_server`` pointing elsewhere this is a counter that moved).
 The dialect can be switched while running: ``POST /_control/trade_dialect {"dialect": "notes"}``.
 """
 
@@ -36,8 +40,8 @@ from typing import Any
 from aiohttp import web
 
 STATUS_NEW, STATUS_REPORTED, STATUS_PART, STATUS_DONE = "未报", "已报", "部成", "已成"
-STATUS_PART_CANCELLED, STATUS_CANCELLED = "部撤", "已撤"
-FINAL = {STATUS_DONE, STATUS_PART_CANCELLED, STATUS_CANCELLED}
+STATUS_PART_CANCELLED, STATUS_CANCELLED, STATUS_REJECTED = "部撤", "已撤", "废单"
+FINAL = {STATUS_DONE, STATUS_PART_CANCELLED, STATUS_CANCELLED, STATUS_REJECTED}
 TYPE_BUY, TYPE_SELL = "证券买入", "证券卖出"
 CST = 8 * 3600
 DIALECTS = ("documented", "notes")
@@ -54,6 +58,7 @@ class Order:
     volume: int
     placed: float  # time.time()
     cancelled_at: float | None = None
+    exchange_rejects: bool = False
     deal_volume: int = 0
     status: str = STATUS_NEW
 
@@ -71,6 +76,7 @@ class TradeCounter:
     tickets: dict[str, tuple[str, float]] = field(default_factory=dict)  # ticket -> (account, expiry)
     logins: int = 0
     placed: int = 0
+    unavailable_answers: int = 0
     faults: dict[str, float] = field(default_factory=dict)  # kind -> seconds (or 1)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _next_id: int = 1334564
@@ -86,19 +92,17 @@ class TradeCounter:
         elif kind == "expire_tickets":
             with self._lock:
                 self.tickets = {t: (acc, 0.0) for t, (acc, _) in self.tickets.items()}
-        elif kind in ("drop_after_accept", "slow", "reject"):
+        elif kind in ("drop_after_accept", "slow", "reject", "exchange_reject", "unavailable"):
             self.faults[kind] = seconds
         else:
             raise ValueError(f"unknown trade fault {kind!r}")
 
     # ---- routes -----------------------------------------------------------------------------
     def add_routes(self, app: web.Application) -> None:
-        app.router.add_get("/login", self.login)
-        app.router.add_get("/check_hold", self.check_hold)
-        app.router.add_get("/check_order", self.check_order)
-        app.router.add_get("/buy", self.buy)
-        app.router.add_get("/sale", self.sale)
-        app.router.add_get("/cancel", self.cancel)
+        for path, handler in (("/login", self.login), ("/check_hold", self.check_hold),
+                              ("/check_order", self.check_order), ("/buy", self.buy), ("/sale", self.sale),
+                              ("/cancel", self.cancel)):
+            app.router.add_get(path, self._in_service(handler))
         app.router.add_post("/_control/trade_fault", self.control)
         app.router.add_post("/_control/trade_dialect", self.control_dialect)
 
@@ -113,6 +117,17 @@ class TradeCounter:
             return web.json_response({"ok": False, "dialects": list(DIALECTS)}, status=400)
         self.dialect = dialect
         return web.json_response({"ok": True, "dialect": dialect})
+
+    def _in_service(self, handler: Any) -> Any:
+        async def route(request: web.Request) -> web.StreamResponse:
+            if "unavailable" in self.faults:
+                self.unavailable_answers += 1
+                return web.Response(status=503, content_type="text/html",
+                                    text="<html><head><title>503 Service Temporarily Unavailable</title></head>"
+                                         "<body><center><h1>503 Service Temporarily Unavailable</h1></center>"
+                                         "</body></html>")
+            return await handler(request)
+        return route
 
     # ---- answer shapes ------------------------------------------------------------------------
     def _ok(self, body: dict[str, Any], coded: bool = False) -> web.Response:
@@ -161,7 +176,9 @@ class TradeCounter:
             if o.status in FINAL:
                 continue
             age = now - o.placed
-            if o.cancelled_at is not None:
+            if o.exchange_rejects and age >= 0.2:
+                o.status = STATUS_REJECTED
+            elif o.cancelled_at is not None:
                 o.status = STATUS_PART_CANCELLED if o.deal_volume else STATUS_CANCELLED
             elif age >= self.fill_seconds:
                 o.deal_volume, o.status = o.volume, STATUS_DONE
@@ -230,7 +247,8 @@ class TradeCounter:
         if "reject" in self.faults:
             return self._error("委托失败: 模拟拒单", place=True)
         with self._lock:
-            order = Order(str(self._next_id), acc, code, name, side, price, volume, time.time())
+            order = Order(str(self._next_id), acc, code, name, side, price, volume, time.time(),
+                          exchange_rejects=self.faults.pop("exchange_reject", None) is not None)
             self._next_id += 1
             self.orders.append(order)
             self.placed += 1
