@@ -75,3 +75,53 @@ def test_a_rejected_order_and_a_counter_that_moves_end_every_command_without_a_r
         assert got.count("SUBMITTED") == 1 and got[-1] == "FILLED" and "REJECTED" not in got, got
     submitted = {e["command_id"]: e["broker_order_id"] for e in events.seen if e["state"] == "SUBMITTED"}
     assert [submitted[c["command_id"]] for c in later] == [o.order_id for o in new.placed_orders()]
+
+
+def test_a_parked_command_blocks_its_symbol_until_an_operator_resolves_it(kafka_bootstrap, tmp_path) -> None:
+    """A counter that answers nothing usable: the command is parked UNKNOWN (the partition moves on),
+    the next command for its symbol is refused (unresolved_order), a signed `order resolve` settles it,
+    and then the symbol trades again: one /buy in all."""
+    import subprocess
+    import sys
+
+    counter = TradeCounter(fill_seconds=1.0)
+    ref = tmp_path / "reference.json"
+    ref.write_text(json.dumps(REFERENCE, ensure_ascii=False))
+    with run_sim("jvquant", rate=1, extra_routes=counter.add_routes) as sim:
+        env = trader_env(kafka_bootstrap, tmp_path, sim.base_url, ref, MARKETPIPE_TRADER_MAX_ORDER_NOTIONAL="1000000")
+        s = settings_mod.load(env)
+        topics.create_topics(s.kafka.client_config(), prefix=s.topic_prefix)
+        log = tmp_path / "trader.log"
+        trader = start_trader(env, log)
+        events = Events(s)
+        try:
+            counter.fault("unavailable")
+            stuck = buy("600519.SH", "1500.00")
+            commands.send(s, stuck)
+            events.wait(lambda: any("parked" in (e["reason"] or "") for e in events.of(stuck["command_id"])))
+            blocked = buy("600519.SH", "1499.00")
+            other = buy("000001.SZ", "11.00", 200)  # another symbol is not held up by the parked one
+            commands.send(s, blocked)
+            commands.send(s, other)
+            events.wait(lambda: "REJECTED" in events.states(blocked["command_id"])
+                        and "UNKNOWN" in events.states(other["command_id"]))
+            assert events.of(blocked["command_id"])[-1]["rule"] == "unresolved_order"
+
+            resolved = subprocess.run([sys.executable, "-m", "marketpipe", "order", "resolve", stuck["command_id"],
+                                       "--not-placed"], env=env, capture_output=True, text=True, timeout=60)
+            assert resolved.returncode == 0, resolved.stderr
+            events.wait(lambda: "FAILED" in events.states(stuck["command_id"]))
+            assert "operator" in (events.of(stuck["command_id"])[-1]["reason"] or "")
+
+            counter.fault("clear")
+            after = buy("600519.SH", "1501.00")
+            commands.send(s, after)
+            events.wait(lambda: "FILLED" in events.states(after["command_id"]), timeout=90)
+            assert trader.poll() is None, log.read_text(errors="replace")[-3000:]
+        finally:
+            trader.terminate()
+            trader.wait(30)
+            events.close()
+    # the parked and the refused commands never reached the counter; the later ones did, once each
+    assert sorted((o.code, o.price) for o in counter.placed_orders()) == \
+        [("000001", Decimal("11")), ("600519", Decimal("1501"))]
