@@ -27,7 +27,7 @@ test: lint
 ## the fast tier: lint and every test that needs no broker and no Docker (under a minute)
 test-fast: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest -q -m "not integration and not docker" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -n 2 -m "not integration and not docker" $(PYTEST_ARGS)
 
 ## ruff (pyflakes, pycodestyle, isort, bugbear rules) and mypy over the package
 lint: $(STAMP)
