@@ -346,3 +346,22 @@ def test_compose_schema_registry_is_the_local_launcher_s_apicurio_bound_to_loopb
     assert "-Dquarkus.management.host=127.0.0.1" in flags  # else 0.0.0.0:9000
     assert f"apicurio-registry-app-{registry_local.VERSION}-runner.jar" in flags
     assert any(f"apicurio-registry-{registry_local.VERSION}" in v for v in svc["volumes"])
+
+
+def test_compose_variables_are_ones_compose_v1_can_interpolate() -> None:
+    # Debian's docker-compose 1.29 takes ${VAR}, ${VAR:-default}, ${VAR:?error} with literal text
+    # default only: a nested ${A:-${B}} is left as text and a volume becomes an undeclared named one
+    # ("Named volume ... is used in service ... but no declaration was found"), failing `up`.
+    text = (ROOT / "docker-compose.yml").read_text()
+    for ref in re.findall(r"\$\{([^}]*)\}", text):
+        assert "${" not in ref and "$" not in ref, f"nested variable in docker-compose.yml: ${{{ref}}}"
+        assert re.fullmatch(r"[A-Z_][A-Z0-9_]*(:?[-?][^$]*)?", ref), f"compose v1 cannot read ${{{ref}}}"
+    # A host path in a volume must be a path once interpolated (absolute, ./ or ~/), not a volume name
+    for name, svc in compose()["services"].items():
+        for volume in svc.get("volumes", []):
+            expanded = re.sub(r"\$\{[A-Z_][A-Z0-9_]*:?-([^}]*)\}", r"\1", volume).split(":", 1)[0]
+            source = volume
+            assert expanded.startswith(("/", "./", "~/")) or re.fullmatch(r"[a-z][a-z0-9_-]*", expanded), \
+                f"{name}: volume source {source!r} is neither a path nor a declared volume name"
+            if re.fullmatch(r"[a-z][a-z0-9_-]*", expanded):
+                assert expanded in compose().get("volumes", {}), f"{name}: named volume {expanded} is not declared"
