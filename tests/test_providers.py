@@ -122,7 +122,9 @@ def test_demo_plans_a_simulator_and_a_producer_per_provider(tmp_path: Path) -> N
 
 def test_reading_the_registry_imports_no_provider_module() -> None:
     code = ("import sys, marketpipe.providers, marketpipe.topics; "
-            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('producers', 'processors', 'simulators')))")
+            "print(sorted(m for m in sys.modules if m.split('.')[:2] in "
+            "(['marketpipe', 'producers'], ['marketpipe', 'processors'], ['marketpipe', 'simulators'], "
+            "['marketpipe', 'trader'])))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 

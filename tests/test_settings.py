@@ -162,7 +162,8 @@ def test_readme_documents_every_setting_and_topic() -> None:
 
 #: a read of the environment: os.environ.get(...), os.getenv(...), os.environ[...] not being assigned
 ENV_READ = re.compile(r"os\.environ\.get\(|getenv\(|os\.environ\[[^\]]+\](?!\s*=[^=])")
-PRODUCT = ("marketpipe", "producers", "processors", "trader", "simulators", "schemas")
+PRODUCT = ("marketpipe/producers", "marketpipe/processors", "marketpipe/trader", "marketpipe/simulators",
+           "marketpipe/schemas", "marketpipe/protocol", "marketpipe")
 #: the pytest plugin configures tests (MARKETPIPE_TEST_BROKER ...), not the product
 NOT_PRODUCT = {"marketpipe/testing.py"}
 
@@ -170,7 +171,11 @@ NOT_PRODUCT = {"marketpipe/testing.py"}
 def test_product_code_reads_the_environment_only_through_settings() -> None:
     offenders = []
     for package in PRODUCT:
-        for file in sorted((ROOT / package).rglob("*.py")):
+        # a folder that moved would otherwise be walked as an empty one and the test could not fail
+        assert (ROOT / package).is_dir(), f"{package} is not a folder of this checkout: update PRODUCT"
+        files = sorted((ROOT / package).rglob("*.py"))
+        assert files, f"no Python file under {package}"
+        for file in files:
             rel = file.relative_to(ROOT).as_posix()
             if rel in NOT_PRODUCT or rel == "marketpipe/settings.py":
                 continue
