@@ -42,6 +42,20 @@ Typical local session:
 """
 
 
+#: Modules only the `pipeline` extra installs: a command that needs one is unavailable on the
+#: core install (the client and the pytest plugin), and says which extra brings it.
+PIPELINE_MODULES = frozenset({"faust", "mode", "aiokafka", "websocket", "aiohttp", "orjson", "prometheus_client",
+                              "rich", "cramjam", "uvloop"})
+NEEDS_PIPELINE = 'this command runs the pipeline: pip install "marketpipe[pipeline]"'
+
+
+def pipeline_missing(exc: BaseException) -> str | None:
+    """The pipeline-only module whose absence raised `exc`, if that is what it is."""
+    if isinstance(exc, ModuleNotFoundError) and exc.name and exc.name.split(".")[0] in PIPELINE_MODULES:
+        return exc.name
+    return None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="marketpipe",
@@ -51,14 +65,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--log-level", default=None, help="DEBUG, INFO, WARNING (default: MARKETPIPE_LOG_LEVEL or INFO)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    unavailable = []
     for name in COMMAND_MODULES:
         try:
             module = importlib.import_module(name)
         except ModuleNotFoundError as exc:
             if exc.name == name:  # every command ships with marketpipe: a missing one is a broken install
                 raise SystemExit(f"marketpipe: command module {name} is missing (reinstall marketpipe)") from None
-            raise
+            if pipeline_missing(exc) is None:
+                raise
+            unavailable.append(name)
+            continue
         module.register(sub)
+    parser.set_defaults(core_install=bool(unavailable))
+    if unavailable:
+        parser.epilog = (parser.epilog or "") + (
+            "\nThis is the core install (marketpipe.client, marketpipe.testing): the simulators, producers,\n"
+            'processors, trader and demo need pip install "marketpipe[pipeline]".\n')
     for p in parsers(parser):
         p.description = plain(p.description)
     return parser
@@ -87,7 +110,14 @@ def plain(text: str | None) -> str | None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    words = list(sys.argv[1:] if argv is None else argv)
+    command = next((w for i, w in enumerate(words)
+                    if not w.startswith("-") and (i == 0 or words[i - 1] != "--log-level")), None)
+    known = next((a.choices for a in parser._actions if isinstance(a, argparse._SubParsersAction)), {})
+    if command is not None and command not in known and parser.get_default("core_install"):
+        print(f"marketpipe: {command}: {NEEDS_PIPELINE}", file=sys.stderr)
+        return 2
+    args = parser.parse_args(words)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
@@ -104,6 +134,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         logging.getLogger("marketpipe").info("interrupted")
         return 130
     except Exception as exc:  # sorted below: expected failures read as one line
+        if (module := pipeline_missing(exc)) is not None:
+            print(f"marketpipe: {args.command}: {NEEDS_PIPELINE} (no module {module})", file=sys.stderr)
+            return 2
         line = user_error(exc, settings)
         if line is None:
             raise  # a bug: the traceback is what a developer needs

@@ -90,3 +90,79 @@ def test_commands_run_from_an_install_outside_the_checkout(wheel: Path, tmp_path
     finally:
         down = marketpipe("kafka", "down", "--local")
     assert down.returncode == 0, down.stderr
+
+
+PIPELINE_ONLY = ("faust", "websocket", "aiohttp", "rich", "orjson", "prometheus_client", "uvloop", "aiokafka")
+
+
+def core_install(wheel: Path, tmp_path: Path, extra_dists: tuple[str, ...] = ()) -> Path:
+    """A venv holding the wheel and exactly the distributions `pip install marketpipe` would bring
+    (its unconditional Requires-Dist, with theirs), plus `extra_dists`; linked from the test venv,
+    so no network round. Returns its python."""
+    from importlib import metadata
+
+    from packaging.requirements import Requirement
+
+    venv = tmp_path / "core-venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
+    site = next((venv / "lib").glob("python3*/site-packages"))
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(site), str(wheel)],
+                   check=True, timeout=300, capture_output=True)
+    with zipfile.ZipFile(wheel) as zf:
+        [meta] = [n for n in zf.namelist() if n.endswith(".dist-info/METADATA")]
+        requires = [line.split(":", 1)[1].strip() for line in zf.read(meta).decode().splitlines()
+                    if line.startswith("Requires-Dist:")]
+    wanted = [Requirement(r) for r in requires]
+    todo = [r.name for r in wanted if r.marker is None] + list(extra_dists)
+    seen: set[str] = set()
+    while todo:
+        name = todo.pop()
+        if name.lower() in seen:
+            continue
+        seen.add(name.lower())
+        dist = metadata.distribution(name)
+        for file in dist.files or ():
+            top = file.parts[0]
+            if top.endswith(".pth") or top == "..":
+                continue
+            source, target = Path(str(dist.locate_file(top))), site / top
+            if source.exists() and not target.exists():
+                target.symlink_to(source)
+        todo += [Requirement(r).name for r in dist.requires or () if Requirement(r).marker is None]
+    return venv / "bin" / "python"
+
+
+def test_the_core_install_has_the_client_and_plugin_without_the_pipeline(wheel: Path, tmp_path: Path) -> None:
+    python = str(core_install(wheel, tmp_path, extra_dists=("pytest",)))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("KAFKA_", "MARKETPIPE_", "PYTHON"))}
+    env["MARKETPIPE_HOME"] = str(tmp_path / "home")
+    probe = ("import importlib.util, sys, marketpipe.client, marketpipe.testing\n"
+             f"print([m for m in {PIPELINE_ONLY!r} if importlib.util.find_spec(m) is not None])")
+    found = subprocess.run([python, "-c", probe], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert found.returncode == 0, found.stderr
+    assert found.stdout.strip() == "[]", f"the core install brings pipeline-only modules: {found.stdout}"
+    # a record the pipeline wrote reads back as a typed Tick with nothing but the core
+    use = ("from marketpipe import settings\n"
+           "from marketpipe.schemas.codec import from_settings\n"
+           "from marketpipe.client import RecordDeserializer, Tick\n"
+           "codec = from_settings(settings.load({}))\n"
+           "rec = {'provider': 'jvquant', 'symbol': '600519.SH', 'venue_symbol': '600519', 'event_time': 1,\n"
+           "       'receive_time_ns': 2, 'price': 1572.12, 'size': 100.0, 'amount': None, 'side': 'BUY',\n"
+           "       'trade_id': '1234567', 'session': None, 'parser_version': 'x',\n"
+           "       'source': {'topic': 'raw.jvquant', 'partition': 0, 'offset': 7, 'index': 0}}\n"
+           "tick = RecordDeserializer(codec)(codec.encode('Tick', rec))\n"
+           "assert isinstance(tick, Tick) and tick.price == 1572.12, tick\n"
+           "print('ok')\n")
+    read = subprocess.run([python, "-c", use], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert read.returncode == 0 and read.stdout.strip() == "ok", read.stderr[-2000:]
+    plugin = subprocess.run([python, "-m", "pytest", "--fixtures", "-p", "marketpipe.testing", "-q"], cwd=tmp_path,
+                            env=env, capture_output=True, text=True, timeout=120)
+    assert "kafka_bootstrap" in plugin.stdout, plugin.stdout[-2000:] + plugin.stderr[-2000:]
+    # a pipeline command on the core install: one line naming the extra, no traceback
+    demo = subprocess.run([python, "-m", "marketpipe", "sim", "jvquant", "--port", "0"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert demo.returncode != 0
+    assert 'pip install "marketpipe[pipeline]"' in demo.stderr and "Traceback" not in demo.stderr, demo.stderr
+    helped = subprocess.run([python, "-m", "marketpipe", "--help"], cwd=tmp_path, env=env, capture_output=True,
+                            text=True, timeout=120)
+    assert helped.returncode == 0 and "demo" in helped.stdout, helped.stderr
