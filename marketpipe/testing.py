@@ -320,7 +320,9 @@ def wait_for(cond: Callable[[], Any], timeout: float = 30.0, step: float = 0.2,
 def read_topic(s: Any, logical: str, idle: float = 3.0, until: int | None = None,
                timeout: float = 60.0) -> list[dict[str, Any]]:
     """Every record of a topic from the beginning as codec dicts, until ``idle`` seconds pass
-    without one, ``until`` records were read, or ``timeout``."""
+    without one, ``until`` records were read, or ``timeout``. With ``until`` the idle time counts
+    from the first record: a process that is still starting (slow on a loaded machine) has not
+    gone quiet."""
     from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
     from marketpipe.schemas.codec import from_settings
@@ -332,7 +334,7 @@ def read_topic(s: Any, logical: str, idle: float = 3.0, until: int | None = None
     consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in parts])
     codec, out = from_settings(s), []  # either framing; Confluent ids through s's registry
     start = last = time.monotonic()
-    while time.monotonic() - last < idle and time.monotonic() - start < timeout:
+    while (time.monotonic() - last < idle or (until is not None and not out)) and time.monotonic() - start < timeout:
         for msg in consumer.consume(1000, timeout=0.3):
             if not msg.error():
                 out.append(codec.decode(msg.value()).record)

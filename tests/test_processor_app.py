@@ -84,7 +84,7 @@ def test_frames_become_records_dead_letters_and_bars(worker_env, mp_settings, tm
     port = free_port()
     proc = start_worker({**worker_env, "MARKETPIPE_METRICS_PORT": str(port)}, log)
     try:
-        got_ticks = read_topic(s, "md.tick", until=ticks + 3, idle=15)
+        got_ticks = read_topic(s, "md.tick", until=ticks + 3, idle=15, timeout=120)
         dlq = read_topic(s, "md.dlq", idle=2)
         quotes = read_topic(s, "md.quote", idle=2)
         expected = offline_bars([t for t in got_ticks if t["provider"] == "infoway"], INTERVAL_MS)
