@@ -332,7 +332,8 @@ def read_topic(s: Any, logical: str, idle: float = 3.0, until: int | None = None
                          "enable.auto.commit": False})
     parts = consumer.list_topics(topic, timeout=10).topics[topic].partitions
     consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in parts])
-    codec, out = from_settings(s), []  # either framing; Confluent ids through s's registry
+    codec = from_settings(s)  # either framing; Confluent ids through s's registry
+    out: list[dict[str, Any]] = []
     start = last = time.monotonic()
     while (time.monotonic() - last < idle or (until is not None and not out)) and time.monotonic() - start < timeout:
         for msg in consumer.consume(1000, timeout=0.3):

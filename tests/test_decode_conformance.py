@@ -223,8 +223,12 @@ def frame_of(provider: str, value: str, recv_ns: int, headers: dict[str, str] | 
 def test_jvquant_simulator_rows_have_the_corpus_shapes_and_decode_to_its_state(
         dialect: str, lv1_case: str, lv2_case: str) -> None:
     from marketpipe.simulators.jvquant import JvQuantSim
+    from marketpipe.simulators.market import Clock
 
     sim = JvQuantSim(symbols=("600519",), seed=3, dialect=dialect)
+    # a trading day's session (Thu 2026-12-03 10:00 Shanghai): on a weekend or holiday the decoder
+    # rightly dates a clock time to the last trading day, and the wall clock's date would differ
+    sim.market.clock = Clock(start_ms=1_796_263_200_000)
     trades = sim.market.trades(["600519"], 2)
     st = sim.market.states["600519"]
     [(lv1, _)] = sim._rows("lv1", "600519", trades)
