@@ -69,9 +69,12 @@ def plan(settings: Settings, args: argparse.Namespace, env: dict[str, str]) -> l
         trader_env.update({"JVQUANT_TRADE_ACCOUNT": DEMO_ACCOUNT, "JVQUANT_TRADE_PASSWORD": "demo",
                            "MARKETPIPE_TRADER_REFERENCE": env.get("MARKETPIPE_TRADER_REFERENCE") or simulator_reference(
                                settings.home / "demo" / "reference.json")})
+    # simulators trade every day, so on a weekend or holiday their clock times are that day's, not
+    # the last trading day's; a live feed keeps the exchange calendar
+    calendar = "every-day" if all(producer_env.values()) else "exchange"
     # consumers before producers: the processor joins its group while nothing queues up yet
     steps += [
-        Step("processor", ["process", "--bar-interval", args.bar]),
+        Step("processor", ["process", "--bar-interval", args.bar, "--trading-calendar", calendar]),
         Step("trader", ["trade"], {**trader_env, "MARKETPIPE_ORDER_SIGNING_KEY": env.get(
             "MARKETPIPE_ORDER_SIGNING_KEY") or DEMO_SIGNING_KEY}),
     ]

@@ -127,11 +127,11 @@ def raw_of(letter: dict[str, Any], settings: Settings) -> bytes | None:
 
 
 def redrive(settings: Settings, wanted: Filter, target: Settings | None = None) -> Redriven:
-    from marketpipe.processors.normalize import Normalizer, RawRecord
+    from marketpipe.processors.normalize import Normalizer, RawRecord, decoder_state
     from marketpipe.processors.output import Output
 
     out = Output(target or settings)
-    normalizer = Normalizer(out, write_dead_letters=False)
+    normalizer = Normalizer(out, decoder_state(settings), write_dead_letters=False)
     fixed = still = records = 0
     for _, letter in letters(settings, wanted):
         if letter is None:

@@ -41,7 +41,7 @@ def progress_bar(total: int, what: str, enabled: bool) -> Any:
 def run(args: argparse.Namespace, settings: Settings) -> int:
     from confluent_kafka import Consumer
 
-    from marketpipe.processors.normalize import Normalizer, RawRecord
+    from marketpipe.processors.normalize import Normalizer, RawRecord, decoder_state
     from marketpipe.processors.output import Output
 
     now_ms = int(time.time() * 1000)
@@ -55,7 +55,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
                          "group.id": f"marketpipe-replay-{uuid.uuid4().hex[:8]}",
                          "enable.auto.commit": False, "auto.offset.reset": "earliest"})
     out = Output(target)
-    normalizer = Normalizer(out, symbols=frozenset(args.symbols) if args.symbols else None)
+    normalizer = Normalizer(out, decoder_state(settings), symbols=frozenset(args.symbols) if args.symbols else None)
     frames = records = rejects = 0
     try:
         ranges = plan(consumer, raw_topic, since, until, FIRST_ANSWER_SECONDS)

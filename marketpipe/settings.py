@@ -381,6 +381,10 @@ class ProcessorSettings:
                            "(fetches wait at most 10 ms at the broker, 1 ms output linger) or throughput (100 ms, "
                            "fetches of up to 10,000 records, 20 ms linger, less CPU per record); see "
                            "marketpipe/processors/profile.py.", choice("latency", "throughput"))
+    trading_calendar: str = setting("MARKETPIPE_TRADING_CALENDAR", "exchange", "Which days jvQuant's A-share clock "
+                                    "times (15:00:03, no date) belong to: exchange (SSE/SZSE trading days: a time "
+                                    "received on a Saturday is Friday's) or every-day (for the simulators, which "
+                                    "trade on weekends and holidays too).", choice("exchange", "every-day"))
 
 
 class section(Generic[S]):  # noqa: N801 - reads like a field declaration

@@ -284,10 +284,12 @@ def delete_topics_of(client_config: Mapping[str, Any], prefix: str) -> None:
 
 
 def start_worker(env: Mapping[str, str], log: Path, *args: str) -> subprocess.Popen[bytes]:
-    """A processor worker (``marketpipe process``) with 1 s bars, in its own process group."""
+    """A processor worker (``marketpipe process``) with 1 s bars, in its own process group, for
+    simulator feeds: they trade every day, so its clock times are dated on the day they are sent
+    (``--trading-calendar every-day``; pass ``--trading-calendar exchange`` in ``args`` for the real one)."""
     return subprocess.Popen([sys.executable, "-m", "marketpipe", "process", "--bar-interval", "1s",
-                             "--bar-grace", "300ms", *args], env=dict(env), stdout=open(log, "ab"),
-                            stderr=subprocess.STDOUT, start_new_session=True)
+                             "--bar-grace", "300ms", "--trading-calendar", "every-day", *args], env=dict(env),
+                            stdout=open(log, "ab"), stderr=subprocess.STDOUT, start_new_session=True)
 
 
 def start_producer(env: Mapping[str, str], provider: str, log: Path, *args: str) -> subprocess.Popen[bytes]:

@@ -247,3 +247,53 @@ def test_the_process_flags_override_the_environment_and_name_the_profiles() -> N
     assert unchanged.processor.profile == "throughput"
     shown = parser._subparsers._group_actions[0].choices["process"].format_help()  # type: ignore[union-attr]
     assert "MARKETPIPE_PROCESSOR_PROFILE" in shown and "latency" in shown and "throughput" in shown
+
+
+def test_the_trading_calendar_setting_dates_clock_times_on_a_weekend() -> None:
+    """A clock time received on a Saturday is the last trading day's on the exchange calendar; a
+    simulator trades on Saturdays too, and with ``every-day`` its rows keep the day they were sent."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from marketpipe.processors.normalize import decoder_state
+
+    shanghai = ZoneInfo("Asia/Shanghai")
+    saturday = datetime(2026, 12, 5, 10, 0, 1, tzinfo=shanghai)  # the day after Friday 2026-12-04
+    recv_ns = int(saturday.timestamp()) * 10**9
+    dated = {}
+    for calendar in ("exchange", "every-day"):
+        s = settings(MARKETPIPE_TRADING_CALENDAR=calendar)
+        sink = Collect()
+        n = Normalizer(Output(s, producer=sink), decoder_state(s))
+        assert n.process("jvquant", jv_record("lv2_600519=10:00:00.120,77001,1572.12,100", 1, recv_ns)).records == 1
+        [tick] = sink.records("p.md.tick")
+        dated[calendar] = datetime.fromtimestamp(tick["event_time"] / 1000, shanghai)
+    assert dated["exchange"] == datetime(2026, 12, 4, 10, 0, 0, 120_000, tzinfo=shanghai)
+    assert dated["every-day"] == datetime(2026, 12, 5, 10, 0, 0, 120_000, tzinfo=shanghai)
+    assert settings().processor.trading_calendar == "exchange"  # real markets unless told otherwise
+
+
+def test_simulator_fed_workers_date_clock_times_every_day(monkeypatch, tmp_path) -> None:
+    """The demo on simulators and the test helper's worker ask for the every-day calendar (on a
+    weekend the exchange calendar dated their feed to Friday: bars on the wrong day, quotes past
+    md.quote's one-day retention); a demo on a live feed keeps the exchange's."""
+    import argparse
+
+    from marketpipe import demo, testing
+    from marketpipe.processors import cli
+
+    parser = argparse.ArgumentParser()
+    cli.register(parser.add_subparsers())
+    assert cli.with_flags(parser.parse_args(["process", "--trading-calendar", "every-day"]),
+                          settings()).processor.trading_calendar == "every-day"
+    demo_args = argparse.Namespace(clock_speed=1, rate=100, bar="5s")
+    [simulated] = [s.args for s in demo.plan(settings(), demo_args, {}) if s.name == "processor"]
+    live_env = {p.live_env: "token" for p in demo.providers.PROVIDERS}
+    [live] = [s.args for s in demo.plan(settings(), demo_args, live_env) if s.name == "processor"]
+    assert simulated[simulated.index("--trading-calendar") + 1] == "every-day"
+    assert live[live.index("--trading-calendar") + 1] == "exchange"
+    started: list[list[str]] = []
+    monkeypatch.setattr(testing.subprocess, "Popen", lambda argv, **_: started.append(argv))
+    testing.start_worker({}, tmp_path / "worker.log")
+    [argv] = started
+    assert argv[argv.index("--trading-calendar") + 1] == "every-day"

@@ -29,7 +29,7 @@ from marketpipe import topics
 from marketpipe.processors import metrics
 from marketpipe.processors.barstate import BarState, load_books
 from marketpipe.processors.fastpath import BatchRoute, batch_routed, fast_flow, fetch_wait
-from marketpipe.processors.normalize import Normalizer, headers_of
+from marketpipe.processors.normalize import Normalizer, decoder_state, headers_of
 from marketpipe.processors.output import Output, durable, fail_stop
 from marketpipe.processors.profile import profile
 from marketpipe.processors.status import GapFeed, StatusHook
@@ -142,7 +142,7 @@ def build_app(settings: Settings, out: Output | None = None) -> App:
 
     @functools.cache
     def normalizer() -> Normalizer:  # one per worker: the decoders' learned state is shared by the agents
-        return Normalizer(output(), status=StatusHook())
+        return Normalizer(output(), decoder_state(settings), status=StatusHook())
 
     if p.agents in ("all", "normalize"):
         for provider in topics.RAW_TOPICS:

@@ -27,6 +27,8 @@ def with_flags(args: argparse.Namespace, settings: Settings) -> Settings:
         changes["MARKETPIPE_PROCESSOR_AGENTS"] = args.agents
     if args.profile:
         changes["MARKETPIPE_PROCESSOR_PROFILE"] = args.profile
+    if args.trading_calendar:
+        changes["MARKETPIPE_TRADING_CALENDAR"] = args.trading_calendar
     return settings.with_env(**changes)
 
 
@@ -112,5 +114,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--profile", choices=list(PROFILES),
                    help="latency: each fetch processed at once; throughput: larger fetches and flushes, less CPU "
                         "per record (default: MARKETPIPE_PROCESSOR_PROFILE or latency)")
+    p.add_argument("--trading-calendar", choices=["exchange", "every-day"],
+                   help="which days jvQuant's A-share clock times belong to: exchange (SSE/SZSE trading days) or "
+                        "every-day, for a simulator feed on a weekend or holiday "
+                        "(default: MARKETPIPE_TRADING_CALENDAR or exchange)")
     p.add_argument("--web-port", type=int, default=0, help="Faust web interface port (default: off)")
     p.set_defaults(func=run)

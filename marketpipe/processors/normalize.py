@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Any, Protocol, Sequence
+from typing import TYPE_CHECKING, Any, Protocol, Sequence
 
 from marketpipe.processors.decode import DecoderState, ParseError, RawFrame, decode
 from marketpipe.processors.decode.base import dead_letters
@@ -24,7 +24,16 @@ from marketpipe.processors.status import StatusHook
 from marketpipe.processors.volume import VolumeTracker
 from marketpipe.rawframe import header_dict, parse_meta
 
+if TYPE_CHECKING:
+    from marketpipe.settings import Settings
+
 log = logging.getLogger("processors")
+
+
+def decoder_state(settings: Settings) -> DecoderState:
+    """A fresh :class:`DecoderState` that dates clock times by the configured trading calendar; the
+    live agents, replay and redrive all start from it, so they date a frame alike."""
+    return DecoderState(a_share_calendar=settings.processor.trading_calendar == "exchange")
 
 
 class RawMessage(Protocol):

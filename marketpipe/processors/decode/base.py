@@ -74,9 +74,13 @@ class DecoderState:
 
     ``lv1_order``: jvQuant symbol -> ``"volume,amount"`` | ``"amount,volume"`` once the numbers
     of that symbol decided it (protocols.md §0); never changed afterwards.
+    ``a_share_calendar``: date A-share clock times by the SSE/SZSE trading days (the real
+    markets), or, when false, by every day (a simulator trades on weekends and holidays too, and
+    its clock times belong to the day they are sent on).
     """
 
     lv1_order: dict[str, str] = field(default_factory=dict)
+    a_share_calendar: bool = True
 
 
 @dataclass(frozen=True)

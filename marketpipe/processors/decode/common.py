@@ -250,9 +250,10 @@ class Emitter:
     all (:func:`oriented`).
     """
 
-    __slots__ = ("provider", "recv_ns", "out", "topic", "partition", "offset", "clock_cache", "day_start", "anchor")
+    __slots__ = ("provider", "recv_ns", "out", "topic", "partition", "offset", "clock_cache", "day_start", "anchor",
+                 "a_share_calendar")
 
-    def __init__(self, frame: RawFrame) -> None:
+    def __init__(self, frame: RawFrame, a_share_calendar: bool = True) -> None:
         self.provider = frame.provider
         self.recv_ns = frame.meta.recv_ns
         self.out: list[Normalized] = []
@@ -260,6 +261,7 @@ class Emitter:
         self.clock_cache: dict[str, int] = {}  # rows of one frame repeat the same clock times
         self.day_start: int | None = None  # only clock-time providers need it
         self.anchor: ClockAnchor | None = None  # how jvQuant A-share clock times of this frame are dated
+        self.a_share_calendar = a_share_calendar  # DecoderState.a_share_calendar
 
     def event_time(self, text: str, convert: Callable[[str, int, int], int] | None = None) -> int:
         """A provider time string of this frame -> UTC epoch ms (cached per frame). ``convert`` is

@@ -117,7 +117,7 @@ def decode(frame: RawFrame, state: DecoderState) -> list[Normalized]:
     text = payload_text(frame)
     if text is None:
         return []
-    em = Emitter(frame)
+    em = Emitter(frame, state.a_share_calendar)
     rejects: list[Rejected] = []
     bad: list[BadRecord] = []
     offset = 0
@@ -259,7 +259,7 @@ def clock_time(em: Emitter, text: str, market: str) -> int:
         return tradingdays.clock_anchor(em.recv_ns // 1_000_000, a_share=False).date(clock_ms(text))
     anchor = em.anchor
     if anchor is None:
-        anchor = em.anchor = tradingdays.clock_anchor(em.recv_ns // 1_000_000)
+        anchor = em.anchor = tradingdays.clock_anchor(em.recv_ns // 1_000_000, a_share=em.a_share_calendar)
     t = em.clock_cache[text] = anchor.date(clock_ms(text))
     return t
 
