@@ -70,8 +70,8 @@ def plan(settings: Settings, args: argparse.Namespace, env: dict[str, str]) -> l
                            "MARKETPIPE_TRADER_REFERENCE": env.get("MARKETPIPE_TRADER_REFERENCE") or simulator_reference(
                                settings.home / "demo" / "reference.json")})
     # simulators trade every day, so on a weekend or holiday their clock times are that day's, not
-    # the last trading day's; a live feed keeps the exchange calendar
-    calendar = "every-day" if all(producer_env.values()) else "exchange"
+    # the last trading day's; a live feed of clock times keeps the exchange calendar
+    calendar = "every-day" if all(producer_env[p.name] for p in providers.PROVIDERS if p.clock_times) else "exchange"
     # consumers before producers: the processor joins its group while nothing queues up yet
     steps += [
         Step("processor", ["process", "--bar-interval", args.bar, "--trading-calendar", calendar]),

@@ -288,7 +288,7 @@ def test_simulator_fed_workers_date_clock_times_every_day(monkeypatch, tmp_path)
                           settings()).processor.trading_calendar == "every-day"
     demo_args = argparse.Namespace(clock_speed=1, rate=100, bar="5s")
     [simulated] = [s.args for s in demo.plan(settings(), demo_args, {}) if s.name == "processor"]
-    live_env = {p.live_env: "token" for p in demo.providers.PROVIDERS}
+    live_env = {p.live_env: "token" for p in demo.providers.PROVIDERS if p.clock_times}
     [live] = [s.args for s in demo.plan(settings(), demo_args, live_env) if s.name == "processor"]
     assert simulated[simulated.index("--trading-calendar") + 1] == "every-day"
     assert live[live.index("--trading-calendar") + 1] == "exchange"
