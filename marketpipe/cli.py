@@ -167,7 +167,8 @@ def user_error(exc: BaseException, settings: settings_mod.Settings) -> str | Non
         return f"Kafka at {settings.kafka.bootstrap_servers}: {detail} (is the broker up? `marketpipe kafka up`)"
     expected: list[type[BaseException]] = [OSError]
     for module, name in (("marketpipe.kafka_local", "LauncherError"), ("marketpipe.schemas.codec", "CodecError"),
-                         ("marketpipe.producers.sink", "SinkFatal"), ("aiokafka.errors", "KafkaError")):
+                         ("marketpipe.producers.sink", "SinkFatal"), ("aiokafka.errors", "KafkaError"),
+                         ("marketpipe.trader.ledger", "NotAcknowledged")):
         cls = getattr(sys.modules.get(module), name, None)
         if cls is not None:
             expected.append(cls)

@@ -19,4 +19,6 @@ def test_a_refused_record_is_reported_by_flush() -> None:
         "provider": "jvquant", "symbol": "600519.SH", "venue_symbol": "600519", "event_time": 1, "receive_time_ns": 2,
         "price": 1.0, "size": 100.0, "amount": None, "side": "UNKNOWN", "trade_id": "1", "session": None,
         "parser_version": "t", "source": {"topic": "raw.jvquant", "partition": 0, "offset": 1, "index": 0}}, 1)
-    assert out.flush_now() == "0 records unacknowledged and 1 refused by Kafka"
+    problem = out.flush_now()
+    assert problem is not None and problem.startswith("0 records unacknowledged and 1 refused by Kafka (")
+    assert "Message timed out" in problem  # the reason is said, not only counted

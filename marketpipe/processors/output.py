@@ -15,6 +15,7 @@ import time
 from typing import Any
 
 from marketpipe import topics
+from marketpipe.delivery import Deliveries, wait_acknowledged
 from marketpipe.processors import metrics
 from marketpipe.processors.decode.base import MAX_REASON
 from marketpipe.processors.profile import profile
@@ -49,10 +50,10 @@ class Output:
         self.settings = s
         self.codec = codec_mod.from_settings(s)
         self.encoders: dict[str, Any] = {}
+        self.deliveries = Deliveries(log)  # the producer's failed records (flush() alone reads them as written)
         self.producer = producer if producer is not None else self._producer(s)
         self.counts: dict[str, int] = {}
         self.reported: dict[str, int] = {}
-        self.failed = 0
 
     def _producer(self, s: Settings) -> Any:
         from confluent_kafka import Producer
@@ -68,7 +69,7 @@ class Output:
                          # failures need one (flush() still counts what was not written)
                          "delivery.report.only.error": True,
                          # set once here, not per produce() call (0.8 µs less per record)
-                         "on_delivery": self._delivered})
+                         "on_delivery": self.deliveries})
 
     def report(self) -> None:
         """Advance the Prometheus counters by what was written since the last report."""
@@ -77,11 +78,6 @@ class Output:
             if delta:
                 metrics.RECORDS.labels(topic).inc(delta)
                 self.reported[topic] = n
-
-    def _delivered(self, err: Any, msg: Any) -> None:
-        if err is not None:
-            self.failed += 1
-            log.error("record for %s key %s NOT written: %s", msg.topic(), msg.key(), err)
 
     def encode(self, logical_topic: str, schema: str, key: str, record: dict[str, Any],
                timestamp: int) -> tuple[str, bytes, bytes, int, str]:
@@ -121,24 +117,25 @@ class Output:
         log.warning("dead-lettered %s[%d]@%d: %s", src["topic"], src["partition"], src["offset"], letter["reason"])
         self.produce(*item)
 
-    def _problem(self, remaining: int) -> str | None:
-        failed, self.failed = self.failed, 0
-        if remaining or failed:
-            return f"{remaining} records unacknowledged and {failed} refused by Kafka"
-        return None
+    def _wait(self, limit: float | None) -> str | None:
+        unwritten = wait_acknowledged(self.producer.flush, self.deliveries, "processor output", log, limit=limit)
+        return None if unwritten is None else str(unwritten)
 
     async def flush(self) -> str | None:
-        """Wait until every record sent so far is written; a description of what was not, else None."""
+        """Wait until every record sent so far is written, however long Kafka takes to acknowledge them
+        (a paused or restarting broker); a description of what failed, else None."""
         loop = asyncio.get_running_loop()
-        return self._problem(await loop.run_in_executor(None, self.producer.flush, 60))
+        return await loop.run_in_executor(None, self._wait, None)
 
-    def flush_now(self) -> str | None:
-        return self._problem(self.producer.flush(60))
+    def flush_now(self, limit: float = 60.0) -> str | None:
+        """The same, giving up after ``limit`` seconds (the worker is stopping)."""
+        return self._wait(limit)
 
 
 async def durable(out: Output) -> None:
-    """Return once every record of the batch is written; a batch that cannot be made durable ends
-    the worker (see :func:`fail_stop`) instead of being acknowledged."""
+    """Return once every record of the batch is written. A broker that is only slow (paused, electing a
+    leader) is waited for, logged every 30 s; a batch with a record Kafka gave up on ends the worker
+    (see :func:`fail_stop`) instead of being acknowledged."""
     try:
         problem = await out.flush()
     except asyncio.CancelledError:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import math
 import time
 import uuid
@@ -11,8 +12,11 @@ from decimal import Decimal
 from typing import Any
 
 from marketpipe import topics
+from marketpipe.delivery import write_one
 from marketpipe.settings import Settings
 from marketpipe.trader import signing
+
+log = logging.getLogger(__name__)
 
 #: the schema's ``long``; the trader's own volume limit is far lower
 MAX_VOLUME = 2**63 - 1
@@ -81,11 +85,11 @@ def send(settings: Settings, cmd: dict[str, Any], producer: Any = None) -> None:
 
     topic = settings.topic(topics.ORDER_COMMANDS)
     value = codec.from_settings(settings).encode("OrderCommand", cmd, topic=topic)
-    own = producer is None
-    producer = producer or Producer({**settings.kafka.client_config(), "enable.idempotence": True, "acks": "all"})
-    producer.produce(topic, key=cmd["account"].encode(), value=value, timestamp=cmd["event_time"])
-    if own and producer.flush(30):
-        raise RuntimeError("order command not acknowledged by Kafka in 30 s")
+    if producer is not None:  # the caller's producer: the caller flushes
+        producer.produce(topic, key=cmd["account"].encode(), value=value, timestamp=cmd["event_time"])
+        return
+    write_one(Producer({**settings.kafka.client_config(), "enable.idempotence": True, "acks": "all"}), topic,
+              cmd["account"].encode(), value, "order command", log, timestamp=cmd["event_time"])
 
 
 @dataclass(frozen=True)
@@ -137,10 +141,8 @@ def set_kill_switch(settings: Settings, halted: bool, reason: str = "", key: str
     from confluent_kafka import Producer
 
     producer = Producer({**settings.kafka.client_config(), "enable.idempotence": True, "acks": "all"})
-    producer.produce(settings.topic(topics.ORDER_CONTROL), key=KILL_SWITCH_KEY,
-                     value=kill_switch_value(halted, reason, key))
-    if producer.flush(30):
-        raise RuntimeError("kill switch not acknowledged by Kafka in 30 s")
+    write_one(producer, settings.topic(topics.ORDER_CONTROL), KILL_SWITCH_KEY, kill_switch_value(halted, reason, key),
+              "kill switch", log)
 
 
 # ---- operator resolutions of unresolved commands (order.control, key ``resolve:<command id>``) -----
@@ -169,7 +171,5 @@ def send_resolution(settings: Settings, command_id: str, placed: str | None, key
     from confluent_kafka import Producer
 
     producer = Producer({**settings.kafka.client_config(), "enable.idempotence": True, "acks": "all"})
-    producer.produce(settings.topic(topics.ORDER_CONTROL), key=b"resolve:" + command_id.encode(),
-                     value=resolution_value(command_id, placed, key))
-    if producer.flush(30):
-        raise RuntimeError("resolution not acknowledged by Kafka in 30 s")
+    write_one(producer, settings.topic(topics.ORDER_CONTROL), b"resolve:" + command_id.encode(),
+              resolution_value(command_id, placed, key), "resolution", log)

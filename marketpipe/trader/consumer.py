@@ -27,9 +27,11 @@ rule and reason, is counted (``marketpipe_trader_poison_records_total``) and its
 committed. A record with no readable command id gets the id ``<topic>/<partition>/<offset>``:
 stable, so a redelivery of the same record yields the same event id. Two exceptions: an
 exception after the ledger INTENT was written means the broker may have the order, so the
-event is UNKNOWN and the INTENT is reconciled at the next start; and Kafka not acknowledging
-our own writes (:class:`marketpipe.trader.ledger.NotAcknowledged`) is an outage, not a bad record, so it
-still stops the process (nothing is committed; the supervisor restarts it).
+event is UNKNOWN and the INTENT is reconciled at the next start; and Kafka failing our own
+writes is an outage, not a bad record: while it is only slow (a paused broker, a leader moving)
+the trader waits and says so every 30 s, calling nobody; a write Kafka gave up on
+(:class:`marketpipe.trader.ledger.NotAcknowledged`) stops the process in one line (nothing is
+committed; the supervisor restarts it).
 
 The kill switch (order.control, compacted, replayed from its start) is read to its end
 before the first command, and fails closed: an unreadable record halts trading until a newer
@@ -56,6 +58,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from marketpipe import topics
+from marketpipe.delivery import Deliveries, wait_acknowledged
 from marketpipe.settings import Settings
 from marketpipe.trader import commands, controls, metrics, names, rules, signing, statuses
 from marketpipe.trader.broker import BrokerRejected, JvQuantBroker, OutcomeUnknown
@@ -171,8 +174,10 @@ class Trader:
         self.encode_event = self.codec.encoder("OrderEvent", settings.topic(topics.ORDER_EVENTS))
         self.producer = Producer({**settings.kafka.client_config(), "enable.idempotence": True, "acks": "all",
                                   "linger.ms": 2})
+        #: what Kafka did not take of the events, ledger entries and positions this trader writes
+        self.deliveries = Deliveries(log)
         self.groups = groups(settings)
-        self.ledger = Ledger(self.producer, settings.topic(topics.ORDER_LEDGER), self.groups.ledger)
+        self.ledger = Ledger(self.producer, settings.topic(topics.ORDER_LEDGER), self.groups.ledger, self.deliveries)
         self.halted = False
         self.halt_reason = ""
         self.control_at_ms = 0  # newest order.control record applied (a resume must be newer)
@@ -215,7 +220,7 @@ class Trader:
             "event_time": event_time, "receive_time_ns": received_ns,
         }
         self.producer.produce(self.settings.topic(topics.ORDER_EVENTS), key=cmd["command_id"].encode(),
-                              value=self.encode_event(record), timestamp=event_time)
+                              value=self.encode_event(record), timestamp=event_time, on_delivery=self.deliveries)
         metrics.EVENTS.labels(state).inc()
         if rule:
             metrics.REJECTIONS.labels(rule).inc()
@@ -223,8 +228,11 @@ class Trader:
                  f" ({reason})" if reason else "")
 
     def flush(self) -> None:
-        if self.producer.flush(30):
-            raise NotAcknowledged("order events not acknowledged by Kafka in 30 s")
+        """Return once Kafka has every event written so far: a paused broker is waited out (logged every
+        30 s); a record Kafka gave up on stops the trader (nothing is committed past it)."""
+        unwritten = wait_acknowledged(self.producer.flush, self.deliveries, "order events", log)
+        if unwritten:
+            raise NotAcknowledged(f"order events not written by Kafka: {unwritten}")
 
     # ---- kill switch --------------------------------------------------------------------------
     def on_control(self, key: bytes | None, value: bytes | None, source: RecordRef | None = None,
@@ -557,7 +565,8 @@ class Trader:
             except CodecError as exc:  # one odd row must not stop the poll, nor the trader
                 log.warning("position row of %s not published: %s", row.get("code"), exc)
                 continue
-            self.producer.produce(topic, key=f"{account}:{row.get('code')}".encode(), value=value)
+            self.producer.produce(topic, key=f"{account}:{row.get('code')}".encode(), value=value,
+                                  on_delivery=self.deliveries)
         self.producer.poll(0)
 
     def maybe_poll(self) -> None:

@@ -16,6 +16,8 @@ import logging
 from dataclasses import asdict, dataclass, field
 from typing import Any, Iterable
 
+from marketpipe.delivery import Deliveries, wait_acknowledged
+
 log = logging.getLogger(__name__)
 
 FINAL_STATES = frozenset({"DONE", "REJECTED", "FAILED"})
@@ -61,10 +63,13 @@ class Entry:
 class Ledger:
     """In-memory view of the ledger topic plus the producer that extends it."""
 
-    def __init__(self, producer: Any, topic: str, group_id: str = "marketpipe-trader-ledger-reader") -> None:
+    def __init__(self, producer: Any, topic: str, group_id: str = "marketpipe-trader-ledger-reader",
+                 deliveries: Deliveries | None = None) -> None:
         self.producer = producer
         self.topic = topic
         self.group_id = group_id
+        #: failures of this producer's records (the trader shares one with its event writes)
+        self.deliveries = deliveries if deliveries is not None else Deliveries()
         self.entries: dict[str, Entry] = {}
 
     def get(self, command_id: str) -> Entry | None:
@@ -79,12 +84,14 @@ class Ledger:
 
         self.entries[entry.command_id] = entry
         self.producer.produce(self.topic, key=entry.command_id.encode(),
-                              value=encode_entry(self._codec(), entry, self.topic))
+                              value=encode_entry(self._codec(), entry, self.topic), on_delivery=self.deliveries)
         if flush:
-            remaining = self.producer.flush(30)
-            if remaining:
-                raise NotAcknowledged(f"ledger write for {entry.command_id} not acknowledged by Kafka "
-                                    "(refusing to call the broker without a durable intent)")
+            # waits out a paused broker or a leader move; a record Kafka gave up on is a failure
+            unwritten = wait_acknowledged(self.producer.flush, self.deliveries, f"ledger write for {entry.command_id}",
+                                          log)
+            if unwritten:
+                raise NotAcknowledged(f"ledger write for {entry.command_id} not written by Kafka: {unwritten} "
+                                      "(refusing to call the broker without a durable intent)")
 
     def load(self, consumer_config: dict[str, Any], timeout: float = 30.0) -> int:
         """Read the whole ledger topic (latest value per key). Returns the entry count."""
