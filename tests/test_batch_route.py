@@ -1,4 +1,4 @@
-"""marketpipe/processors/fastpath.py, ``batch_routed``: the raw topics' records handed to the normalizer
+"""marketpipe/processors/faust_consumer.py, ``batch_routed``: the raw topics' records handed to the normalizer
 per fetch, acknowledged by offset only once the handler (which flushes) has returned.
 
 The consumer under test is Faust's own aiokafka consumer class with the routing subclass on top;
@@ -19,7 +19,7 @@ from faust.transport.drivers.aiokafka import Consumer as AIOKafkaConsumer
 from faust.types import TP
 
 from marketpipe.processors.app import build_app
-from marketpipe.processors.fastpath import BatchRoute, batch_routed
+from marketpipe.processors.faust_consumer import BatchRoute, batch_routed
 from marketpipe.processors.output import Output
 from marketpipe.rawframe import RawMeta
 from marketpipe.schemas.codec import Codec

@@ -5,7 +5,7 @@ Faust's consumer thread keeps fetching while the agents are busy. Records it fet
 worker has not yet taken for more than aiokafka's prefetch backoff (100 ms) make it fetch the
 other, quiet partitions alone; with Faust's fixed 1,500 ms broker wait that request holds the
 busy partition back for 1.5 s. The consumer here is the one the worker builds, from the profile
-(marketpipe/processors/fastpath.py, fetch_wait)."""
+(marketpipe/processors/faust_consumer.py, fetch_wait)."""
 
 from __future__ import annotations
 

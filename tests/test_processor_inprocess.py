@@ -217,7 +217,7 @@ def test_one_log_level_flag_reaches_the_faust_worker() -> None:
 @pytest.mark.parametrize("name", ["latency", "throughput"])
 def test_the_workers_kafka_consumer_waits_at_the_broker_only_as_long_as_the_profile_says(name: str, tmp_path) -> None:
     """Faust builds its aiokafka consumer with a 1,500 ms fetch wait; a busy partition can sit
-    behind a fetch of quiet ones for that long (marketpipe/processors/fastpath.py, fetch_wait)."""
+    behind a fetch of quiet ones for that long (marketpipe/processors/faust_consumer.py, fetch_wait)."""
     from marketpipe.processors.profile import profile
 
     async def built() -> Any:

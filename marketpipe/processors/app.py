@@ -28,7 +28,7 @@ import faust
 from marketpipe import topics
 from marketpipe.processors import metrics
 from marketpipe.processors.barstate import BarState, load_books
-from marketpipe.processors.fastpath import BatchRoute, batch_routed, fast_flow, fetch_wait
+from marketpipe.processors.faust_consumer import BatchRoute, batch_routed, check_reliances, fast_flow, fetch_wait
 from marketpipe.processors.normalize import Normalizer, decoder_state, headers_of
 from marketpipe.processors.output import Output, durable, fail_stop
 from marketpipe.processors.profile import profile
@@ -77,7 +77,7 @@ def _credentials(s: Settings) -> Any:
 
 
 class App(faust.App):
-    #: raw topics read per fetch instead of per message (marketpipe/processors/fastpath.py)
+    #: raw topics read per fetch instead of per message (marketpipe/processors/faust_consumer.py)
     batch_route: BatchRoute | None = None
     #: longest a fetch request waits at the broker (the profile's; Faust's own is 1,500 ms)
     fetch_max_wait_ms: int = 1500
@@ -92,7 +92,7 @@ class App(faust.App):
 
     def _new_transport(self) -> Any:
         # no tasks and asyncio.wait per Kafka message, and the raw topics' records handed over per
-        # fetch, and a bounded wait per fetch (marketpipe/processors/fastpath.py)
+        # fetch, and a bounded wait per fetch (marketpipe/processors/faust_consumer.py)
         transport = super()._new_transport()
         transport.Consumer = batch_routed(fast_flow(fetch_wait(transport.Consumer)))  # type: ignore[misc]
         return transport
@@ -110,6 +110,10 @@ class App(faust.App):
 def build_app(settings: Settings, out: Output | None = None) -> App:
     """A Faust app running the agents ``settings.processor.agents`` names, writing through ``out``
     (made on first use when not given: the producer must not be created before the worker forks)."""
+    missing = check_reliances()
+    if missing:  # the consumer subclasses would misbehave quietly: refuse to start instead
+        raise RuntimeError(f"this faust-streaming/aiokafka lacks what marketpipe's processor relies on "
+                           f"({', '.join(missing)}); install the versions pyproject.toml pins")
     p = settings.processor
     prof = profile(p.profile)  # MARKETPIPE_PROCESSOR_PROFILE: latency | throughput
     (settings.home / "faust").mkdir(parents=True, exist_ok=True)  # Faust's datadir (we keep no tables in it)
@@ -182,7 +186,7 @@ def _normalized(n: Normalizer, batches: list[tuple[str, list[Any]]], started: fl
 def _raw_batches(settings: Settings, normalizer: Callable[[], Normalizer]) -> BatchRoute:
     """The normalize job per fetch: the raw topics' records go straight from Faust's consumer to the
     normalizer, one flush per fetch, and their offsets are acknowledged after it
-    (:func:`~marketpipe.processors.fastpath.batch_routed`). The normalize agents stay subscribed
+    (:func:`~marketpipe.processors.faust_consumer.batch_routed`). The normalize agents stay subscribed
     (they make Faust subscribe the raw topics) and handle whatever reaches them as events."""
     providers = {settings.topic(t): provider for provider, t in topics.RAW_TOPICS.items()}
 

@@ -1,7 +1,7 @@
 """The processor's latency/throughput trade-off as one setting: ``MARKETPIPE_PROCESSOR_PROFILE``.
 
 Both profiles hand the raw topics' records to the normalizer per fetch
-(:func:`~marketpipe.processors.fastpath.batch_routed`) and flush each fetch's records before its
+(:func:`~marketpipe.processors.faust_consumer.batch_routed`) and flush each fetch's records before its
 offsets are acknowledged (at-least-once, see marketpipe/processors/app.py); a fetch is processed
 as soon as it arrives. What they trade is how much each fetch, flush and bar step may hold:
 
@@ -13,7 +13,7 @@ as soon as it arrives. What they trade is how much each fetch, flush and bar ste
   for replaying a backlog or a worker that runs near its CPU limit.
 
 The broker wait matters beyond batching: Faust's own 1,500 ms let a busy worker fall into ~1.5 s
-fetch cycles (marketpipe/processors/fastpath.py, ``fetch_wait``).
+fetch cycles (marketpipe/processors/faust_consumer.py, ``fetch_wait``).
 
 Both profiles run Faust on uvloop when it is installed (the asyncio machinery around every event
 is a large share of a worker's CPU) and tune the garbage collector (:func:`tune_gc`); both are
@@ -35,7 +35,7 @@ class Profile:
     #: events buffered per stream between the consumer and an agent (md.tick for the bar agent)
     stream_buffer_maxsize: int
     #: longest a fetch request waits at the broker for data: also the longest a busy partition
-    #: can wait behind a fetch of quiet ones (marketpipe/processors/fastpath.py, fetch_wait)
+    #: can wait behind a fetch of quiet ones (marketpipe/processors/faust_consumer.py, fetch_wait)
     fetch_max_wait_ms: int
     #: output producer's linger (each fetch ends with a flush, which sends at once anyway)
     linger_ms: int

@@ -1,4 +1,4 @@
-"""marketpipe/processors/fastpath.py: Faust's per-message race, run in place when the callback does not wait.
+"""marketpipe/processors/faust_consumer.py: Faust's per-message race, run in place when the callback does not wait.
 
 The consumer class under test is the fast-path subclass of a real ``mode.Service`` (whose
 ``wait_first`` Faust's consumer inherits), with an asyncio ``suspend_flow`` event as Faust has.
@@ -10,7 +10,7 @@ import asyncio
 
 import mode
 
-from marketpipe.processors.fastpath import fast_flow
+from marketpipe.processors.faust_consumer import fast_flow
 
 
 def consumer() -> mode.Service:
@@ -104,3 +104,46 @@ def test_an_error_in_the_callback_propagates_either_way() -> None:
                 raise AssertionError("the callback's error was swallowed")
 
     asyncio.run(main())
+
+
+def test_every_internal_the_consumer_subclasses_use_exists_on_the_installed_versions() -> None:
+    from importlib.metadata import version
+
+    from marketpipe.processors.faust_consumer import Reliance, check_reliances, reliances
+
+    assert check_reliances() == [], f"faust-streaming {version('faust-streaming')}, aiokafka {version('aiokafka')}"
+    names = {r.member for r in reliances()}
+    assert {"_getmany", "_acked", "_read_offset", "_fetch_max_wait_ms", "wait_first"} <= names
+
+    class Lib:
+        def start(self) -> None:
+            self._other = 1
+
+    # the check can fail: a member gone from a class, or no longer used where it was
+    assert not Reliance(Lib, "_getmany").holds() and not Reliance(Lib, "_fetch_max_wait_ms", "start").holds()
+    assert Reliance(Lib, "_other", "start").holds()
+
+
+def test_the_pin_names_the_versions_the_check_ran_on() -> None:
+    import re
+    from importlib.metadata import version
+    from pathlib import Path
+
+    pins = Path(__file__).resolve().parents[1].joinpath("pyproject.toml").read_text()
+    for dist in ("faust-streaming", "aiokafka"):
+        low, high = re.search(rf'"{dist}>=([\d.]+),<([\d.]+)"', pins).groups()  # type: ignore[union-attr]
+        installed = tuple(int(x) for x in version(dist).split(".")[:3])
+        assert tuple(int(x) for x in low.split(".")) <= installed < tuple(int(x) for x in high.split(".")), dist
+        assert high.split(".")[0] == low.split(".")[0] and int(high.split(".")[1]) == int(low.split(".")[1]) + 1, \
+            f"{dist}: the pin spans one minor version, the one checked"
+
+
+def test_a_worker_refuses_to_start_on_versions_without_them(monkeypatch) -> None:
+    import pytest
+
+    from marketpipe.processors import app
+    from marketpipe.settings import load
+
+    monkeypatch.setattr(app, "check_reliances", lambda: ["faust.transport.consumer.Consumer._acked"])
+    with pytest.raises(RuntimeError, match="Consumer._acked"):
+        app.build_app(load({"KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1"}))

@@ -1,15 +1,26 @@
-"""Faust's consumer with less machinery per Kafka message: :func:`fast_flow` (no two tasks and
-``asyncio.wait`` per message), :func:`batch_routed` (the raw topics' records handed over per
-fetch, without a Faust event per message) and :func:`fetch_wait` (a bounded broker wait per
-fetch).
+"""Faust's Kafka consumer, subclassed: the processor's real data path.
+
+The Faust agents in marketpipe/processors/app.py subscribe the raw topics, but their records do
+not flow through Faust's per-message machinery. Three subclasses of Faust's aiokafka transport
+consumer replace it, each for a measured cost (bench/README.md):
+
+* :func:`batch_routed` hands the raw topics' records to the normalizer once per fetch, instead
+  of one ``Message``, conductor pass, ``Event``, stream slot and ``ack()`` per record;
+* :func:`fast_flow` runs Faust's per-message callback in place when it does not wait, instead
+  of four tasks and an ``asyncio.wait`` per message;
+* :func:`fetch_wait` bounds the broker wait of a fetch (Faust hard-codes 1,500 ms).
+
+Faust still owns group membership, fetching, offsets and commits. The subclasses read and write
+members of faust-streaming, aiokafka and mode that are not public API; :func:`reliances` lists
+every one, :func:`check_reliances` says which are missing, ``build_app`` refuses to start a
+worker on versions that lack one, and tests/test_faust_consumer.py checks them on the versions
+pyproject.toml pins, so an upgrade fails loudly instead of losing records quietly.
 
 Faust's fetcher hands every message to the streams with
 ``await self.wait_first(callback(message), self.suspend_flow.wait())``: four tasks, an
 ``asyncio.wait`` and their cancellation, per message, so that a rebalance (``suspend_flow``)
 can interrupt a callback that is blocked on a full stream buffer. Almost always the callback
-does not block at all (it puts the event into a stream queue that has room), and that race was
-~15-20% of a normalize worker's CPU (py-spy, bench/bench_processors.py).
-
+does not block at all (it puts the event into a stream queue that has room).
 :class:`FastFlowConsumer` runs the callback in place up to its first suspension. If it
 finishes there (the usual case) nothing else is created. If it must wait, the rest of it runs
 as a task raced against ``suspend_flow`` exactly as Faust does. Any other ``wait_first`` call
@@ -19,6 +30,7 @@ goes to Faust unchanged.
 from __future__ import annotations
 
 import asyncio
+import inspect
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable
 
@@ -26,6 +38,61 @@ from faust.types.tuples import ack_lock
 from mode.utils.locks import Event as ModeEvent
 
 _EVENT_WAIT = (ModeEvent.wait.__code__, asyncio.Event.wait.__code__)
+
+
+@dataclass(frozen=True)
+class Reliance:
+    """One member of another library this module uses although it is not public API.
+
+    ``set_in``: for an instance attribute, the method of ``owner`` that assigns or reads it (its
+    source must mention ``self.<member>``); None for a class or module attribute."""
+
+    owner: Any
+    member: str
+    set_in: str | None = None
+
+    @property
+    def name(self) -> str:
+        return f"{getattr(self.owner, '__module__', '')}.{getattr(self.owner, '__qualname__', self.owner)}.{self.member}"
+
+    def holds(self) -> bool:
+        if self.set_in is None:
+            return hasattr(self.owner, self.member)
+        method = getattr(self.owner, self.set_in, None)
+        try:
+            return method is not None and f"self.{self.member}" in inspect.getsource(method)
+        except (OSError, TypeError):  # no source to read (a compiled build): only the method is known
+            return False
+
+
+def reliances() -> tuple[Reliance, ...]:
+    """Every non-public member of faust-streaming, aiokafka and mode that the subclasses below use."""
+    import aiokafka
+    import faust.types.app
+    import faust.types.tuples
+    from faust.transport.consumer import Consumer, ThreadDelegateConsumer
+    from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
+
+    init = "__init__"
+    return (
+        Reliance(Consumer, "wait_first"), Reliance(Consumer, "suspend_flow", init),  # fast_flow
+        Reliance(Consumer, "_getmany"), Reliance(Consumer, "flow_active"), Reliance(Consumer, "should_stop"),
+        Reliance(faust.types.app.AppT, "consumer_generation_id"),
+        Reliance(Consumer, "_buffered_partitions", init), Reliance(Consumer, "_read_offset", init),
+        Reliance(Consumer, "_add_gap"), Reliance(Consumer, "_commit_every", init),
+        Reliance(Consumer, "_n_acked"), Reliance(Consumer, "commit"),
+        Reliance(Consumer, "_committed_offset", init), Reliance(Consumer, "_acked_index", init),
+        Reliance(Consumer, "_acked", init), Reliance(Consumer, "wait_empty"),
+        Reliance(faust.types.tuples, "ack_lock"),  # batch_routed
+        Reliance(ThreadDelegateConsumer, "_new_consumer_thread"),
+        Reliance(AIOKafkaConsumerThread, "_create_worker_consumer"),
+        Reliance(aiokafka.AIOKafkaConsumer, "_fetch_max_wait_ms", "start"),  # fetch_wait
+    )
+
+
+def check_reliances() -> list[str]:
+    """The members of :func:`reliances` the installed versions lack (empty: all there)."""
+    return [r.name for r in reliances() if not r.holds()]
 
 
 class _Resume:
