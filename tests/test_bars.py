@@ -8,7 +8,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from marketpipe.processors.bars import BarBook, offline_bars
+from marketpipe.processors.bars.book import BarBook, offline_bars
 from tests.pipeline import final_bars
 
 MIN = 60_000

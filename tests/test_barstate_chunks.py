@@ -1,12 +1,12 @@
 """BarState.bin_yielding: a big md.tick batch binned in chunks with the event loop free between them,
-with the same bars and snapshots as one ``bin`` of the whole batch (marketpipe/processors/barstate.py)."""
+with the same bars and snapshots as one ``bin`` of the whole batch (marketpipe/processors/bars/state.py)."""
 
 from __future__ import annotations
 
 import asyncio
 
 from marketpipe import topics
-from marketpipe.processors.barstate import BarState
+from marketpipe.processors.bars.state import BarState
 from marketpipe.processors.normalize import RawRecord
 from marketpipe.processors.output import Output
 from marketpipe.schemas.codec import Codec

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from marketpipe.processors.bars import offline_bars
+from marketpipe.processors.bars.book import offline_bars
 from marketpipe.simulators.runner import run as run_sim
 from tests.pipeline import (
     quiesce,

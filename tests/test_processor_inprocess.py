@@ -13,8 +13,8 @@ import pytest
 
 from marketpipe import topics
 from marketpipe.processors.app import build_app, group_id
-from marketpipe.processors.bars import BarBook
-from marketpipe.processors.barstate import BarState, Watermark
+from marketpipe.processors.bars.book import BarBook
+from marketpipe.processors.bars.state import BarState, Watermark
 from marketpipe.processors.normalize import Normalizer, RawRecord
 from marketpipe.processors.output import Output
 from marketpipe.rawframe import RawMeta

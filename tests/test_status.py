@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from marketpipe.processors.bars import BarBook
+from marketpipe.processors.bars.book import BarBook
 from marketpipe.processors.status import FeedMonitor, GapRegistry, calendar_for_symbol
 from marketpipe.rawframe import RawMeta
 from marketpipe.schemas.codec import Codec

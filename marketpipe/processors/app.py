@@ -11,7 +11,7 @@ environment. Scale out with more workers (up to the raw topics' partition count)
   delivery is at-least-once and a replay after ``kill -9`` writes byte-identical records with the same
   ``source``. One agent per raw topic keeps Faust subscribed to it, and takes whatever would reach
   it as events the same way.
-* **the bar agent** reads ``md.tick`` into a :class:`~marketpipe.processors.barstate.BarState` whose books are
+* **the bar agent** reads ``md.tick`` into a :class:`~marketpipe.processors.bars.state.BarState` whose books are
   snapshotted to ``md.bar.state`` and reloaded on every partition assignment; a timer closes the
   windows of idle symbols. ``settings.processor.agents`` picks either set, or both.
 """
@@ -27,12 +27,13 @@ import faust
 
 from marketpipe import topics
 from marketpipe.processors import metrics
-from marketpipe.processors.barstate import BarState, load_books
+from marketpipe.processors.bars.gaps import GapFeed
+from marketpipe.processors.bars.state import BarState, load_books
 from marketpipe.processors.faust_consumer import BatchRoute, batch_routed, check_reliances, fast_flow, fetch_wait
 from marketpipe.processors.normalize import Normalizer, decoder_state, headers_of
 from marketpipe.processors.output import Output, durable, fail_stop
 from marketpipe.processors.profile import profile
-from marketpipe.processors.status import GapFeed, StatusHook
+from marketpipe.processors.status import StatusHook
 from marketpipe.quietlog import quiet_repeats
 from marketpipe.rawframe import parse_meta
 from marketpipe.settings import Settings

@@ -1,4 +1,4 @@
-"""The bar agent's state: one :class:`~marketpipe.processors.bars.BarBook` per (provider, symbol), the md.tick
+"""The bar agent's state: one :class:`~marketpipe.processors.bars.book.BarBook` per (provider, symbol), the md.tick
 partitions whose books this worker holds, and a clock per partition.
 
 Each touched book is snapshotted to the compacted ``md.bar.state`` topic in the same flush as the
@@ -20,8 +20,8 @@ import orjson
 
 from marketpipe import topics
 from marketpipe.compacted import read_to_end
-from marketpipe.processors import bars as barlib
 from marketpipe.processors import metrics
+from marketpipe.processors.bars import book as barlib
 from marketpipe.processors.decode import RawFrame
 from marketpipe.processors.decode.base import MAX_REASON, dead_letter
 from marketpipe.processors.normalize import RawMessage, headers_of
