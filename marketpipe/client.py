@@ -21,6 +21,9 @@ Reading market data::
 * Duplicates: the processors are at-least-once; a replay rewrites byte-identical records with
   the same ``source``. The consumer drops a record whose identity (:func:`identity`) it saw within
   ``dedupe_seconds`` (default 300 s; ``0`` keeps every copy).
+* ``Quote.interval_volume`` (volume since the symbol's previous quote) is derived here, in the order
+  this consumer reads (:class:`IntervalVolumes`): the processor leaves it empty so that a replayed
+  quote is the same bytes. A symbol's first quote, and the first after a counter reset, has None.
 
 Orders::
 
@@ -36,6 +39,7 @@ Settings come from :mod:`marketpipe.settings` (environment), or pass ``settings=
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import functools
 import time
@@ -50,6 +54,7 @@ from confluent_kafka.serialization import Deserializer
 
 from marketpipe import settings as settings_mod
 from marketpipe import topics as topics_mod
+from marketpipe.volume import VolumeState, derive
 
 # ---------------------------------------------------------------------------------------------
 # Records: one dataclass per Avro record schema, fields in the schema's order.
@@ -247,6 +252,24 @@ R = TypeVar("R")
 TERMINAL_STATES = frozenset({"REJECTED", "CANCELLED", "FILLED", "FAILED", "UNKNOWN"})
 
 
+class IntervalVolumes:
+    """Fills ``Quote.interval_volume`` (volume since the symbol's previous quote) in the order a
+    reader sees the quotes; the processor leaves it empty, since a replay could not repeat it
+    (marketpipe/volume.py has the rules: a new trading day, reordered or reset snapshots). The first
+    quote of each symbol, and one after a reset, stays None. :class:`TopicConsumer` uses one."""
+
+    def __init__(self) -> None:
+        self.states: dict[str, VolumeState] = {}
+
+    def fill(self, quote: Quote) -> Quote:
+        if quote.interval_volume is not None:  # written by an older processor: kept as it is
+            return quote
+        interval, state = derive(self.states.get(quote.symbol), quote.cum_volume, quote.event_time)
+        if state is not None:
+            self.states[quote.symbol] = state
+        return dataclasses.replace(quote, interval_volume=interval)
+
+
 def _tuple_of(item: Callable[[Any], Any], values: Any) -> tuple[Any, ...]:
     return tuple(item(x) for x in values)
 
@@ -390,6 +413,7 @@ class TopicConsumer(Generic[R]):
         self._start_ms = _start_ms(start)
         self.symbols = frozenset(symbols) if symbols else None
         self.deduper = Deduper(dedupe_seconds) if dedupe_seconds > 0 else None
+        self.volumes = IntervalVolumes()  # Quote.interval_volume, in the order this consumer reads
         self.deserializer = RecordDeserializer(codec, settings=self.settings)
         self._positioned: set[tuple[str, int]] = set()
         conf.setdefault("group.id", group_id or f"marketpipe-client-{uuid.uuid4().hex[:12]}")
@@ -474,6 +498,8 @@ class TopicConsumer(Generic[R]):
             return None
         if self.deduper is not None and not self.deduper.first_time(record):  # type: ignore[arg-type]
             return None
+        if isinstance(record, Quote):
+            record = self.volumes.fill(record)
         return record  # type: ignore[return-value]
 
     def poll(self, timeout: float = 1.0) -> R | None:

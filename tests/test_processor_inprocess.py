@@ -85,16 +85,40 @@ def test_a_frame_becomes_records_and_a_bad_one_a_dead_letter() -> None:
     assert letter["source"]["offset"] == 6 and letter["raw"] == b"\x00not deflate" and letter["reason"]
 
 
-def test_quotes_get_their_interval_volume_from_the_previous_snapshot_of_the_symbol() -> None:
+LV1_ROW = ("lv1_600519=10:00:{s},贵州茅台,1572.12,1.25,{vol},{amt},300,1572.10,100,1572.05,200,1572.00,500,1571.99,"
+          "100,1571.90,200,1572.12,100,1572.20,300,1572.50,100,1572.58,400,1572.60")
+
+
+def test_a_replayed_quote_is_byte_identical_to_the_original() -> None:
+    """A worker restarted after a crash reads the frames since its last commit again; the records it
+    writes must be the same bytes, or "keep the last record per source" keeps a different one. The
+    interval volume depended on the snapshot before, which a fresh worker had not seen (issue 23)."""
+    first, second = (jv_record(LV1_ROW.format(s="03", vol=1000, amt=1572120), 1, shanghai_ns("10:00:04")),
+                     jv_record(LV1_ROW.format(s="06", vol=1300, amt=2043756), 2, shanghai_ns("10:00:07")))
+    original, replay = Collect(), Collect()
+    n = Normalizer(Output(settings(), producer=original))
+    n.process("jvquant", first)
+    n.process("jvquant", second)
+    Normalizer(Output(settings(), producer=replay)).process("jvquant", second)  # the restarted worker
+    assert [v for t, _, v in original.sent if t == "p.md.quote"][1] == [v for t, _, v in replay.sent if t == "p.md.quote"][0]
+
+
+def test_the_client_derives_interval_volume_from_the_quotes_it_reads() -> None:
+    """What the processor leaves out (it depends on the record before) the reader derives, in the order
+    it reads: the previous quote of the symbol, the trading-day and reordering rules of marketpipe/volume.py."""
+    from marketpipe.client import IntervalVolumes, Quote, RecordDeserializer
+
     sink = Collect()
     n = Normalizer(Output(settings(), producer=sink))
-    row = "lv1_600519=10:00:{s},贵州茅台,1572.12,1.25,{vol},{amt},300,1572.10,100,1572.05,200,1572.00,500,1571.99," \
-          "100,1571.90,200,1572.12,100,1572.20,300,1572.50,100,1572.58,400,1572.60"
-    n.process("jvquant", jv_record(row.format(s="03", vol=1000, amt=1572120), 1, shanghai_ns("10:00:04")))
-    n.process("jvquant", jv_record(row.format(s="06", vol=1300, amt=2043756), 2, shanghai_ns("10:00:07")))
-    quotes = sink.records("p.md.quote")
-    assert [q["cum_volume"] for q in quotes] == [1000, 1300]
-    assert quotes[1]["interval_volume"] == 300
+    n.process("jvquant", jv_record(LV1_ROW.format(s="03", vol=1000, amt=1572120), 1, shanghai_ns("10:00:04")))
+    n.process("jvquant", jv_record(LV1_ROW.format(s="06", vol=1300, amt=2043756), 2, shanghai_ns("10:00:07")))
+    read = RecordDeserializer()
+    quotes = [read(v) for t, _, v in sink.sent if t == "p.md.quote"]
+    assert all(isinstance(q, Quote) and q.interval_volume is None for q in quotes)  # not the processor's to say
+    volumes = IntervalVolumes()
+    filled = [volumes.fill(q) for q in quotes]
+    assert [q.interval_volume for q in filled] == [None, 300]
+    assert filled[1].cum_volume == 1300 and filled[1].source == quotes[1].source
 
 
 def tick(t: int, price: float, offset: int, partition: int = 0, size: float = 100) -> dict[str, Any]:

@@ -21,7 +21,6 @@ from marketpipe.processors.decode import DecoderState, ParseError, RawFrame, dec
 from marketpipe.processors.decode.base import dead_letters
 from marketpipe.processors.output import Output, refused
 from marketpipe.processors.status import StatusHook
-from marketpipe.processors.volume import VolumeTracker
 from marketpipe.rawframe import header_dict, parse_meta
 
 if TYPE_CHECKING:
@@ -90,7 +89,6 @@ class Normalizer:
 
     out: Output
     decoder_state: DecoderState = field(default_factory=DecoderState)  # e.g. jvQuant lv1 field order
-    volumes: VolumeTracker = field(default_factory=VolumeTracker)  # Quote.interval_volume per symbol
     symbols: frozenset[str] | None = None
     write_dead_letters: bool = True
     status: StatusHook | None = None  # feed health to md.status (the live processor only)
@@ -118,9 +116,6 @@ class Normalizer:
             # frame instead of leaving half of it published
             ready = []
             for rec in records:
-                if rec.schema == "Quote":
-                    rec.record["interval_volume"] = self.volumes.update(rec.key, rec.record.get("cum_volume"),
-                                                                        rec.record["event_time"])
                 ready.append(out.encode(rec.topic, rec.schema, rec.key, rec.record, rec.event_time))
         except Exception as exc:
             log.exception("records of %s[%d]@%d do not fit their schema", message.topic, message.partition,

@@ -3,6 +3,11 @@
 Pure: ``derive(state, cum_volume, event_time_ms) -> (interval_volume | None, new_state)``;
 the caller keeps one state per symbol (a plain tuple, so it serializes as a JSON list).
 
+The processor does not fill ``Quote.interval_volume``: it depends on the symbol's snapshot
+before, which a worker restarted after a crash, or given the partition by a rebalance, has not
+seen, so a replayed quote would differ from the original. Readers derive it in the order they
+read (``marketpipe.client.IntervalVolumes``), where "the snapshot before" is well defined.
+
 Rules (the result is never negative):
 
 * first snapshot of a symbol, or no cumulative volume: ``None`` (unknown);
