@@ -35,7 +35,7 @@ def bare(provider: str, url: str) -> None:
     import websocket
 
     if provider == "jvquant":
-        from marketpipe.producers.jvquant import JvQuantFeed
+        from marketpipe.providers.jvquant.feed import JvQuantFeed
 
         feed: Any = JvQuantFeed(url, "bench", JV_CODES.split(","), ["lv1", "lv2"])
     else:

@@ -15,8 +15,8 @@ from urllib.parse import urlparse
 
 import pytest
 
+from marketpipe.providers.jvquant.trade_api import BrokerRejected, JvQuantBroker, NotSent, OutcomeUnknown
 from marketpipe.trader import metrics
-from marketpipe.trader.broker import BrokerRejected, JvQuantBroker, NotSent, OutcomeUnknown
 
 ACCOUNT = "000000000042"
 HTML_503 = b"<html><body><h1>503 Service Temporarily Unavailable</h1></body></html>"

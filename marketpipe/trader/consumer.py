@@ -56,9 +56,9 @@ from pathlib import Path
 from typing import Any, Callable
 
 from marketpipe import topics
+from marketpipe.providers.jvquant.trade_api import BrokerRejected, JvQuantBroker, OutcomeUnknown
 from marketpipe.settings import Settings
 from marketpipe.trader import commands, controls, metrics, names, rules, signing, statuses
-from marketpipe.trader.broker import BrokerRejected, JvQuantBroker, OutcomeUnknown
 from marketpipe.trader.ledger import Entry, Ledger, NotAcknowledged
 from marketpipe.trader.reconcile import Hooks, settle
 

@@ -82,8 +82,8 @@ from marketpipe.processors.decode.common import (
     levels,
     symbol_or_error,
 )
-from marketpipe.protocol import jvquant as protocol
-from marketpipe.protocol.jvquant import AMOUNT_VOLUME, COMMAND_VERBS, VOLUME_AMOUNT
+from marketpipe.providers.jvquant import protocol
+from marketpipe.providers.jvquant.protocol import AMOUNT_VOLUME, COMMAND_VERBS, VOLUME_AMOUNT
 
 #: Refuse to inflate beyond this (a frame is a few KB; this bounds a deflate bomb).
 MAX_INFLATED = 8 << 20

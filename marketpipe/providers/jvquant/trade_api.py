@@ -52,7 +52,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any, Callable
 
-from marketpipe.protocol import jvquant as jvquant_protocol
+from marketpipe.providers.jvquant import protocol as jvquant_protocol
 from marketpipe.quietlog import warn_plaintext
 from marketpipe.trader import metrics, statuses
 
