@@ -39,7 +39,7 @@ def bare(provider: str, url: str) -> None:
 
         feed: Any = JvQuantFeed(url, "bench", JV_CODES.split(","), ["lv1", "lv2"])
     else:
-        from marketpipe.producers.infoway import InfowayFeed
+        from marketpipe.providers.infoway.feed import InfowayFeed
 
         feed = InfowayFeed(url, "bench", "crypto", IW_CODES.split(","))
     stop = {"now": False}

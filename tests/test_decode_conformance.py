@@ -252,7 +252,7 @@ def test_jvquant_simulator_rows_have_the_corpus_shapes_and_decode_to_its_state(
     ("notes", "kline_flat_capture", {})])
 def test_infoway_simulator_klines_have_the_corpus_shapes_and_decode_to_its_bars(
         dialect: str, case: str, headers: dict[str, str]) -> None:
-    from marketpipe.simulators.infoway import InfowaySim
+    from marketpipe.providers.infoway.simulator import InfowaySim
 
     sim = InfowaySim(symbols=("600519.SH",), seed=3, dialect=dialect)
     code = next(iter(sim.market.states))

@@ -40,7 +40,7 @@ from marketpipe.processors import symbols
 from marketpipe.processors.decode import metrics
 from marketpipe.processors.decode.base import DecoderState, Normalized, ParseError, RawFrame
 from marketpipe.processors.decode.common import Emitter, check_event_time, epoch_ms, levels, num, opt_num, symbol_or_error
-from marketpipe.protocol import infoway as proto
+from marketpipe.providers.infoway import protocol as proto
 from marketpipe.rawframe import H_BACKFILL, H_KLINE_TYPES
 
 TRADE, BOOK, CANDLE = proto.PUSH_TRADE, proto.PUSH_DEPTH, proto.PUSH_KLINE

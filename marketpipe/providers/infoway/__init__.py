@@ -1,0 +1,1 @@
+"""Infoway: everything that knows its wire — protocol facts, feed, decoder and simulator."""
