@@ -27,7 +27,7 @@ import importlib
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
-from marketpipe.protocol import jin10
+from marketpipe.providers.jin10 import protocol as jin10
 
 
 class UnknownProvider(KeyError):
@@ -159,9 +159,9 @@ PROVIDERS: tuple[Provider, ...] = (
         name="jin10",
         raw_topic="raw.jin10",
         raw_topic_doc="Jin10 Engine.IO packets as received",
-        feed="marketpipe.producers.jin10:build_feed",
-        decoder="marketpipe.processors.decode.jin10:decode",
-        simulator="marketpipe.simulators.jin10:Jin10Sim",
+        feed="marketpipe.providers.jin10.feed:build_feed",
+        decoder="marketpipe.providers.jin10.decode:decode",
+        simulator="marketpipe.providers.jin10.simulator:Jin10Sim",
         default_codes=("XAUUSD", "XAGUSD", "EURUSD", "USOIL"),
         demo_codes=("XAUUSD", "XAGUSD", "EURUSD", "USOIL"),
         live_env="JIN10_URL",

@@ -26,7 +26,7 @@ from typing import Any
 from marketpipe.processors import metrics, symbols
 from marketpipe.processors.decode.base import DecoderState, Normalized, ParseError, RawFrame
 from marketpipe.processors.decode.common import Emitter, cst_datetime_to_utc_ms, epoch_ms, num, opt_num, symbol_or_error
-from marketpipe.protocol import jin10 as proto
+from marketpipe.providers.jin10 import protocol as proto
 
 log = logging.getLogger(__name__)
 
