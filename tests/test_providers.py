@@ -50,6 +50,19 @@ def test_decoder_is_callable_and_dispatched(entry: providers.Provider) -> None:
             assert isinstance(out, list)
 
 
+@ENTRIES
+def test_parts_live_in_the_provider_folder(entry: providers.Provider, tmp_path: Path) -> None:
+    # one folder per provider: a part registered from elsewhere would scatter its wire knowledge again
+    folder = f"marketpipe.providers.{entry.name}"
+    assert entry.load_decoder().__module__ == f"{folder}.decode"
+    assert entry.load_simulator().__module__ == f"{folder}.simulator"
+    options = providers.FeedOptions(codes=entry.default_codes)
+    feed = entry.feed(settings.load({"MARKETPIPE_HOME": str(tmp_path), **entry.sim_env(41234)}), options)
+    assert type(feed).__module__ == f"{folder}.feed"
+    if entry.sim_routes:
+        assert type(entry.sim_routes()).__module__.startswith(f"{folder}.")
+
+
 def test_an_unknown_provider_is_a_parse_error() -> None:
     with pytest.raises(ParseError, match="unknown provider 'nope'"):
         decode(frame("nope", b"x"))
@@ -73,7 +86,7 @@ def test_feed_factory_reaches_the_simulator_with_its_settings(entry: providers.P
     env = {"MARKETPIPE_HOME": str(tmp_path), **entry.sim_env(41234)}
     assert entry.live_env in env, "the demo decides real-or-simulated from this variable"
     options = providers.FeedOptions(codes=entry.default_codes)
-    feed = entry.load_feed()(settings.load(env), options)
+    feed = entry.feed(settings.load(env), options)
     assert feed.provider == entry.name
     assert ":41234" in feed.describe()
     assert entry.default_codes and entry.demo_codes

@@ -31,7 +31,7 @@ def options(args: argparse.Namespace) -> dict[str, Any]:
     for option in entry.sim_options:
         opts[option.dest] = getattr(args, option.dest)
     if entry.sim_routes:
-        opts["extra_routes"] = providers.resolve(entry.sim_routes)().add_routes
+        opts["extra_routes"] = entry.sim_routes().add_routes
     return opts
 
 
