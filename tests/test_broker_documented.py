@@ -11,9 +11,10 @@ from decimal import Decimal
 
 import pytest
 
-from marketpipe.providers.jvquant.trade_api import BrokerRejected, JvQuantBroker, OutcomeUnknown, parse_order
+from marketpipe.providers.jvquant.trade_api import JvQuantBroker, parse_order
 from marketpipe.trader.ledger import Entry
 from marketpipe.trader.reconcile import resolve
+from marketpipe.trader.trade_api import BrokerRejected, OutcomeUnknown
 from tests.conformance.jvquant_trade.stub import StubConfig, TradeStub
 
 

@@ -152,3 +152,17 @@ def test_decode_command_offers_the_provider(entry: providers.Provider) -> None:
     parser = argparse.ArgumentParser()
     decode_cli.register(parser.add_subparsers())
     assert parser.parse_args(["decode", entry.name]).provider == entry.name
+
+
+def test_the_trader_reaches_its_trade_api_through_the_registry(tmp_path: Path) -> None:
+    from marketpipe.trader import consumer
+
+    entry = providers.get(consumer.TRADE_PROVIDER)
+    assert entry.trade_api is not None
+    env = {"MARKETPIPE_HOME": str(tmp_path), **entry.sim_env(41234)}
+    with pytest.raises(SystemExit, match="TRADE_ACCOUNT"):  # credentials are the entry's to check
+        consumer.trade_api(settings.load(env))
+    env.update(JVQUANT_TRADE_ACCOUNT="000000000042", JVQUANT_TRADE_PASSWORD="pw")
+    api = consumer.trade_api(settings.load(env))
+    assert type(api).__module__ == f"marketpipe.providers.{entry.name}.trade_api"
+    assert api.account == "000000000042"

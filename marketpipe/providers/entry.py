@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from marketpipe.producers.session import Feed
     from marketpipe.settings import Settings
     from marketpipe.simulators.server import SimServer
+    from marketpipe.trader.trade_api import TradeApi
 
 
 @dataclass(frozen=True)
@@ -87,6 +88,9 @@ class Provider:
     sim_dialects: bool = False
     #: routes the simulator mounts as well, built per simulator (jvQuant: the trade API's counter)
     sim_routes: Callable[[], SimRoutes] | None = None
+    #: ``marketpipe trade``: the provider's trade API client for these settings (None: it has none);
+    #: raises SystemExit naming the missing credentials
+    trade_api: Callable[[Settings], TradeApi] | None = None
 
     def sim_env(self, port: int) -> dict[str, str]:
         return {k: v.format(port=port) for k, v in self.sim_settings.items()}

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from marketpipe.producers.session import Feed
     from marketpipe.settings import Settings
     from marketpipe.simulators.server import SimServer
+    from marketpipe.trader.trade_api import TradeApi
 
 
 def feed(settings: Settings, options: FeedOptions) -> Feed:
@@ -42,6 +43,18 @@ def trade_counter() -> SimRoutes:
     return TradeCounter()
 
 
+def trade_api(settings: Settings) -> TradeApi:
+    from marketpipe.providers.jvquant.trade_api import JvQuantBroker
+
+    p = settings.providers
+    if not p.jvquant_token:
+        raise SystemExit("marketpipe trade: JVQUANT_TOKEN is not set")
+    if not p.jvquant_trade_account or not p.jvquant_trade_password:
+        raise SystemExit("marketpipe trade: JVQUANT_TRADE_ACCOUNT and JVQUANT_TRADE_PASSWORD must be set")
+    return JvQuantBroker(p.jvquant_base_url, p.jvquant_token.reveal(), p.jvquant_trade_account.reveal(),
+                         p.jvquant_trade_password.reveal())
+
+
 PROVIDER = Provider(
     name="jvquant",
     raw_topic="raw.jvquant",
@@ -58,4 +71,5 @@ PROVIDER = Provider(
     sim_description="Prints JVQUANT_BASE_URL; allocate with GET /query/server?market=ab&type=websocket&token=T.",
     sim_dialects=True,
     sim_routes=trade_counter,
+    trade_api=trade_api,
 )
