@@ -1,4 +1,4 @@
-"""marketpipe sim PROVIDER: run one provider simulator until Ctrl-C (providers: marketpipe/providers.py)."""
+"""marketpipe sim PROVIDER: run one provider simulator until Ctrl-C (providers: marketpipe/providers/)."""
 
 from __future__ import annotations
 
