@@ -35,11 +35,11 @@ def bare(provider: str, url: str) -> None:
     import websocket
 
     if provider == "jvquant":
-        from marketpipe.producers.jvquant import JvQuantFeed
+        from marketpipe.providers.jvquant.feed import JvQuantFeed
 
         feed: Any = JvQuantFeed(url, "bench", JV_CODES.split(","), ["lv1", "lv2"])
     else:
-        from marketpipe.producers.infoway import InfowayFeed
+        from marketpipe.providers.infoway.feed import InfowayFeed
 
         feed = InfowayFeed(url, "bench", "crypto", IW_CODES.split(","))
     stop = {"now": False}

@@ -13,9 +13,9 @@ import websocket
 
 from marketpipe.processors.decode import RawFrame, decode
 from marketpipe.producers import session as session_mod
-from marketpipe.producers.infoway import InfowayFeed
 from marketpipe.producers.session import Feed, Session
-from marketpipe.protocol import infoway as proto
+from marketpipe.providers.infoway import protocol as proto
+from marketpipe.providers.infoway.feed import InfowayFeed
 from marketpipe.rawframe import H_BACKFILL, RawMeta, header_dict, parse_meta
 from marketpipe.schemas.codec import Codec
 from marketpipe.simulators.runner import run as run_sim

@@ -11,9 +11,10 @@ from decimal import Decimal
 
 import pytest
 
-from marketpipe.trader.broker import BrokerRejected, JvQuantBroker, OutcomeUnknown, parse_order
+from marketpipe.providers.jvquant.trade_api import JvQuantBroker, parse_order
 from marketpipe.trader.ledger import Entry
 from marketpipe.trader.reconcile import resolve
+from marketpipe.trader.trade_api import BrokerRejected, OutcomeUnknown
 from tests.conformance.jvquant_trade.stub import StubConfig, TradeStub
 
 
@@ -111,7 +112,7 @@ def test_an_unfamiliar_type_still_matches_on_code_price_volume_and_time() -> Non
 
 
 def test_quote_producer_shares_the_allocation_paths_and_scheme_rule() -> None:
-    from marketpipe.producers.jvquant import JvQuantFeed
+    from marketpipe.providers.jvquant.feed import JvQuantFeed
 
     with TradeStub(StubConfig(allocation_paths=("/server",))) as stub:
         feed = JvQuantFeed(stub.url, "tok", ["600519"])

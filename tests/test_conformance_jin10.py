@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 import websocket
 
-from marketpipe.producers.jin10 import Jin10Feed
 from marketpipe.producers.session import Session
-from marketpipe.protocol import jin10 as proto
+from marketpipe.providers.jin10 import protocol as proto
+from marketpipe.providers.jin10.feed import Jin10Feed
 from marketpipe.simulators.runner import run
 
 CORPUS = Path(__file__).parent / "conformance" / "jin10"

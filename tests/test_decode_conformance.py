@@ -222,7 +222,7 @@ def frame_of(provider: str, value: str, recv_ns: int, headers: dict[str, str] | 
     ("notes", "lv1_notes_order", "lv2_notes_example")])
 def test_jvquant_simulator_rows_have_the_corpus_shapes_and_decode_to_its_state(
         dialect: str, lv1_case: str, lv2_case: str) -> None:
-    from marketpipe.simulators.jvquant import JvQuantSim
+    from marketpipe.providers.jvquant.simulator import JvQuantSim
     from marketpipe.simulators.market import Clock
 
     sim = JvQuantSim(symbols=("600519",), seed=3, dialect=dialect)
@@ -252,7 +252,7 @@ def test_jvquant_simulator_rows_have_the_corpus_shapes_and_decode_to_its_state(
     ("notes", "kline_flat_capture", {})])
 def test_infoway_simulator_klines_have_the_corpus_shapes_and_decode_to_its_bars(
         dialect: str, case: str, headers: dict[str, str]) -> None:
-    from marketpipe.simulators.infoway import InfowaySim
+    from marketpipe.providers.infoway.simulator import InfowaySim
 
     sim = InfowaySim(symbols=("600519.SH",), seed=3, dialect=dialect)
     code = next(iter(sim.market.states))
@@ -271,7 +271,7 @@ def test_infoway_simulator_klines_have_the_corpus_shapes_and_decode_to_its_bars(
 
 
 def test_unknown_dialect_is_refused() -> None:
-    from marketpipe.simulators.jvquant import JvQuantSim
+    from marketpipe.providers.jvquant.simulator import JvQuantSim
 
     with pytest.raises(ValueError, match="dialect"):
         JvQuantSim(dialect="guess")

@@ -84,7 +84,7 @@ def unknown_count(event: str) -> float:
 def test_unknown_push_events_are_counted_by_name_and_not_dead_lettered(caplog: pytest.LogCaptureFixture) -> None:
     """Jin10's real push events are undocumented: they are counted and kept, never garbage."""
     before = unknown_count("priceUpdate"), unknown_count("news")
-    caplog.set_level("WARNING", logger="marketpipe.processors.decode.jin10")
+    caplog.set_level("WARNING", logger="marketpipe.providers.jin10.decode")
     assert decode(frame('42["priceUpdate",{"c":"XAUUSD","p":"2400.1"}]')) == []
     assert decode(frame('42["priceUpdate",{"c":"EURUSD","p":"1.08"}]')) == []
     assert decode(frame('42["news",{"title":"x"}]')) == []

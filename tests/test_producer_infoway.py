@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 import websocket
 
-from marketpipe.producers.infoway import InfowayFeed
 from marketpipe.producers.session import AuthFailed, Backoff, RateLimited, Retry, Session, Stopped
-from marketpipe.protocol import infoway as proto
+from marketpipe.providers.infoway import protocol as proto
+from marketpipe.providers.infoway.feed import InfowayFeed
 from marketpipe.rawframe import RawMeta, parse_meta
 
 CONFORMANCE = Path(__file__).parent / "conformance" / "infoway"

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from marketpipe import providers, settings, topics
-from marketpipe.processors.decode import DECODERS, DecoderState, ParseError, RawFrame, decode
+from marketpipe.processors.decode import DecoderState, ParseError, RawFrame, decode, decoders
 from marketpipe.rawframe import RawMeta
 from marketpipe.simulators.runner import build
 from marketpipe.simulators.server import SimServer
@@ -40,7 +40,7 @@ def test_raw_topic_is_declared_and_named_after_the_provider(entry: providers.Pro
 def test_decoder_is_callable_and_dispatched(entry: providers.Provider) -> None:
     decoder = entry.load_decoder()
     assert callable(decoder)
-    assert DECODERS[entry.name] is decoder
+    assert decoders()[entry.name] is decoder
     for value in (b"", b"\xff\x00 not a frame", b"{}"):  # the contract: a list of records, or ParseError
         try:
             out = decode(frame(entry.name, value), DecoderState())
@@ -48,6 +48,19 @@ def test_decoder_is_callable_and_dispatched(entry: providers.Provider) -> None:
             assert str(exc)
         else:
             assert isinstance(out, list)
+
+
+@ENTRIES
+def test_parts_live_in_the_provider_folder(entry: providers.Provider, tmp_path: Path) -> None:
+    # one folder per provider: a part registered from elsewhere would scatter its wire knowledge again
+    folder = f"marketpipe.providers.{entry.name}"
+    assert entry.load_decoder().__module__ == f"{folder}.decode"
+    assert entry.load_simulator().__module__ == f"{folder}.simulator"
+    options = providers.FeedOptions(codes=entry.default_codes)
+    feed = entry.feed(settings.load({"MARKETPIPE_HOME": str(tmp_path), **entry.sim_env(41234)}), options)
+    assert type(feed).__module__ == f"{folder}.feed"
+    if entry.sim_routes:
+        assert type(entry.sim_routes()).__module__.startswith(f"{folder}.")
 
 
 def test_an_unknown_provider_is_a_parse_error() -> None:
@@ -73,7 +86,7 @@ def test_feed_factory_reaches_the_simulator_with_its_settings(entry: providers.P
     env = {"MARKETPIPE_HOME": str(tmp_path), **entry.sim_env(41234)}
     assert entry.live_env in env, "the demo decides real-or-simulated from this variable"
     options = providers.FeedOptions(codes=entry.default_codes)
-    feed = entry.load_feed()(settings.load(env), options)
+    feed = entry.feed(settings.load(env), options)
     assert feed.provider == entry.name
     assert ":41234" in feed.describe()
     assert entry.default_codes and entry.demo_codes
@@ -121,10 +134,13 @@ def test_demo_plans_a_simulator_and_a_producer_per_provider(tmp_path: Path) -> N
 
 
 def test_reading_the_registry_imports_no_provider_module() -> None:
+    # a provider folder's protocol facts are pure and may be read with the registry; its feed, decoder,
+    # simulators and trade API client (websocket-client, aiohttp, the decode tables) may not
     code = ("import sys, marketpipe.providers, marketpipe.topics; "
             "print(sorted(m for m in sys.modules if m.split('.')[:2] in "
             "(['marketpipe', 'producers'], ['marketpipe', 'processors'], ['marketpipe', 'simulators'], "
-            "['marketpipe', 'trader'])))")
+            "['marketpipe', 'trader']) or (m.startswith('marketpipe.providers.') and m.count('.') > 2 "
+            "and not m.endswith('.protocol')) or m.split('.')[0] in ('websocket', 'faust', 'aiohttp')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 
@@ -136,3 +152,17 @@ def test_decode_command_offers_the_provider(entry: providers.Provider) -> None:
     parser = argparse.ArgumentParser()
     decode_cli.register(parser.add_subparsers())
     assert parser.parse_args(["decode", entry.name]).provider == entry.name
+
+
+def test_the_trader_reaches_its_trade_api_through_the_registry(tmp_path: Path) -> None:
+    from marketpipe.trader import consumer
+
+    entry = providers.get(consumer.TRADE_PROVIDER)
+    assert entry.trade_api is not None
+    env = {"MARKETPIPE_HOME": str(tmp_path), **entry.sim_env(41234)}
+    with pytest.raises(SystemExit, match="TRADE_ACCOUNT"):  # credentials are the entry's to check
+        consumer.trade_api(settings.load(env))
+    env.update(JVQUANT_TRADE_ACCOUNT="000000000042", JVQUANT_TRADE_PASSWORD="pw")
+    api = consumer.trade_api(settings.load(env))
+    assert type(api).__module__ == f"marketpipe.providers.{entry.name}.trade_api"
+    assert api.account == "000000000042"

@@ -305,8 +305,8 @@ def test_an_order_goes_through_on_the_secured_broker_each_party_as_itself(
 
     from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
+    from marketpipe.providers.jvquant.trade_simulator import TradeCounter
     from marketpipe.schemas.codec import Codec
-    from marketpipe.simulators.jvquant_trade import TradeCounter
     from marketpipe.simulators.runner import run as run_sim
     from marketpipe.trader import commands
 

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from marketpipe import markethours
-from marketpipe.producers.jvquant import JvQuantFeed
 from marketpipe.producers.session import Retry, Session
+from marketpipe.providers.jvquant.feed import JvQuantFeed
 from marketpipe.simulators.runner import run as run_sim
 from marketpipe.testing import wait_for
 

@@ -139,9 +139,9 @@ def test_pong_counts_as_life_while_open() -> None:
 
 
 def test_each_producer_picks_its_markets_calendar() -> None:
-    from marketpipe.producers.infoway import InfowayFeed
-    from marketpipe.producers.jin10 import Jin10Feed
-    from marketpipe.producers.jvquant import JvQuantFeed
+    from marketpipe.providers.infoway.feed import InfowayFeed
+    from marketpipe.providers.jin10.feed import Jin10Feed
+    from marketpipe.providers.jvquant.feed import JvQuantFeed
 
     sat_noon, mon_lunch, mon_night = (cst_epoch("2026-11-28 12:00:00"), cst_epoch("2026-11-23 12:00:00"),
                                       cst_epoch("2026-11-23 23:00:00"))

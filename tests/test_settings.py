@@ -163,7 +163,7 @@ def test_readme_documents_every_setting_and_topic() -> None:
 #: a read of the environment: os.environ.get(...), os.getenv(...), os.environ[...] not being assigned
 ENV_READ = re.compile(r"os\.environ\.get\(|getenv\(|os\.environ\[[^\]]+\](?!\s*=[^=])")
 PRODUCT = ("marketpipe/producers", "marketpipe/processors", "marketpipe/trader", "marketpipe/simulators",
-           "marketpipe/schemas", "marketpipe/protocol", "marketpipe")
+           "marketpipe/schemas", "marketpipe/providers", "marketpipe")
 #: the pytest plugin configures tests (MARKETPIPE_TEST_BROKER ...), not the product
 NOT_PRODUCT = {"marketpipe/testing.py"}
 

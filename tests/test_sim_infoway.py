@@ -186,7 +186,7 @@ def test_fault_reject_auth_garbage_drop(iw: Running) -> None:
 
 # ---- the simulator's error frames against the conformance corpus -------------------------------
 def corpus_action(frame: str) -> str:
-    from marketpipe.protocol import infoway as proto
+    from marketpipe.providers.infoway import protocol as proto
 
     error = proto.error_of(frame)
     assert error is not None, frame
@@ -239,8 +239,8 @@ def test_simulated_depth_with_a_as_the_bids_is_turned_round_by_the_decoder() -> 
 
 
 def test_an_unknown_websocket_path_answers_404_and_the_producer_stops_on_it() -> None:
-    from marketpipe.producers.infoway import InfowayFeed
     from marketpipe.producers.session import Session, Stopped
+    from marketpipe.providers.infoway.feed import InfowayFeed
 
     class Sink:
         def send(self, value: bytes, meta: Any) -> None:

@@ -8,6 +8,9 @@ from hypothesis import strategies as st
 
 from marketpipe.processors import symbols
 from marketpipe.processors.symbols import SymbolError
+from marketpipe.providers.infoway import symbols as infoway_symbols
+from marketpipe.providers.jin10 import symbols as jin10_symbols
+from marketpipe.providers.jvquant import symbols as jvquant_symbols
 
 
 @pytest.mark.parametrize("code,expected", [
@@ -26,12 +29,12 @@ from marketpipe.processors.symbols import SymbolError
     ("aapl", "AAPL.US"), ("amzn", "AMZN.US"), ("brk.b", "BRK.B.US"),
 ])
 def test_jvquant_codes(code: str, expected: str) -> None:
-    assert symbols.jvquant(code) == expected
+    assert jvquant_symbols.canonical(code) == expected
 
 
 @pytest.mark.parametrize("code,market", [("600519", "cn"), ("i000001", "cn"), ("00700", "hk"), ("aapl", "us")])
 def test_jvquant_market(code: str, market: str) -> None:
-    assert symbols.jvquant_market(code) == market
+    assert jvquant_symbols.market(code) == market
 
 
 @pytest.mark.parametrize("code,expected", [
@@ -40,7 +43,7 @@ def test_jvquant_market(code: str, market: str) -> None:
     (" USDJPY ", "USDJPY"), ("600519", "600519.SH"),
 ])
 def test_infoway_codes(code: str, expected: str) -> None:
-    assert symbols.infoway(code) == expected
+    assert infoway_symbols.canonical(code) == expected
 
 
 @pytest.mark.parametrize("code,expected", [
@@ -48,40 +51,40 @@ def test_infoway_codes(code: str, expected: str) -> None:
     ("XAUUSD", "XAUUSD"), ("eurusd", "EURUSD"), ("DJI", "DJI"), ("HSI", "HSI"), ("USOIL", "USOIL"),
 ])
 def test_jin10_codes(code: str, expected: str) -> None:
-    assert symbols.jin10(code) == expected
+    assert jin10_symbols.canonical(code) == expected
 
 
 def test_index_and_stock_namespaces_do_not_collide() -> None:
     # SSE Composite and Ping An Bank share the digits, never the canonical symbol.
-    assert symbols.jvquant("i000001") != symbols.jvquant("000001")
-    assert symbols.jin10("SH1A0001") == symbols.jvquant("i000001")
+    assert jvquant_symbols.canonical("i000001") != jvquant_symbols.canonical("000001")
+    assert jin10_symbols.canonical("SH1A0001") == jvquant_symbols.canonical("i000001")
 
 
 @pytest.mark.parametrize("code", ["", "12345678", "6005190", "i12", "ABC!", "60051x", "１２３４５６"])
 def test_bad_jvquant_codes(code: str) -> None:
     with pytest.raises(SymbolError):
-        symbols.jvquant(code)
+        jvquant_symbols.canonical(code)
 
 
 @pytest.mark.parametrize("bad", ["", " ", "A B", "X,Y", "黄金"])
 def test_bad_infoway_and_jin10_codes(bad: str) -> None:
     with pytest.raises(SymbolError):
-        symbols.infoway(bad)
+        infoway_symbols.canonical(bad)
     with pytest.raises(SymbolError):
-        symbols.jin10(bad)
+        jin10_symbols.canonical(bad)
 
 
 @given(st.from_regex(r"\A[0-9]{6}\Z"))
 def test_every_six_digit_code_gets_exactly_one_exchange(code: str) -> None:
-    sym = symbols.jvquant(code)
+    sym = jvquant_symbols.canonical(code)
     assert sym[:6] == code and sym[6:] in (".SH", ".SZ", ".BJ")
     assert symbols.a_share(sym) == sym  # canonical form is a fixed point
-    assert symbols.infoway(sym.lower()) == sym
+    assert infoway_symbols.canonical(sym.lower()) == sym
 
 
 @given(st.text(max_size=12))
 def test_converters_raise_only_symbol_error(text: str) -> None:
-    for convert in (symbols.jvquant, symbols.infoway, symbols.jin10, symbols.a_share):
+    for convert in (jvquant_symbols.canonical, infoway_symbols.canonical, jin10_symbols.canonical, symbols.a_share):
         try:
             out = convert(text)
         except SymbolError:

@@ -13,9 +13,10 @@ from typing import Any
 import pytest
 
 from marketpipe.localhost import free_port
-from marketpipe.trader.broker import BrokerRejected, JvQuantBroker
+from marketpipe.providers.jvquant.trade_api import JvQuantBroker
 from marketpipe.trader.ledger import Entry
 from marketpipe.trader.reconcile import SETTLE_MS, Hooks, Settled, settle
+from marketpipe.trader.trade_api import BrokerRejected
 from tests.conformance.jvquant_trade.stub import PLACEHOLDER_ADDRESS, StubConfig, TradeStub, case, cases
 
 ACCOUNT = "000000000042"

@@ -13,7 +13,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from marketpipe.simulators.jvquant_trade import TradeCounter
+from marketpipe.providers.jvquant.trade_simulator import TradeCounter
 from marketpipe.simulators.runner import run as run_sim
 from tests.conformance.jvquant_trade.stub import case
 

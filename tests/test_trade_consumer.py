@@ -21,8 +21,8 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
 from marketpipe import settings as settings_mod
 from marketpipe import topics
+from marketpipe.providers.jvquant.trade_simulator import TradeCounter
 from marketpipe.schemas.codec import Codec
-from marketpipe.simulators.jvquant_trade import TradeCounter
 from marketpipe.simulators.runner import run as run_sim
 from marketpipe.testing import wait_for
 from marketpipe.trader import commands, signing

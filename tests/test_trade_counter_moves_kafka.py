@@ -12,7 +12,7 @@ import pytest
 
 from marketpipe import settings as settings_mod
 from marketpipe import topics
-from marketpipe.simulators.jvquant_trade import TradeCounter
+from marketpipe.providers.jvquant.trade_simulator import TradeCounter
 from marketpipe.simulators.runner import run as run_sim
 from marketpipe.trader import commands
 from tests.test_trade_consumer import ACCOUNT, KEY, REFERENCE, Events, start_trader, trader_env

@@ -6,10 +6,11 @@ from decimal import Decimal
 
 import pytest
 
+from marketpipe.providers.jvquant.trade_api import parse_order
 from marketpipe.trader import commands, rules, signing
-from marketpipe.trader.broker import BrokerOrder, parse_order
 from marketpipe.trader.ledger import Entry
 from marketpipe.trader.reconcile import resolve
+from marketpipe.trader.trade_api import BrokerOrder
 
 KEY = "k3y"
 

@@ -15,8 +15,9 @@ from urllib.parse import urlparse
 
 import pytest
 
+from marketpipe.providers.jvquant.trade_api import JvQuantBroker
 from marketpipe.trader import metrics
-from marketpipe.trader.broker import BrokerRejected, JvQuantBroker, NotSent, OutcomeUnknown
+from marketpipe.trader.trade_api import BrokerRejected, NotSent, OutcomeUnknown
 
 ACCOUNT = "000000000042"
 HTML_503 = b"<html><body><h1>503 Service Temporarily Unavailable</h1></body></html>"

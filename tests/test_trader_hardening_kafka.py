@@ -22,8 +22,8 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 
 from marketpipe import settings as settings_mod
 from marketpipe import topics
+from marketpipe.providers.jvquant.trade_simulator import TradeCounter
 from marketpipe.schemas.codec import Codec
-from marketpipe.simulators.jvquant_trade import TradeCounter
 from marketpipe.simulators.runner import run as run_sim
 from marketpipe.trader import commands, signing
 from tests.test_trade_consumer import REFERENCE, Events, start_trader, trader_env, wait_log

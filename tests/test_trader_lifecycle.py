@@ -11,10 +11,11 @@ from typing import Any
 import pytest
 
 from marketpipe import settings as settings_mod
+from marketpipe.providers.jvquant.trade_api import parse_order
 from marketpipe.schemas.codec import Codec
 from marketpipe.trader import commands, consumer, rules, statuses
-from marketpipe.trader.broker import BrokerOrder, NotSent, OutcomeUnknown, parse_order
 from marketpipe.trader.ledger import Entry
+from marketpipe.trader.trade_api import BrokerOrder, NotSent, OutcomeUnknown
 
 KEY = "k3y"
 ACCOUNT = "000000000042"

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from marketpipe import providers
 from marketpipe.testing import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -32,8 +33,13 @@ def test_the_wheel_installs_one_package_with_everything_the_commands_read(wheel:
     assert tops == {"marketpipe"}
     for needed in ("marketpipe/schemas/Tick.avsc", "marketpipe/schemas/history/Bar.v2.avsc",
                    "marketpipe/_resources/kafka-pom.xml", "marketpipe/_resources/docker-compose.yml",
-                   "marketpipe/processors/app.py", "marketpipe/trader/consumer.py", "marketpipe/py.typed"):
+                   "marketpipe/processors/app.py", "marketpipe/trader/consumer.py", "marketpipe/py.typed",
+                   "marketpipe/providers/__init__.py", "marketpipe/providers/entry.py", "marketpipe/trader/trade_api.py",
+                   "marketpipe/providers/jvquant/trade_api.py", "marketpipe/providers/jvquant/trade_simulator.py"):
         assert needed in names, needed
+    for provider in providers.names():  # each provider's folder ships whole: the registry imports it
+        for module in ("__init__", "protocol", "feed", "decode", "symbols", "simulator"):
+            assert f"marketpipe/providers/{provider}/{module}.py" in names, (provider, module)
 
 
 def test_the_wheel_declares_its_license_as_an_spdx_expression(wheel: Path) -> None:

@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, Sequence
 
-from marketpipe.processors.decode import DecoderState, ParseError, RawFrame, decode
+from marketpipe.processors.decode import DecoderState, ParseError, RawFrame, decode, decoders
 from marketpipe.processors.decode.base import dead_letters
 from marketpipe.processors.output import Output, refused
 from marketpipe.processors.status import StatusHook
@@ -92,6 +92,9 @@ class Normalizer:
     symbols: frozenset[str] | None = None
     write_dead_letters: bool = True
     status: StatusHook | None = None  # feed health to md.status (the live processor only)
+
+    def __post_init__(self) -> None:
+        decoders()  # import every provider's decoder now: the first frame should not pay for the imports
 
     def process(self, provider: str, message: RawMessage) -> Processed:
         """Decode one raw frame and produce its records and dead letters."""

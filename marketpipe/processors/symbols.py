@@ -25,6 +25,8 @@ Exchange from the code prefix (protocols.md §4, [I]): ``6``/``5``/``7``/``9`` (
 and bonds ``10``/``11`` -> SH; ``0``/``2``/``3`` and other ``1x`` (SZ bonds ``12x``,
 ETFs/LOFs ``15x``/``16x``) -> SZ; ``4``/``8``/``92`` -> BJ.
 
+This module holds what every provider shares (the exchange rules, the A-share and index forms);
+each provider's own spelling is read by ``canonical`` in marketpipe/providers/<provider>/symbols.py.
 All functions are pure and cached (a few thousand distinct codes per process at most).
 They raise :class:`SymbolError` (a ``ValueError``) for a code they cannot place.
 """
@@ -79,62 +81,3 @@ def index(code: str) -> str:
     if len(code) != 6 or not (code.isdigit() and code.isascii()):
         raise SymbolError(f"not an index code: {code!r}")
     return f"{code}.{_index_exchange(code)}"
-
-
-def jvquant_market(code: str) -> str:
-    """Which jvQuant market a row code belongs to: ``cn`` | ``hk`` | ``us``."""
-    if code.isdigit() and code.isascii():
-        return "cn" if len(code) == 6 else "hk"
-    if len(code) == 7 and code[0] == "i" and code[1:].isdigit():
-        return "cn"
-    return "us"
-
-
-@lru_cache(maxsize=CACHE)
-def jvquant(code: str) -> str:
-    """jvQuant row code (the part after ``lv1_``) -> canonical symbol."""
-    if not code or not code.isascii():
-        raise SymbolError(f"bad jvQuant code: {code!r}")
-    if code.isdigit():
-        if len(code) == 6:
-            return a_share(code)
-        if len(code) <= 5:
-            return f"{code.zfill(5)}.HK"
-        raise SymbolError(f"bad jvQuant code: {code!r}")
-    if code[0] == "i" and code[1:].isdigit():
-        return index(code[1:])
-    # US tickers: letters, digits and class separators (BRK.B, BF-B).
-    if code[0].isalpha() and all(c.isalnum() or c in ".-" for c in code):
-        return f"{code.upper()}.US"
-    raise SymbolError(f"bad jvQuant code: {code!r}")
-
-
-@lru_cache(maxsize=CACHE)
-def infoway(code: str) -> str:
-    """Infoway codes are already canonical (``600519.SH``, ``AAPL.US``, ``BTCUSDT``); normalize case."""
-    text = code.strip().upper()
-    if not text or not text.isascii() or any(c.isspace() or c == "," for c in text):
-        raise SymbolError(f"bad Infoway code: {code!r}")
-    if len(text) == 6 and text.isdigit():  # an A-share code without its exchange
-        return a_share(text)
-    if text.endswith(".HK"):
-        num = text[:-3]
-        if num.isdigit() and len(num) <= 5:
-            return f"{num.zfill(5)}.HK"
-    return text
-
-
-@lru_cache(maxsize=CACHE)
-def jin10(code: str) -> str:
-    """Jin10 price-wall code -> canonical: ``SH1A0001`` -> ``000001.SH``, ``XAUUSD`` stays."""
-    text = code.strip()
-    if not text or not text.isascii() or any(c.isspace() or c == "," for c in text):
-        raise SymbolError(f"bad Jin10 code: {code!r}")
-    upper = text.upper()
-    if len(upper) == 8 and upper[:2] in ("SH", "SZ"):
-        num = upper[2:]
-        if upper[:2] == "SH" and num.startswith("1A"):
-            num = "00" + num[2:]
-        if num.isdigit():
-            return f"{num}.{upper[:2]}"
-    return upper

@@ -29,7 +29,7 @@ def build_feed(args: argparse.Namespace, settings: Settings):
     entry = providers.get(args.provider)
     options = providers.FeedOptions(codes=_split(args.codes) if args.codes else entry.default_codes, url=args.url,
                                     levels=_split(args.levels))
-    return entry.load_feed()(settings, options)
+    return entry.feed(settings, options)
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:

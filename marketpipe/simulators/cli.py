@@ -1,4 +1,4 @@
-"""marketpipe sim PROVIDER: run one provider simulator until Ctrl-C (providers: marketpipe/providers.py)."""
+"""marketpipe sim PROVIDER: run one provider simulator until Ctrl-C (providers: marketpipe/providers/)."""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ def options(args: argparse.Namespace) -> dict[str, Any]:
     for option in entry.sim_options:
         opts[option.dest] = getattr(args, option.dest)
     if entry.sim_routes:
-        opts["extra_routes"] = providers.resolve(entry.sim_routes)().add_routes
+        opts["extra_routes"] = entry.sim_routes().add_routes
     return opts
 
 

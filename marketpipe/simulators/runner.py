@@ -12,7 +12,7 @@
     # or: sim = run(...); ...; sim.stop()
 
 ``run(provider_or_instance, **options)`` accepts a provider name of the registry
-(marketpipe/providers.py) or an already-built ``SimServer``; options are ``SimConfig`` fields
+(marketpipe/providers/) or an already-built ``SimServer``; options are ``SimConfig`` fields
 (host, port, rate, symbols, seed, clock_speed, record, ticks_per_second, api_key) plus
 provider-specific keyword arguments.
 """

@@ -57,15 +57,19 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Callable
 
-from marketpipe import topics
+from marketpipe import providers, topics
 from marketpipe.delivery import Deliveries, wait_acknowledged
 from marketpipe.settings import Settings
 from marketpipe.trader import commands, controls, metrics, names, rules, signing, statuses
-from marketpipe.trader.broker import BrokerRejected, JvQuantBroker, OutcomeUnknown
 from marketpipe.trader.ledger import Entry, Ledger, NotAcknowledged
 from marketpipe.trader.reconcile import Hooks, settle
+from marketpipe.trader.trade_api import BrokerRejected, OutcomeUnknown, TradeApi
 
 log = logging.getLogger(__name__)
+
+#: the provider whose trade API the trader serves (its account: JVQUANT_TRADE_ACCOUNT); the registry builds
+#: the client, so the trader core names no provider's class
+TRADE_PROVIDER = "jvquant"
 
 KILL_SWITCH_KEY = commands.KILL_SWITCH_KEY
 #: ledger entry ``extra`` keys: the last (state, filled volume) emitted for the broker order; why
@@ -153,7 +157,7 @@ def _volume(value: Any) -> int:
 
 
 class Trader:
-    def __init__(self, settings: Settings, broker: JvQuantBroker, reference: dict[str, rules.Reference],
+    def __init__(self, settings: Settings, broker: TradeApi, reference: dict[str, rules.Reference],
                  limits: rules.Limits) -> None:
         from confluent_kafka import Producer
 
@@ -212,7 +216,7 @@ class Trader:
             # names reaching here are public already, but a ledger entry written before accounts were
             # resolved may still hold the number
             "account": self.accounts.resolve(str(cmd.get("account") or "")) or str(cmd.get("account") or ""),
-            "provider": "jvquant", "state": state,
+            "provider": TRADE_PROVIDER, "state": state,
             "rule": rule, "reason": reason, "broker_order_id": broker_order_id, "symbol": str(cmd.get("symbol") or ""),
             "side": cmd.get("side") if cmd.get("side") in ("BUY", "SELL") else None,
             "price": _event_price(cmd.get("price")), "volume": _volume(cmd.get("volume")), "filled_volume": filled,
@@ -693,15 +697,17 @@ def run_loop(trader: Trader, stop: threading.Event, idle_exit: float | None = No
         trader.flush()
 
 
+def trade_api(settings: Settings) -> TradeApi:
+    """The trade API of :data:`TRADE_PROVIDER`, built by its registry entry (which checks its credentials)."""
+    entry = providers.get(TRADE_PROVIDER)
+    if entry.trade_api is None:
+        raise SystemExit(f"marketpipe trade: provider {entry.name} has no trade API")
+    return entry.trade_api(settings)
+
+
 def build(settings: Settings, reference_path: str | None = None) -> Trader:
     limits = limits_from(settings)  # a bad MARKETPIPE_TRADER_* value stops the trader before anything else
-    p = settings.providers
-    if not p.jvquant_token:
-        raise SystemExit("marketpipe trade: JVQUANT_TOKEN is not set")
-    if not p.jvquant_trade_account or not p.jvquant_trade_password:
-        raise SystemExit("marketpipe trade: JVQUANT_TRADE_ACCOUNT and JVQUANT_TRADE_PASSWORD must be set")
-    broker = JvQuantBroker(p.jvquant_base_url, p.jvquant_token.reveal(), p.jvquant_trade_account.reveal(),
-                           p.jvquant_trade_password.reveal())
+    broker = trade_api(settings)
     reference = load_reference(reference_path or settings.trader.reference)
     if not reference:
         log.warning("no reference data (MARKETPIPE_TRADER_REFERENCE): every order will fail the price-band rule")

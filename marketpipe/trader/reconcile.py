@@ -11,7 +11,7 @@ the match (code, price, volume and time still must agree).
 * a send that answered with an order id → SUBMITTED; with a refusal → FAILED (broker's message);
 * no usable answer → the order may exist: poll the list until it shows up (adopt its id), or
   the command expires with no trace of it (FAILED); it is **never** sent again;
-* a send that provably never reached the counter (:class:`~marketpipe.trader.broker.NotSent`, recorded in
+* a send that provably never reached the counter (:class:`~marketpipe.trader.trade_api.NotSent`, recorded in
   the ledger entry) is sent again while the command is valid and the list shows no such order;
 * a list that cannot be read, or a wait longer than ``block_s``, leaves the command PENDING (the
   caller parks it INTENT and asks again in the background; the ledger keeps what is known);
@@ -26,8 +26,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Callable, Iterable
 
-from marketpipe.trader.broker import BrokerError, BrokerOrder, BrokerRejected, JvQuantBroker, NotSent, OutcomeUnknown
 from marketpipe.trader.ledger import Entry
+from marketpipe.trader.trade_api import BrokerError, BrokerOrder, BrokerRejected, NotSent, OutcomeUnknown, TradeApi
 
 #: broker and trader clocks may disagree; an order stamped this much before our intent still counts
 CLOCK_ALLOWANCE_S = 5
@@ -75,7 +75,7 @@ class Hooks:
     halted: Callable[[], bool] = lambda: False  # the kill switch, read again before every send
 
 
-def settle(broker: JvQuantBroker, entry: Entry, name: str, hooks: Hooks, claimed: Callable[[], set[str]], *,
+def settle(broker: TradeApi, entry: Entry, name: str, hooks: Hooks, claimed: Callable[[], set[str]], *,
            send_first: bool = False, may_send: bool = True, poll_s: float = 1.0, block_s: float = 10.0,
            now: Callable[[], float] = time.time, sleep: Callable[[float], None] = time.sleep) -> Settled:
     code = entry.symbol.split(".")[0]

@@ -1,7 +1,7 @@
 """Provider frame decoders: ``decode(frame, state) -> list[Normalized]``, raising only ParseError.
 
 ``decode`` dispatches on ``frame.provider`` to the decoder the provider registry names
-(marketpipe/providers.py); an unknown provider is a ParseError. Each provider module documents
+(marketpipe/providers/); an unknown provider is a ParseError. Each provider module documents
 the readings it chose where the protocol notes are unsure; in short:
 
 * jvQuant: raw DEFLATE or plain ``lvN_`` text; text frames without rows are control (command
@@ -27,7 +27,9 @@ builds the DLQ record whose ``reason`` equals what ``marketpipe decode`` prints;
 
 from __future__ import annotations
 
-from typing import Callable
+from functools import cache
+from types import MappingProxyType
+from typing import Callable, Mapping
 
 from marketpipe import providers
 from marketpipe.processors.decode import metrics
@@ -42,22 +44,30 @@ from marketpipe.processors.decode.base import (
     dead_letters,
 )
 
-#: every decoder is imported with this package: decoding is what a process imports it for
-DECODERS: dict[str, Callable[[RawFrame, DecoderState], list[Normalized]]] = {
-    p.name: p.load_decoder() for p in providers.PROVIDERS}
+Decoder = Callable[[RawFrame, DecoderState], list[Normalized]]
 
-PROVIDERS: tuple[str, ...] = tuple(DECODERS)
+
+@cache
+def decoders() -> Mapping[str, Decoder]:
+    """Every provider's decoder by provider name, imported on the first call (once per process).
+
+    Not built while this package is imported: a provider's decode module (marketpipe/providers/<name>/decode.py)
+    imports this package for the base types, so importing that module first would meet a half-built table."""
+    return MappingProxyType({p.name: p.load_decoder() for p in providers.PROVIDERS})
+
+
+PROVIDERS: tuple[str, ...] = providers.names()
 
 
 def decode(frame: RawFrame, state: DecoderState | None = None) -> list[Normalized]:
     """Decode one frame. ``state`` is what the caller keeps across frames (one per worker);
     without it every frame is decoded as if it were the first one seen."""
     try:
-        decoder = DECODERS[frame.provider]
+        decoder = decoders()[frame.provider]
     except KeyError:
         raise ParseError(f"unknown provider {frame.provider!r}") from None
     return decoder(frame, DecoderState() if state is None else state)
 
 
-__all__ = ["decode", "dead_letter", "dead_letters", "DECODERS", "PROVIDERS", "PARSER_VERSION", "ParseError",
+__all__ = ["decode", "dead_letter", "dead_letters", "decoders", "Decoder", "PROVIDERS", "PARSER_VERSION", "ParseError",
            "RawFrame", "Rejected", "Normalized", "DecoderState", "metrics"]

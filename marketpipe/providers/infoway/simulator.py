@@ -39,7 +39,7 @@ from typing import Any, Iterable
 import orjson
 from aiohttp import WSMsgType, web
 
-from marketpipe.protocol import infoway as proto
+from marketpipe.providers.infoway import protocol as proto
 from marketpipe.simulators.market import Bar, BarBuilder, Instrument, Trade, check_dialect
 from marketpipe.simulators.server import Connection, Row, SimServer, group_by_code
 

@@ -36,11 +36,11 @@ from typing import Any
 
 import orjson
 
-from marketpipe.processors import symbols
 from marketpipe.processors.decode import metrics
 from marketpipe.processors.decode.base import DecoderState, Normalized, ParseError, RawFrame
 from marketpipe.processors.decode.common import Emitter, check_event_time, epoch_ms, levels, num, opt_num, symbol_or_error
-from marketpipe.protocol import infoway as proto
+from marketpipe.providers.infoway import protocol as proto
+from marketpipe.providers.infoway import symbols
 from marketpipe.rawframe import H_BACKFILL, H_KLINE_TYPES
 
 TRADE, BOOK, CANDLE = proto.PUSH_TRADE, proto.PUSH_DEPTH, proto.PUSH_KLINE
@@ -142,7 +142,7 @@ def symbol_of(item: dict[str, Any]) -> tuple[str, str]:
     venue = field(item, "s")
     if not isinstance(venue, str):
         raise ParseError("symbol is not a string")
-    return symbol_or_error(symbols.infoway, venue), venue
+    return symbol_or_error(symbols.canonical, venue), venue
 
 
 def trade(em: Emitter, item: dict[str, Any], frame: RawFrame) -> None:
@@ -234,7 +234,7 @@ def backfill(frame: RawFrame) -> list[Normalized]:
     em = Emitter(frame)
     try:
         for venue, rows in items:
-            symbol = symbol_or_error(symbols.infoway, venue)
+            symbol = symbol_or_error(symbols.canonical, venue)
             for row in rows:
                 em.kline(symbol, venue, epoch_ms(field(row, "t"), "t"), interval,
                          num(field(row, "o"), "o"), num(field(row, "h"), "h"),

@@ -33,8 +33,8 @@ from typing import Any, Callable, Iterable
 
 from aiohttp import WSMsgType, web
 
-from marketpipe.protocol import jvquant as protocol
-from marketpipe.protocol.jvquant import deflate_raw
+from marketpipe.providers.jvquant import protocol
+from marketpipe.providers.jvquant.protocol import deflate_raw
 from marketpipe.simulators.market import State, Trade, check_dialect, shanghai_hms, shanghai_hms_ms
 from marketpipe.simulators.server import Connection, Row, SimServer, group_by_code
 

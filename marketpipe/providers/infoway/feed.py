@@ -2,7 +2,7 @@
 10010 heartbeat every 30 s, and the 60-client-frames-per-minute budget.
 
 Subscribe requests are paced like the provider's sample client (one request, wait,
-the next); every error code is handled as :data:`marketpipe.protocol.infoway.ERRORS` says (stop
+the next); every error code is handled as :data:`marketpipe.providers.infoway.protocol.ERRORS` says (stop
 with the cause and the fix, back off, or reconnect), so a refusal never leaves a connection open
 with nothing subscribed, and a 501 is waited out instead of answered with a new burst.
 
@@ -31,8 +31,8 @@ import websocket
 from marketpipe import markethours
 from marketpipe.producers.http import request as http_request
 from marketpipe.producers.session import AuthFailed, Emit, Feed, MarketCalendar, RateLimited, Retry, Stopped
-from marketpipe.protocol import infoway as proto
 from marketpipe.providers import FeedOptions
+from marketpipe.providers.infoway import protocol as proto
 from marketpipe.quietlog import warn_plaintext
 from marketpipe.rawframe import H_BACKFILL, H_KLINE_TYPES
 from marketpipe.settings import Settings
@@ -162,7 +162,7 @@ class InfowayFeed(Feed):
 
 
 def refusal(code: int | None, action: proto.Action, message: str) -> Exception:
-    """The session exception for an error code's action in :data:`marketpipe.protocol.infoway.ERRORS`."""
+    """The session exception for an error code's action in :data:`marketpipe.providers.infoway.protocol.ERRORS`."""
     if action is proto.Action.STOP:
         return AuthFailed(message) if code in AUTH_CODES else Stopped(message)
     if action is proto.Action.BACK_OFF:

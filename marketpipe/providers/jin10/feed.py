@@ -1,5 +1,5 @@
 """Jin10 price wall over socket.io on Engine.IO v3, following the provider document's request
-sequence exactly (the provider's script; see marketpipe/protocol/jin10.py): GET (sid) -> GET with sid ->
+sequence exactly (the provider's script; see marketpipe/providers/jin10/protocol.py): GET (sid) -> GET with sid ->
 POST ``setAdvSubscription`` -> two GETs -> websocket upgrade (``2probe`` ... ``5``) -> ``2`` pings
 20 s after the upgrade and then every 2 s. A new sid on every connect.
 
@@ -24,8 +24,8 @@ import websocket
 from marketpipe import markethours
 from marketpipe.producers.http import request as http_request
 from marketpipe.producers.session import Emit, Feed, MarketCalendar, Retry
-from marketpipe.protocol import jin10 as proto
 from marketpipe.providers import FeedOptions
+from marketpipe.providers.jin10 import protocol as proto
 from marketpipe.settings import Settings
 
 Http = Callable[..., tuple[int, bytes]]  # (url, data=None, headers=None, timeout=..) -> (status, body)

@@ -23,10 +23,11 @@ import logging
 from functools import lru_cache
 from typing import Any
 
-from marketpipe.processors import metrics, symbols
+from marketpipe.processors import metrics
 from marketpipe.processors.decode.base import DecoderState, Normalized, ParseError, RawFrame
 from marketpipe.processors.decode.common import Emitter, cst_datetime_to_utc_ms, epoch_ms, num, opt_num, symbol_or_error
-from marketpipe.protocol import jin10 as proto
+from marketpipe.providers.jin10 import protocol as proto
+from marketpipe.providers.jin10 import symbols
 
 log = logging.getLogger(__name__)
 
@@ -134,7 +135,7 @@ def quote(em: Emitter, item: dict[str, Any]) -> None:
     if last is None:
         raise ParseError(f"jin10: quote {code[:20]!r} without a price")
     name = pick(item, "name")
-    em.quote(symbol_or_error(symbols.jin10, code), code, event_time(pick(item, "time"), em.recv_ns),
+    em.quote(symbol_or_error(symbols.canonical, code), code, event_time(pick(item, "time"), em.recv_ns),
              num(last, "last"), name=name if isinstance(name, str) else None,
              prev_close=opt_num(pick(item, "prev_close"), "prev_close"), open_=opt_num(pick(item, "open"), "open"),
              high=opt_num(pick(item, "high"), "high"), low=opt_num(pick(item, "low"), "low"))

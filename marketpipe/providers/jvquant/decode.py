@@ -70,7 +70,6 @@ from __future__ import annotations
 import zlib
 
 from marketpipe import tradingdays
-from marketpipe.processors import symbols
 from marketpipe.processors.decode import metrics
 from marketpipe.processors.decode.base import DecoderState, Normalized, ParseError, RawFrame, Rejected
 from marketpipe.processors.decode.common import (
@@ -82,8 +81,8 @@ from marketpipe.processors.decode.common import (
     levels,
     symbol_or_error,
 )
-from marketpipe.protocol import jvquant as protocol
-from marketpipe.protocol.jvquant import AMOUNT_VOLUME, COMMAND_VERBS, VOLUME_AMOUNT
+from marketpipe.providers.jvquant import protocol, symbols
+from marketpipe.providers.jvquant.protocol import AMOUNT_VOLUME, COMMAND_VERBS, VOLUME_AMOUNT
 
 #: Refuse to inflate beyond this (a frame is a few KB; this bounds a deflate bomb).
 MAX_INFLATED = 8 << 20
@@ -152,7 +151,7 @@ def decode(frame: RawFrame, state: DecoderState) -> list[Normalized]:
 def symbol_of(key: str) -> str:
     """The canonical symbol of a row key, or '' (for dead letters of rows that failed)."""
     try:
-        return symbols.jvquant(key.partition("_")[2])
+        return symbols.canonical(key.partition("_")[2])
     except symbols.SymbolError:
         return ""
 
@@ -227,8 +226,8 @@ def decode_row(em: Emitter, state: DecoderState, row: str, bad: list[BadRecord])
     parser = ROW_PARSERS.get(level)
     if parser is None:
         raise ParseError(f"unknown level {level[:12]!r}")
-    symbol = symbol_or_error(symbols.jvquant, code)
-    parser(em, state, code, symbol, symbols.jvquant_market(code), payload, bad)
+    symbol = symbol_or_error(symbols.canonical, code)
+    parser(em, state, code, symbol, symbols.market(code), payload, bad)
 
 
 def when(em: Emitter, text: str, clock: bool | None = None, market: str = "cn") -> int:

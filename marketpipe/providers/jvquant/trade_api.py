@@ -1,4 +1,5 @@
-"""jvQuant trade API client: server allocation, login ticket, place, cancel, orders, positions.
+"""jvQuant trade API client: server allocation, login ticket, place, cancel, orders, positions — the
+jvQuant adapter behind the trader's :class:`~marketpipe.trader.trade_api.TradeApi` port.
 
 All calls are HTTP GET with query parameters; numbers come back as strings. Answers are read
 both as the provider's trade document prints them (``/buy`` ``/sale`` answer ``message`` +
@@ -39,7 +40,6 @@ the new counter. Anything that fails before the write is sent (session check, lo
 
 from __future__ import annotations
 
-import calendar
 import http.client
 import json
 import logging
@@ -52,32 +52,16 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any, Callable
 
-from marketpipe.protocol import jvquant as jvquant_protocol
+from marketpipe.providers.jvquant import protocol as jvquant_protocol
 from marketpipe.quietlog import warn_plaintext
-from marketpipe.trader import metrics, statuses
+from marketpipe.trader import metrics
+from marketpipe.trader.trade_api import BrokerOrder, BrokerRejected, NotSent, OutcomeUnknown
 
 log = logging.getLogger(__name__)
 
 TYPE_BUY, TYPE_SELL = "证券买入", "证券卖出"
-FINAL_STATUSES = statuses.FINAL_SPELLINGS
 #: order ``type`` spellings beyond the Chinese ones (担保品买入, 融券卖出 ... contain 买/卖)
 _BUY_WORDS, _SELL_WORDS = {"b", "buy"}, {"s", "sell", "sale"}
-
-
-class BrokerError(RuntimeError):
-    pass
-
-
-class BrokerRejected(BrokerError):
-    """The broker answered and said no: nothing happened."""
-
-
-class OutcomeUnknown(BrokerError):
-    """No usable answer: the request may or may not have taken effect."""
-
-
-class NotSent(OutcomeUnknown):
-    """The request never reached the counter: it cannot have taken effect."""
 
 
 @dataclass(frozen=True)
@@ -120,37 +104,6 @@ def order_side(type_text: str) -> str:
     buy = "买" in t or t.lower() in _BUY_WORDS
     sell = "卖" in t or t.lower() in _SELL_WORDS
     return "BUY" if buy and not sell else "SELL" if sell and not buy else ""
-
-
-@dataclass(frozen=True)
-class BrokerOrder:
-    order_id: str
-    day: str
-    time: str
-    code: str
-    name: str
-    side: str  # "BUY" | "SELL" | "" (unfamiliar type text)
-    status: str
-    price: Decimal
-    volume: int
-    deal_price: Decimal
-    deal_volume: int
-    type: str = ""
-
-    @property
-    def final(self) -> bool:
-        return self.status in FINAL_STATUSES
-
-    @property
-    def epoch_s(self) -> int:
-        """Order time as UTC epoch seconds (broker clock is China time); 0 when unreadable."""
-        day = "".join(ch for ch in self.day if ch.isdigit())
-        hms = "".join(ch for ch in self.time if ch.isdigit())[:6]
-        try:
-            st = time.strptime(day + hms.zfill(6), "%Y%m%d%H%M%S")
-        except ValueError:
-            return 0
-        return calendar.timegm(st) - 8 * 3600
 
 
 def _decimal(value: Any) -> Decimal:

@@ -1,7 +1,7 @@
 """jvQuant level-1/level-2 quotes: allocate a server before every connect, subscribe with text
 commands, receive binary raw-DEFLATE frames (data) and text replies (control).
 
-Allocation and commands as in :mod:`marketpipe.protocol.jvquant` (``/query/server``, ``/server``
+Allocation and commands as in :mod:`marketpipe.providers.jvquant.protocol` (``/query/server``, ``/server``
 when that is not found; ``server`` with or without ``ws://``; ``code`` "0" as a string or
 number, counted only where present). An allocation refusal whose
 message mentions the token is an authentication failure; others are retried with backoff.
@@ -18,8 +18,8 @@ import websocket
 from marketpipe import markethours
 from marketpipe.producers.http import request
 from marketpipe.producers.session import AuthFailed, Emit, Feed, MarketCalendar, Retry
-from marketpipe.protocol import jvquant as protocol
 from marketpipe.providers import FeedOptions
+from marketpipe.providers.jvquant import protocol
 from marketpipe.quietlog import warn_plaintext
 from marketpipe.settings import Settings
 

@@ -1,6 +1,6 @@
 """Jin10 simulator: the socket.io price wall, Engine.IO v3 at ``/socket.io/`` (protocols.md §3.1).
 
-Like a real EIO3 server (marketpipe/protocol/jin10.py has the framing and the document's sequence):
+Like a real EIO3 server (marketpipe/providers/jin10/protocol.py has the framing and the document's sequence):
 - the handshake GET answers only ``<len>:0{"sid":..,"upgrades":["websocket"],"pingInterval":25000,
   "pingTimeout":60000}`` (intervals configurable); the socket.io connect ``40`` is queued for the next GET;
 - a polling GET with nothing queued is held open (long poll) until a packet is queued or the session
@@ -34,8 +34,8 @@ from typing import Any, Iterable
 import orjson
 from aiohttp import WSMsgType, web
 
-from marketpipe.protocol import jin10 as proto
-from marketpipe.protocol.jin10 import PayloadError, decode_payload, encode_payload
+from marketpipe.providers.jin10 import protocol as proto
+from marketpipe.providers.jin10.protocol import PayloadError, decode_payload, encode_payload
 from marketpipe.simulators.market import Trade
 from marketpipe.simulators.server import Connection, Row, SimServer, group_by_code
 

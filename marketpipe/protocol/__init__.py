@@ -1,1 +1,0 @@
-"""Protocol facts of each provider, shared by its producer, decoder and simulator (pure, no I/O)."""
