@@ -43,7 +43,8 @@ def test_records_encode_and_round_trip(raw: RawFrame) -> None:
 
 
 def test_dead_letter_record_encodes_and_carries_the_cli_reason() -> None:
-    from marketpipe.processors.decode import ParseError, dead_letter
+    from marketpipe.processors.deadletter import dead_letter
+    from marketpipe.processors.decode import ParseError
 
     raw = RawFrame("infoway", b"garbage\n", RawMeta("infoway", "c", 1, 1, RECV_NS, "text", "data"), "raw.infoway", 4, 77)
     with pytest.raises(ParseError) as info:

@@ -18,7 +18,8 @@ from typing import Any
 
 import pytest
 
-from marketpipe.processors.decode import DecoderState, ParseError, RawFrame, dead_letters, decode
+from marketpipe.processors.deadletter import dead_letters
+from marketpipe.processors.decode import DecoderState, ParseError, RawFrame, decode
 from marketpipe.processors.decode import metrics as decode_metrics
 from marketpipe.rawframe import RawMeta
 

@@ -277,7 +277,7 @@ def test_lv2_bad_record_dead_letters_only_itself() -> None:
     assert rej.position == "lv2_000001=09:30:00.120,1,10.52,100|09:30:00.130,2,abc".index("09:30:00.130,2")
     assert rej.raw == b"lv2_000001=09:30:00.130,2,abc,300"
     # the dead letter carries that one record, replayable as a frame of its own
-    from marketpipe.processors.decode import dead_letters
+    from marketpipe.processors.deadletter import dead_letters
     [dl] = dead_letters(frame("x"), err, 0)
     assert dl["raw"] == rej.raw and dl["reason"] == rej.reason and dl["symbol"] == "000001.SZ"
     with pytest.raises(ParseError, match="abc"):
@@ -326,7 +326,7 @@ def test_unknown_text_frame_is_counted_as_control() -> None:
 
 
 def test_each_bad_row_and_record_is_its_own_dead_letter_in_text_order() -> None:
-    from marketpipe.processors.decode import dead_letters
+    from marketpipe.processors.deadletter import dead_letters
 
     text = "lv2_600000=09:30:00,1,7.5,100|x\nlv9_600000=1\nlv2_600000=09:30:01,3,7.5,100"
     with pytest.raises(ParseError) as info:

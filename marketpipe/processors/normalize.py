@@ -17,8 +17,8 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, Sequence
 
+from marketpipe.processors.deadletter import dead_letters
 from marketpipe.processors.decode import DecoderState, ParseError, RawFrame, decode, decoders
-from marketpipe.processors.decode.base import dead_letters
 from marketpipe.processors.output import Output, refused
 from marketpipe.processors.status import StatusHook
 from marketpipe.rawframe import header_dict, parse_meta
@@ -100,9 +100,9 @@ class Normalizer:
         """Decode one raw frame and produce its records and dead letters."""
         from confluent_kafka import KafkaException
 
-        headers = headers_of(message)
+        headers = headers_of(message)  # parsed once here; as a dict only for a dead letter
         frame = RawFrame(provider, bytes(message.value or b""), parse_meta(headers), message.topic,
-                         message.partition, message.offset, header_dict(headers))
+                         message.partition, message.offset)
         error: BaseException | None = None
         try:
             records = decode(frame, self.decoder_state)

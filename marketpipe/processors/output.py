@@ -8,7 +8,6 @@ can never commit a frame whose records were not written: delivery is at-least-on
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import os
 import time
@@ -17,7 +16,7 @@ from typing import Any
 from marketpipe import topics
 from marketpipe.delivery import Deliveries, wait_acknowledged
 from marketpipe.processors import metrics
-from marketpipe.processors.decode.base import MAX_REASON
+from marketpipe.processors.deadletter import omit_raw
 from marketpipe.processors.profile import profile
 from marketpipe.quietlog import rdkafka_logger
 from marketpipe.schemas import codec as codec_mod
@@ -147,15 +146,6 @@ async def durable(out: Output) -> None:
         raise
     if problem:
         fail_stop(problem)
-
-
-def omit_raw(letter: dict[str, Any]) -> dict[str, Any]:
-    """The digest form of a dead letter: SHA-256 and length instead of the frame's bytes (``source``
-    still points at the frame on its raw topic), headers and reason cut to a bounded size."""
-    raw = letter["raw"]
-    headers = {str(k)[:64]: str(v)[:256] for k, v in list(letter.get("headers", {}).items())[:32]}
-    return {**letter, "raw": b"", "raw_length": len(raw), "raw_sha256": hashlib.sha256(raw).hexdigest(),
-            "headers": headers, "reason": letter["reason"][:MAX_REASON]}
 
 
 def refused(exc: Exception) -> bool:

@@ -22,8 +22,9 @@ from marketpipe import topics
 from marketpipe.compacted import read_to_end
 from marketpipe.processors import metrics
 from marketpipe.processors.bars import book as barlib
+from marketpipe.processors.deadletter import dead_letter
 from marketpipe.processors.decode import RawFrame
-from marketpipe.processors.decode.base import MAX_REASON, dead_letter
+from marketpipe.processors.decode.base import MAX_REASON
 from marketpipe.processors.normalize import RawMessage, headers_of
 from marketpipe.processors.output import Output
 from marketpipe.rawframe import header_dict, parse_meta

@@ -21,6 +21,7 @@ the readings it chose where the protocol notes are unsure; in short:
 Records are exactly the Avro records of ``schemas/<Normalized.schema>.avsc``; times are UTC
 epoch ms; China wall-clock times are dated by the frame's receive time and the trading calendar
 (marketpipe/tradingdays.py: never more than 1 h after the receive time). ``dead_letter``
+(marketpipe/processors/deadletter.py)
 builds the DLQ record whose ``reason`` equals what ``marketpipe decode`` prints;
 ``dead_letters`` builds one per rejected record.
 """
@@ -40,8 +41,6 @@ from marketpipe.processors.decode.base import (
     ParseError,
     RawFrame,
     Rejected,
-    dead_letter,
-    dead_letters,
 )
 
 Decoder = Callable[[RawFrame, DecoderState], list[Normalized]]
@@ -69,5 +68,5 @@ def decode(frame: RawFrame, state: DecoderState | None = None) -> list[Normalize
     return decoder(frame, DecoderState() if state is None else state)
 
 
-__all__ = ["decode", "dead_letter", "dead_letters", "decoders", "Decoder", "PROVIDERS", "PARSER_VERSION", "ParseError",
+__all__ = ["decode", "decoders", "Decoder", "PROVIDERS", "PARSER_VERSION", "ParseError",
            "RawFrame", "Rejected", "Normalized", "DecoderState", "metrics"]

@@ -9,7 +9,7 @@ one-line reason.
 
 When only some rows or records of a frame are bad, the ParseError carries the good records
 (``partial``, published) and one :class:`Rejected` per bad row/record (``rejects``): each is
-dead-lettered on its own (:func:`dead_letters`), so a bad record neither loses its
+dead-lettered on its own (marketpipe/processors/deadletter.py), so a bad record neither loses its
 neighbours nor disappears itself.
 
 Control frames (acks, greetings, pongs, subscription replies) decode to ``[]`` and are counted
@@ -23,7 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from marketpipe.rawframe import RawMeta
+from marketpipe.rawframe import RawMeta, extra_header
 
 #: Bumped whenever a decoder change can alter the records derived from the same frame;
 #: stored in every record (``parser_version``) and every dead letter.
@@ -91,8 +91,14 @@ class RawFrame:
     topic: str = ""
     partition: int = 0
     offset: int = 0
-    #: the raw message's Kafka headers; decoders read the optional ones here (``kline_types``)
+    #: Kafka headers given explicitly (``marketpipe decode --header``, tests); the processor passes none:
+    #: the producer's headers are in ``meta``, parsed once, and decoders read them with :meth:`header`
     headers: Mapping[str, str] = field(default_factory=dict)
+
+    def header(self, name: str) -> str | None:
+        """An optional header (``kline_types``, ``backfill``): given explicitly, else from the producer's."""
+        value = self.headers.get(name)
+        return value if value is not None else extra_header(self.meta, name)
 
 
 @dataclass
@@ -105,42 +111,3 @@ class Normalized:
     @property
     def event_time(self) -> int:
         return int(self.record["event_time"])
-
-
-def dead_letter(frame: RawFrame, error: BaseException, now_ms: int,
-                headers: dict[str, str] | None = None) -> dict[str, Any]:
-    """The ``DeadLetter`` Avro record for a frame that failed to decode.
-
-    ``reason`` is ``str(error)``: the same line ``marketpipe decode`` prints for that frame.
-    """
-    return {
-        "provider": frame.provider,
-        "symbol": "",
-        "event_time": now_ms,
-        "receive_time_ns": frame.meta.recv_ns,
-        "reason": str(error) if isinstance(error, ParseError) else " ".join(f"{error!r}".split())[:MAX_REASON],
-        "error_type": type(error).__name__,
-        "raw": frame.value,
-        "source": {"topic": frame.topic, "partition": frame.partition, "offset": frame.offset, "index": -1},
-        "headers": headers if headers is not None else {},
-        "parser_version": PARSER_VERSION,
-    }
-
-
-def dead_letters(frame: RawFrame, error: BaseException, now_ms: int,
-                 headers: dict[str, str] | None = None) -> list[dict[str, Any]]:
-    """The DeadLetter records for a failed decode: one per rejected row/record when the error
-    names them (``ParseError.rejects``), else one for the whole frame."""
-    rejects = error.rejects if isinstance(error, ParseError) else []
-    if not rejects:
-        return [dead_letter(frame, error, now_ms, headers)]
-    out = []
-    for rej in rejects:
-        dl = dead_letter(frame, error, now_ms, headers)
-        dl["reason"] = one_line(rej.reason)
-        dl["symbol"] = rej.symbol
-        if rej.raw is not None:
-            dl["raw"] = rej.raw
-        dl["source"] = {**dl["source"], "index": rej.position}
-        out.append(dl)
-    return out

@@ -53,7 +53,8 @@ def guess_opcode(value: bytes) -> str:
 def handle(args: argparse.Namespace, settings: Any = None) -> int:
     import orjson
 
-    from marketpipe.processors.decode import ParseError, RawFrame, dead_letters, decode
+    from marketpipe.processors.deadletter import dead_letters
+    from marketpipe.processors.decode import ParseError, RawFrame, decode
     from marketpipe.rawframe import RawMeta
 
     if args.file == "-":

@@ -55,7 +55,7 @@ MAX_RECORDS_PER_FRAME = 1000
 
 
 def decode(frame: RawFrame, state: DecoderState) -> list[Normalized]:
-    if H_BACKFILL in frame.headers:
+    if frame.header(H_BACKFILL) is not None:
         return backfill(frame)
     value = frame.value
     body = value.lstrip()
@@ -184,7 +184,7 @@ def kline_type(value: Any) -> int:
 
 def subscribed_type(frame: RawFrame) -> int:
     """The one kline type the connection subscribed (raw header ``kline_types``), else ParseError."""
-    text = frame.headers.get(H_KLINE_TYPES, "")
+    text = frame.header(H_KLINE_TYPES) or ""
     types = {t.strip() for t in text.split(",") if t.strip()}
     if len(types) != 1:
         raise ParseError(f"kline interval unknown: no ty and {len(types)} subscribed kline types "
@@ -224,7 +224,7 @@ def backfill(frame: RawFrame) -> list[Normalized]:
     """A REST ``batch_kline`` answer the producer fetched after a gap (header ``backfill`` = the
     request path, which alone says the kline type): Kline records marked ``backfilled``."""
     try:
-        request = proto.parse_batch_kline_path(frame.headers.get(H_BACKFILL, ""))
+        request = proto.parse_batch_kline_path(frame.header(H_BACKFILL) or "")
         items = proto.rest_rows(frame.value)
     except ValueError as exc:
         raise ParseError(f"infoway backfill: {exc}") from None
