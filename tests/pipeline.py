@@ -53,17 +53,36 @@ def wait_for_bars(s: settings_mod.Settings, expected: dict[tuple[str, str, int],
             return diff
 
 
+def _passing() -> frozenset[int]:
+    from confluent_kafka import KafkaError
+
+    return frozenset({KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE, KafkaError._TRANSPORT,
+                      KafkaError._TIMED_OUT, KafkaError._ALL_BROKERS_DOWN, KafkaError.UNKNOWN_TOPIC_OR_PART})
+
+
 @contextmanager
 def raw_counter(s: settings_mod.Settings, provider: str) -> Iterator[Callable[[], int]]:
     """A function counting the records on ``raw.<provider>``: the sum of its high watermarks (the
-    producer is idempotent, not transactional, so every offset is one frame)."""
-    from confluent_kafka import Consumer, TopicPartition
+    producer is idempotent, not transactional, so every offset is one frame); -1 while a broker
+    cannot say yet."""
+    from confluent_kafka import Consumer, KafkaException, TopicPartition
 
+    passing = _passing()
     topic = s.topic(f"raw.{provider}")
     consumer = Consumer({**s.kafka.client_config(), "group.id": f"t-{uuid.uuid4().hex[:6]}"})
+
+    def count() -> int:
+        try:
+            return sum(consumer.get_watermark_offsets(tp, timeout=10)[1] for tp in parts)
+        except KafkaException as exc:
+            err = exc.args[0] if exc.args else None
+            if err is not None and (err.retriable() or err.code() in passing):
+                return -1  # a broker just back or a leader moving (NOT_LEADER_FOR_PARTITION): ask again
+            raise
+
     try:
         parts = [TopicPartition(topic, p) for p in consumer.list_topics(topic, timeout=10).topics[topic].partitions]
-        yield lambda: sum(consumer.get_watermark_offsets(tp, timeout=10)[1] for tp in parts)
+        yield count
     finally:
         consumer.close()
 
