@@ -52,16 +52,17 @@ import os
 import signal
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Protocol
 
 from marketpipe import providers, topics
 from marketpipe.delivery import Deliveries, wait_acknowledged
 from marketpipe.settings import Settings
 from marketpipe.trader import commands, controls, metrics, names, rules, signing, statuses
 from marketpipe.trader.ledger import Entry, Ledger, NotAcknowledged
+from marketpipe.trader.order_command import OrderCommand, RecordRef, decode
 from marketpipe.trader.reconcile import Hooks, settle
 from marketpipe.trader.trade_api import BrokerRejected, OutcomeUnknown, TradeApi
 
@@ -115,27 +116,40 @@ class Outcome:
     commit: bool = True  # False: leave the offset uncommitted (retry after restart)
 
 
+class Subject(Protocol):
+    """What an event is about: a command as decoded, or as its ledger entry remembers it."""
+
+    @property
+    def command_id(self) -> str: ...
+    @property
+    def account(self) -> str: ...
+    @property
+    def symbol(self) -> str: ...
+    @property
+    def side(self) -> str | None: ...
+    @property
+    def price(self) -> Decimal | str | None: ...
+    @property
+    def volume(self) -> int: ...
+
+
 @dataclass(frozen=True)
-class RecordRef:
-    """Where a record came from: names a record that has no readable command id."""
+class Unreadable:
+    """A record no command could be read from: named by where it came from (stable on redelivery)."""
 
-    topic: str
-    partition: int
-    offset: int
-
-    @classmethod
-    def of(cls, msg: Any) -> "RecordRef":
-        return cls(msg.topic() or "", msg.partition() or 0, msg.offset() or 0)
-
-    def __str__(self) -> str:
-        return f"{self.topic}/{self.partition}/{self.offset}"
+    command_id: str
+    account: str = ""
+    symbol: str = ""
+    side: str | None = None
+    price: Decimal | None = None
+    volume: int = 0
 
 
 @dataclass
 class Progress:
     """How far handling one command got, so a failure can be reported truthfully."""
 
-    cmd: dict[str, Any] | None = None
+    cmd: OrderCommand | None = None
     verified: bool = False
     entry: Entry | None = None
 
@@ -200,35 +214,35 @@ class Trader:
         name = str(name or "")
         return (self.accounts.resolve(name) or signing.account_tag(name, self.key)) if name else ""
 
-    def emit(self, entry: Entry | None, cmd: dict[str, Any], state: str, *, rule: str | None = None,
+    def emit(self, entry: Entry | None, cmd: Subject, state: str, *, rule: str | None = None,
              reason: str | None = None, broker_order_id: str | None = None, filled: int = 0,
              avg_price: Decimal | None = None, received_ns: int = 0, source: RecordRef | None = None) -> None:
         if entry is not None:
             entry.events += 1
-            event_id = f"{cmd['command_id']}:{entry.events}"
+            event_id = f"{cmd.command_id}:{entry.events}"
         elif source is not None:  # no ledger entry (forged, poison): one event per record, stable on redelivery
-            event_id = str(source) if cmd["command_id"] == str(source) else f"{cmd['command_id']}@{source}"
+            event_id = str(source) if cmd.command_id == str(source) else f"{cmd.command_id}@{source}"
         else:
-            event_id = f"{cmd['command_id']}:{time.time_ns()}"
+            event_id = f"{cmd.command_id}:{time.time_ns()}"
         event_time = int(time.time() * 1000)
         record = {
-            "event_id": event_id, "command_id": str(cmd["command_id"]),
+            "event_id": event_id, "command_id": str(cmd.command_id),
             # names reaching here are public already, but a ledger entry written before accounts were
             # resolved may still hold the number
-            "account": self.accounts.resolve(str(cmd.get("account") or "")) or str(cmd.get("account") or ""),
+            "account": self.accounts.resolve(str(cmd.account or "")) or str(cmd.account or ""),
             "provider": TRADE_PROVIDER, "state": state,
-            "rule": rule, "reason": reason, "broker_order_id": broker_order_id, "symbol": str(cmd.get("symbol") or ""),
-            "side": cmd.get("side") if cmd.get("side") in ("BUY", "SELL") else None,
-            "price": _event_price(cmd.get("price")), "volume": _volume(cmd.get("volume")), "filled_volume": filled,
+            "rule": rule, "reason": reason, "broker_order_id": broker_order_id, "symbol": str(cmd.symbol or ""),
+            "side": cmd.side if cmd.side in ("BUY", "SELL") else None,
+            "price": _event_price(cmd.price), "volume": _volume(cmd.volume), "filled_volume": filled,
             "avg_fill_price": _event_price(avg_price),
             "event_time": event_time, "receive_time_ns": received_ns,
         }
-        self.producer.produce(self.settings.topic(topics.ORDER_EVENTS), key=cmd["command_id"].encode(),
+        self.producer.produce(self.settings.topic(topics.ORDER_EVENTS), key=cmd.command_id.encode(),
                               value=self.encode_event(record), timestamp=event_time, on_delivery=self.deliveries)
         metrics.EVENTS.labels(state).inc()
         if rule:
             metrics.REJECTIONS.labels(rule).inc()
-        log.info("%s %s%s", cmd["command_id"], state, f" ({rule}: {reason})" if rule else
+        log.info("%s %s%s", cmd.command_id, state, f" ({rule}: {reason})" if rule else
                  f" ({reason})" if reason else "")
 
     def flush(self) -> None:
@@ -290,20 +304,15 @@ class Trader:
         if entry is None or entry.state != "INTENT":
             log.info("resolution of %s ignored: it is %s", command_id, entry.state if entry else "not in the ledger")
             return
-        cmd = self.command_of(entry)
         placed = str(record.get("placed") or "")
         if placed:
             entry.state, entry.broker_order_id = "SUBMITTED", placed
-            self.emit(entry, cmd, "SUBMITTED", broker_order_id=placed, reason="resolved by an operator: placed")
+            self.emit(entry, entry, "SUBMITTED", broker_order_id=placed, reason="resolved by an operator: placed")
         else:
             entry.state = "FAILED"
-            self.emit(entry, cmd, "FAILED", reason="resolved by an operator: not placed")
+            self.emit(entry, entry, "FAILED", reason="resolved by an operator: not placed")
         entry.extra.pop(PARKED, None)
         self.ledger.put(entry)
-
-    def command_of(self, entry: Entry) -> dict[str, Any]:
-        return {"command_id": entry.command_id, "account": entry.account, "symbol": entry.symbol,
-                "side": entry.side, "price": entry.price, "volume": entry.volume, "action": entry.action}
 
     def unresolved_for(self, entry: Entry) -> Entry | None:
         """An unresolved (INTENT) command of the same account and symbol: it blocks new ones (fail closed;
@@ -332,48 +341,47 @@ class Trader:
         from marketpipe.schemas.codec import CodecError
 
         try:
-            cmd = self.codec.decode(value, expect="OrderCommand").record
+            cmd = decode(self.codec, value)
         except CodecError as exc:
-            self.poison({"command_id": str(source or "unknown-record")}, "undecodable", str(exc), received_ns,
-                        source)
+            self.poison(Unreadable(str(source or "unknown-record")), "undecodable", str(exc), received_ns, source)
             return Outcome()
         progress.cmd = cmd
         now_ms = int(time.time() * 1000)
-        if cmd.get("price") is not None:
+        if cmd.price is not None:
             try:
-                signing.exact_price(cmd["price"])
+                signing.exact_price(cmd.price)
             except ValueError as exc:
                 self.poison(cmd, "price", str(exc), received_ns, source)
                 return Outcome()
-        if not signing.verify(cmd, self.key):
+        if not signing.verify(cmd.as_record(), self.key):
             # no ledger entry: a forged command must not be able to block the genuine one
             self.poison(cmd, "signature", "missing or invalid HMAC signature", received_ns, source)
             return Outcome()
         progress.verified = True
-        entry = self.ledger.get(cmd["command_id"])
+        entry = self.ledger.get(cmd.command_id)
         if entry is not None:
             if entry.state == "INTENT":
                 progress.entry = entry
-                return self.reconcile(entry, cmd, received_ns, resend=cmd["expires_at"] > now_ms)
-            log.info("%s already %s: duplicate delivery ignored", cmd["command_id"], entry.state)
+                return self.reconcile(entry, cmd, received_ns, resend=cmd.expires_at > now_ms)
+            log.info("%s already %s: duplicate delivery ignored", cmd.command_id, entry.state)
             return Outcome()
-        served = self.accounts.resolve(cmd["account"])
-        cmd = {**cmd, "account": served or self.public_account(cmd["account"])}  # the public name from here on
+        served = self.accounts.resolve(cmd.account)
+        cmd = replace(cmd, account=served or self.public_account(cmd.account))  # the public name from here on
         progress.cmd = cmd
-        entry = Entry(cmd["command_id"], cmd["account"], cmd["action"], cmd["symbol"], "ACCEPTED",
-                      side=cmd.get("side"), price=str(cmd["price"]) if cmd.get("price") is not None else None,
-                      volume=int(cmd.get("volume") or 0), expires_at=int(cmd["expires_at"]))
+        entry = Entry(cmd.command_id, cmd.account, cmd.action, cmd.symbol, "ACCEPTED",
+                      side=cmd.side, price=str(cmd.price) if cmd.price is not None else None,
+                      volume=int(cmd.volume or 0), expires_at=int(cmd.expires_at))
         progress.entry = entry
-        if cmd["expires_at"] < now_ms:
-            return self.reject(entry, cmd, "expired", f"expired {now_ms - cmd['expires_at']} ms ago", received_ns)
+        if cmd.expires_at < now_ms:
+            return self.reject(entry, cmd, "expired", f"expired {now_ms - cmd.expires_at} ms ago", received_ns)
         if served is None:
-            return self.reject(entry, cmd, "account", f"account {cmd['account']} is not served by this trader "
+            return self.reject(entry, cmd, "account", f"account {cmd.account} is not served by this trader "
                                f"(it serves {self.accounts.public})", received_ns)
-        if cmd["action"] == "CANCEL":
+        if cmd.action == "CANCEL":
             return self.cancel(entry, cmd, received_ns)
-        ref = self.reference.get(cmd["symbol"])
-        rejection = rules.check_place(cmd, self.limits, ref, self.counters, rules.day_of(now_ms), time.monotonic(),
-                                      self.halted)
+        ref = self.reference.get(cmd.symbol)
+        rejection = rules.check_place(cmd.as_record(), self.limits, ref, self.counters, rules.day_of(now_ms),
+                                      time.monotonic(), self.halted)
         if rejection is not None:
             reason = rejection.reason
             if rejection.rule == "kill_switch" and self.halt_reason:
@@ -387,24 +395,24 @@ class Trader:
                                f"command {blocking.command_id}{same} for {entry.account} {entry.symbol} is unresolved "
                                f"({blocking.extra.get(PARKED) or 'being settled'}); marketpipe order resolve "
                                f"{blocking.command_id} --placed ID | --not-placed", received_ns)
-        if not self.names.of(cmd["symbol"]):
-            return self.reject(entry, cmd, "unknown_name", f"no security name (证券名称) for {cmd['symbol']} in the "
+        if not self.names.of(cmd.symbol):
+            return self.reject(entry, cmd, "unknown_name", f"no security name (证券名称) for {cmd.symbol} in the "
                                "reference file nor on md.quote: /buy and /sale need it", received_ns)
         self.emit(entry, cmd, "ACCEPTED", received_ns=received_ns)
         return self.submit(entry, cmd, ref, received_ns)
 
-    def poison(self, cmd: dict[str, Any], rule: str, reason: str, received_ns: int,
+    def poison(self, cmd: OrderCommand | Unreadable, rule: str, reason: str, received_ns: int,
                source: RecordRef | None) -> None:
         """REJECTED without a ledger entry, counted; the caller commits the offset."""
         self.poisoned += 1
         metrics.POISON.labels(rule).inc()
-        cmd = {**cmd, "account": self.public_account(cmd.get("account"))}  # as sent: maybe a number
+        cmd = replace(cmd, account=self.public_account(cmd.account))  # as sent: maybe a number
         self.emit(None, cmd, "REJECTED", rule=rule, reason=reason, received_ns=received_ns, source=source)
         self.flush()
 
     def unhandled(self, progress: Progress, exc: Exception, received_ns: int, source: RecordRef | None) -> Outcome:
         reason = f"{type(exc).__name__}: {exc}"[:500]
-        cmd = progress.cmd or {"command_id": str(source or "unknown-record")}
+        cmd: OrderCommand | Unreadable = progress.cmd or Unreadable(str(source or "unknown-record"))
         entry = progress.entry
         try:
             if entry is not None and entry.intent_ms and not entry.final:
@@ -429,21 +437,21 @@ class Trader:
             log.exception("command at %s: rejection event could not be written either; skipped", source or "?")
         return Outcome()
 
-    def reject(self, entry: Entry, cmd: dict[str, Any], rule: str, reason: str, received_ns: int) -> Outcome:
+    def reject(self, entry: Entry, cmd: Subject, rule: str, reason: str, received_ns: int) -> Outcome:
         entry.state = "REJECTED"
         self.emit(entry, cmd, "REJECTED", rule=rule, reason=reason, received_ns=received_ns)
         self.ledger.put(entry)  # flushes the event too
         return Outcome()
 
-    def submit(self, entry: Entry, cmd: dict[str, Any], ref: rules.Reference | None, received_ns: int) -> Outcome:
-        price = Decimal(cmd["price"])
+    def submit(self, entry: Entry, cmd: OrderCommand, ref: rules.Reference | None, received_ns: int) -> Outcome:
+        price = Decimal(cmd.price or 0)  # check_place refused a command without a positive price
         entry.state, entry.intent_ms = "INTENT", int(time.time() * 1000)
         entry.notional = str(price * entry.volume)
         self.counters.record(entry.account, entry.intent_ms // 86_400_000, price * entry.volume, time.monotonic())
         # the INTENT is made durable by reconcile right before the one send
         return self.reconcile(entry, cmd, received_ns, send_first=True)
 
-    def reconcile(self, entry: Entry, cmd: dict[str, Any], received_ns: int, resend: bool = True,
+    def reconcile(self, entry: Entry, cmd: Subject, received_ns: int, resend: bool = True,
                   send_first: bool = False, block_s: float | None = None) -> Outcome:
         """Send (``send_first``) and/or resolve an INTENT whose broker call may have happened.
 
@@ -452,7 +460,7 @@ class Trader:
         after ``block_s`` is parked (INTENT, reason on order.events) and its partition moves on: the background
         poll keeps reconciling it, and new commands for its account and symbol are refused until then.
         """
-        name = self.names.of(cmd["symbol"])
+        name = self.names.of(cmd.symbol)
 
         def note(reason: str) -> None:
             if entry.extra.get(LAST_NOTE) == reason:
@@ -499,12 +507,12 @@ class Trader:
         """One short pass over the parked commands (the background half of :meth:`reconcile`)."""
         now_ms = int(time.time() * 1000)
         for entry in [e for e in self.ledger.unresolved() if e.extra.get(PARKED)]:
-            self.reconcile(entry, self.command_of(entry), 0, resend=entry.expires_at > now_ms,
+            self.reconcile(entry, entry, 0, resend=entry.expires_at > now_ms,
                            block_s=min(1.0, self.settings.trader.poll_seconds))
 
-    def cancel(self, entry: Entry, cmd: dict[str, Any], received_ns: int) -> Outcome:
-        target = self.ledger.get(cmd.get("target_command_id") or "")
-        order_id = cmd.get("broker_order_id") or (target.broker_order_id if target else None)
+    def cancel(self, entry: Entry, cmd: OrderCommand, received_ns: int) -> Outcome:
+        target = self.ledger.get(cmd.target_command_id or "")
+        order_id = cmd.broker_order_id or (target.broker_order_id if target else None)
         if not order_id:
             return self.reject(entry, cmd, "cancel_target", "no broker order id known for the target", received_ns)
         entry.broker_order_id = order_id
@@ -516,7 +524,7 @@ class Trader:
             self.emit(entry, cmd, "FAILED", broker_order_id=order_id, reason=str(exc), received_ns=received_ns)
         else:
             entry.state = "DONE"
-            log.info("%s: cancel of %s answered: %s", cmd["command_id"], order_id, message)
+            log.info("%s: cancel of %s answered: %s", cmd.command_id, order_id, message)
         self.ledger.put(entry)
         return Outcome()
 
@@ -536,8 +544,6 @@ class Trader:
             nxt = statuses.step(last_state, int(last_filled), order.status, order.deal_volume, order.volume)
             if nxt is None:
                 continue
-            cmd = {"command_id": entry.command_id, "account": entry.account, "symbol": entry.symbol,
-                   "side": entry.side, "price": entry.price, "volume": entry.volume}
             entry.filled_volume, entry.broker_status = nxt.filled, order.status
             entry.extra[REPORTED] = [nxt.state, nxt.filled]  # durable: a restart does not emit it again
             if nxt.final:
@@ -545,7 +551,7 @@ class Trader:
             reason = order.status
             if nxt.state == statuses.REJECTED:
                 reason = f"the counter lists the order as {order.status} (rejected after it was accepted)"
-            self.emit(entry, cmd, nxt.state, broker_order_id=order.order_id, filled=nxt.filled,
+            self.emit(entry, entry, nxt.state, broker_order_id=order.order_id, filled=nxt.filled,
                       avg_price=order.deal_price if nxt.filled else None, reason=reason)
             self.ledger.put(entry, flush=False)
         self.flush()
@@ -590,9 +596,8 @@ class Trader:
         log.info("daily usage of %s from the ledger: %s notional in %d orders", self.accounts.public,
                  self.counters.daily_notional.get(today, Decimal(0)), self.counters.daily_orders.get(today, 0))
         for entry in self.ledger.unresolved():
-            cmd = self.command_of(entry)
             log.warning("%s was INTENT at the last stop: reconciling", entry.command_id)
-            self.reconcile(entry, cmd, 0, resend=entry.expires_at > int(time.time() * 1000))
+            self.reconcile(entry, entry, 0, resend=entry.expires_at > int(time.time() * 1000))
 
 
 def _timestamp_ms(msg: Any) -> int | None:
