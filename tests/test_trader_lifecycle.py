@@ -81,7 +81,7 @@ def make_trader(counter: ScriptedCounter, reference: dict[str, rules.Reference] 
     trader = consumer.Trader(s, counter, reference or {}, consumer.limits_from(s))  # type: ignore[arg-type]
     trader.settle_block_s = 0.1
     rec = Recorder()
-    trader.producer = rec  # type: ignore[assignment]
+    trader.events.producer = rec
     trader.ledger.producer = rec
     return trader, rec
 

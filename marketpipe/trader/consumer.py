@@ -55,12 +55,12 @@ import time
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Callable, Protocol
+from typing import Any, Callable
 
 from marketpipe import providers, topics
-from marketpipe.delivery import Deliveries, wait_acknowledged
 from marketpipe.settings import Settings
 from marketpipe.trader import commands, controls, metrics, names, rules, signing, statuses
+from marketpipe.trader.events import EventWriter, Subject
 from marketpipe.trader.ledger import Entry, Ledger, NotAcknowledged
 from marketpipe.trader.order_command import OrderCommand, RecordRef, decode
 from marketpipe.trader.reconcile import Hooks, settle
@@ -116,23 +116,6 @@ class Outcome:
     commit: bool = True  # False: leave the offset uncommitted (retry after restart)
 
 
-class Subject(Protocol):
-    """What an event is about: a command as decoded, or as its ledger entry remembers it."""
-
-    @property
-    def command_id(self) -> str: ...
-    @property
-    def account(self) -> str: ...
-    @property
-    def symbol(self) -> str: ...
-    @property
-    def side(self) -> str | None: ...
-    @property
-    def price(self) -> Decimal | str | None: ...
-    @property
-    def volume(self) -> int: ...
-
-
 @dataclass(frozen=True)
 class Unreadable:
     """A record no command could be read from: named by where it came from (stable on redelivery)."""
@@ -154,22 +137,6 @@ class Progress:
     entry: Entry | None = None
 
 
-def _event_price(value: Any) -> Decimal | None:
-    """A price an OrderEvent can carry; None for one outside decimal(18,3) (the reason says it)."""
-    try:
-        return signing.exact_price(value) if value is not None else None
-    except ValueError:
-        return None
-
-
-def _volume(value: Any) -> int:
-    try:
-        volume = int(value or 0)
-    except (TypeError, ValueError):
-        return 0
-    return volume if -2**63 <= volume < 2**63 else 0
-
-
 class Trader:
     def __init__(self, settings: Settings, broker: TradeApi, reference: dict[str, rules.Reference],
                  limits: rules.Limits) -> None:
@@ -189,13 +156,14 @@ class Trader:
         self.counters = rules.Counters()
         self.accounts = rules.Accounts.serving(broker.account, settings.trader.account_alias, key)
         self.codec = codec.from_settings(settings)
-        self.encode_event = self.codec.encoder("OrderEvent", settings.topic(topics.ORDER_EVENTS))
-        self.producer = Producer({**settings.kafka.client_config(), "enable.idempotence": True, "acks": "all",
-                                  "linger.ms": 2})
-        #: what Kafka did not take of the events, ledger entries and positions this trader writes
-        self.deliveries = Deliveries(log)
+        producer = Producer({**settings.kafka.client_config(), "enable.idempotence": True, "acks": "all",
+                             "linger.ms": 2})
+        self.events = EventWriter(producer, settings.topic(topics.ORDER_EVENTS),
+                                  self.codec.encoder("OrderEvent", settings.topic(topics.ORDER_EVENTS)), self.accounts,
+                                  TRADE_PROVIDER)
         self.groups = groups(settings)
-        self.ledger = Ledger(self.producer, settings.topic(topics.ORDER_LEDGER), self.groups.ledger, self.deliveries)
+        # the ledger writes with the same producer, and counts its failures with the events'
+        self.ledger = Ledger(producer, settings.topic(topics.ORDER_LEDGER), self.groups.ledger, self.events.deliveries)
         self.halted = False
         self.halt_reason = ""
         self.control_at_ms = 0  # newest order.control record applied (a resume must be newer)
@@ -208,49 +176,11 @@ class Trader:
         #: how long one command may hold its partition before it is parked
         self.settle_block_s = 10.0
 
-    # ---- events -----------------------------------------------------------------------------
+    # ---- accounts ---------------------------------------------------------------------------
     def public_account(self, name: Any) -> str:
         """The name an account may have outside this process (never a number in clear)."""
         name = str(name or "")
         return (self.accounts.resolve(name) or signing.account_tag(name, self.key)) if name else ""
-
-    def emit(self, entry: Entry | None, cmd: Subject, state: str, *, rule: str | None = None,
-             reason: str | None = None, broker_order_id: str | None = None, filled: int = 0,
-             avg_price: Decimal | None = None, received_ns: int = 0, source: RecordRef | None = None) -> None:
-        if entry is not None:
-            entry.events += 1
-            event_id = f"{cmd.command_id}:{entry.events}"
-        elif source is not None:  # no ledger entry (forged, poison): one event per record, stable on redelivery
-            event_id = str(source) if cmd.command_id == str(source) else f"{cmd.command_id}@{source}"
-        else:
-            event_id = f"{cmd.command_id}:{time.time_ns()}"
-        event_time = int(time.time() * 1000)
-        record = {
-            "event_id": event_id, "command_id": str(cmd.command_id),
-            # names reaching here are public already, but a ledger entry written before accounts were
-            # resolved may still hold the number
-            "account": self.accounts.resolve(str(cmd.account or "")) or str(cmd.account or ""),
-            "provider": TRADE_PROVIDER, "state": state,
-            "rule": rule, "reason": reason, "broker_order_id": broker_order_id, "symbol": str(cmd.symbol or ""),
-            "side": cmd.side if cmd.side in ("BUY", "SELL") else None,
-            "price": _event_price(cmd.price), "volume": _volume(cmd.volume), "filled_volume": filled,
-            "avg_fill_price": _event_price(avg_price),
-            "event_time": event_time, "receive_time_ns": received_ns,
-        }
-        self.producer.produce(self.settings.topic(topics.ORDER_EVENTS), key=cmd.command_id.encode(),
-                              value=self.encode_event(record), timestamp=event_time, on_delivery=self.deliveries)
-        metrics.EVENTS.labels(state).inc()
-        if rule:
-            metrics.REJECTIONS.labels(rule).inc()
-        log.info("%s %s%s", cmd.command_id, state, f" ({rule}: {reason})" if rule else
-                 f" ({reason})" if reason else "")
-
-    def flush(self) -> None:
-        """Return once Kafka has every event written so far: a paused broker is waited out (logged every
-        30 s); a record Kafka gave up on stops the trader (nothing is committed past it)."""
-        unwritten = wait_acknowledged(self.producer.flush, self.deliveries, "order events", log)
-        if unwritten:
-            raise NotAcknowledged(f"order events not written by Kafka: {unwritten}")
 
     # ---- kill switch --------------------------------------------------------------------------
     def on_control(self, key: bytes | None, value: bytes | None, source: RecordRef | None = None,
@@ -307,10 +237,10 @@ class Trader:
         placed = str(record.get("placed") or "")
         if placed:
             entry.state, entry.broker_order_id = "SUBMITTED", placed
-            self.emit(entry, entry, "SUBMITTED", broker_order_id=placed, reason="resolved by an operator: placed")
+            self.events.emit(entry, entry, "SUBMITTED", broker_order_id=placed, reason="resolved by an operator: placed")
         else:
             entry.state = "FAILED"
-            self.emit(entry, entry, "FAILED", reason="resolved by an operator: not placed")
+            self.events.emit(entry, entry, "FAILED", reason="resolved by an operator: not placed")
         entry.extra.pop(PARKED, None)
         self.ledger.put(entry)
 
@@ -398,7 +328,7 @@ class Trader:
         if not self.names.of(cmd.symbol):
             return self.reject(entry, cmd, "unknown_name", f"no security name (证券名称) for {cmd.symbol} in the "
                                "reference file nor on md.quote: /buy and /sale need it", received_ns)
-        self.emit(entry, cmd, "ACCEPTED", received_ns=received_ns)
+        self.events.emit(entry, cmd, "ACCEPTED", received_ns=received_ns)
         return self.submit(entry, cmd, ref, received_ns)
 
     def poison(self, cmd: OrderCommand | Unreadable, rule: str, reason: str, received_ns: int,
@@ -407,8 +337,8 @@ class Trader:
         self.poisoned += 1
         metrics.POISON.labels(rule).inc()
         cmd = replace(cmd, account=self.public_account(cmd.account))  # as sent: maybe a number
-        self.emit(None, cmd, "REJECTED", rule=rule, reason=reason, received_ns=received_ns, source=source)
-        self.flush()
+        self.events.emit(None, cmd, "REJECTED", rule=rule, reason=reason, received_ns=received_ns, source=source)
+        self.events.flush()
 
     def unhandled(self, progress: Progress, exc: Exception, received_ns: int, source: RecordRef | None) -> Outcome:
         reason = f"{type(exc).__name__}: {exc}"[:500]
@@ -419,15 +349,15 @@ class Trader:
                 # the INTENT is durable and the broker may have the order: not a rejection
                 self.poisoned += 1
                 metrics.POISON.labels("unhandled").inc()
-                self.emit(entry, cmd, "UNKNOWN", rule="unhandled",
+                self.events.emit(entry, cmd, "UNKNOWN", rule="unhandled",
                           reason=f"{reason}; the intent is reconciled with the broker at the next start",
                           received_ns=received_ns)
-                self.flush()
+                self.events.flush()
             elif entry is not None and progress.verified and not entry.final:
                 self.poisoned += 1
                 metrics.POISON.labels("unhandled").inc()
                 entry.state = "REJECTED"  # final in the ledger: a redelivery is not handled again
-                self.emit(entry, cmd, "REJECTED", rule="unhandled", reason=reason, received_ns=received_ns)
+                self.events.emit(entry, cmd, "REJECTED", rule="unhandled", reason=reason, received_ns=received_ns)
                 self.ledger.put(entry)
             else:
                 self.poison(cmd, "unhandled", reason, received_ns, source)
@@ -439,7 +369,7 @@ class Trader:
 
     def reject(self, entry: Entry, cmd: Subject, rule: str, reason: str, received_ns: int) -> Outcome:
         entry.state = "REJECTED"
-        self.emit(entry, cmd, "REJECTED", rule=rule, reason=reason, received_ns=received_ns)
+        self.events.emit(entry, cmd, "REJECTED", rule=rule, reason=reason, received_ns=received_ns)
         self.ledger.put(entry)  # flushes the event too
         return Outcome()
 
@@ -466,8 +396,8 @@ class Trader:
             if entry.extra.get(LAST_NOTE) == reason:
                 return  # a parked command asked again: said once
             entry.extra[LAST_NOTE] = reason
-            self.emit(entry, cmd, "UNKNOWN", reason=reason, received_ns=received_ns)
-            self.flush()
+            self.events.emit(entry, cmd, "UNKNOWN", reason=reason, received_ns=received_ns)
+            self.events.flush()
 
         settled = settle(self.broker, entry, name,
                          Hooks(record=lambda: self.ledger.put(entry), note=note, halted=self.halted_now),
@@ -485,20 +415,20 @@ class Trader:
         entry.extra.pop(PARKED, None)
         if settled.state == "HALTED":
             entry.state = "REJECTED"
-            self.emit(entry, cmd, "REJECTED", rule="kill_switch", reason=f"{settled.reason}: {self.halt_reason}",
+            self.events.emit(entry, cmd, "REJECTED", rule="kill_switch", reason=f"{settled.reason}: {self.halt_reason}",
                       received_ns=received_ns)
             self.ledger.put(entry)
             return Outcome()
         if settled.state == "FAILED":
             entry.state = "FAILED"
-            self.emit(entry, cmd, "FAILED", reason=settled.reason, received_ns=received_ns)
+            self.events.emit(entry, cmd, "FAILED", reason=settled.reason, received_ns=received_ns)
             self.ledger.put(entry)
             return Outcome()
         if settled.answered and self.crash_point == "after_broker_accept":
             log.critical("crash point %s reached: SIGKILL", self.crash_point)
             os.kill(os.getpid(), signal.SIGKILL)
         entry.state, entry.broker_order_id = "SUBMITTED", settled.order_id
-        self.emit(entry, cmd, "SUBMITTED", broker_order_id=settled.order_id, reason=settled.reason or None,
+        self.events.emit(entry, cmd, "SUBMITTED", broker_order_id=settled.order_id, reason=settled.reason or None,
                   received_ns=received_ns)
         self.ledger.put(entry)
         return Outcome()
@@ -516,12 +446,12 @@ class Trader:
         if not order_id:
             return self.reject(entry, cmd, "cancel_target", "no broker order id known for the target", received_ns)
         entry.broker_order_id = order_id
-        self.emit(entry, cmd, "CANCEL_REQUESTED", broker_order_id=order_id, received_ns=received_ns)
+        self.events.emit(entry, cmd, "CANCEL_REQUESTED", broker_order_id=order_id, received_ns=received_ns)
         try:
             message = self.broker.cancel(order_id)
         except (BrokerRejected, OutcomeUnknown) as exc:
             entry.state = "FAILED"
-            self.emit(entry, cmd, "FAILED", broker_order_id=order_id, reason=str(exc), received_ns=received_ns)
+            self.events.emit(entry, cmd, "FAILED", broker_order_id=order_id, reason=str(exc), received_ns=received_ns)
         else:
             entry.state = "DONE"
             log.info("%s: cancel of %s answered: %s", cmd.command_id, order_id, message)
@@ -551,10 +481,10 @@ class Trader:
             reason = order.status
             if nxt.state == statuses.REJECTED:
                 reason = f"the counter lists the order as {order.status} (rejected after it was accepted)"
-            self.emit(entry, entry, nxt.state, broker_order_id=order.order_id, filled=nxt.filled,
+            self.events.emit(entry, entry, nxt.state, broker_order_id=order.order_id, filled=nxt.filled,
                       avg_price=order.deal_price if nxt.filled else None, reason=reason)
             self.ledger.put(entry, flush=False)
-        self.flush()
+        self.events.flush()
 
     def publish_positions(self) -> None:
         try:
@@ -575,9 +505,8 @@ class Trader:
             except CodecError as exc:  # one odd row must not stop the poll, nor the trader
                 log.warning("position row of %s not published: %s", row.get("code"), exc)
                 continue
-            self.producer.produce(topic, key=f"{account}:{row.get('code')}".encode(), value=value,
-                                  on_delivery=self.deliveries)
-        self.producer.poll(0)
+            self.events.write(topic, f"{account}:{row.get('code')}".encode(), value)
+        self.events.poll()
 
     def maybe_poll(self) -> None:
         now = time.monotonic()
@@ -684,7 +613,7 @@ def run_loop(trader: Trader, stop: threading.Event, idle_exit: float | None = No
                 continue
             last_msg = time.monotonic()
             outcome = trader.handle(msg.value() or b"", time.time_ns(), RecordRef.of(msg))
-            trader.flush()
+            trader.events.flush()
             if outcome.commit:
                 try:
                     commands.commit(message=msg, asynchronous=False)
@@ -699,7 +628,7 @@ def run_loop(trader: Trader, stop: threading.Event, idle_exit: float | None = No
         control.close()
         if quote_names is not None:
             quote_names.close()
-        trader.flush()
+        trader.events.flush()
 
 
 def trade_api(settings: Settings) -> TradeApi:
