@@ -136,7 +136,7 @@ def test_a_halt_while_a_command_settles_stops_the_resend() -> None:
     counter.place_faults = [NotSent("buy not sent: login: HTTP 503")]
     # the halt is written while the first (unsent) try is being settled
     halt = commands.kill_switch_value(True, "risk officer")
-    counter.on_place = lambda: setattr(trader, "check_control",
+    counter.on_place = lambda: setattr(trader.switch, "refresh",
                                        lambda: trader.on_control(commands.KILL_SWITCH_KEY, halt))
     cmd = buy()
     assert handle(trader, cmd).commit

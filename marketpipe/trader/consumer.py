@@ -34,8 +34,7 @@ the trader waits and says so every 30 s, calling nobody; a write Kafka gave up o
 committed; the supervisor restarts it).
 
 The kill switch (order.control, compacted, replayed from its start) is read to its end
-before the first command, and fails closed: an unreadable record halts trading until a newer
-valid record arrives (``marketpipe order resume``).
+before the first command, and fails closed (:mod:`marketpipe.trader.killswitch`).
 
 Accounts: the trader serves one broker account (JVQUANT_TRADE_ACCOUNT). A command names it
 by its number or by MARKETPIPE_TRADER_ACCOUNT_ALIAS; any other name is rejected (rule
@@ -55,13 +54,14 @@ import time
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from marketpipe import providers, topics
 from marketpipe.settings import Settings
-from marketpipe.trader import commands, controls, metrics, names, rules, signing, statuses
+from marketpipe.trader import metrics, names, rules, signing, statuses
 from marketpipe.trader.events import EventWriter, Subject
-from marketpipe.trader.ledger import Entry, Ledger, NotAcknowledged
+from marketpipe.trader.killswitch import KillSwitch, OrderControl, Resolutions
+from marketpipe.trader.ledger import LAST_NOTE, PARKED, REPORTED, Entry, Ledger, NotAcknowledged
 from marketpipe.trader.order_command import OrderCommand, RecordRef, decode
 from marketpipe.trader.reconcile import Hooks, settle
 from marketpipe.trader.trade_api import BrokerRejected, OutcomeUnknown, TradeApi
@@ -72,12 +72,6 @@ log = logging.getLogger(__name__)
 #: the client, so the trader core names no provider's class
 TRADE_PROVIDER = "jvquant"
 
-KILL_SWITCH_KEY = commands.KILL_SWITCH_KEY
-#: ledger entry ``extra`` keys: the last (state, filled volume) emitted for the broker order; why
-#: an unresolved command is parked (reconciled in the background); the last UNKNOWN reason emitted
-REPORTED, PARKED, LAST_NOTE = "reported", "parked", "last_note"
-#: order.control keys of operator resolutions: ``resolve:<command id>``
-RESOLVE_PREFIX = b"resolve:"
 
 
 @dataclass(frozen=True)
@@ -164,15 +158,12 @@ class Trader:
         self.groups = groups(settings)
         # the ledger writes with the same producer, and counts its failures with the events'
         self.ledger = Ledger(producer, settings.topic(topics.ORDER_LEDGER), self.groups.ledger, self.events.deliveries)
-        self.halted = False
-        self.halt_reason = ""
-        self.control_at_ms = 0  # newest order.control record applied (a resume must be newer)
+        self.switch = KillSwitch(key)
+        self.control = OrderControl(self.switch, Resolutions(key, self.ledger, self.events))
         self.poisoned = 0
         self.crash_point = settings.trader.crash_point
         self.last_poll = 0.0
         self.names = names.Names(lambda symbol: ref.name if (ref := self.reference.get(symbol)) else "")
-        #: reads order.control now (run_loop sets it): the kill switch is honoured while a command settles
-        self.check_control: Callable[[], None] = lambda: None
         #: how long one command may hold its partition before it is parked
         self.settle_block_s = 10.0
 
@@ -185,64 +176,8 @@ class Trader:
     # ---- kill switch --------------------------------------------------------------------------
     def on_control(self, key: bytes | None, value: bytes | None, source: RecordRef | None = None,
                    timestamp_ms: int | None = None) -> None:
-        """Apply one order.control record. Halting needs no key; lifting a halt needs a signed, fresh,
-        new record (:mod:`marketpipe.trader.controls`), else the trader stays halted."""
-        if key is not None and key.startswith(RESOLVE_PREFIX):
-            self.on_resolve(key[len(RESOLVE_PREFIX):].decode("utf-8", "replace"), value, source, timestamp_ms)
-            return
-        if key != KILL_SWITCH_KEY:
-            return
-        state = commands.read_kill_switch(value)
-        if self.halted and not state.halted:
-            refusal = controls.check_signed(controls.KIND_KILL_SWITCH, state.record, self.key,
-                                            last_at_ms=self.control_at_ms, record_ts_ms=timestamp_ms,
-                                            now_ms=int(time.time() * 1000))
-            if refusal is not None:
-                controls.REFUSED.labels(refusal.reason).inc()
-                log.error("kill switch stays ON: resume record %s refused: %s", source or "?", refusal.detail)
-                return
-        # the time a later resume must be newer than: the broker's stamp where there is one (a halt is
-        # unsigned, so its own at_ms may say anything)
-        stamp = timestamp_ms if timestamp_ms and timestamp_ms > 0 else state.at_ms
-        if state.readable and not state.halted and state.at_ms:
-            stamp = state.at_ms  # a verified resume: its signed time
-        self.control_at_ms = max(self.control_at_ms, stamp or 0)
-        self.halted = state.halted
-        self.halt_reason = state.reason if state.readable else f"{state.reason} (record {source or '?'})"
-        metrics.HALTED.set(1 if self.halted else 0)
-        metrics.CONTROL_UNREADABLE.set(0 if state.readable else 1)
-        if not state.readable:
-            log.error("kill switch ON, failing closed: %s", self.halt_reason)
-            return
-        log.warning("kill switch %s%s", "ON: new orders halted" if self.halted else "off",
-                    f" ({self.halt_reason})" if self.halt_reason else "")
-
-    def on_resolve(self, command_id: str, value: bytes | None, source: RecordRef | None,
-                   timestamp_ms: int | None) -> None:
-        """An operator's signed verdict on an unresolved command (``marketpipe order resolve``)."""
-        record = commands.read_resolution(value)
-        refusal = controls.check_signed(controls.KIND_RESOLVE, record, self.key, last_at_ms=0,
-                                        record_ts_ms=timestamp_ms, now_ms=int(time.time() * 1000))
-        if refusal is None and (record is None or record.get("command_id") != command_id):
-            refusal = controls.Refusal("bad_signature", "the record names another command than its key")
-        if refusal is not None:
-            controls.REFUSED.labels(refusal.reason).inc()
-            log.error("resolution of %s (record %s) refused: %s", command_id, source or "?", refusal.detail)
-            return
-        assert record is not None
-        entry = self.ledger.get(command_id)
-        if entry is None or entry.state != "INTENT":
-            log.info("resolution of %s ignored: it is %s", command_id, entry.state if entry else "not in the ledger")
-            return
-        placed = str(record.get("placed") or "")
-        if placed:
-            entry.state, entry.broker_order_id = "SUBMITTED", placed
-            self.events.emit(entry, entry, "SUBMITTED", broker_order_id=placed, reason="resolved by an operator: placed")
-        else:
-            entry.state = "FAILED"
-            self.events.emit(entry, entry, "FAILED", reason="resolved by an operator: not placed")
-        entry.extra.pop(PARKED, None)
-        self.ledger.put(entry)
+        """Apply one order.control record (:mod:`marketpipe.trader.killswitch`)."""
+        self.control.apply(key, value, source, timestamp_ms)
 
     def unresolved_for(self, entry: Entry) -> Entry | None:
         """An unresolved (INTENT) command of the same account and symbol: it blocks new ones (fail closed;
@@ -250,10 +185,6 @@ class Trader:
         return next((e for e in self.ledger.unresolved()
                      if e.command_id != entry.command_id and e.account == entry.account and e.symbol == entry.symbol),
                     None)
-
-    def halted_now(self) -> bool:
-        self.check_control()
-        return self.halted
 
     # ---- commands -----------------------------------------------------------------------------
     def handle(self, value: bytes, received_ns: int, source: RecordRef | None = None) -> Outcome:
@@ -311,11 +242,11 @@ class Trader:
             return self.cancel(entry, cmd, received_ns)
         ref = self.reference.get(cmd.symbol)
         rejection = rules.check_place(cmd.as_record(), self.limits, ref, self.counters, rules.day_of(now_ms),
-                                      time.monotonic(), self.halted)
+                                      time.monotonic(), self.switch.halted)
         if rejection is not None:
             reason = rejection.reason
-            if rejection.rule == "kill_switch" and self.halt_reason:
-                reason = f"{reason}: {self.halt_reason}"
+            if rejection.rule == "kill_switch" and self.switch.reason:
+                reason = f"{reason}: {self.switch.reason}"
             return self.reject(entry, cmd, rejection.rule, reason, received_ns)
         blocking = self.unresolved_for(entry)
         if blocking is not None:
@@ -400,7 +331,7 @@ class Trader:
             self.events.flush()
 
         settled = settle(self.broker, entry, name,
-                         Hooks(record=lambda: self.ledger.put(entry), note=note, halted=self.halted_now),
+                         Hooks(record=lambda: self.ledger.put(entry), note=note, halted=self.switch.halted_now),
                          self.ledger.claimed_order_ids, send_first=send_first, may_send=resend and bool(name),
                          poll_s=min(1.0, self.settings.trader.poll_seconds),
                          block_s=self.settle_block_s if block_s is None else block_s)
@@ -415,7 +346,7 @@ class Trader:
         entry.extra.pop(PARKED, None)
         if settled.state == "HALTED":
             entry.state = "REJECTED"
-            self.events.emit(entry, cmd, "REJECTED", rule="kill_switch", reason=f"{settled.reason}: {self.halt_reason}",
+            self.events.emit(entry, cmd, "REJECTED", rule="kill_switch", reason=f"{settled.reason}: {self.switch.reason}",
                       received_ns=received_ns)
             self.ledger.put(entry)
             return Outcome()
@@ -550,9 +481,7 @@ def read_control_to_end(trader: Trader, control: Any, partitions: int, timeout: 
             trader.on_control(msg.key(), msg.value(), RecordRef(msg.topic(), msg.partition(), msg.offset()),
                               _timestamp_ms(msg))
     if len(at_end) < partitions:
-        trader.halted, trader.halt_reason = True, f"order.control not read to its end in {timeout:.0f} s"
-        metrics.HALTED.set(1)
-        log.error("kill switch ON, failing closed: %s", trader.halt_reason)
+        trader.switch.fail_closed(f"order.control not read to its end in {timeout:.0f} s")
 
 
 def open_quote_names(trader: Trader) -> names.QuoteNames | None:
@@ -585,7 +514,7 @@ def run_loop(trader: Trader, stop: threading.Event, idle_exit: float | None = No
             if not ctl.error():
                 trader.on_control(ctl.key(), ctl.value(), RecordRef.of(ctl), _timestamp_ms(ctl))
 
-    trader.check_control = drain_control
+    trader.switch.refresh = drain_control
     quote_names = open_quote_names(trader)
     commands = Consumer({**base, "group.id": trader.groups.commands, "enable.auto.commit": False,
                          "auto.offset.reset": "earliest", "isolation.level": "read_committed"})
