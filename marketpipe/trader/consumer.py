@@ -12,8 +12,8 @@ For each command, in partition order:
 
 A broker call without a usable answer (dropped connection, timeout) is never retried
 blindly: the order list decides — found: adopt its id; provably absent: send; otherwise
-the command stays UNKNOWN. Fills and status changes are polled from ``/check_order``;
-positions from ``/check_hold`` go to ``order.positions``.
+the command stays UNKNOWN. Fills, status changes and positions are polled from the counter
+(:mod:`marketpipe.trader.fills`).
 
 Crash testing: ``MARKETPIPE_TRADER_CRASH_POINT=after_broker_accept`` makes the process
 SIGKILL itself right after the broker accepted an order and before anything is recorded —
@@ -58,10 +58,11 @@ from typing import Any
 
 from marketpipe import providers, topics
 from marketpipe.settings import Settings
-from marketpipe.trader import metrics, names, rules, signing, statuses
+from marketpipe.trader import metrics, names, rules, signing
 from marketpipe.trader.events import EventWriter, Subject
+from marketpipe.trader.fills import FillPoll, PositionPublisher
 from marketpipe.trader.killswitch import KillSwitch, OrderControl, Resolutions
-from marketpipe.trader.ledger import LAST_NOTE, PARKED, REPORTED, Entry, Ledger, NotAcknowledged
+from marketpipe.trader.ledger import LAST_NOTE, PARKED, Entry, Ledger, NotAcknowledged
 from marketpipe.trader.order_command import OrderCommand, RecordRef, decode
 from marketpipe.trader.reconcile import Hooks, settle
 from marketpipe.trader.trade_api import BrokerRejected, OutcomeUnknown, TradeApi
@@ -160,6 +161,9 @@ class Trader:
         self.ledger = Ledger(producer, settings.topic(topics.ORDER_LEDGER), self.groups.ledger, self.events.deliveries)
         self.switch = KillSwitch(key)
         self.control = OrderControl(self.switch, Resolutions(key, self.ledger, self.events))
+        self.fills = FillPoll(broker, self.ledger, self.events)
+        self.positions = PositionPublisher(broker, self.codec, settings.topic(topics.ORDER_POSITIONS), self.accounts,
+                                           self.events)
         self.poisoned = 0
         self.crash_point = settings.trader.crash_point
         self.last_poll = 0.0
@@ -389,63 +393,14 @@ class Trader:
         self.ledger.put(entry)
         return Outcome()
 
-    # ---- fills and positions ------------------------------------------------------------------
-    def poll_broker(self) -> None:
-        open_entries = {e.broker_order_id: e for e in self.ledger.open_orders() if e.broker_order_id}
-        try:
-            orders = self.broker.orders() if open_entries else []
-        except (OutcomeUnknown, BrokerRejected) as exc:
-            log.warning("order poll failed: %s", exc)
-            return
-        for order in orders:
-            entry = open_entries.get(order.order_id)
-            if entry is None:
-                continue
-            last_state, last_filled = entry.extra.get(REPORTED) or ("", entry.filled_volume)
-            nxt = statuses.step(last_state, int(last_filled), order.status, order.deal_volume, order.volume)
-            if nxt is None:
-                continue
-            entry.filled_volume, entry.broker_status = nxt.filled, order.status
-            entry.extra[REPORTED] = [nxt.state, nxt.filled]  # durable: a restart does not emit it again
-            if nxt.final:
-                entry.state = "DONE"
-            reason = order.status
-            if nxt.state == statuses.REJECTED:
-                reason = f"the counter lists the order as {order.status} (rejected after it was accepted)"
-            self.events.emit(entry, entry, nxt.state, broker_order_id=order.order_id, filled=nxt.filled,
-                      avg_price=order.deal_price if nxt.filled else None, reason=reason)
-            self.ledger.put(entry, flush=False)
-        self.events.flush()
-
-    def publish_positions(self) -> None:
-        try:
-            hold = self.broker.positions()
-        except (OutcomeUnknown, BrokerRejected) as exc:
-            log.warning("position poll failed: %s", exc)
-            return
-        from marketpipe.schemas.codec import CodecError
-        from marketpipe.trader.ledger_codec import position_record
-
-        topic = self.settings.topic(topics.ORDER_POSITIONS)
-        now_ms = int(time.time() * 1000)
-        encode = self.codec.encoder("Position", topic)
-        for row in hold.get("hold_list") or []:
-            account = self.accounts.public  # the number is a secret: never on a topic
-            try:
-                value = encode(position_record(account, row, now_ms))
-            except CodecError as exc:  # one odd row must not stop the poll, nor the trader
-                log.warning("position row of %s not published: %s", row.get("code"), exc)
-                continue
-            self.events.write(topic, f"{account}:{row.get('code')}".encode(), value)
-        self.events.poll()
-
+    # ---- polling -------------------------------------------------------------------------------
     def maybe_poll(self) -> None:
         now = time.monotonic()
         if now - self.last_poll >= self.settings.trader.poll_seconds:
             self.last_poll = now
             self.reconcile_parked()
-            self.poll_broker()
-            self.publish_positions()
+            self.fills.poll()
+            self.positions.publish()
 
     # ---- startup ------------------------------------------------------------------------------
     def recover(self, consumer_config: dict[str, Any]) -> None:
