@@ -79,7 +79,7 @@ def make_trader(counter: ScriptedCounter, reference: dict[str, rules.Reference] 
                            "JVQUANT_TRADE_ACCOUNT": ACCOUNT, "MARKETPIPE_METRICS_PORT": "-1",
                            "MARKETPIPE_TRADER_POLL_SECONDS": "0.01", "MARKETPIPE_TRADER_MAX_ORDER_NOTIONAL": "1000000"})
     trader = consumer.Trader(s, counter, reference or {}, consumer.limits_from(s))  # type: ignore[arg-type]
-    trader.settle_block_s = 0.1
+    trader.machine.settle_block_s = 0.1
     rec = Recorder()
     trader.events.producer = rec
     trader.ledger.producer = rec
@@ -132,7 +132,7 @@ def test_the_security_name_comes_from_the_reference_else_md_quote_else_the_comma
 def test_a_halt_while_a_command_settles_stops_the_resend() -> None:
     counter = ScriptedCounter()
     trader, rec = make_trader(counter, MOUTAI)
-    trader.settle_block_s = 5.0
+    trader.machine.settle_block_s = 5.0
     counter.place_faults = [NotSent("buy not sent: login: HTTP 503")]
     # the halt is written while the first (unsent) try is being settled
     halt = commands.kill_switch_value(True, "risk officer")
