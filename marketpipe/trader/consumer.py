@@ -8,17 +8,14 @@ the event writer (:mod:`marketpipe.trader.events`), the kill switch
 the loop drives; the command's offset is committed only after its events and ledger entry are
 acknowledged by Kafka.
 
-The kill switch (order.control, compacted, replayed from its start) is read to its end
-before the first command, and fails closed (:mod:`marketpipe.trader.killswitch`).
-
-Daily limits count per broker account and are rebuilt from the ledger at every (re)start.
+The kill switch fails closed (:mod:`marketpipe.trader.killswitch`); :mod:`marketpipe.trader.loop`
+owns the Kafka consumers and reads it before the first command.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import threading
 import time
 from dataclasses import dataclass
 from decimal import Decimal
@@ -35,6 +32,7 @@ from marketpipe.trader.ledger import Ledger
 from marketpipe.trader.machine import Checks, CommandMachine, Outcome
 from marketpipe.trader.order_command import RecordRef
 from marketpipe.trader.poison import PoisonPolicy
+from marketpipe.trader.recovery import recover
 from marketpipe.trader.trade_api import TradeApi
 
 log = logging.getLogger(__name__)
@@ -42,7 +40,6 @@ log = logging.getLogger(__name__)
 #: the provider whose trade API the trader serves (its account: JVQUANT_TRADE_ACCOUNT); the registry builds
 #: the client, so the trader core names no provider's class
 TRADE_PROVIDER = "jvquant"
-
 
 
 @dataclass(frozen=True)
@@ -77,6 +74,8 @@ def limits_from(settings: Settings) -> rules.Limits:
 
 
 class Trader:
+    """The parts, built for one broker account and wired to one producer; what the loop drives."""
+
     def __init__(self, settings: Settings, broker: TradeApi, reference: dict[str, rules.Reference],
                  limits: rules.Limits) -> None:
         from confluent_kafka import Producer
@@ -88,10 +87,7 @@ class Trader:
             raise SystemExit("marketpipe trade: MARKETPIPE_ORDER_SIGNING_KEY is not set "
                              "(commands are verified with it; unsigned commands are rejected)")
         self.settings = settings
-        self.key = key
-        self.broker = broker
         self.reference = reference
-        self.limits = limits
         self.counters = rules.Counters()
         self.accounts = rules.Accounts.serving(broker.account, settings.trader.account_alias, key)
         self.codec = codec.from_settings(settings)
@@ -124,8 +120,8 @@ class Trader:
         """Act on one order.commands record (:mod:`marketpipe.trader.machine`); never raises for its content."""
         return self.machine.handle(value, received_ns, source)
 
-    # ---- polling -------------------------------------------------------------------------------
     def maybe_poll(self) -> None:
+        """The background work, at most every poll interval: parked commands, fills, positions."""
         now = time.monotonic()
         if now - self.last_poll >= self.settings.trader.poll_seconds:
             self.last_poll = now
@@ -133,117 +129,9 @@ class Trader:
             self.fills.poll()
             self.positions.publish()
 
-    # ---- startup ------------------------------------------------------------------------------
     def recover(self, consumer_config: dict[str, Any]) -> None:
-        self.ledger.load(consumer_config)
-        # every order this broker account sent today counts, whichever process sent it
-        self.counters.rebuild(self.ledger.entries.values(), self.accounts.public)
-        today = (self.accounts.public, rules.day_of(int(time.time() * 1000)))
-        log.info("daily usage of %s from the ledger: %s notional in %d orders", self.accounts.public,
-                 self.counters.daily_notional.get(today, Decimal(0)), self.counters.daily_orders.get(today, 0))
-        for entry in self.ledger.unresolved():
-            log.warning("%s was INTENT at the last stop: reconciling", entry.command_id)
-            self.machine.reconcile(entry, entry, 0, resend=entry.expires_at > int(time.time() * 1000))
-
-
-def _timestamp_ms(msg: Any) -> int | None:
-    kind, ts = msg.timestamp()
-    return ts if kind != 0 and ts > 0 else None  # 0: TIMESTAMP_NOT_AVAILABLE
-
-
-def read_control_to_end(trader: Trader, control: Any, partitions: int, timeout: float = 30.0) -> None:
-    """Apply order.control up to its end before any command is handled.
-
-    Otherwise a restart would act on commands before it has seen a halt. If the topic cannot
-    be read in time, trading starts halted (fail closed); a later record lifts it."""
-    at_end: set[int] = set()
-    deadline = time.monotonic() + timeout
-    while len(at_end) < partitions and time.monotonic() < deadline:
-        for msg in control.consume(100, timeout=0.5):
-            if msg.error():
-                if msg.error().code() == -191:  # _PARTITION_EOF
-                    at_end.add(msg.partition())
-                continue
-            trader.on_control(msg.key(), msg.value(), RecordRef(msg.topic(), msg.partition(), msg.offset()),
-                              _timestamp_ms(msg))
-    if len(at_end) < partitions:
-        trader.switch.fail_closed(f"order.control not read to its end in {timeout:.0f} s")
-
-
-def open_quote_names(trader: Trader) -> names.QuoteNames | None:
-    """The md.quote reader that feeds security names; None (reference names only) when it cannot start."""
-    topic = trader.settings.topic(topics.MD_QUOTE)
-    try:
-        return names.QuoteNames(trader.settings.kafka.client_config(), topic,
-                                trader.settings.group_id("marketpipe-trader-names"),
-                                lambda v: trader.codec.decode(v, expect="Quote").record, trader.names)
-    except Exception as exc:  # a missing topic must not stop trading on reference names
-        log.warning("security names from %s unavailable (%s): reference file only", topic, exc)
-        return None
-
-
-def run_loop(trader: Trader, stop: threading.Event, idle_exit: float | None = None) -> None:
-    from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
-
-    s = trader.settings
-    base = s.kafka.client_config()
-    trader.recover(base)
-    control = Consumer({**base, "group.id": trader.groups.control, "enable.auto.commit": False,
-                        "enable.partition.eof": True})
-    control_topic = s.topic(topics.ORDER_CONTROL)
-    md = control.list_topics(control_topic, timeout=15).topics[control_topic]
-    control.assign([TopicPartition(control_topic, p, OFFSET_BEGINNING) for p in md.partitions])
-    read_control_to_end(trader, control, len(md.partitions))
-
-    def drain_control() -> None:
-        for ctl in control.consume(100, timeout=0):
-            if not ctl.error():
-                trader.on_control(ctl.key(), ctl.value(), RecordRef.of(ctl), _timestamp_ms(ctl))
-
-    trader.switch.refresh = drain_control
-    quote_names = open_quote_names(trader)
-    commands = Consumer({**base, "group.id": trader.groups.commands, "enable.auto.commit": False,
-                         "auto.offset.reset": "earliest", "isolation.level": "read_committed"})
-
-    def on_assign(consumer: Any, partitions: list[Any]) -> None:
-        # another instance may have written the ledger since we read it: read it again
-        trader.recover(base)
-
-    commands.subscribe([s.topic(topics.ORDER_COMMANDS)], on_assign=on_assign)
-    log.info("trader ready: consuming %s for account %s", s.topic(topics.ORDER_COMMANDS), trader.accounts.public)
-    last_msg = time.monotonic()
-    try:
-        while not stop.is_set():
-            drain_control()
-            if quote_names is not None:
-                quote_names.poll()
-            msg = commands.poll(0.2)
-            trader.maybe_poll()
-            if msg is None:
-                if idle_exit is not None and time.monotonic() - last_msg > idle_exit:
-                    break
-                continue
-            if msg.error():
-                log.warning("consumer: %s", msg.error())
-                continue
-            last_msg = time.monotonic()
-            outcome = trader.handle(msg.value() or b"", time.time_ns(), RecordRef.of(msg))
-            trader.events.flush()
-            if outcome.commit:
-                try:
-                    commands.commit(message=msg, asynchronous=False)
-                except KafkaException as exc:
-                    log.warning("offset commit failed (the command will be seen again and deduplicated): %s", exc)
-            else:
-                # leave the offset; rewind so the command is retried after a pause
-                commands.seek(TopicPartition(msg.topic(), msg.partition(), msg.offset()))
-                time.sleep(1.0)
-    finally:
-        commands.close()
-        control.close()
-        if quote_names is not None:
-            quote_names.close()
-        trader.events.flush()
+        """At start and on every partition assignment (:mod:`marketpipe.trader.recovery`)."""
+        recover(self.ledger, self.counters, self.accounts, self.machine, consumer_config)
 
 
 def trade_api(settings: Settings) -> TradeApi:
