@@ -126,7 +126,7 @@ def test_the_trader_waits_for_a_slow_broker_instead_of_stopping() -> None:
     counter = ScriptedCounter()
     trader, _ = make_trader(counter, MOUTAI)
     slow = SlowProducer(slow=2)
-    trader.producer = trader.ledger.producer = slow  # type: ignore[assignment]
+    trader.events.producer = trader.ledger.producer = slow
     handle(trader, buy())
     assert len(counter.placed) == 1 and slow.flushes > 2
 

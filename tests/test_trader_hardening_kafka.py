@@ -217,5 +217,5 @@ def test_an_exception_while_handling_one_command_is_reported_not_fatal(mp_env: d
     assert trader.ledger.get(nan_band["command_id"]).state == "REJECTED"  # type: ignore[union-attr]
     assert trader.ledger.get(broker_garbage["command_id"]).state == "INTENT"  # type: ignore[union-attr]
     assert handle(nan_band, 1).commit and len(ev.of(nan_band["command_id"])) == 1
-    assert trader.poisoned == 2
+    assert trader.poison.count == 2
     ev.close()

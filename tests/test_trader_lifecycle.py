@@ -79,9 +79,9 @@ def make_trader(counter: ScriptedCounter, reference: dict[str, rules.Reference] 
                            "JVQUANT_TRADE_ACCOUNT": ACCOUNT, "MARKETPIPE_METRICS_PORT": "-1",
                            "MARKETPIPE_TRADER_POLL_SECONDS": "0.01", "MARKETPIPE_TRADER_MAX_ORDER_NOTIONAL": "1000000"})
     trader = consumer.Trader(s, counter, reference or {}, consumer.limits_from(s))  # type: ignore[arg-type]
-    trader.settle_block_s = 0.1
+    trader.machine.settle_block_s = 0.1
     rec = Recorder()
-    trader.producer = rec  # type: ignore[assignment]
+    trader.events.producer = rec
     trader.ledger.producer = rec
     return trader, rec
 
@@ -132,11 +132,11 @@ def test_the_security_name_comes_from_the_reference_else_md_quote_else_the_comma
 def test_a_halt_while_a_command_settles_stops_the_resend() -> None:
     counter = ScriptedCounter()
     trader, rec = make_trader(counter, MOUTAI)
-    trader.settle_block_s = 5.0
+    trader.machine.settle_block_s = 5.0
     counter.place_faults = [NotSent("buy not sent: login: HTTP 503")]
     # the halt is written while the first (unsent) try is being settled
     halt = commands.kill_switch_value(True, "risk officer")
-    counter.on_place = lambda: setattr(trader, "check_control",
+    counter.on_place = lambda: setattr(trader.switch, "refresh",
                                        lambda: trader.on_control(commands.KILL_SWITCH_KEY, halt))
     cmd = buy()
     assert handle(trader, cmd).commit
@@ -198,10 +198,10 @@ def test_an_order_the_counter_lists_as_fei_dan_ends_rejected_with_its_reason() -
     trader, rec = make_trader(counter)
     entry = submitted(trader)
     counter.rows = [row("已报")]
-    trader.poll_broker()
+    trader.fills.poll()
     counter.rows = [row("废单")]
-    trader.poll_broker()
-    trader.poll_broker()  # polled again: nothing new
+    trader.fills.poll()
+    trader.fills.poll()  # polled again: nothing new
     assert states(trader, rec) == [("REJECTED", 0)]
     assert entry.final and entry.state == "DONE"
     assert "废单" in (entry.broker_status or "")
@@ -215,7 +215,7 @@ def test_states_never_go_backwards_and_each_is_emitted_once() -> None:
     for status, deal in [("已报", 0), ("部成", 50), ("已报", 0), ("部成", 40), ("部成", 50), ("已成", 100),
                          ("部成", 50)]:
         counter.rows = [row(status, deal)]
-        trader.poll_broker()
+        trader.fills.poll()
     assert states(trader, rec) == [("PARTIALLY_FILLED", 50), ("FILLED", 100)]
 
 
@@ -224,15 +224,15 @@ def test_what_was_emitted_survives_a_restart() -> None:
     trader, rec = make_trader(counter)
     entry = submitted(trader)
     counter.rows = [row("部成", 50)]
-    trader.poll_broker()
+    trader.fills.poll()
     # a new process reads the entry back from the ledger
     again, rec2 = make_trader(counter)
     again.ledger.entries[entry.command_id] = Entry.from_bytes(entry.to_bytes())
-    trader.poll_broker()
-    again.poll_broker()
+    trader.fills.poll()
+    again.fills.poll()
     assert states(again, rec2) == []
     counter.rows = [row("部撤", 50)]
-    again.poll_broker()
+    again.fills.poll()
     assert states(again, rec2) == [("CANCELLED", 50)]
 
 
@@ -242,7 +242,7 @@ def test_an_unknown_status_is_counted_and_changes_nothing() -> None:
     entry = submitted(trader)
     before = statuses.UNKNOWN_STATUS.labels("状态X")._value.get()
     counter.rows = [row("状态X")]
-    trader.poll_broker()
+    trader.fills.poll()
     assert states(trader, rec) == [] and entry.state == "SUBMITTED"
     assert statuses.UNKNOWN_STATUS.labels("状态X")._value.get() == before + 1
 

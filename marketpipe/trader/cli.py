@@ -13,7 +13,7 @@ from marketpipe.settings import Settings
 
 def cmd_trade(args: argparse.Namespace, settings: Settings) -> int:
     from marketpipe import metrics
-    from marketpipe.trader import consumer
+    from marketpipe.trader import consumer, loop
 
     trader = consumer.build(settings, args.reference)
     metrics.serve(settings.metrics_port, "trader", settings.metrics_host)
@@ -24,7 +24,7 @@ def cmd_trade(args: argparse.Namespace, settings: Settings) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    consumer.run_loop(trader, stop)
+    loop.run_loop(trader, stop)
     return 0
 
 

@@ -21,6 +21,9 @@ from marketpipe.delivery import Deliveries, wait_acknowledged
 log = logging.getLogger(__name__)
 
 FINAL_STATES = frozenset({"DONE", "REJECTED", "FAILED"})
+#: :attr:`Entry.extra` keys the trader keeps: the last (state, filled volume) emitted for the broker order;
+#: why an unresolved command is parked (reconciled in the background); the last UNKNOWN reason emitted
+REPORTED, PARKED, LAST_NOTE = "reported", "parked", "last_note"
 
 
 class NotAcknowledged(RuntimeError):

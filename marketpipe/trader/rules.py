@@ -114,6 +114,11 @@ class Accounts:
     def resolve(self, name: str) -> str | None:
         return self.public if name in self.names else None
 
+    def public_name(self, name: Any, key: str) -> str:
+        """The name an account may have outside this process (never a number in clear)."""
+        name = str(name or "")
+        return (self.resolve(name) or signing.account_tag(name, key)) if name else ""
+
 
 def day_of(epoch_ms: int) -> int:
     return epoch_ms // 86_400_000
