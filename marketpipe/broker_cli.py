@@ -2,7 +2,7 @@
 
 Where the broker comes from, in order: KAFKA_BOOTSTRAP_SERVERS (someone runs it) →
 a Docker engine (the kafka service of docker-compose.yml) → the local launcher
-(Apache Kafka jars from Maven Central on Java 17, see marketpipe/kafka_local.py).
+(Apache Kafka jars from Maven Central on Java 17, see marketpipe/kafka/local.py).
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ def _say(msg: str) -> None:
 def local_broker(settings: Settings, secure: bool = False):
     """The local launcher's broker; secured when asked, or when this home's broker was made so
     (its data holds SCRAM users only a secured listener can use)."""
-    from marketpipe.kafka_local import LocalKafka
-    from marketpipe.kafka_security import BrokerSecurity
+    from marketpipe.kafka.local import LocalKafka
+    from marketpipe.kafka.security import BrokerSecurity
 
     security = BrokerSecurity.of_home(settings.home)
     return LocalKafka(home=settings.home, port=settings.kafka_port, controller_port=settings.kafka_port + 1,
@@ -73,10 +73,10 @@ def _compose(compose: list[str], settings: Settings, *args: str) -> int:
 def _metadata(settings: Settings, timeout: float):
     from confluent_kafka.admin import AdminClient
 
-    from marketpipe.quietlog import rdkafka_logger
+    from marketpipe.kafka.quietlog import rdkafka_logger
 
     if settings.kafka.security_protocol != "PLAINTEXT":
-        from marketpipe.kafka_security import refusal
+        from marketpipe.kafka.security import refusal
 
         # a refused login would otherwise wait out the whole timeout before saying so
         if (why := refusal(settings.kafka.client_config(), timeout=timeout)) is not None:
@@ -92,7 +92,7 @@ def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
 
 def up(settings: Settings, *, local: bool = False, secure: bool = False, timeout: float = 120.0) -> int:
     """Start (or find) the broker the settings name; prints its bootstrap address. 0 when it answers."""
-    from marketpipe.kafka_local import LauncherError
+    from marketpipe.kafka.local import LauncherError
 
     if settings.kafka.external:
         try:
@@ -119,7 +119,7 @@ def up(settings: Settings, *, local: bool = False, secure: bool = False, timeout
                 time.sleep(1)
         _say("the kafka container did not become ready in 90 s (docker compose logs kafka)")
         return 1
-    from marketpipe.kafka_security import SecurityError
+    from marketpipe.kafka.security import SecurityError
 
     try:
         broker = local_broker(settings, secure=secure)
@@ -161,7 +161,7 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_topics_create(args: argparse.Namespace, settings: Settings) -> int:
-    from marketpipe import topics
+    from marketpipe.kafka import topics
 
     try:
         result = topics.create_topics(settings.kafka.client_config(), prefix=settings.topic_prefix,
@@ -177,8 +177,8 @@ def cmd_topics_create(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_topics_list(args: argparse.Namespace, settings: Settings) -> int:
-    from marketpipe import topics
-    from marketpipe.quietlog import FIRST_ANSWER_SECONDS
+    from marketpipe.kafka import topics
+    from marketpipe.kafka.quietlog import FIRST_ANSWER_SECONDS
 
     md = _metadata(settings, FIRST_ANSWER_SECONDS)
     for spec in topics.TOPICS:
@@ -190,7 +190,7 @@ def cmd_topics_list(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_topics_acl(args: argparse.Namespace, settings: Settings) -> int:
-    from marketpipe import access
+    from marketpipe.kafka import access
 
     wanted = list(access.rules(settings))
     for rule in wanted:
@@ -218,7 +218,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     up.add_argument("--timeout", type=float, default=90.0, help="seconds to wait for readiness (default 90)")
     up.add_argument("--secure", action="store_true",
                     help="SASL_SSL listener, a local CA, SCRAM users per component and ACLs enforced "
-                         "(marketpipe/kafka_security.py); prints where each component's settings are")
+                         "(marketpipe/kafka/security.py); prints where each component's settings are")
     up.set_defaults(func=cmd_up)
     down = ksub.add_parser("down", help="stop the broker started by `kafka up`")
     down.add_argument("--local", action="store_true", help="only the local launcher's broker")
@@ -226,7 +226,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     status = ksub.add_parser("status", help="say whether the broker runs (exit 0) or not (exit 1)")
     status.set_defaults(func=cmd_status)
 
-    tp = sub.add_parser("topics", help="create or list the declared topics (marketpipe/topics.py)")
+    tp = sub.add_parser("topics", help="create or list the declared topics (marketpipe/kafka/topics.py)")
     tsub = tp.add_subparsers(dest="topics_command", metavar="ACTION", required=True)
     create = tsub.add_parser("create", help="create every declared topic that does not exist yet")
     create.add_argument("--replication-factor", type=int, default=-1,
@@ -234,7 +234,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     create.set_defaults(func=cmd_topics_create)
     lst = tsub.add_parser("list", help="show the declared topics and whether they exist")
     lst.set_defaults(func=cmd_topics_list)
-    acl = tsub.add_parser("acl", help="grant each component what marketpipe/access.py declares (needs the admin "
+    acl = tsub.add_parser("acl", help="grant each component what marketpipe/kafka/access.py declares (needs the admin "
                                       "principal)")
     acl.add_argument("--dry-run", action="store_true", help="print the ACLs without creating them")
     acl.set_defaults(func=cmd_topics_acl)

@@ -159,14 +159,14 @@ def user_error(exc: BaseException, settings: settings_mod.Settings) -> str | Non
             return (f"Kafka at {settings.kafka.bootstrap_servers}: {err.name()}: {who} is not allowed this "
                     "(the grants: `marketpipe topics acl --dry-run`)")
         if settings.kafka.security_protocol != "PLAINTEXT":  # a refused login looks like a dead broker
-            from marketpipe.kafka_security import refusal
+            from marketpipe.kafka.security import refusal
 
             why = refusal(settings.kafka.client_config())
             if why is not None:
                 return f"Kafka at {settings.kafka.bootstrap_servers}: {why}"
         return f"Kafka at {settings.kafka.bootstrap_servers}: {detail} (is the broker up? `marketpipe kafka up`)"
     expected: list[type[BaseException]] = [OSError]
-    for module, name in (("marketpipe.kafka_local", "LauncherError"), ("marketpipe.schemas.codec", "CodecError"),
+    for module, name in (("marketpipe.kafka.local", "LauncherError"), ("marketpipe.schemas.codec", "CodecError"),
                          ("marketpipe.producers.sink", "SinkFatal"), ("aiokafka.errors", "KafkaError"),
                          ("marketpipe.trader.ledger", "NotAcknowledged")):
         cls = getattr(sys.modules.get(module), name, None)

@@ -53,7 +53,7 @@ from typing import Any, Callable, Generic, Iterable, Iterator, Mapping, Sequence
 from confluent_kafka.serialization import Deserializer
 
 from marketpipe import settings as settings_mod
-from marketpipe import topics as topics_mod
+from marketpipe.kafka import topics as topics_mod
 from marketpipe.volume import VolumeState, derive
 
 # ---------------------------------------------------------------------------------------------
@@ -366,7 +366,7 @@ class Deduper:
 
 def _resolve(settings: settings_mod.Settings | None, bootstrap_servers: str | None,
              topic_prefix: str | None, config: Mapping[str, str] | None) -> tuple[settings_mod.Settings, dict[str, Any], str]:
-    from marketpipe.quietlog import rdkafka_logger
+    from marketpipe.kafka.quietlog import rdkafka_logger
 
     s = settings or settings_mod.load()
     # librdkafka's retry lines through Python logging (and its repeat filter), not raw stderr

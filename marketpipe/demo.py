@@ -125,7 +125,7 @@ class Watcher:
         self.settings = settings
         self.state = LiveState(measuring=False)
         self.codec = codec.from_settings(settings)
-        from marketpipe.quietlog import rdkafka_logger
+        from marketpipe.kafka.quietlog import rdkafka_logger
 
         self.consumer = Consumer({**settings.kafka.client_config(), **rdkafka_logger(),
                                    "group.id": f"marketpipe-demo-{uuid.uuid4().hex[:8]}",
@@ -257,7 +257,7 @@ def start_registry(args: argparse.Namespace, settings: Settings) -> tuple[Any, S
     if args.no_registry:
         print("no Schema Registry (--no-registry): records in Avro single-object encoding", file=sys.stderr)
         return None, settings
-    from marketpipe.kafka_local import LauncherError
+    from marketpipe.kafka.local import LauncherError
     from marketpipe.registry_cli import local_registry
 
     registry = local_registry(settings)

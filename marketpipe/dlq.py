@@ -16,10 +16,10 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
-from marketpipe import topics
-from marketpipe.quietlog import FIRST_ANSWER_SECONDS, command_rdkafka_logger
+from marketpipe.kafka import topics
+from marketpipe.kafka.quietlog import FIRST_ANSWER_SECONDS, command_rdkafka_logger
+from marketpipe.kafka.topicrange import parse_time_ms, plan, read
 from marketpipe.settings import Settings
-from marketpipe.topicrange import parse_time_ms, plan, read
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,7 @@ def local_registry(settings: Settings, progress: Callable[[str], None] = _say) -
 
 
 def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
-    from marketpipe.kafka_local import LauncherError
+    from marketpipe.kafka.local import LauncherError
 
     try:
         print(local_registry(settings).up(timeout=args.timeout), flush=True)

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from marketpipe.kafka_local import MIN_JAVA, LauncherError, _pid_alive, java_major, port_open
+from marketpipe.kafka.local import MIN_JAVA, LauncherError, _pid_alive, java_major, port_open
 from marketpipe.localhost import free_port
 
 VERSION = "2.6.13.Final"

@@ -17,10 +17,10 @@ import time
 import uuid
 from typing import Any
 
-from marketpipe import topics
-from marketpipe.quietlog import FIRST_ANSWER_SECONDS, command_rdkafka_logger
+from marketpipe.kafka import topics
+from marketpipe.kafka.quietlog import FIRST_ANSWER_SECONDS, command_rdkafka_logger
+from marketpipe.kafka.topicrange import parse_time_ms, plan, read
 from marketpipe.settings import Settings
-from marketpipe.topicrange import parse_time_ms, plan, read
 
 
 def target_settings(settings: Settings, to_prefix: str | None) -> Settings:

@@ -109,10 +109,10 @@ def _consumer(settings: Settings, minutes: float) -> tuple[Any, dict[int, int]]:
 
     from confluent_kafka import Consumer, TopicPartition
 
-    from marketpipe import topics
+    from marketpipe.kafka import topics
 
     topic = settings.topic(topics.MD_STATUS)
-    from marketpipe.quietlog import FIRST_ANSWER_SECONDS, command_rdkafka_logger
+    from marketpipe.kafka.quietlog import FIRST_ANSWER_SECONDS, command_rdkafka_logger
 
     consumer = Consumer({**settings.kafka.client_config(), **command_rdkafka_logger(),
                           "group.id": f"marketpipe-status-{uuid.uuid4().hex[:8]}",

@@ -136,10 +136,10 @@ def tail(settings: Settings, topic: str, from_beginning: bool, limit: int | None
 
     from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, TopicPartition
 
-    from marketpipe.quietlog import FIRST_ANSWER_SECONDS, command_rdkafka_logger
+    from marketpipe.kafka.quietlog import FIRST_ANSWER_SECONDS, command_rdkafka_logger
 
     if settings.kafka.security_protocol != "PLAINTEXT":
-        from marketpipe.kafka_security import refusal
+        from marketpipe.kafka.security import refusal
 
         # a refused login or an untrusted certificate: said once, not retried in the log forever
         if (why := refusal(settings.kafka.client_config(), timeout=15)) is not None:

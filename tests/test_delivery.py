@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from marketpipe import settings as settings_mod
-from marketpipe.delivery import Deliveries, Unwritten, wait_acknowledged, write_one
+from marketpipe.kafka.delivery import Deliveries, Unwritten, wait_acknowledged, write_one
 from marketpipe.localhost import free_port
 
 log = logging.getLogger("test")

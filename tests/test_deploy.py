@@ -166,7 +166,7 @@ def kafka_image_config(env: dict[str, str]) -> dict[str, str]:
 
 
 def test_kafka_image_defaults_equal_the_local_launchers(tmp_path: Path) -> None:
-    from marketpipe.kafka_local import LocalKafka
+    from marketpipe.kafka.local import LocalKafka
 
     broker = LocalKafka(home=tmp_path, port=9092)
     broker.dir.mkdir(parents=True)
@@ -277,7 +277,7 @@ def test_single_trader_and_single_connection_producers() -> None:
 
 
 def test_keda_scales_processors_within_the_raw_partitions() -> None:
-    from marketpipe import topics
+    from marketpipe.kafka import topics
 
     scaled = next(d for d in base_resources() if d["kind"] == "ScaledObject")
     assert scaled["spec"]["scaleTargetRef"]["name"] == "processor"
@@ -308,7 +308,7 @@ def test_strimzi_topics_are_generated_from_the_declared_list() -> None:
     spec.loader.exec_module(gen)  # type: ignore[union-attr]
     committed = (K8S / "base" / "topics.yaml").read_text()
     assert committed == gen.render(), "run: python deploy/k8s/gen_topics.py"
-    from marketpipe import topics
+    from marketpipe.kafka import topics
 
     docs = k8s_docs(K8S / "base" / "topics.yaml")
     assert {d["spec"]["topicName"]: d["spec"]["partitions"] for d in docs} == \

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from marketpipe import settings as settings_mod
-from marketpipe import topics
+from marketpipe.kafka import topics
 from marketpipe.localhost import free_port
 from tests.pipeline import start_worker, stop_worker
 
@@ -19,7 +19,7 @@ WINDOW = 12.0
 
 
 def test_a_broker_outage_logs_a_few_lines_not_a_flood(mp_env: dict[str, str], tmp_path) -> None:
-    from marketpipe.kafka_local import LocalKafka
+    from marketpipe.kafka.local import LocalKafka
     from marketpipe.processors.cli import wait_until_consuming
 
     # its own broker: this test stops it

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from marketpipe import topics
+from marketpipe.kafka import topics
 from marketpipe.processors.app import build_app, group_id
 from marketpipe.processors.bars.book import BarBook
 from marketpipe.processors.bars.state import BarState, Watermark

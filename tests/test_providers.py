@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from marketpipe import providers, settings, topics
+from marketpipe import providers, settings
+from marketpipe.kafka import topics
 from marketpipe.processors.decode import DecoderState, ParseError, RawFrame, decode, decoders
 from marketpipe.rawframe import RawMeta
 from marketpipe.simulators.runner import build
@@ -136,7 +137,7 @@ def test_demo_plans_a_simulator_and_a_producer_per_provider(tmp_path: Path) -> N
 def test_reading_the_registry_imports_no_provider_module() -> None:
     # a provider folder's protocol facts are pure and may be read with the registry; its feed, decoder,
     # simulators and trade API client (websocket-client, aiohttp, the decode tables) may not
-    code = ("import sys, marketpipe.providers, marketpipe.topics; "
+    code = ("import sys, marketpipe.providers, marketpipe.kafka.topics; "
             "print(sorted(m for m in sys.modules if m.split('.')[:2] in "
             "(['marketpipe', 'producers'], ['marketpipe', 'processors'], ['marketpipe', 'simulators'], "
             "['marketpipe', 'trader']) or (m.startswith('marketpipe.providers.') and m.count('.') > 2 "

@@ -151,7 +151,7 @@ def test_readme_table_is_generated_from_the_declarations() -> None:
 
 
 def test_readme_documents_every_setting_and_topic() -> None:
-    from marketpipe import topics
+    from marketpipe.kafka import topics
 
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     for name, _, _ in settings.DOCUMENTED:

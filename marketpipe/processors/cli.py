@@ -71,8 +71,8 @@ def wait_until_consuming(settings: Settings, timeout: float = 60.0) -> bool:
 
     from confluent_kafka.admin import AdminClient
 
+    from marketpipe.kafka.quietlog import rdkafka_logger
     from marketpipe.processors.app import group_id
-    from marketpipe.quietlog import rdkafka_logger
 
     admin, group = AdminClient({**settings.kafka.client_config(), **rdkafka_logger()}), group_id(settings)
     deadline = time.monotonic() + timeout
@@ -91,8 +91,8 @@ def missing_topics(settings: Settings) -> list[str]:
     """The declared topics the app reads or writes that the cluster does not have."""
     from confluent_kafka.admin import AdminClient
 
-    from marketpipe import topics
-    from marketpipe.quietlog import rdkafka_logger
+    from marketpipe.kafka import topics
+    from marketpipe.kafka.quietlog import rdkafka_logger
 
     wanted = [settings.topic(t.name) for t in topics.TOPICS if t.name.startswith(("raw.", "md."))]
     # a dead broker is one KafkaException, reported in one line by marketpipe.cli

@@ -14,12 +14,12 @@ import os
 import time
 from typing import Any
 
-from marketpipe import topics
-from marketpipe.delivery import Deliveries, wait_acknowledged
+from marketpipe.kafka import topics
+from marketpipe.kafka.delivery import Deliveries, wait_acknowledged
+from marketpipe.kafka.quietlog import rdkafka_logger
 from marketpipe.processors import metrics
 from marketpipe.processors.decode.base import MAX_REASON
 from marketpipe.processors.profile import profile
-from marketpipe.quietlog import rdkafka_logger
 from marketpipe.schemas import codec as codec_mod
 from marketpipe.settings import Settings
 

@@ -278,7 +278,7 @@ class StatusHook:
             self.send(out, found)
 
     def send(self, out: Any, records: list[dict[str, Any]]) -> None:
-        from marketpipe import topics
+        from marketpipe.kafka import topics
         from marketpipe.processors import metrics
 
         for rec in records:

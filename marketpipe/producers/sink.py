@@ -21,12 +21,12 @@ import logging
 import time
 from typing import Any
 
-from marketpipe import topics
+from marketpipe.kafka import topics
+from marketpipe.kafka.quietlog import rdkafka_logger
+from marketpipe.kafka.topics import PRODUCER_MAX_MESSAGE_BYTES
 from marketpipe.producers import metrics as m
-from marketpipe.quietlog import rdkafka_logger
 from marketpipe.rawframe import RawMeta
 from marketpipe.settings import Settings
-from marketpipe.topics import PRODUCER_MAX_MESSAGE_BYTES
 
 log = logging.getLogger(__name__)
 

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from marketpipe import topics
-from marketpipe.delivery import write_one
+from marketpipe.kafka import topics
+from marketpipe.kafka.delivery import write_one
 from marketpipe.settings import Settings
 from marketpipe.trader import signing
 

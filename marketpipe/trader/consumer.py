@@ -57,8 +57,9 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Callable
 
-from marketpipe import providers, topics
-from marketpipe.delivery import Deliveries, wait_acknowledged
+from marketpipe import providers
+from marketpipe.kafka import topics
+from marketpipe.kafka.delivery import Deliveries, wait_acknowledged
 from marketpipe.settings import Settings
 from marketpipe.trader import commands, controls, metrics, names, rules, signing, statuses
 from marketpipe.trader.ledger import Entry, Ledger, NotAcknowledged

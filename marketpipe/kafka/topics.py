@@ -127,7 +127,7 @@ def create_topics(
     from confluent_kafka import KafkaException
     from confluent_kafka.admin import AdminClient, NewTopic
 
-    from marketpipe.quietlog import rdkafka_logger
+    from marketpipe.kafka.quietlog import rdkafka_logger
 
     admin = AdminClient({**client_config, **rdkafka_logger()})
     existing = set(admin.list_topics(timeout=timeout).topics)

@@ -23,7 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Iterator, Mapping
 
-from marketpipe import topics
+from marketpipe.kafka import topics
 from marketpipe.settings import Settings
 
 #: the Faust app id of the processor, before the pipeline suffix (marketpipe.processors.app.APP_ID)
@@ -146,7 +146,7 @@ def apply(client_config: Mapping[str, Any], wanted: list[Rule], timeout: float =
     raised as the client's KafkaException."""
     from confluent_kafka.admin import AdminClient
 
-    from marketpipe.quietlog import rdkafka_logger
+    from marketpipe.kafka.quietlog import rdkafka_logger
 
     if not wanted:
         return

@@ -28,7 +28,7 @@ from marketpipe.localhost import free_port
 from marketpipe.resources import resource
 
 if TYPE_CHECKING:
-    from marketpipe.kafka_security import BrokerSecurity
+    from marketpipe.kafka.security import BrokerSecurity
 
 MIN_JAVA = 17
 
@@ -126,7 +126,7 @@ class LocalKafka:
         self.heap = heap
         self.host = host
         self.progress = progress
-        self.security = security  # the --secure hook: marketpipe/kafka_security.py
+        self.security = security  # the --secure hook: marketpipe/kafka/security.py
         if cache_dir is None or pom is None:  # not given: MARKETPIPE_KAFKA_POM, XDG_CACHE_HOME
             local = settings.load().local
             cache_dir = cache_dir or local.cache_home / "marketpipe"
