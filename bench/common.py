@@ -17,7 +17,7 @@ sys.path.insert(0, str(ROOT))
 
 from marketpipe import settings as settings_mod  # noqa: E402
 from marketpipe.kafka import topics  # noqa: E402
-from marketpipe.localhost import free_port  # noqa: E402
+from marketpipe.runtime.localhost import free_port  # noqa: E402
 
 TICKS_PER_SECOND = os.sysconf("SC_CLK_TCK")
 

@@ -14,8 +14,8 @@ import subprocess
 import sys
 import time
 
-from marketpipe.localhost import docker_engine_answers
-from marketpipe.resources import resource
+from marketpipe.runtime.localhost import docker_engine_answers
+from marketpipe.runtime.resources import resource
 from marketpipe.settings import Settings
 
 

@@ -14,8 +14,8 @@ import re
 import sys
 from typing import Iterator, Sequence
 
-from marketpipe import logs
 from marketpipe import settings as settings_mod
+from marketpipe.runtime import logs
 
 #: Order here is the order in ``--help``.
 COMMAND_MODULES: tuple[str, ...] = (

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from marketpipe import providers
-from marketpipe.localhost import free_port, wait_port
+from marketpipe.runtime.localhost import free_port, wait_port
 from marketpipe.settings import Settings
 
 DEMO_SIGNING_KEY = "marketpipe-demo-signing-key"
@@ -273,7 +273,7 @@ def start_registry(args: argparse.Namespace, settings: Settings) -> tuple[Any, S
 
 def _run_pipeline(args: argparse.Namespace, settings: Settings) -> int:
     from marketpipe import broker_cli
-    from marketpipe.supervisor import Supervisor
+    from marketpipe.runtime.supervisor import Supervisor
 
     if broker_cli.cmd_topics_create(argparse.Namespace(replication_factor=-1), settings) != 0:
         return 1

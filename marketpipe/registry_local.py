@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Callable
 
 from marketpipe.kafka.local import MIN_JAVA, LauncherError, _pid_alive, java_major, port_open
-from marketpipe.localhost import free_port
+from marketpipe.runtime.localhost import free_port
 
 VERSION = "2.6.13.Final"
 ARTIFACT = f"io.apicurio:apicurio-registry-app:{VERSION}:tar.gz:all"

@@ -36,8 +36,8 @@ from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import pytest
 
-from marketpipe.localhost import docker_engine_answers as docker_answers
-from marketpipe.localhost import free_port
+from marketpipe.runtime.localhost import docker_engine_answers as docker_answers
+from marketpipe.runtime.localhost import free_port
 
 BROKER_MODES = ("auto", "docker", "local")
 LOCAL_IMAGE = "marketpipe/kafka:local"

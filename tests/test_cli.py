@@ -32,7 +32,7 @@ def _one_line(run: subprocess.CompletedProcess[str]) -> str:
 
 
 def test_topics_list_against_a_dead_broker_is_one_line(tmp_path) -> None:
-    from marketpipe.localhost import free_port
+    from marketpipe.runtime.localhost import free_port
 
     address = f"127.0.0.1:{free_port()}"  # nothing listens there
     run = subprocess.run([sys.executable, "-m", "marketpipe", "topics", "list"], capture_output=True, text=True,

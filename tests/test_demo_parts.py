@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from marketpipe.liveview import LiveState, Percentiles, RateMeter
-from marketpipe.supervisor import Supervisor
+from marketpipe.runtime.supervisor import Supervisor
 from marketpipe.testing import wait_for
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from marketpipe import settings as settings_mod
 from marketpipe.kafka import topics
-from marketpipe.localhost import free_port
+from marketpipe.runtime.localhost import free_port
 from tests.pipeline import start_worker, stop_worker
 
 pytestmark = pytest.mark.integration

@@ -199,7 +199,7 @@ def test_broker_outage_is_ridden_out_without_losing_frames(tmp_path) -> None:
 
     from marketpipe.kafka.local import LocalKafka
     from marketpipe.kafka.topics import create_topics
-    from marketpipe.localhost import free_port
+    from marketpipe.runtime.localhost import free_port
 
     broker = LocalKafka(home=tmp_path / "kafka", port=free_port())
     bootstrap = broker.up()

@@ -85,7 +85,7 @@ def test_credentials_over_plaintext_are_flagged_once(url: str, warned: bool, cap
 
 
 def test_every_process_log_handler_collapses_repeats() -> None:
-    from marketpipe import logs
+    from marketpipe.runtime import logs
 
     logs.setup("INFO")
     ours = [h for h in logging.getLogger().handlers if getattr(h, "_marketpipe", False)]

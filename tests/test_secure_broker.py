@@ -22,7 +22,7 @@ import pytest
 from marketpipe import settings as settings_mod
 from marketpipe.kafka import topics
 from marketpipe.kafka.security import ADMIN, BrokerSecurity
-from marketpipe.localhost import free_port
+from marketpipe.runtime.localhost import free_port
 from marketpipe.testing import delete_topics_of, start_producer, start_worker, stop_worker, wait_for
 
 pytestmark = pytest.mark.integration

@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 from marketpipe import settings
-from marketpipe.localhost import free_port
-from marketpipe.resources import resource
+from marketpipe.runtime.localhost import free_port
+from marketpipe.runtime.resources import resource
 
 if TYPE_CHECKING:
     from marketpipe.kafka.security import BrokerSecurity

@@ -39,7 +39,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         print(f"marketpipe process: topics missing on {settings.kafka.bootstrap_servers}: {', '.join(missing)} "
               "(create them with: marketpipe topics create)", file=sys.stderr)
         return 2
-    from marketpipe import metrics
+    from marketpipe.runtime import metrics
 
     metrics.serve(settings.metrics_port, "processor", settings.metrics_host)
     from marketpipe.processors.profile import event_loop, profile, tune_gc

@@ -33,9 +33,9 @@ def build_feed(args: argparse.Namespace, settings: Settings):
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    from marketpipe import metrics
     from marketpipe.producers.session import AuthFailed, Backoff, Session, Stopped
     from marketpipe.producers.sink import RawSink, SinkFatal
+    from marketpipe.runtime import metrics
 
     feed = build_feed(args, settings)
     connection = args.connection_id or f"{args.provider}-{socket.gethostname()}-{os.getpid()}"

@@ -12,7 +12,7 @@ from marketpipe.settings import Settings
 
 
 def cmd_trade(args: argparse.Namespace, settings: Settings) -> int:
-    from marketpipe import metrics
+    from marketpipe.runtime import metrics
     from marketpipe.trader import consumer
 
     trader = consumer.build(settings, args.reference)
