@@ -54,7 +54,7 @@ from confluent_kafka.serialization import Deserializer
 
 from marketpipe import settings as settings_mod
 from marketpipe.kafka import topics as topics_mod
-from marketpipe.volume import VolumeState, derive
+from marketpipe.market.volume import VolumeState, derive
 
 # ---------------------------------------------------------------------------------------------
 # Records: one dataclass per Avro record schema, fields in the schema's order.
@@ -255,7 +255,7 @@ TERMINAL_STATES = frozenset({"REJECTED", "CANCELLED", "FILLED", "FAILED", "UNKNO
 class IntervalVolumes:
     """Fills ``Quote.interval_volume`` (volume since the symbol's previous quote) in the order a
     reader sees the quotes; the processor leaves it empty, since a replay could not repeat it
-    (marketpipe/volume.py has the rules: a new trading day, reordered or reset snapshots). The first
+    (marketpipe/market/volume.py has the rules: a new trading day, reordered or reset snapshots). The first
     quote of each symbol, and one after a reset, stays None. :class:`TopicConsumer` uses one."""
 
     def __init__(self) -> None:

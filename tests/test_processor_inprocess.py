@@ -105,7 +105,7 @@ def test_a_replayed_quote_is_byte_identical_to_the_original() -> None:
 
 def test_the_client_derives_interval_volume_from_the_quotes_it_reads() -> None:
     """What the processor leaves out (it depends on the record before) the reader derives, in the order
-    it reads: the previous quote of the symbol, the trading-day and reordering rules of marketpipe/volume.py."""
+    it reads: the previous quote of the symbol, the trading-day and reordering rules of marketpipe/market/volume.py."""
     from marketpipe.client import IntervalVolumes, Quote, RecordDeserializer
 
     sink = Collect()

@@ -317,7 +317,7 @@ def test_simulated_price_first_books_and_close_snapshots_decode_the_right_way() 
     from datetime import datetime
     from zoneinfo import ZoneInfo
 
-    from marketpipe import tradingdays
+    from marketpipe.market import tradingdays
     from marketpipe.processors.decode import DecoderState, RawFrame, decode
     from marketpipe.rawframe import RawMeta
 

@@ -15,7 +15,8 @@ import signal
 import socket
 import sys
 
-from marketpipe import markethours, providers
+from marketpipe import providers
+from marketpipe.market import markethours
 from marketpipe.settings import Settings
 
 log = logging.getLogger("producers")

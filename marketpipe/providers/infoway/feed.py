@@ -28,8 +28,8 @@ from typing import Callable, Iterable
 
 import websocket
 
-from marketpipe import markethours
 from marketpipe.kafka.quietlog import warn_plaintext
+from marketpipe.market import markethours
 from marketpipe.producers.http import request as http_request
 from marketpipe.producers.session import AuthFailed, Emit, Feed, MarketCalendar, RateLimited, Retry, Stopped
 from marketpipe.providers import FeedOptions
