@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 
+from marketpipe.kafka import clients
 from marketpipe.runtime.localhost import docker_engine_answers
 from marketpipe.runtime.resources import resource
 from marketpipe.settings import Settings
@@ -71,9 +72,7 @@ def _compose(compose: list[str], settings: Settings, *args: str) -> int:
 
 
 def _metadata(settings: Settings, timeout: float):
-    from confluent_kafka.admin import AdminClient
 
-    from marketpipe.kafka.quietlog import rdkafka_logger
 
     if settings.kafka.security_protocol != "PLAINTEXT":
         from marketpipe.kafka.security import refusal
@@ -83,7 +82,7 @@ def _metadata(settings: Settings, timeout: float):
             raise SystemExit(f"marketpipe: Kafka at {settings.kafka.bootstrap_servers}: {why}")
     # librdkafka's retry lines go to Python logging (only served on poll, i.e. never here) instead
     # of stderr: a dead broker is reported once, by whoever catches the exception
-    return AdminClient({**settings.kafka.client_config(), **rdkafka_logger()}).list_topics(timeout=timeout)
+    return clients.admin(settings.kafka.client_config()).list_topics(timeout=timeout)
 
 
 def cmd_up(args: argparse.Namespace, settings: Settings) -> int:

@@ -54,6 +54,7 @@ from confluent_kafka.serialization import Deserializer
 
 from marketpipe import settings as settings_mod
 from marketpipe.kafka import topics as topics_mod
+from marketpipe.kafka.clients import durable_producer_config
 from marketpipe.market.volume import VolumeState, derive
 
 # ---------------------------------------------------------------------------------------------
@@ -601,7 +602,7 @@ class OrderClient:
         from marketpipe.trader import commands
 
         if self._producer is None:
-            self._producer = Producer({**self._conf, "enable.idempotence": True, "acks": "all"})
+            self._producer = Producer(durable_producer_config(self._conf))
         commands.send(self.settings, command, producer=self._producer)
         if self._producer.flush(30):
             raise RuntimeError("order command not acknowledged by Kafka in 30 s")

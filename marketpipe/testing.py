@@ -36,6 +36,7 @@ from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import pytest
 
+from marketpipe.kafka import clients
 from marketpipe.runtime.localhost import docker_engine_answers as docker_answers
 from marketpipe.runtime.localhost import free_port
 
@@ -98,12 +99,11 @@ def kafka_image_env(host_port: int, host: str = "localhost") -> dict[str, str]:
 
 
 def wait_for_metadata(bootstrap: str, timeout: float = 90.0) -> None:
-    from confluent_kafka.admin import AdminClient
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            if AdminClient({"bootstrap.servers": bootstrap, "log_level": "0"}).list_topics(timeout=2).brokers:
+            if clients.admin({"bootstrap.servers": bootstrap}, silent=True).list_topics(timeout=2).brokers:
                 return
         except Exception:  # not ready yet: any client error means "try again"
             pass
@@ -263,14 +263,12 @@ def mp_settings(mp_env: dict[str, str]) -> Iterator[Any]:
 def delete_topics_of(client_config: Mapping[str, Any], prefix: str) -> None:
     """Delete every topic of a test's namespace: its prefixed topics and the ones apps named after
     it (Faust's own, whose names carry the prefix inside). Best effort: a leftover is no failure."""
-    from confluent_kafka.admin import AdminClient
 
-    from marketpipe.kafka.quietlog import rdkafka_logger
 
     tag = prefix.rstrip(".")
     if not tag:
         return
-    admin = AdminClient({**client_config, **rdkafka_logger()})
+    admin = clients.admin(client_config)
     try:
         names = [t for t in admin.list_topics(timeout=10).topics if tag in t]
         if names:

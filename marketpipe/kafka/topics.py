@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from marketpipe import providers
+from marketpipe.kafka import clients
 
 log = logging.getLogger(__name__)
 
@@ -125,11 +126,10 @@ def create_topics(
     ``replication_factor=-1`` lets the broker apply its ``default.replication.factor``.
     """
     from confluent_kafka import KafkaException
-    from confluent_kafka.admin import AdminClient, NewTopic
+    from confluent_kafka.admin import NewTopic
 
-    from marketpipe.kafka.quietlog import rdkafka_logger
 
-    admin = AdminClient({**client_config, **rdkafka_logger()})
+    admin = clients.admin(client_config)
     existing = set(admin.list_topics(timeout=timeout).topics)
     result: dict[str, str] = {}
     wanted = []

@@ -11,6 +11,7 @@ import argparse
 import os
 import sys
 
+from marketpipe.kafka import clients
 from marketpipe.processors.profile import PROFILES
 from marketpipe.settings import Settings, parse_duration_ms
 
@@ -69,12 +70,9 @@ def wait_until_consuming(settings: Settings, timeout: float = 60.0) -> bool:
     """True once the processor group is stable with members holding partitions."""
     import time
 
-    from confluent_kafka.admin import AdminClient
-
-    from marketpipe.kafka.quietlog import rdkafka_logger
     from marketpipe.processors.app import group_id
 
-    admin, group = AdminClient({**settings.kafka.client_config(), **rdkafka_logger()}), group_id(settings)
+    admin, group = clients.admin(settings.kafka.client_config()), group_id(settings)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
@@ -89,14 +87,12 @@ def wait_until_consuming(settings: Settings, timeout: float = 60.0) -> bool:
 
 def missing_topics(settings: Settings) -> list[str]:
     """The declared topics the app reads or writes that the cluster does not have."""
-    from confluent_kafka.admin import AdminClient
 
     from marketpipe.kafka import topics
-    from marketpipe.kafka.quietlog import rdkafka_logger
 
     wanted = [settings.topic(t.name) for t in topics.TOPICS if t.name.startswith(("raw.", "md."))]
     # a dead broker is one KafkaException, reported in one line by marketpipe.cli
-    present = AdminClient({**settings.kafka.client_config(), **rdkafka_logger()}).list_topics(timeout=30).topics
+    present = clients.admin(settings.kafka.client_config()).list_topics(timeout=30).topics
     return [t for t in wanted if t not in present]
 
 
