@@ -127,7 +127,7 @@ def test_the_secured_broker_s_material_is_private_and_its_settings_name_no_passw
 def test_an_acl_refusal_reads_as_one_line_naming_the_user_not_as_a_dead_broker() -> None:
     from confluent_kafka import KafkaError, KafkaException
 
-    from marketpipe.cli import user_error
+    from marketpipe.cli.main import user_error
 
     s = settings.load({"KAFKA_SASL_USERNAME": "reader", "KAFKA_SECURITY_PROTOCOL": "SASL_SSL"})
     line = user_error(KafkaException(KafkaError(KafkaError.TOPIC_AUTHORIZATION_FAILED)), s)

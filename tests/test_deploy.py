@@ -16,16 +16,15 @@ from pathlib import Path
 import yaml
 
 from marketpipe import settings
-from marketpipe.cli import build_parser
+from marketpipe.cli.main import build_parser
 
 ROOT = Path(__file__).resolve().parents[1]
 APP_IMAGE = "marketpipe/marketpipe:local"
 KAFKA_IMAGE = "marketpipe/kafka:local"
 # Sub-commands of pipeline parts whose code may land after this file; each must be registered
 # by its module once present (checked below for those that are present).
-PIPELINE_COMMANDS = {"sim": "marketpipe.simulators.cli", "produce": "marketpipe.producers.cli",
-                     "process": "marketpipe.processors.cli",
-                     "trade": "marketpipe.trader.cli"}
+PIPELINE_COMMANDS = {"sim": "marketpipe.cli.sim", "produce": "marketpipe.cli.produce",
+                     "process": "marketpipe.cli.process", "trade": "marketpipe.cli.trade"}
 
 
 def compose() -> dict:
@@ -61,7 +60,7 @@ def test_compose_services_run_real_commands() -> None:
             continue  # not the marketpipe command (checked below)
         command = svc["command"][0]
         if command in PIPELINE_COMMANDS and importlib.util.find_spec(PIPELINE_COMMANDS[command]) is None:
-            continue  # that part has not landed; its module is listed in marketpipe.cli.COMMAND_MODULES
+            continue  # that part has not landed; its module is listed in marketpipe.cli.main.COMMAND_MODULES
         assert command in registered, f"service {name} runs unknown command {command!r}"
 
 

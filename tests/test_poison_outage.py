@@ -20,7 +20,7 @@ WINDOW = 12.0
 
 def test_a_broker_outage_logs_a_few_lines_not_a_flood(mp_env: dict[str, str], tmp_path) -> None:
     from marketpipe.kafka.local import LocalKafka
-    from marketpipe.processors.cli import wait_until_consuming
+    from marketpipe.processors.readiness import wait_until_consuming
 
     # its own broker: this test stops it
     broker = LocalKafka(home=tmp_path / "kafka", port=free_port(), controller_port=free_port())

@@ -95,7 +95,7 @@ def test_feed_factory_reaches_the_simulator_with_its_settings(entry: providers.P
 
 @ENTRIES
 def test_sim_options_reach_the_simulator(entry: providers.Provider) -> None:
-    from marketpipe.simulators import cli as sim_cli
+    from marketpipe.cli import sim as sim_cli
 
     parser = argparse.ArgumentParser()
     sim_cli.register(parser.add_subparsers())
@@ -108,7 +108,7 @@ def test_sim_options_reach_the_simulator(entry: providers.Provider) -> None:
 
 
 def test_every_dispatch_site_offers_every_provider() -> None:
-    from marketpipe.producers import cli as produce_cli
+    from marketpipe.cli import produce as produce_cli
 
     parser = argparse.ArgumentParser()
     produce_cli.register(parser.add_subparsers())
@@ -122,7 +122,7 @@ def test_demo_plans_a_simulator_and_a_producer_per_provider(tmp_path: Path) -> N
     from marketpipe import demo
 
     env = {"MARKETPIPE_HOME": str(tmp_path)}
-    steps = demo.plan(settings.load(env), argparse.Namespace(rate=10, clock_speed=1.0, bar="5s"), env)
+    steps = demo.plan(settings.load(env), demo.DemoOptions(rate=10, clock_speed=1.0, bar="5s"), env)
     names = [s.name for s in steps]
     for entry in providers.PROVIDERS:
         assert f"sim-{entry.name}" in names
@@ -148,7 +148,7 @@ def test_reading_the_registry_imports_no_provider_module() -> None:
 
 @ENTRIES
 def test_decode_command_offers_the_provider(entry: providers.Provider) -> None:
-    from marketpipe.processors.decode import cli as decode_cli
+    from marketpipe.cli import decode as decode_cli
 
     parser = argparse.ArgumentParser()
     decode_cli.register(parser.add_subparsers())

@@ -300,7 +300,7 @@ def test_dialect_decides_the_pushed_shapes(dialect: str) -> None:
 def test_sim_command_line_passes_the_dialect() -> None:
     import argparse
 
-    from marketpipe.simulators import cli as sim_cli
+    from marketpipe.cli import sim as sim_cli
 
     parser = argparse.ArgumentParser()
     sim_cli.register(parser.add_subparsers())
