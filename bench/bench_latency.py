@@ -36,6 +36,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import ROOT, broker, cpu_seconds, env_for, fresh_settings, load_line, options, percentile, wait_until, write_json  # noqa: E402
 
+from marketpipe.kafka.clients import durable_producer_config
 from marketpipe.rawframe import RawMeta  # noqa: E402
 
 #: (name, provider, ticks per frame, frames per second)
@@ -76,8 +77,7 @@ def run_rate(s: Any, name: str, provider: str, per_frame: int, fps: int, seconds
     pool = frame_pool(provider, per_frame)
     opcode = "binary" if provider == "jvquant" else "text"
     topic = s.topic(f"raw.{provider}")
-    producer = Producer({**s.kafka.client_config(), "enable.idempotence": True, "acks": "all",
-                         "compression.type": "lz4", "linger.ms": 5})
+    producer = Producer(durable_producer_config(s.kafka.client_config(), {"compression.type": "lz4", "linger.ms": 5}))
     tick = s.topic("md.tick")
     consumer = Consumer({**s.kafka.client_config(), "group.id": f"bench-lat-{uuid.uuid4().hex[:6]}",
                          "enable.auto.commit": False, "fetch.wait.max.ms": 5})

@@ -36,6 +36,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import ROOT, broker, cpu_seconds, env_for, fresh_settings, records_in, wait_until  # noqa: E402
 
+from marketpipe.kafka.clients import durable_producer_config
 from marketpipe.rawframe import RawMeta
 
 MD_TOPICS = ["md.tick", "md.quote", "md.depth", "md.kline", "md.dlq"]
@@ -140,8 +141,8 @@ def run_confluent(passthrough: bool) -> None:
     if passthrough:
         from confluent_kafka import Producer
 
-        producer = Producer({**s.kafka.client_config(), "enable.idempotence": True, "acks": "all",
-                             "linger.ms": 5, "compression.type": "lz4", "batch.num.messages": 10000})
+        producer = Producer(durable_producer_config(s.kafka.client_config(), {
+            "linger.ms": 5, "compression.type": "lz4", "batch.num.messages": 10000}))
         out_topic = s.topic(COPY_TOPIC)
     else:
         from marketpipe.processors.normalize import Normalizer, RawRecord

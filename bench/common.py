@@ -16,8 +16,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from marketpipe import settings as settings_mod  # noqa: E402
-from marketpipe import topics  # noqa: E402
-from marketpipe.localhost import free_port  # noqa: E402
+from marketpipe.kafka import topics  # noqa: E402
+from marketpipe.runtime.localhost import free_port  # noqa: E402
 
 TICKS_PER_SECOND = os.sysconf("SC_CLK_TCK")
 
@@ -29,7 +29,7 @@ def broker() -> Iterator[str]:
     if given:
         yield given
         return
-    from marketpipe.kafka_local import LocalKafka
+    from marketpipe.kafka.local import LocalKafka
 
     with tempfile.TemporaryDirectory(prefix="mp-bench-") as home:
         local = LocalKafka(home=Path(home), port=free_port(), progress=lambda m: print(m, file=sys.stderr))

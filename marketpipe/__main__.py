@@ -1,5 +1,5 @@
 import sys
 
-from marketpipe.cli import main
+from marketpipe.cli.main import main
 
 sys.exit(main())

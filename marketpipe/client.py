@@ -53,8 +53,9 @@ from typing import Any, Callable, Generic, Iterable, Iterator, Mapping, Sequence
 from confluent_kafka.serialization import Deserializer
 
 from marketpipe import settings as settings_mod
-from marketpipe import topics as topics_mod
-from marketpipe.volume import VolumeState, derive
+from marketpipe.kafka import topics as topics_mod
+from marketpipe.kafka.clients import durable_producer_config
+from marketpipe.market.volume import VolumeState, derive
 
 # ---------------------------------------------------------------------------------------------
 # Records: one dataclass per Avro record schema, fields in the schema's order.
@@ -255,7 +256,7 @@ TERMINAL_STATES = frozenset({"REJECTED", "CANCELLED", "FILLED", "FAILED", "UNKNO
 class IntervalVolumes:
     """Fills ``Quote.interval_volume`` (volume since the symbol's previous quote) in the order a
     reader sees the quotes; the processor leaves it empty, since a replay could not repeat it
-    (marketpipe/volume.py has the rules: a new trading day, reordered or reset snapshots). The first
+    (marketpipe/market/volume.py has the rules: a new trading day, reordered or reset snapshots). The first
     quote of each symbol, and one after a reset, stays None. :class:`TopicConsumer` uses one."""
 
     def __init__(self) -> None:
@@ -366,7 +367,7 @@ class Deduper:
 
 def _resolve(settings: settings_mod.Settings | None, bootstrap_servers: str | None,
              topic_prefix: str | None, config: Mapping[str, str] | None) -> tuple[settings_mod.Settings, dict[str, Any], str]:
-    from marketpipe.quietlog import rdkafka_logger
+    from marketpipe.kafka.quietlog import rdkafka_logger
 
     s = settings or settings_mod.load()
     # librdkafka's retry lines through Python logging (and its repeat filter), not raw stderr
@@ -601,7 +602,7 @@ class OrderClient:
         from marketpipe.trader import commands
 
         if self._producer is None:
-            self._producer = Producer({**self._conf, "enable.idempotence": True, "acks": "all"})
+            self._producer = Producer(durable_producer_config(self._conf))
         commands.send(self.settings, command, producer=self._producer)
         if self._producer.flush(30):
             raise RuntimeError("order command not acknowledged by Kafka in 30 s")

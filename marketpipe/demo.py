@@ -1,4 +1,4 @@
-"""marketpipe demo: the whole pipeline on this machine, from one command.
+"""The whole pipeline on this machine, from one call (``marketpipe demo``): :func:`run`.
 
 1. the Kafka broker (KAFKA_BOOTSTRAP_SERVERS, Docker, or the local launcher) and the topics, and
    a Schema Registry (SCHEMA_REGISTRY_URL, or Apicurio from the local launcher: every md.* and
@@ -17,7 +17,6 @@ Logs of every process: $MARKETPIPE_HOME/demo/logs/<name>.log.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import os
 import signal
@@ -29,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from marketpipe import providers
-from marketpipe.localhost import free_port, wait_port
+from marketpipe.runtime.localhost import free_port, wait_port
 from marketpipe.settings import Settings
 
 DEMO_SIGNING_KEY = "marketpipe-demo-signing-key"
@@ -43,6 +42,19 @@ STATUS_EVERY = 5.0
 TRADER_PROVIDER = "jvquant"
 
 
+@dataclass(frozen=True)
+class DemoOptions:
+    """What ``marketpipe demo``'s flags choose (the defaults are the command's)."""
+
+    seconds: float = 0  # stop after this long; 0: until Ctrl-C
+    bar: str = "5s"  # bar length of the processor
+    rate: int = 200  # simulated rows per second per provider
+    clock_speed: float = 1.0  # simulated clock speed-up
+    no_registry: bool = False  # no local Schema Registry: Avro single-object encoding
+    keep_broker: bool = False  # leave a broker (and registry) the demo started running
+    orders_after: float = 8.0  # seconds until the demo orders are sent
+
+
 @dataclass
 class Step:
     name: str
@@ -51,17 +63,17 @@ class Step:
     port: int | None = None  # wait until it listens here before starting the next step
 
 
-def plan(settings: Settings, args: argparse.Namespace, env: dict[str, str]) -> list[Step]:
+def plan(settings: Settings, options: DemoOptions, env: dict[str, str]) -> list[Step]:
     """What to start, in order. A provider whose credential (``live_env``) is set is used for real."""
     steps: list[Step] = []
-    speed = ["--clock-speed", str(args.clock_speed)] if args.clock_speed != 1 else []
+    speed = ["--clock-speed", str(options.clock_speed)] if options.clock_speed != 1 else []
     producer_env: dict[str, dict[str, str]] = {}
     for entry in providers.PROVIDERS:
         if env.get(entry.live_env):
             producer_env[entry.name] = {}
             continue
         port = free_port()
-        steps.append(Step(f"sim-{entry.name}", ["sim", entry.name, "--port", str(port), "--rate", str(args.rate),
+        steps.append(Step(f"sim-{entry.name}", ["sim", entry.name, "--port", str(port), "--rate", str(options.rate),
                                                 *speed], port=port))
         producer_env[entry.name] = entry.sim_env(port)
     trader_env = dict(producer_env[TRADER_PROVIDER])
@@ -74,7 +86,7 @@ def plan(settings: Settings, args: argparse.Namespace, env: dict[str, str]) -> l
     calendar = "every-day" if all(producer_env[p.name] for p in providers.PROVIDERS if p.clock_times) else "exchange"
     # consumers before producers: the processor joins its group while nothing queues up yet
     steps += [
-        Step("processor", ["process", "--bar-interval", args.bar, "--trading-calendar", calendar]),
+        Step("processor", ["process", "--bar-interval", options.bar, "--trading-calendar", calendar]),
         Step("trader", ["trade"], {**trader_env, "MARKETPIPE_ORDER_SIGNING_KEY": env.get(
             "MARKETPIPE_ORDER_SIGNING_KEY") or DEMO_SIGNING_KEY}),
     ]
@@ -125,7 +137,7 @@ class Watcher:
         self.settings = settings
         self.state = LiveState(measuring=False)
         self.codec = codec.from_settings(settings)
-        from marketpipe.quietlog import rdkafka_logger
+        from marketpipe.kafka.quietlog import rdkafka_logger
 
         self.consumer = Consumer({**settings.kafka.client_config(), **rdkafka_logger(),
                                    "group.id": f"marketpipe-demo-{uuid.uuid4().hex[:8]}",
@@ -206,13 +218,13 @@ class ForgivingStream:
         return getattr(self.stream, name)
 
 
-def run(args: argparse.Namespace, settings: Settings) -> int:
+def run(settings: Settings, options: DemoOptions) -> int:
     streams = sys.stdout, sys.stderr
     sys.stdout, sys.stderr = ForgivingStream(sys.stdout), ForgivingStream(sys.stderr)
     # a hang-up (the terminal closed) is a stop like SIGTERM, not a death that leaves the broker running
     signal.signal(signal.SIGHUP, _hang_up)
     try:
-        return _run_with_services(args, settings)
+        return _run_with_services(options, settings)
     finally:
         sys.stdout, sys.stderr = streams
 
@@ -221,44 +233,44 @@ def _hang_up(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
 
 
-def _run_with_services(args: argparse.Namespace, settings: Settings) -> int:
-    from marketpipe import broker_cli
+def _run_with_services(options: DemoOptions, settings: Settings) -> int:
+    from marketpipe.kafka import broker
 
     # a local broker the demo starts is stopped at the end too (unless --keep-broker)
-    local = None if settings.kafka.external or broker_cli.compose_kafka_ready() else broker_cli.local_broker(settings)
+    local = None if settings.kafka.external or broker.compose_kafka_ready() else broker.local_broker(settings)
     started_broker = local is not None and local.pid() is None
     registry = None
     try:
-        if broker_cli.up(settings, timeout=120.0) != 0:
+        if broker.up(settings, timeout=120.0) != 0:
             return 1
-        registry, settings = start_registry(args, settings)
-        return _run_pipeline(args, settings)
+        registry, settings = start_registry(options, settings)
+        return _run_pipeline(options, settings)
     finally:
         # a second Ctrl-C must not cut the clean-up short
         previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
         try:
             # a kept broker keeps Confluent-framed records whose ids only this in-memory registry knows
             # (a new one would hand the same ids to other schemas): the two are kept together
-            if registry is not None and not args.keep_broker:
+            if registry is not None and not options.keep_broker:
                 registry.down()
-            if started_broker and local is not None and not args.keep_broker:
+            if started_broker and local is not None and not options.keep_broker:
                 local.down()
                 print("stopped the local Kafka broker (--keep-broker keeps it)", file=sys.stderr)
         finally:
             signal.signal(signal.SIGINT, previous)
 
 
-def start_registry(args: argparse.Namespace, settings: Settings) -> tuple[Any, Settings]:
+def start_registry(options: DemoOptions, settings: Settings) -> tuple[Any, Settings]:
     """The registry the demo writes with: SCHEMA_REGISTRY_URL, else a local Apicurio it starts (and
     returns, to be stopped), else none (one line says why: single-object encoding)."""
     if settings.schema_registry_url:
         print(f"Schema Registry: {settings.schema_registry_url} (SCHEMA_REGISTRY_URL)", file=sys.stderr)
         return None, settings
-    if args.no_registry:
+    if options.no_registry:
         print("no Schema Registry (--no-registry): records in Avro single-object encoding", file=sys.stderr)
         return None, settings
-    from marketpipe.kafka_local import LauncherError
-    from marketpipe.registry_cli import local_registry
+    from marketpipe.kafka.local import LauncherError
+    from marketpipe.registry_local import local_registry
 
     registry = local_registry(settings)
     ours = registry.pid() is None  # one `marketpipe registry up` started is reused and left running
@@ -271,11 +283,25 @@ def start_registry(args: argparse.Namespace, settings: Settings) -> tuple[Any, S
     return (registry if ours else None), settings.with_env(SCHEMA_REGISTRY_URL=url)
 
 
-def _run_pipeline(args: argparse.Namespace, settings: Settings) -> int:
-    from marketpipe import broker_cli
-    from marketpipe.supervisor import Supervisor
+def create_topics(settings: Settings) -> bool:
+    """Create the declared topics that are missing and print them as ``marketpipe topics create``
+    does; False (with one line saying why) when the broker would not."""
+    from marketpipe.kafka import topics
 
-    if broker_cli.cmd_topics_create(argparse.Namespace(replication_factor=-1), settings) != 0:
+    try:
+        result = topics.create_topics(settings.kafka.client_config(), prefix=settings.topic_prefix)
+    except Exception as exc:  # a broker problem must read as one line
+        print(f"marketpipe topics create: {exc} (is the broker up? `marketpipe kafka up`)", file=sys.stderr, flush=True)
+        return False
+    for line in topics.describe_created(result, settings.topic_prefix):
+        print(line)
+    return True
+
+
+def _run_pipeline(options: DemoOptions, settings: Settings) -> int:
+    from marketpipe.runtime.supervisor import Supervisor
+
+    if not create_topics(settings):
         return 1
     env = dict(os.environ)
     env.setdefault("KAFKA_BOOTSTRAP_SERVERS", settings.kafka.bootstrap_servers)
@@ -292,14 +318,14 @@ def _run_pipeline(args: argparse.Namespace, settings: Settings) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     exe = [sys.executable, "-m", "marketpipe"]
     try:
-        for step in plan(settings, args, env):
+        for step in plan(settings, options, env):
             child = sup.start(step.name, exe + step.args, {**env, **step.env})
             print(f"started {step.name} (pid {child.pid}); log {child.log}", file=sys.stderr)
             if step.port and not wait_port(step.port):
                 print(f"{step.name} did not listen on {step.port}:\n{sup.log_tail(child)}", file=sys.stderr)
                 return 1
             if step.name == "processor":
-                from marketpipe.processors.cli import wait_until_consuming
+                from marketpipe.processors.readiness import wait_until_consuming
 
                 # frames produced before the worker owns its partitions would only wait in Kafka and
                 # show up as start-up latency
@@ -307,7 +333,7 @@ def _run_pipeline(args: argparse.Namespace, settings: Settings) -> int:
                     print(f"processor did not join its consumer group in 90 s:\n{sup.log_tail(child)}",
                           file=sys.stderr)
         watcher = Watcher(settings)
-        return _live(args, settings, sup, watcher, exe, env, stop)
+        return _live(options, settings, sup, watcher, exe, env, stop)
     except KeyboardInterrupt:
         return 0
     finally:
@@ -317,7 +343,7 @@ def _run_pipeline(args: argparse.Namespace, settings: Settings) -> int:
                                       for name, c in codes.items()), file=sys.stderr)
 
 
-def _live(args: argparse.Namespace, settings: Settings, sup: Any, watcher: Watcher, exe: list[str],
+def _live(options: DemoOptions, settings: Settings, sup: Any, watcher: Watcher, exe: list[str],
           env: dict[str, str], stop: threading.Event) -> int:
     import subprocess
 
@@ -353,10 +379,10 @@ def _live(args: argparse.Namespace, settings: Settings, sup: Any, watcher: Watch
                                                          refresh_per_second=4, transient=False) as live:
             while not stop.is_set():
                 elapsed = time.monotonic() - started
-                if args.seconds and elapsed >= args.seconds:
+                if options.seconds and elapsed >= options.seconds:
                     break
                 watcher.pump(0.25)
-                if not orders_sent and elapsed > args.orders_after:
+                if not orders_sent and elapsed > options.orders_after:
                     # in the background: the view keeps reading while the order commands start up
                     threading.Thread(target=send_orders, daemon=True, name="demo-orders").start()
                     orders_sent = True
@@ -385,19 +411,3 @@ def _live(args: argparse.Namespace, settings: Settings, sup: Any, watcher: Watch
         print(f"  ticks received before this run and processed again: {watcher.state.replayed} "
               "(at-least-once replay after an earlier stop; dedupe on source)")
     return 0
-
-
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("demo", help="run the whole pipeline locally with a live view",
-                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--seconds", type=float, default=0, help="stop after N seconds (default: until Ctrl-C)")
-    p.add_argument("--bar", default="5s", help="bar length for the demo's aggregates, e.g. 5s or 1m (default 5s)")
-    p.add_argument("--rate", type=int, default=200, help="simulated rows per second per provider (default 200)")
-    p.add_argument("--clock-speed", type=float, default=1.0, help="simulated clock speed-up (default 1: real time)")
-    p.add_argument("--no-registry", action="store_true",
-                   help="no local Schema Registry: records in Avro single-object encoding")
-    p.add_argument("--keep-broker", action="store_true",
-                   help="leave a local broker the demo started running afterwards, and the local Schema "
-                        "Registry with it (default: stop both)")
-    p.add_argument("--orders-after", type=float, default=8.0, help="send the demo orders after N seconds (default 8)")
-    p.set_defaults(func=run)

@@ -1,25 +1,23 @@
-"""``marketpipe dlq list`` and ``marketpipe dlq redrive``: what was dead-lettered, and a second try.
+"""What was dead-lettered on ``md.dlq`` (:func:`summarise`), and a second try with today's
+decoders (:func:`redrive`): the library of ``marketpipe dlq``.
 
-``list`` summarises ``md.dlq`` by provider and reason. ``redrive`` decodes the frames of those
-dead letters again with today's decoders (a dead letter too large to carry its frame is
-re-read from its raw topic at ``source``), publishes what now parses to the md.* topics, and
-reports how many were fixed and how many still fail. Redrive never writes dead letters of its
-own: what still fails stays where it is.
+Redrive decodes the frames of dead letters again (a dead letter too large to carry its frame is
+re-read from its raw topic at ``source``) and publishes what now parses to the md.* topics. It
+never writes dead letters of its own: what still fails stays where it is.
 """
 
 from __future__ import annotations
 
-import argparse
 import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
-from marketpipe import topics
-from marketpipe.quietlog import FIRST_ANSWER_SECONDS, command_rdkafka_logger
+from marketpipe.kafka import topics
+from marketpipe.kafka.quietlog import FIRST_ANSWER_SECONDS, command_rdkafka_logger
+from marketpipe.kafka.topicrange import plan, read
 from marketpipe.settings import Settings
-from marketpipe.topicrange import parse_time_ms, plan, read
 
 
 @dataclass(frozen=True)
@@ -82,19 +80,6 @@ def summarise(settings: Settings, wanted: Filter) -> Summary:
     return summary
 
 
-def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
-    from marketpipe.tail import iso_ms
-
-    summary = summarise(settings, _filter(args))
-    total = sum(summary.by_reason.values())
-    for (provider, reason), n in summary.by_reason.most_common():
-        span = f"{iso_ms(summary.first_ms[(provider, reason)])} .. {iso_ms(summary.last_ms[(provider, reason)])}"
-        print(f"{n:>8}  {provider:<8} {span}  {reason}")
-    print(f"{total} dead letters in {len(summary.by_reason)} reasons"
-          + (f"; {summary.unreadable} records on md.dlq are not readable dead letters" if summary.unreadable else ""))
-    return 0
-
-
 @dataclass(frozen=True)
 class Redriven:
     fixed: int
@@ -154,36 +139,3 @@ def redrive(settings: Settings, wanted: Filter, target: Settings | None = None) 
         raise RuntimeError(problem)
     out.report()
     return Redriven(fixed, still, records)
-
-
-def cmd_redrive(args: argparse.Namespace, settings: Settings) -> int:
-    from marketpipe.replay import parser_version, target_settings
-
-    result = redrive(settings, _filter(args), target_settings(settings, args.to_prefix))
-    print(f"redrive with parser {parser_version()}: {result.fixed} fixed ({result.records} records published), "
-          f"{result.still_failing} still failing")
-    return 0
-
-
-def _filter(args: argparse.Namespace) -> Filter:
-    now_ms = int(time.time() * 1000)
-    return Filter(parse_time_ms(args.since, now_ms, "--since"),
-                  parse_time_ms(args.until, now_ms, "--until") if args.until else None,
-                  args.provider, args.reason)
-
-
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("dlq", help="summarise dead letters, or decode them again with today's decoders",
-                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    dsub = p.add_subparsers(dest="dlq_command", metavar="list|redrive", required=True)
-    for name, func, text in (("list", cmd_list, "count dead letters by provider and reason"),
-                             ("redrive", cmd_redrive, "decode dead letters again; publish what now parses")):
-        q = dsub.add_parser(name, help=text, description=text)
-        q.add_argument("--since", default="72h", help="from: ISO time, a duration ago (15m, 2h, 72h) or epoch ms "
-                                                      "(default 72h: the raw topics' retention)")
-        q.add_argument("--until", help="to (exclusive), same forms; default: now")
-        q.add_argument("--provider", choices=sorted(topics.RAW_TOPICS), help="only this provider's dead letters")
-        q.add_argument("--reason", help="only dead letters whose reason contains this text")
-        if name == "redrive":
-            q.add_argument("--to-prefix", help="publish under this topic prefix instead of the live one")
-        q.set_defaults(func=func)

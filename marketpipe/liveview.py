@@ -132,7 +132,7 @@ def _hms(ms: int | None, symbol: str) -> str:
     """The market's own clock time with its zone: 09:31:05 CST for an A-share, 09:31:05 EDT for a US stock."""
     if not ms:
         return "-"
-    from marketpipe.markethours import local_time
+    from marketpipe.market.markethours import local_time
 
     return local_time(ms, symbol).strftime("%H:%M:%S %Z")
 

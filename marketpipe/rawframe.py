@@ -118,3 +118,16 @@ def extra_header(meta: RawMeta, name: str) -> str | None:
         if key == name:
             return value
     return None
+
+
+def guess_opcode(value: bytes) -> str:
+    """The websocket opcode of a captured frame whose headers are lost: ``binary`` when it
+    inflates as raw DEFLATE (jvQuant compresses its frames so), else ``text``."""
+    import zlib
+
+    try:
+        inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+        inflater.decompress(value, 1 << 16)
+        return "binary" if inflater.eof else "text"
+    except zlib.error:
+        return "text"

@@ -22,6 +22,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import tarfile
 import time
 import urllib.error
@@ -30,8 +31,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from marketpipe.kafka_local import MIN_JAVA, LauncherError, _pid_alive, java_major, port_open
-from marketpipe.localhost import free_port
+from marketpipe.kafka.local import MIN_JAVA, LauncherError, _pid_alive, java_major, port_open
+from marketpipe.runtime.localhost import free_port
+from marketpipe.settings import Settings
 
 VERSION = "2.6.13.Final"
 ARTIFACT = f"io.apicurio:apicurio-registry-app:{VERSION}:tar.gz:all"
@@ -206,6 +208,16 @@ class LocalRegistry:
             return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-lines:])
         except OSError:
             return "(no log)"
+
+
+def local_registry(settings: Settings, progress: Callable[[str], None] | None = None) -> LocalRegistry:
+    """The registry of this MARKETPIPE_HOME; progress lines on stderr unless ``progress`` says otherwise."""
+    return LocalRegistry(home=settings.home, cache_dir=settings.local.cache_home / "marketpipe",
+                         port=settings.local.registry_port, progress=progress or _say)
+
+
+def _say(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
 
 
 def _signal_group(pid: int, sig: int) -> None:

@@ -6,7 +6,7 @@ Fixtures:
 * ``kafka_broker`` / ``kafka_bootstrap`` (session): ONE real Kafka broker per test session —
   ``KAFKA_BOOTSTRAP_SERVERS`` if set; else a container when a Docker engine answers (the image
   ``marketpipe/kafka:local`` when it exists, else testcontainers' Kafka module); else the local
-  launcher (:mod:`marketpipe.kafka_local`: Apache Kafka jars on Java 17). Force one with
+  launcher (:mod:`marketpipe.kafka.local`: Apache Kafka jars on Java 17). Force one with
   ``MARKETPIPE_TEST_BROKER=auto|docker|local``. The path taken is printed and shown in the
   terminal summary.
 * ``schema_registry_url`` (session): ONE real Schema Registry per test session, its
@@ -36,8 +36,9 @@ from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import pytest
 
-from marketpipe.localhost import docker_engine_answers as docker_answers
-from marketpipe.localhost import free_port
+from marketpipe.kafka import clients
+from marketpipe.runtime.localhost import docker_engine_answers as docker_answers
+from marketpipe.runtime.localhost import free_port
 
 BROKER_MODES = ("auto", "docker", "local")
 LOCAL_IMAGE = "marketpipe/kafka:local"
@@ -98,12 +99,11 @@ def kafka_image_env(host_port: int, host: str = "localhost") -> dict[str, str]:
 
 
 def wait_for_metadata(bootstrap: str, timeout: float = 90.0) -> None:
-    from confluent_kafka.admin import AdminClient
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            if AdminClient({"bootstrap.servers": bootstrap, "log_level": "0"}).list_topics(timeout=2).brokers:
+            if clients.admin({"bootstrap.servers": bootstrap}, silent=True).list_topics(timeout=2).brokers:
                 return
         except Exception:  # not ready yet: any client error means "try again"
             pass
@@ -144,7 +144,7 @@ def start_docker_broker() -> Broker:
 
 
 def start_local_broker(home: Path) -> Broker:
-    from marketpipe.kafka_local import LauncherError, LocalKafka
+    from marketpipe.kafka.local import LauncherError, LocalKafka
 
     try:
         local = LocalKafka(home=home, port=free_port(), progress=lambda msg: print(msg, file=sys.stderr))
@@ -210,7 +210,7 @@ def schema_registry_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[st
         yield external
         return
     from marketpipe import settings
-    from marketpipe.kafka_local import LauncherError
+    from marketpipe.kafka.local import LauncherError
     from marketpipe.registry_local import LocalRegistry
 
     cache = settings.load(os.environ).local.cache_home / "marketpipe"
@@ -251,7 +251,8 @@ def mp_env(kafka_bootstrap: str, topic_prefix: str, tmp_path: Path) -> dict[str,
 def mp_settings(mp_env: dict[str, str]) -> Iterator[Any]:
     """Settings for the test's private namespace, with every declared topic created (and deleted
     afterwards: one broker serves the whole session, and every partition holds open files)."""
-    from marketpipe import settings, topics
+    from marketpipe import settings
+    from marketpipe.kafka import topics
 
     s = settings.load(mp_env)
     topics.create_topics(s.kafka.client_config(), prefix=s.topic_prefix)
@@ -262,14 +263,12 @@ def mp_settings(mp_env: dict[str, str]) -> Iterator[Any]:
 def delete_topics_of(client_config: Mapping[str, Any], prefix: str) -> None:
     """Delete every topic of a test's namespace: its prefixed topics and the ones apps named after
     it (Faust's own, whose names carry the prefix inside). Best effort: a leftover is no failure."""
-    from confluent_kafka.admin import AdminClient
 
-    from marketpipe.quietlog import rdkafka_logger
 
     tag = prefix.rstrip(".")
     if not tag:
         return
-    admin = AdminClient({**client_config, **rdkafka_logger()})
+    admin = clients.admin(client_config)
     try:
         names = [t for t in admin.list_topics(timeout=10).topics if tag in t]
         if names:

@@ -1,5 +1,5 @@
-"""The least-privilege declarations (marketpipe/access.py) against the names the code really uses,
-and the secured broker's material (marketpipe/kafka_security.py), without a broker. What a broker
+"""The least-privilege declarations (marketpipe/kafka/access.py) against the names the code really uses,
+and the secured broker's material (marketpipe/kafka/security.py), without a broker. What a broker
 makes of the ACLs is tested in tests/test_secure_broker.py."""
 
 from __future__ import annotations
@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from marketpipe import access, settings, topics
-from marketpipe.kafka_security import ADMIN, BrokerSecurity
+from marketpipe import settings
+from marketpipe.kafka import access, topics
+from marketpipe.kafka.security import ADMIN, BrokerSecurity
 
 
 def allowed(rules: list[access.Rule], user: str, kind: str, name: str, operation: str) -> bool:
@@ -126,7 +127,7 @@ def test_the_secured_broker_s_material_is_private_and_its_settings_name_no_passw
 def test_an_acl_refusal_reads_as_one_line_naming_the_user_not_as_a_dead_broker() -> None:
     from confluent_kafka import KafkaError, KafkaException
 
-    from marketpipe.cli import user_error
+    from marketpipe.cli.main import user_error
 
     s = settings.load({"KAFKA_SASL_USERNAME": "reader", "KAFKA_SECURITY_PROTOCOL": "SASL_SSL"})
     line = user_error(KafkaException(KafkaError(KafkaError.TOPIC_AUTHORIZATION_FAILED)), s)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
-from marketpipe import topics
+from marketpipe.kafka import topics
 from marketpipe.processors.bars.state import BarState
 from marketpipe.processors.normalize import RawRecord
 from marketpipe.processors.output import Output

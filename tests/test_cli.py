@@ -32,7 +32,7 @@ def _one_line(run: subprocess.CompletedProcess[str]) -> str:
 
 
 def test_topics_list_against_a_dead_broker_is_one_line(tmp_path) -> None:
-    from marketpipe.localhost import free_port
+    from marketpipe.runtime.localhost import free_port
 
     address = f"127.0.0.1:{free_port()}"  # nothing listens there
     run = subprocess.run([sys.executable, "-m", "marketpipe", "topics", "list"], capture_output=True, text=True,
@@ -70,7 +70,7 @@ def test_a_missing_file_is_one_line(tmp_path) -> None:
 def test_a_missing_command_module_is_an_error_not_a_missing_command(monkeypatch, capsys) -> None:
     import pytest
 
-    from marketpipe import cli
+    from marketpipe.cli import main as cli
 
     monkeypatch.setattr(cli, "COMMAND_MODULES", (*cli.COMMAND_MODULES, "marketpipe.no_such_command"))
     with pytest.raises(SystemExit) as exc:
@@ -81,19 +81,28 @@ def test_a_missing_command_module_is_an_error_not_a_missing_command(monkeypatch,
 def test_every_command_module_is_present() -> None:
     import importlib.util
 
-    from marketpipe import cli
+    from marketpipe.cli import main as cli
 
     assert [m for m in cli.COMMAND_MODULES if importlib.util.find_spec(m) is None] == []
 
 
-def test_no_help_shows_docstring_markup() -> None:
-    """Module docstrings serve as command descriptions; their reST markup is for the docs only."""
+def test_help_is_written_for_users() -> None:
+    """Help texts are not module docstrings: no reST markup, and no source paths."""
     import re
 
-    from marketpipe.cli import build_parser, parsers, plain
+    from marketpipe.cli.main import build_parser, parsers
 
     markup = re.compile(r"``|:(?:func|class|meth|mod|data|attr):`")
+    source = re.compile(r"marketpipe/|\w\.py\b")
     shown = {p.prog: p.format_help() for p in parsers(build_parser())}
     assert len(shown) > 15
     assert [prog for prog, text in shown.items() if markup.search(text)] == []
-    assert plain("``a`` :func:`~x.y.run` :class:`x.Y`") == "a run x.Y"
+    assert [prog for prog, text in shown.items() if source.search(text)] == []
+
+
+def test_every_command_module_is_named_as_the_user_types_it() -> None:
+    from marketpipe.cli.main import COMMAND_MODULES, build_parser
+
+    parser = build_parser()
+    commands = next(a for a in parser._actions if a.dest == "command").choices
+    assert sorted(m.rsplit(".", 1)[1] for m in COMMAND_MODULES) == sorted(commands)

@@ -1,4 +1,4 @@
-"""Reading a compacted topic to its end (marketpipe.compacted), against a real broker."""
+"""Reading a compacted topic to its end (marketpipe.kafka.compacted), against a real broker."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 from confluent_kafka import Producer
 
-from marketpipe import topics
-from marketpipe.compacted import ReadIncomplete, TopicMissing, read_to_end
+from marketpipe.kafka import topics
+from marketpipe.kafka.compacted import ReadIncomplete, TopicMissing, read_to_end
 from marketpipe.trader.ledger import Entry, Ledger
 
 pytestmark = pytest.mark.integration

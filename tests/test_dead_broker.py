@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from marketpipe.localhost import free_port
+from marketpipe.runtime.localhost import free_port
 
 
 @pytest.mark.parametrize("command", [["tail", "md.tick"], ["dlq", "list"]], ids=lambda c: " ".join(c))

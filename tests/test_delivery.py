@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 
 from marketpipe import settings as settings_mod
-from marketpipe.delivery import Deliveries, Unwritten, wait_acknowledged, write_one
-from marketpipe.localhost import free_port
+from marketpipe.kafka.delivery import Deliveries, Unwritten, wait_acknowledged, write_one
+from marketpipe.runtime.localhost import free_port
 
 log = logging.getLogger("test")
 

@@ -51,7 +51,7 @@ def test_a_closed_output_pipe_and_ctrl_c_still_stop_the_broker_and_registry_the_
     import signal
     import time
 
-    from marketpipe.localhost import free_port
+    from marketpipe.runtime.localhost import free_port
 
     env = {k: v for k, v in mp_env.items() if k != "KAFKA_BOOTSTRAP_SERVERS"}  # the demo starts its own
     env.update({"MARKETPIPE_KAFKA_PORT": str(free_port()), "MARKETPIPE_REGISTRY_PORT": str(free_port()),

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from marketpipe.liveview import LiveState, Percentiles, RateMeter
-from marketpipe.supervisor import Supervisor
+from marketpipe.runtime.supervisor import Supervisor
 from marketpipe.testing import wait_for
 
 
@@ -103,12 +103,11 @@ def test_the_demo_reports_p50_p90_p99_and_max_of_tick_latency() -> None:
 
 
 def test_demo_plan_uses_a_simulator_only_where_no_token_is_set(tmp_path: Path) -> None:
-    import argparse
     import json
 
     from marketpipe import demo, settings
 
-    args = argparse.Namespace(rate=100, clock_speed=1.0, bar="5s")
+    args = demo.DemoOptions(rate=100, clock_speed=1.0, bar="5s")
     env = {"MARKETPIPE_HOME": str(tmp_path)}
     names = [step.name for step in demo.plan(settings.load(env), args, env)]
     assert names[:3] == ["sim-jvquant", "sim-infoway", "sim-jin10"]
@@ -172,14 +171,13 @@ def test_the_live_view_shows_schema_ids_or_single_object_per_topic() -> None:
 
 
 def test_without_java_the_demo_says_so_in_one_line_and_writes_single_object(tmp_path, monkeypatch, capsys) -> None:
-    import argparse
 
     from marketpipe import settings
-    from marketpipe.demo import start_registry
+    from marketpipe.demo import DemoOptions, start_registry
 
     monkeypatch.setenv("PATH", str(tmp_path))  # no java, no mvn
     s = settings.load({"MARKETPIPE_HOME": str(tmp_path / "home"), "XDG_CACHE_HOME": str(tmp_path / "cache")})
-    registry, used = start_registry(argparse.Namespace(no_registry=False), s)
+    registry, used = start_registry(DemoOptions(no_registry=False), s)
     err = capsys.readouterr().err.strip().splitlines()
     assert registry is None and used.schema_registry_url == ""
     assert len(err) == 1 and "Java is not installed: Apicurio Registry" in err[0] and "single-object" in err[0]

@@ -16,16 +16,15 @@ from pathlib import Path
 import yaml
 
 from marketpipe import settings
-from marketpipe.cli import build_parser
+from marketpipe.cli.main import build_parser
 
 ROOT = Path(__file__).resolve().parents[1]
 APP_IMAGE = "marketpipe/marketpipe:local"
 KAFKA_IMAGE = "marketpipe/kafka:local"
 # Sub-commands of pipeline parts whose code may land after this file; each must be registered
 # by its module once present (checked below for those that are present).
-PIPELINE_COMMANDS = {"sim": "marketpipe.simulators.cli", "produce": "marketpipe.producers.cli",
-                     "process": "marketpipe.processors.cli",
-                     "trade": "marketpipe.trader.cli"}
+PIPELINE_COMMANDS = {"sim": "marketpipe.cli.sim", "produce": "marketpipe.cli.produce",
+                     "process": "marketpipe.cli.process", "trade": "marketpipe.cli.trade"}
 
 
 def compose() -> dict:
@@ -61,7 +60,7 @@ def test_compose_services_run_real_commands() -> None:
             continue  # not the marketpipe command (checked below)
         command = svc["command"][0]
         if command in PIPELINE_COMMANDS and importlib.util.find_spec(PIPELINE_COMMANDS[command]) is None:
-            continue  # that part has not landed; its module is listed in marketpipe.cli.COMMAND_MODULES
+            continue  # that part has not landed; its module is listed in marketpipe.cli.main.COMMAND_MODULES
         assert command in registered, f"service {name} runs unknown command {command!r}"
 
 
@@ -166,7 +165,7 @@ def kafka_image_config(env: dict[str, str]) -> dict[str, str]:
 
 
 def test_kafka_image_defaults_equal_the_local_launchers(tmp_path: Path) -> None:
-    from marketpipe.kafka_local import LocalKafka
+    from marketpipe.kafka.local import LocalKafka
 
     broker = LocalKafka(home=tmp_path, port=9092)
     broker.dir.mkdir(parents=True)
@@ -277,7 +276,7 @@ def test_single_trader_and_single_connection_producers() -> None:
 
 
 def test_keda_scales_processors_within_the_raw_partitions() -> None:
-    from marketpipe import topics
+    from marketpipe.kafka import topics
 
     scaled = next(d for d in base_resources() if d["kind"] == "ScaledObject")
     assert scaled["spec"]["scaleTargetRef"]["name"] == "processor"
@@ -308,7 +307,7 @@ def test_strimzi_topics_are_generated_from_the_declared_list() -> None:
     spec.loader.exec_module(gen)  # type: ignore[union-attr]
     committed = (K8S / "base" / "topics.yaml").read_text()
     assert committed == gen.render(), "run: python deploy/k8s/gen_topics.py"
-    from marketpipe import topics
+    from marketpipe.kafka import topics
 
     docs = k8s_docs(K8S / "base" / "topics.yaml")
     assert {d["spec"]["topicName"]: d["spec"]["partitions"] for d in docs} == \

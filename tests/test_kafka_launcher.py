@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from confluent_kafka import Consumer, Producer
 
-from marketpipe.localhost import free_port
+from marketpipe.runtime.localhost import free_port
 
 pytestmark = pytest.mark.integration
 

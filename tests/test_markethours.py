@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from marketpipe import markethours as mh
+from marketpipe.market import markethours as mh
 
 CST = ZoneInfo("Asia/Shanghai")
 

@@ -6,7 +6,8 @@ import socket
 
 import pytest
 
-from marketpipe import metrics, settings
+from marketpipe import settings
+from marketpipe.runtime import metrics
 
 
 def _answers(address: str, port: int) -> bool:

@@ -8,8 +8,8 @@ after 300 ms.
 from __future__ import annotations
 
 from marketpipe import settings
-from marketpipe.localhost import free_port
 from marketpipe.processors.output import Output
+from marketpipe.runtime.localhost import free_port
 
 
 def test_a_refused_record_is_reported_by_flush() -> None:

@@ -9,7 +9,7 @@ import pytest
 from confluent_kafka import Producer
 
 from marketpipe import settings as settings_mod
-from marketpipe import topics
+from marketpipe.kafka import topics
 from tests.pipeline import read_topic, start_worker, stop_worker
 from tests.test_processor_app import Feeder
 

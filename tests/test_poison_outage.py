@@ -9,8 +9,8 @@ import time
 import pytest
 
 from marketpipe import settings as settings_mod
-from marketpipe import topics
-from marketpipe.localhost import free_port
+from marketpipe.kafka import topics
+from marketpipe.runtime.localhost import free_port
 from tests.pipeline import start_worker, stop_worker
 
 pytestmark = pytest.mark.integration
@@ -19,8 +19,8 @@ WINDOW = 12.0
 
 
 def test_a_broker_outage_logs_a_few_lines_not_a_flood(mp_env: dict[str, str], tmp_path) -> None:
-    from marketpipe.kafka_local import LocalKafka
-    from marketpipe.processors.cli import wait_until_consuming
+    from marketpipe.kafka.local import LocalKafka
+    from marketpipe.processors.readiness import wait_until_consuming
 
     # its own broker: this test stops it
     broker = LocalKafka(home=tmp_path / "kafka", port=free_port(), controller_port=free_port())

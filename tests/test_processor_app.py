@@ -17,9 +17,9 @@ import pytest
 from confluent_kafka import Producer
 
 from marketpipe import settings as settings_mod
-from marketpipe.localhost import free_port
 from marketpipe.processors.bars.book import offline_bars
 from marketpipe.rawframe import RawMeta
+from marketpipe.runtime.localhost import free_port
 from marketpipe.simulators.market import shanghai_hms
 from tests.pipeline import final_bars, read_topic, source_key, start_worker, stop_worker, wait_for, wait_for_bars
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from marketpipe import topics
+from marketpipe.kafka import topics
 from marketpipe.processors.app import build_app, group_id
 from marketpipe.processors.bars.book import BarBook
 from marketpipe.processors.bars.state import BarState, Watermark
@@ -105,7 +105,7 @@ def test_a_replayed_quote_is_byte_identical_to_the_original() -> None:
 
 def test_the_client_derives_interval_volume_from_the_quotes_it_reads() -> None:
     """What the processor leaves out (it depends on the record before) the reader derives, in the order
-    it reads: the previous quote of the symbol, the trading-day and reordering rules of marketpipe/volume.py."""
+    it reads: the previous quote of the symbol, the trading-day and reordering rules of marketpipe/market/volume.py."""
     from marketpipe.client import IntervalVolumes, Quote, RecordDeserializer
 
     sink = Collect()
@@ -229,7 +229,7 @@ def test_one_log_level_flag_reaches_the_faust_worker() -> None:
     import subprocess
     import sys
 
-    from marketpipe.processors.cli import worker_argv
+    from marketpipe.processors.readiness import worker_argv
 
     assert worker_argv("WARNING") == ["worker", "--loglevel", "warn", "--without-web"]
     assert worker_argv("debug", 6066)[:3] == ["worker", "--loglevel", "debug"]
@@ -260,7 +260,7 @@ def test_the_workers_kafka_consumer_waits_at_the_broker_only_as_long_as_the_prof
 def test_the_process_flags_override_the_environment_and_name_the_profiles() -> None:
     import argparse
 
-    from marketpipe.processors import cli
+    from marketpipe.cli import process as cli
 
     parser = argparse.ArgumentParser()
     cli.register(parser.add_subparsers())
@@ -304,13 +304,13 @@ def test_simulator_fed_workers_date_clock_times_every_day(monkeypatch, tmp_path)
     import argparse
 
     from marketpipe import demo, testing
-    from marketpipe.processors import cli
+    from marketpipe.cli import process as cli
 
     parser = argparse.ArgumentParser()
     cli.register(parser.add_subparsers())
     assert cli.with_flags(parser.parse_args(["process", "--trading-calendar", "every-day"]),
                           settings()).processor.trading_calendar == "every-day"
-    demo_args = argparse.Namespace(clock_speed=1, rate=100, bar="5s")
+    demo_args = demo.DemoOptions(clock_speed=1, rate=100, bar="5s")
     [simulated] = [s.args for s in demo.plan(settings(), demo_args, {}) if s.name == "processor"]
     live_env = {p.live_env: "token" for p in demo.providers.PROVIDERS if p.clock_times}
     [live] = [s.args for s in demo.plan(settings(), demo_args, live_env) if s.name == "processor"]

@@ -197,9 +197,9 @@ def test_broker_outage_is_ridden_out_without_losing_frames(tmp_path) -> None:
     """
     import os
 
-    from marketpipe.kafka_local import LocalKafka
-    from marketpipe.localhost import free_port
-    from marketpipe.topics import create_topics
+    from marketpipe.kafka.local import LocalKafka
+    from marketpipe.kafka.topics import create_topics
+    from marketpipe.runtime.localhost import free_port
 
     broker = LocalKafka(home=tmp_path / "kafka", port=free_port())
     bootstrap = broker.up()

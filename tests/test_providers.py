@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from marketpipe import providers, settings, topics
+from marketpipe import providers, settings
+from marketpipe.kafka import topics
 from marketpipe.processors.decode import DecoderState, ParseError, RawFrame, decode, decoders
 from marketpipe.rawframe import RawMeta
 from marketpipe.simulators.runner import build
@@ -94,7 +95,7 @@ def test_feed_factory_reaches_the_simulator_with_its_settings(entry: providers.P
 
 @ENTRIES
 def test_sim_options_reach_the_simulator(entry: providers.Provider) -> None:
-    from marketpipe.simulators import cli as sim_cli
+    from marketpipe.cli import sim as sim_cli
 
     parser = argparse.ArgumentParser()
     sim_cli.register(parser.add_subparsers())
@@ -107,7 +108,7 @@ def test_sim_options_reach_the_simulator(entry: providers.Provider) -> None:
 
 
 def test_every_dispatch_site_offers_every_provider() -> None:
-    from marketpipe.producers import cli as produce_cli
+    from marketpipe.cli import produce as produce_cli
 
     parser = argparse.ArgumentParser()
     produce_cli.register(parser.add_subparsers())
@@ -121,7 +122,7 @@ def test_demo_plans_a_simulator_and_a_producer_per_provider(tmp_path: Path) -> N
     from marketpipe import demo
 
     env = {"MARKETPIPE_HOME": str(tmp_path)}
-    steps = demo.plan(settings.load(env), argparse.Namespace(rate=10, clock_speed=1.0, bar="5s"), env)
+    steps = demo.plan(settings.load(env), demo.DemoOptions(rate=10, clock_speed=1.0, bar="5s"), env)
     names = [s.name for s in steps]
     for entry in providers.PROVIDERS:
         assert f"sim-{entry.name}" in names
@@ -136,7 +137,7 @@ def test_demo_plans_a_simulator_and_a_producer_per_provider(tmp_path: Path) -> N
 def test_reading_the_registry_imports_no_provider_module() -> None:
     # a provider folder's protocol facts are pure and may be read with the registry; its feed, decoder,
     # simulators and trade API client (websocket-client, aiohttp, the decode tables) may not
-    code = ("import sys, marketpipe.providers, marketpipe.topics; "
+    code = ("import sys, marketpipe.providers, marketpipe.kafka.topics; "
             "print(sorted(m for m in sys.modules if m.split('.')[:2] in "
             "(['marketpipe', 'producers'], ['marketpipe', 'processors'], ['marketpipe', 'simulators'], "
             "['marketpipe', 'trader']) or (m.startswith('marketpipe.providers.') and m.count('.') > 2 "
@@ -147,7 +148,7 @@ def test_reading_the_registry_imports_no_provider_module() -> None:
 
 @ENTRIES
 def test_decode_command_offers_the_provider(entry: providers.Provider) -> None:
-    from marketpipe.processors.decode import cli as decode_cli
+    from marketpipe.cli import decode as decode_cli
 
     parser = argparse.ArgumentParser()
     decode_cli.register(parser.add_subparsers())

@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from marketpipe.quietlog import RepeatFilter, warn_plaintext
+from marketpipe.kafka.quietlog import RepeatFilter, warn_plaintext
 
 
 class Clock:
@@ -72,7 +72,7 @@ def test_the_filter_on_a_real_handler(caplog: pytest.LogCaptureFixture) -> None:
     ("ws://127.0.0.1:8765/?token=x", False),  # the local simulators: nobody on the path
 ])
 def test_credentials_over_plaintext_are_flagged_once(url: str, warned: bool, caplog) -> None:
-    from marketpipe import quietlog
+    from marketpipe.kafka import quietlog
 
     quietlog._warn_once.cache_clear()
     with caplog.at_level(logging.WARNING, logger="marketpipe.security"):
@@ -85,7 +85,7 @@ def test_credentials_over_plaintext_are_flagged_once(url: str, warned: bool, cap
 
 
 def test_every_process_log_handler_collapses_repeats() -> None:
-    from marketpipe import logs
+    from marketpipe.runtime import logs
 
     logs.setup("INFO")
     ours = [h for h in logging.getLogger().handlers if getattr(h, "_marketpipe", False)]

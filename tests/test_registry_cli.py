@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from marketpipe.localhost import free_port
+from marketpipe.runtime.localhost import free_port
 
 pytestmark = pytest.mark.integration
 

@@ -25,8 +25,8 @@ import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 
 from marketpipe import settings as settings_mod
-from marketpipe import topics
 from marketpipe.client import Tick, TopicConsumer
+from marketpipe.kafka import topics
 from marketpipe.schemas import codec as codec_mod
 from marketpipe.schemas import evolution
 from marketpipe.schemas.codec import Codec, CodecError, SchemaRegistry, schemas

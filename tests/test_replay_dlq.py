@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from confluent_kafka import Producer
 
-from marketpipe import topics
+from marketpipe.kafka import topics
 from marketpipe.rawframe import RawMeta
 from marketpipe.schemas.codec import Codec
 from marketpipe.simulators.market import shanghai_hms

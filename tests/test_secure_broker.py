@@ -2,7 +2,7 @@
 
 The module starts its own secured broker from the Kafka jars (the session broker is a plain one),
 through the command line an operator uses, so these tests run the same on both CI paths. Each
-component logs in as its own user with the grants of marketpipe/access.py applied by
+component logs in as its own user with the grants of marketpipe/kafka/access.py applied by
 `marketpipe topics acl`; what it may not do is refused by the broker, not by our code.
 """
 
@@ -20,9 +20,9 @@ from typing import Any, Callable, Iterator
 import pytest
 
 from marketpipe import settings as settings_mod
-from marketpipe import topics
-from marketpipe.kafka_security import ADMIN, BrokerSecurity
-from marketpipe.localhost import free_port
+from marketpipe.kafka import topics
+from marketpipe.kafka.security import ADMIN, BrokerSecurity
+from marketpipe.runtime.localhost import free_port
 from marketpipe.testing import delete_topics_of, start_producer, start_worker, stop_worker, wait_for
 
 pytestmark = pytest.mark.integration

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from marketpipe import markethours
+from marketpipe.market import markethours
 from marketpipe.producers.session import Retry, Session
 from marketpipe.providers.jvquant.feed import JvQuantFeed
 from marketpipe.simulators.runner import run as run_sim

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import websocket
 
-from marketpipe import markethours as mh
+from marketpipe.market import markethours as mh
 from marketpipe.producers.session import Feed, Retry, Session
 
 CST = ZoneInfo("Asia/Shanghai")

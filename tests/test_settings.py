@@ -151,7 +151,7 @@ def test_readme_table_is_generated_from_the_declarations() -> None:
 
 
 def test_readme_documents_every_setting_and_topic() -> None:
-    from marketpipe import topics
+    from marketpipe.kafka import topics
 
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     for name, _, _ in settings.DOCUMENTED:
@@ -218,12 +218,12 @@ def test_crash_point_is_a_declared_test_hook() -> None:
 
 
 def test_the_local_broker_takes_its_pom_and_cache_from_the_settings(tmp_path: Path) -> None:
-    from marketpipe import broker_cli
+    from marketpipe.kafka.broker import local_broker
 
     pom = tmp_path / "pom.xml"
     pom.write_text("<project><properties><kafka.version>9.9.9</kafka.version></properties></project>")
     s = settings.load({"MARKETPIPE_KAFKA_POM": str(pom), "XDG_CACHE_HOME": str(tmp_path / "cache"),
                        "MARKETPIPE_HOME": str(tmp_path / "home")})
-    broker = broker_cli.local_broker(s)
+    broker = local_broker(s)
     assert broker.version == "9.9.9"
     assert broker.libs == tmp_path / "cache" / "marketpipe" / "kafka-9.9.9" / "libs"

@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # The sim command alone (as `marketpipe sim` registers it), so a half-built sibling command
 # module cannot break this test.
 SIM = [sys.executable, "-c",
-       "import argparse, sys; from marketpipe import settings; from marketpipe.simulators import cli; "
+       "import argparse, sys; from marketpipe import settings; from marketpipe.cli import sim as cli; "
        "p = argparse.ArgumentParser(prog='marketpipe'); cli.register(p.add_subparsers()); "
        "a = p.parse_args(sys.argv[1:]); sys.exit(a.func(a, settings.load()))"]
 

@@ -300,7 +300,7 @@ def test_dialect_decides_the_pushed_shapes(dialect: str) -> None:
 def test_sim_command_line_passes_the_dialect() -> None:
     import argparse
 
-    from marketpipe.simulators import cli as sim_cli
+    from marketpipe.cli import sim as sim_cli
 
     parser = argparse.ArgumentParser()
     sim_cli.register(parser.add_subparsers())
@@ -317,7 +317,7 @@ def test_simulated_price_first_books_and_close_snapshots_decode_the_right_way() 
     from datetime import datetime
     from zoneinfo import ZoneInfo
 
-    from marketpipe import tradingdays
+    from marketpipe.market import tradingdays
     from marketpipe.processors.decode import DecoderState, RawFrame, decode
     from marketpipe.rawframe import RawMeta
 

@@ -230,7 +230,7 @@ def test_gap_flags_survive_the_snapshot() -> None:
 
 
 def test_status_view_puts_the_providers_side_by_side() -> None:
-    from marketpipe.status_cli import StatusView, render
+    from marketpipe.feedstatus import StatusView, render
 
     view = StatusView()
     for rec in [

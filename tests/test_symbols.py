@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from marketpipe.processors import symbols
-from marketpipe.processors.symbols import SymbolError
+from marketpipe.market import symbols
+from marketpipe.market.symbols import SymbolError
 from marketpipe.providers.infoway import symbols as infoway_symbols
 from marketpipe.providers.jin10 import symbols as jin10_symbols
 from marketpipe.providers.jvquant import symbols as jvquant_symbols

@@ -62,7 +62,7 @@ def test_tail_of_a_missing_topic_says_so(mp_env) -> None:
 
 
 def test_tail_reads_the_trader_s_ledger_and_positions_of_every_encoding(mp_settings, mp_env) -> None:
-    from marketpipe import topics
+    from marketpipe.kafka import topics
     from marketpipe.trader.ledger import Entry, Ledger
     from marketpipe.trader.ledger_codec import position_record
 

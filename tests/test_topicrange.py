@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
-from marketpipe.topicrange import PartitionRange, parse_time_ms, plan
+from marketpipe.kafka.topicrange import PartitionRange, parse_time_ms, plan
 
 
 class Consumer:

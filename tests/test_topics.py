@@ -8,7 +8,8 @@ import sys
 import pytest
 from confluent_kafka.admin import AdminClient, ConfigResource
 
-from marketpipe import settings, topics
+from marketpipe import settings
+from marketpipe.kafka import topics
 
 pytestmark = pytest.mark.integration
 

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from marketpipe.localhost import free_port
 from marketpipe.providers.jvquant.trade_api import JvQuantBroker
+from marketpipe.runtime.localhost import free_port
 from marketpipe.trader.ledger import Entry
 from marketpipe.trader.reconcile import SETTLE_MS, Hooks, Settled, settle
 from marketpipe.trader.trade_api import BrokerRejected

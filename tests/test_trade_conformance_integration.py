@@ -13,7 +13,7 @@ from typing import Any, Iterator
 import pytest
 
 from marketpipe import settings as settings_mod
-from marketpipe import topics
+from marketpipe.kafka import topics
 from marketpipe.trader import commands
 from tests.conformance.jvquant_trade.stub import StubConfig, TradeStub, case
 from tests.test_trade_consumer import ACCOUNT, KEY, REFERENCE, Events, start_trader, trader_env

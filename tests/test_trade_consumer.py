@@ -20,7 +20,7 @@ import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
 from marketpipe import settings as settings_mod
-from marketpipe import topics
+from marketpipe.kafka import topics
 from marketpipe.providers.jvquant.trade_simulator import TradeCounter
 from marketpipe.schemas.codec import Codec
 from marketpipe.simulators.runner import run as run_sim

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from marketpipe import settings as settings_mod
-from marketpipe import topics
+from marketpipe.kafka import topics
 from marketpipe.providers.jvquant.trade_simulator import TradeCounter
 from marketpipe.simulators.runner import run as run_sim
 from marketpipe.trader import commands

@@ -1,4 +1,4 @@
-"""A-share trading days and the dating of jvQuant clock times by them (marketpipe/tradingdays.py).
+"""A-share trading days and the dating of jvQuant clock times by them (marketpipe/market/tradingdays.py).
 
 Expected days come from the exchanges' notices (reopening dates, "照常开市"), not from the table.
 """
@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from marketpipe import tradingdays as td
+from marketpipe.market import tradingdays as td
 
 CST = ZoneInfo("Asia/Shanghai")
 

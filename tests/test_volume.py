@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 from hypothesis import given
 from hypothesis import strategies as st
 
-from marketpipe.volume import VolumeState, VolumeTracker, derive, from_json, trading_day
+from marketpipe.market.volume import VolumeState, VolumeTracker, derive, from_json, trading_day
 
 CST = ZoneInfo("Asia/Shanghai")
 

@@ -35,7 +35,10 @@ def test_the_wheel_installs_one_package_with_everything_the_commands_read(wheel:
                    "marketpipe/_resources/kafka-pom.xml", "marketpipe/_resources/docker-compose.yml",
                    "marketpipe/processors/app.py", "marketpipe/trader/consumer.py", "marketpipe/py.typed",
                    "marketpipe/providers/__init__.py", "marketpipe/providers/entry.py", "marketpipe/trader/trade_api.py",
-                   "marketpipe/providers/jvquant/trade_api.py", "marketpipe/providers/jvquant/trade_simulator.py"):
+                   "marketpipe/providers/jvquant/trade_api.py", "marketpipe/providers/jvquant/trade_simulator.py",
+                   # the rooms and the command package: main.py is the console script's entry point
+                   "marketpipe/cli/main.py", "marketpipe/cli/kafka.py", "marketpipe/kafka/clients.py",
+                   "marketpipe/market/chinatime.py", "marketpipe/runtime/resources.py"):
         assert needed in names, needed
     for provider in providers.names():  # each provider's folder ships whole: the registry imports it
         for module in ("__init__", "protocol", "feed", "decode", "symbols", "simulator"):

@@ -25,7 +25,8 @@ from typing import Any, Callable
 
 import faust
 
-from marketpipe import topics
+from marketpipe.kafka import topics
+from marketpipe.kafka.quietlog import quiet_repeats
 from marketpipe.processors import metrics
 from marketpipe.processors.bars.gaps import GapFeed
 from marketpipe.processors.bars.state import BarState, load_books
@@ -34,7 +35,6 @@ from marketpipe.processors.normalize import Normalizer, decoder_state, headers_o
 from marketpipe.processors.output import Output, durable, fail_stop
 from marketpipe.processors.profile import profile
 from marketpipe.processors.status import StatusHook
-from marketpipe.quietlog import quiet_repeats
 from marketpipe.rawframe import parse_meta
 from marketpipe.settings import Settings
 

@@ -1,4 +1,4 @@
-"""Prometheus metrics of the processor workers (served by marketpipe.metrics.serve).
+"""Prometheus metrics of the processor workers (served by marketpipe.runtime.metrics.serve).
 
 Counters are advanced once per batch from the agents' own tallies, not once per record, so
 metering costs nothing measurable on the hot path.

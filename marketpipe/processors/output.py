@@ -13,12 +13,13 @@ import os
 import time
 from typing import Any
 
-from marketpipe import topics
-from marketpipe.delivery import Deliveries, wait_acknowledged
+from marketpipe.kafka import topics
+from marketpipe.kafka.clients import durable_producer_config
+from marketpipe.kafka.delivery import Deliveries, wait_acknowledged
+from marketpipe.kafka.quietlog import rdkafka_logger
 from marketpipe.processors import metrics
 from marketpipe.processors.deadletter import omit_raw
 from marketpipe.processors.profile import profile
-from marketpipe.quietlog import rdkafka_logger
 from marketpipe.schemas import codec as codec_mod
 from marketpipe.settings import Settings
 
@@ -57,7 +58,7 @@ class Output:
     def _producer(self, s: Settings) -> Any:
         from confluent_kafka import Producer
 
-        return Producer({**s.kafka.client_config(), "enable.idempotence": True, "acks": "all",
+        return Producer(durable_producer_config(s.kafka.client_config(), {
                          "linger.ms": profile(s.processor.profile).linger_ms, "compression.type": "lz4",
                          "batch.num.messages": 10000,
                          "queue.buffering.max.messages": 500000,
@@ -68,7 +69,7 @@ class Output:
                          # failures need one (flush() still counts what was not written)
                          "delivery.report.only.error": True,
                          # set once here, not per produce() call (0.8 µs less per record)
-                         "on_delivery": self.deliveries})
+                         "on_delivery": self.deliveries}))
 
     def report(self) -> None:
         """Advance the Prometheus counters by what was written since the last report."""

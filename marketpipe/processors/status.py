@@ -15,7 +15,7 @@ injected clock; it returns ``FeedStatus`` records (marketpipe/schemas/FeedStatus
   A frame at or below the last Kafka offset seen on its partition is a replay (this worker
   restarted) and judges nothing. A connection seen for the first time is only remembered.
   The gap's window (``gap_start``..``gap_end``) is in receive time: last frame before, first after.
-* **Stale symbols**: a symbol whose market is open (marketpipe/markethours.py) and that had no
+* **Stale symbols**: a symbol whose market is open (marketpipe/market/markethours.py) and that had no
   record for ``stale_factor`` times its usual interval (an average of its recent intervals while
   open, at least ``min_stale_seconds``) is reported once as ``stale``, and ``fresh`` when records
   come again. A closed market is never stale, and the night does not count as an interval.
@@ -33,7 +33,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
-from marketpipe import markethours
+from marketpipe.market import markethours
 from marketpipe.rawframe import RawMeta
 
 #: record schemas whose event_time is the moment of the event (a kline's is its bar start)
@@ -278,7 +278,7 @@ class StatusHook:
             self.send(out, found)
 
     def send(self, out: Any, records: list[dict[str, Any]]) -> None:
-        from marketpipe import topics
+        from marketpipe.kafka import topics
         from marketpipe.processors import metrics
 
         for rec in records:

@@ -5,7 +5,7 @@ time) → websocket connect → ``feed.on_open()`` (subscribe) → receive frame
 unmodified, to the sink with connection id, sequence, session and receive time → heartbeats on a
 timer → a stalled session is closed and replaced.
 
-Stalls know market hours (``feed.calendar()``, see marketpipe/markethours.py): while the market
+Stalls know market hours (``feed.calendar()``, see marketpipe/market/markethours.py): while the market
 is open, ``stall_seconds`` without any frame or pong means the feed is stuck; the stall clock
 starts again at every open, so the silence of a lunch break, a night or a weekend never counts.
 While the market is closed a session is replaced only when the feed's heartbeat is answered
@@ -37,7 +37,7 @@ from typing import Any, Callable, Protocol
 
 import websocket
 
-from marketpipe import markethours
+from marketpipe.market import markethours
 from marketpipe.producers import metrics as m
 from marketpipe.rawframe import RawMeta
 

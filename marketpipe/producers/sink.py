@@ -21,12 +21,13 @@ import logging
 import time
 from typing import Any
 
-from marketpipe import topics
+from marketpipe.kafka import topics
+from marketpipe.kafka.clients import durable_producer_config
+from marketpipe.kafka.quietlog import rdkafka_logger
+from marketpipe.kafka.topics import PRODUCER_MAX_MESSAGE_BYTES
 from marketpipe.producers import metrics as m
-from marketpipe.quietlog import rdkafka_logger
 from marketpipe.rawframe import RawMeta
 from marketpipe.settings import Settings
-from marketpipe.topics import PRODUCER_MAX_MESSAGE_BYTES
 
 log = logging.getLogger(__name__)
 
@@ -49,10 +50,7 @@ class RawSink:
         self.delivered = 0
         self.failed = 0
         self.fatal: Exception | None = None
-        conf = {
-            **settings.kafka.client_config(),
-            "enable.idempotence": True,
-            "acks": "all",
+        conf = durable_producer_config(settings.kafka.client_config(), {
             "compression.type": "lz4",
             "linger.ms": 5,
             "message.timeout.ms": 0,
@@ -62,7 +60,7 @@ class RawSink:
             "message.max.bytes": PRODUCER_MAX_MESSAGE_BYTES,  # what raw topics accept
             **rdkafka_logger(),  # librdkafka's retry lines through the repeat filter, not raw stderr
             **(extra or {}),
-        }
+        })
         self.producer = Producer(conf)
 
     def _on_error(self, err: Any) -> None:

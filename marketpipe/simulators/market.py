@@ -14,13 +14,12 @@ from __future__ import annotations
 import random
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from functools import lru_cache
 from typing import Iterable, Sequence
 
-#: China has no DST, so a fixed offset is exact and needs no tz database.
-SHANGHAI = timezone(timedelta(hours=8), "Asia/Shanghai")
+from marketpipe.market.chinatime import CST
 
 
 class Clock:
@@ -55,7 +54,7 @@ def shanghai_hms(ts_ms: int) -> str:
 
 @lru_cache(maxsize=4096)
 def _hms_of_second(epoch_s: int) -> str:  # cached: at high rates many trades share a second
-    return datetime.fromtimestamp(epoch_s, SHANGHAI).strftime("%H:%M:%S")
+    return datetime.fromtimestamp(epoch_s, CST).strftime("%H:%M:%S")
 
 
 def shanghai_hms_ms(ts_ms: int) -> str:

@@ -104,3 +104,17 @@ class Running:
 def run(provider: str | SimServer, **options: Any) -> Running:
     sim = provider if isinstance(provider, SimServer) else build(provider, **options)
     return Running(sim)
+
+
+async def serve(provider: str, **options: Any) -> None:
+    """Run one provider's simulator until cancelled; prints its addresses (``NAME=URL`` lines) and
+    its control endpoints first, for a caller that reads them."""
+    sim = build(provider, **options)
+    await sim.start()
+    try:
+        for name, address in sim.addresses().items():
+            print(f"{name}={address}", flush=True)
+        print(f"# control: {sim.base_url}/_control/fault  stats: {sim.base_url}/_control/stats", flush=True)
+        await asyncio.Event().wait()
+    finally:
+        await sim.stop()

@@ -11,8 +11,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from marketpipe import topics
-from marketpipe.delivery import write_one
+from marketpipe.kafka import topics
+from marketpipe.kafka.clients import durable_producer_config
+from marketpipe.kafka.delivery import write_one
 from marketpipe.settings import Settings
 from marketpipe.trader import signing
 
@@ -88,7 +89,7 @@ def send(settings: Settings, cmd: dict[str, Any], producer: Any = None) -> None:
     if producer is not None:  # the caller's producer: the caller flushes
         producer.produce(topic, key=cmd["account"].encode(), value=value, timestamp=cmd["event_time"])
         return
-    write_one(Producer({**settings.kafka.client_config(), "enable.idempotence": True, "acks": "all"}), topic,
+    write_one(Producer(durable_producer_config(settings.kafka.client_config())), topic,
               cmd["account"].encode(), value, "order command", log, timestamp=cmd["event_time"])
 
 
@@ -140,7 +141,7 @@ def set_kill_switch(settings: Settings, halted: bool, reason: str = "", key: str
     """Write the kill switch; a resume (``halted`` False) is refused by the trader unless signed with ``key``."""
     from confluent_kafka import Producer
 
-    producer = Producer({**settings.kafka.client_config(), "enable.idempotence": True, "acks": "all"})
+    producer = Producer(durable_producer_config(settings.kafka.client_config()))
     write_one(producer, settings.topic(topics.ORDER_CONTROL), KILL_SWITCH_KEY, kill_switch_value(halted, reason, key),
               "kill switch", log)
 
@@ -170,6 +171,6 @@ def read_resolution(value: bytes | None) -> dict[str, Any] | None:
 def send_resolution(settings: Settings, command_id: str, placed: str | None, key: str) -> None:
     from confluent_kafka import Producer
 
-    producer = Producer({**settings.kafka.client_config(), "enable.idempotence": True, "acks": "all"})
+    producer = Producer(durable_producer_config(settings.kafka.client_config()))
     write_one(producer, settings.topic(topics.ORDER_CONTROL), b"resolve:" + command_id.encode(),
               resolution_value(command_id, placed, key), "resolution", log)

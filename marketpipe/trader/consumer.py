@@ -22,7 +22,9 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from marketpipe import providers, topics
+from marketpipe import providers
+from marketpipe.kafka import topics
+from marketpipe.kafka.clients import durable_producer_config
 from marketpipe.settings import Settings
 from marketpipe.trader import names, rules
 from marketpipe.trader.events import EventWriter
@@ -91,8 +93,7 @@ class Trader:
         self.counters = rules.Counters()
         self.accounts = rules.Accounts.serving(broker.account, settings.trader.account_alias, key)
         self.codec = codec.from_settings(settings)
-        producer = Producer({**settings.kafka.client_config(), "enable.idempotence": True, "acks": "all",
-                             "linger.ms": 2})
+        producer = Producer(durable_producer_config(settings.kafka.client_config(), {"linger.ms": 2}))
         self.events = EventWriter(producer, settings.topic(topics.ORDER_EVENTS),
                                   self.codec.encoder("OrderEvent", settings.topic(topics.ORDER_EVENTS)), self.accounts,
                                   TRADE_PROVIDER)

@@ -6,7 +6,7 @@ command with a ledger entry (n counts its events, kept in the entry), ``<topic>/
 record yields the same event id.
 
 The producer is shared with the ledger (:class:`marketpipe.trader.ledger.Ledger`) and the position
-publisher (:mod:`marketpipe.trader.fills`), and so is one :class:`marketpipe.delivery.Deliveries`: a
+publisher (:mod:`marketpipe.trader.fills`), and so is one :class:`marketpipe.kafka.delivery.Deliveries`: a
 record Kafka refused, of any kind, fails the next :meth:`EventWriter.flush` or ``Ledger.put``. Kafka
 only being slow (a paused broker, a leader moving) is waited out and said every 30 s; a record it gave
 up on raises :class:`marketpipe.trader.ledger.NotAcknowledged`, which stops the trader with nothing
@@ -20,7 +20,7 @@ import time
 from decimal import Decimal
 from typing import Any, Callable, Protocol
 
-from marketpipe.delivery import Deliveries, wait_acknowledged
+from marketpipe.kafka.delivery import Deliveries, wait_acknowledged
 from marketpipe.trader import metrics, rules, signing
 from marketpipe.trader.ledger import Entry, NotAcknowledged
 from marketpipe.trader.order_command import RecordRef

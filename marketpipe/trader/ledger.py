@@ -16,7 +16,7 @@ import logging
 from dataclasses import asdict, dataclass, field
 from typing import Any, Iterable
 
-from marketpipe.delivery import Deliveries, wait_acknowledged
+from marketpipe.kafka.delivery import Deliveries, wait_acknowledged
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +98,7 @@ class Ledger:
 
     def load(self, consumer_config: dict[str, Any], timeout: float = 30.0) -> int:
         """Read the whole ledger topic (latest value per key). Returns the entry count."""
-        from marketpipe.compacted import read_to_end
+        from marketpipe.kafka.compacted import read_to_end
         from marketpipe.trader.ledger_codec import decode_entry
 
         codec = self._codec()

@@ -14,7 +14,7 @@ import threading
 import time
 from typing import Any
 
-from marketpipe import topics
+from marketpipe.kafka import topics
 from marketpipe.trader import names
 from marketpipe.trader.consumer import Trader
 from marketpipe.trader.order_command import RecordRef

@@ -1,4 +1,4 @@
-"""Prometheus metrics of the trade consumer (served by marketpipe.metrics.serve)."""
+"""Prometheus metrics of the trade consumer (served by marketpipe.runtime.metrics.serve)."""
 
 from prometheus_client import Counter, Gauge
 

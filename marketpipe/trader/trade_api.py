@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Protocol
 
+from marketpipe.market.chinatime import CST_OFFSET_S
 from marketpipe.trader import statuses
 
 FINAL_STATUSES = statuses.FINAL_SPELLINGS
@@ -69,7 +70,7 @@ class BrokerOrder:
             st = time.strptime(day + hms.zfill(6), "%Y%m%d%H%M%S")
         except ValueError:
             return 0
-        return calendar.timegm(st) - 8 * 3600
+        return calendar.timegm(st) - CST_OFFSET_S
 
 
 class TradeApi(Protocol):

@@ -25,8 +25,8 @@ class GapFeed:
     def _start(self) -> None:
         from confluent_kafka import Consumer, TopicPartition
 
-        from marketpipe import topics
-        from marketpipe.quietlog import rdkafka_logger
+        from marketpipe.kafka import topics
+        from marketpipe.kafka.quietlog import rdkafka_logger
         from marketpipe.schemas import codec as codec_mod
 
         topic = self.settings.topic(topics.MD_STATUS)

@@ -18,8 +18,8 @@ from typing import Any, Callable, Iterable, Protocol
 
 import orjson
 
-from marketpipe import topics
-from marketpipe.compacted import read_to_end
+from marketpipe.kafka import topics
+from marketpipe.kafka.compacted import read_to_end
 from marketpipe.processors import metrics
 from marketpipe.processors.bars import book as barlib
 from marketpipe.processors.deadletter import dead_letter

@@ -20,7 +20,7 @@ the readings it chose where the protocol notes are unsure; in short:
 
 Records are exactly the Avro records of ``schemas/<Normalized.schema>.avsc``; times are UTC
 epoch ms; China wall-clock times are dated by the frame's receive time and the trading calendar
-(marketpipe/tradingdays.py: never more than 1 h after the receive time). ``dead_letter``
+(marketpipe/market/tradingdays.py: never more than 1 h after the receive time). ``dead_letter``
 (marketpipe/processors/deadletter.py)
 builds the DLQ record whose ``reason`` equals what ``marketpipe decode`` prints;
 ``dead_letters`` builds one per rejected record.

@@ -9,13 +9,12 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any, Callable
 
-from marketpipe.processors import symbols
+from marketpipe.market import symbols
+from marketpipe.market.chinatime import CST_OFFSET_MS, DAY_MS
+from marketpipe.market.tradingdays import ClockAnchor
 from marketpipe.processors.decode import metrics
 from marketpipe.processors.decode.base import PARSER_VERSION, Normalized, ParseError, RawFrame
-from marketpipe.tradingdays import ClockAnchor
 
-CST_OFFSET_MS = 8 * 3600 * 1000
-DAY_MS = 24 * 3600 * 1000
 HALF_DAY_MS = DAY_MS // 2
 #: Anything beyond this is a garbage number, not a price or a quantity (also rejects inf/nan).
 LIMIT = 1e18

@@ -28,12 +28,12 @@ from typing import Callable, Iterable
 
 import websocket
 
-from marketpipe import markethours
+from marketpipe.kafka.quietlog import warn_plaintext
+from marketpipe.market import markethours
 from marketpipe.producers.http import request as http_request
 from marketpipe.producers.session import AuthFailed, Emit, Feed, MarketCalendar, RateLimited, Retry, Stopped
 from marketpipe.providers import FeedOptions
 from marketpipe.providers.infoway import protocol as proto
-from marketpipe.quietlog import warn_plaintext
 from marketpipe.rawframe import H_BACKFILL, H_KLINE_TYPES
 from marketpipe.settings import Settings
 

@@ -1,10 +1,10 @@
-"""Infoway codes -> canonical symbols (marketpipe/processors/symbols.py has the canonical forms)."""
+"""Infoway codes -> canonical symbols (marketpipe/market/symbols.py has the canonical forms)."""
 
 from __future__ import annotations
 
 from functools import lru_cache
 
-from marketpipe.processors.symbols import CACHE, SymbolError, a_share
+from marketpipe.market.symbols import CACHE, SymbolError, a_share
 
 
 @lru_cache(maxsize=CACHE)

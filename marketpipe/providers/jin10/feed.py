@@ -21,7 +21,7 @@ from typing import Callable, Iterable
 
 import websocket
 
-from marketpipe import markethours
+from marketpipe.market import markethours
 from marketpipe.producers.http import request as http_request
 from marketpipe.producers.session import Emit, Feed, MarketCalendar, Retry
 from marketpipe.providers import FeedOptions

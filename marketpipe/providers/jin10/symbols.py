@@ -1,10 +1,10 @@
-"""Jin10 price-wall codes -> canonical symbols (marketpipe/processors/symbols.py has the canonical forms)."""
+"""Jin10 price-wall codes -> canonical symbols (marketpipe/market/symbols.py has the canonical forms)."""
 
 from __future__ import annotations
 
 from functools import lru_cache
 
-from marketpipe.processors.symbols import CACHE, SymbolError
+from marketpipe.market.symbols import CACHE, SymbolError
 
 
 @lru_cache(maxsize=CACHE)

@@ -44,7 +44,7 @@ Other readings where protocols.md §1.4 is [I]/[U]:
   k-th extra pair gets trade id ``<id>#<k>`` so ids stay unique.
 * **Market** comes from the code: 6 digits or ``i``+6 digits -> A-share, <=5 digits -> HK,
   letters -> US. Times are China wall time (``HH:MM:SS[.fff]``) without a date, dated by
-  the trading calendar (marketpipe/tradingdays.py): the latest instant with that time of day
+  the trading calendar (marketpipe/market/tradingdays.py): the latest instant with that time of day
   on a trading day (A-share: SSE/SZSE holidays and weekends; HK/US: every day, no table
   shipped) at most 1 h after the receive time. So a 15:00:03 snapshot received on Monday at
   08:30 or on a Saturday is Friday's close, and no record is dated more than 1 h ahead of its
@@ -69,7 +69,7 @@ from __future__ import annotations
 
 import zlib
 
-from marketpipe import tradingdays
+from marketpipe.market import tradingdays
 from marketpipe.processors.decode import metrics
 from marketpipe.processors.decode.base import DecoderState, Normalized, ParseError, RawFrame, Rejected
 from marketpipe.processors.decode.common import (
@@ -233,7 +233,7 @@ def decode_row(em: Emitter, state: DecoderState, row: str, bad: list[BadRecord])
 def when(em: Emitter, text: str, clock: bool | None = None, market: str = "cn") -> int:
     """Event time of a provider time string, within the plausible window of the receive time.
 
-    A clock time is dated by the trading calendar (:func:`marketpipe.tradingdays.clock_anchor`):
+    A clock time is dated by the trading calendar (:func:`marketpipe.market.tradingdays.clock_anchor`):
     the latest instant with that time of day on a trading day (A-share: SSE/SZSE calendar; HK,
     US: every day) at most 1 h after the receive time. That dating is its window, so only a time
     that carries its own date is checked further.

@@ -15,12 +15,12 @@ from typing import Any, Iterable
 
 import websocket
 
-from marketpipe import markethours
+from marketpipe.kafka.quietlog import warn_plaintext
+from marketpipe.market import markethours
 from marketpipe.producers.http import request
 from marketpipe.producers.session import AuthFailed, Emit, Feed, MarketCalendar, Retry
 from marketpipe.providers import FeedOptions
 from marketpipe.providers.jvquant import protocol
-from marketpipe.quietlog import warn_plaintext
 from marketpipe.settings import Settings
 
 

@@ -1,10 +1,10 @@
-"""jvQuant row codes -> canonical symbols (marketpipe/processors/symbols.py has the canonical forms)."""
+"""jvQuant row codes -> canonical symbols (marketpipe/market/symbols.py has the canonical forms)."""
 
 from __future__ import annotations
 
 from functools import lru_cache
 
-from marketpipe.processors.symbols import CACHE, SymbolError, a_share, index
+from marketpipe.market.symbols import CACHE, SymbolError, a_share, index
 
 
 def market(code: str) -> str:

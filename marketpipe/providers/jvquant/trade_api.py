@@ -52,8 +52,8 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any, Callable
 
+from marketpipe.kafka.quietlog import warn_plaintext
 from marketpipe.providers.jvquant import protocol as jvquant_protocol
-from marketpipe.quietlog import warn_plaintext
 from marketpipe.trader import metrics
 from marketpipe.trader.trade_api import BrokerOrder, BrokerRejected, NotSent, OutcomeUnknown
 

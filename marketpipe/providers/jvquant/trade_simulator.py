@@ -39,11 +39,12 @@ from typing import Any
 
 from aiohttp import web
 
+from marketpipe.market.chinatime import CST_OFFSET_S
+
 STATUS_NEW, STATUS_REPORTED, STATUS_PART, STATUS_DONE = "未报", "已报", "部成", "已成"
 STATUS_PART_CANCELLED, STATUS_CANCELLED, STATUS_REJECTED = "部撤", "已撤", "废单"
 FINAL = {STATUS_DONE, STATUS_PART_CANCELLED, STATUS_CANCELLED, STATUS_REJECTED}
 TYPE_BUY, TYPE_SELL = "证券买入", "证券卖出"
-CST = 8 * 3600
 DIALECTS = ("documented", "notes")
 
 
@@ -201,7 +202,7 @@ class TradeCounter:
             for o in self.orders:
                 if o.account != acc:
                     continue
-                local = time.gmtime(o.placed + CST)
+                local = time.gmtime(o.placed + CST_OFFSET_S)
                 rows.append({"order_id": o.order_id, "day": time.strftime("%Y%m%d", local),
                              "time": time.strftime("%H%M%S", local), "code": o.code, "name": o.name,
                              "type": o.side, "status": o.status, "order_price": str(o.price),

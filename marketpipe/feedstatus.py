@@ -1,16 +1,14 @@
-"""``marketpipe status``: the providers side by side, from ``md.status`` (FeedStatus records).
+"""The providers' feed health side by side, from ``md.status`` (FeedStatus records): the library
+of ``marketpipe status``.
 
 One row per provider: connections up / known, reconnects, the longest silence of a reconnect,
 gaps and their total length, stale symbols (while their market is open), frames per second and
-receive latency p50/p99 of the last full minute, and the latest event. ``--once`` prints the
-table once (or ``--json``: one JSON object per provider) after reading what ``md.status`` holds
-for the last ``--minutes``; otherwise the table refreshes in place until Ctrl-C or ``--seconds``.
-:class:`StatusView` is the pure state, fed one record at a time.
+receive latency p50/p99 of the last full minute, and the latest event. :class:`StatusView` is
+the pure state, fed one record at a time; :func:`show` reads md.status and prints it.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
@@ -109,10 +107,10 @@ def _consumer(settings: Settings, minutes: float) -> tuple[Any, dict[int, int]]:
 
     from confluent_kafka import Consumer, TopicPartition
 
-    from marketpipe import topics
+    from marketpipe.kafka import topics
 
     topic = settings.topic(topics.MD_STATUS)
-    from marketpipe.quietlog import FIRST_ANSWER_SECONDS, command_rdkafka_logger
+    from marketpipe.kafka.quietlog import FIRST_ANSWER_SECONDS, command_rdkafka_logger
 
     consumer = Consumer({**settings.kafka.client_config(), **command_rdkafka_logger(),
                           "group.id": f"marketpipe-status-{uuid.uuid4().hex[:8]}",
@@ -145,17 +143,20 @@ def caught_up(consumer: Any, ends: dict[int, int]) -> bool:
     return all(end <= 0 or positions.get(p, -1) >= end for p, end in ends.items())
 
 
-def run(args: argparse.Namespace, settings: Settings) -> int:
+def show(settings: Settings, *, minutes: float = 60, once: bool = False, as_json: bool = False,
+         seconds: float = 0) -> int:
+    """Read md.status from ``minutes`` ago and print the table: ``once`` (as JSON lines with
+    ``as_json``) after catching up, else refreshed in place until Ctrl-C or ``seconds``."""
     from marketpipe.schemas import codec as codec_mod
 
     codec, view = codec_mod.from_settings(settings), StatusView()
-    consumer, ends = _consumer(settings, args.minutes)
+    consumer, ends = _consumer(settings, minutes)
     try:
-        if args.once:
+        if once:
             deadline = time.monotonic() + 30
             while not caught_up(consumer, ends) and time.monotonic() < deadline:
                 read(consumer, codec, view, 0.3)
-            if args.json:
+            if as_json:
                 for row in view.rows():
                     print(json.dumps(row, ensure_ascii=False))
             else:
@@ -165,7 +166,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             return 0
         from rich.live import Live
 
-        stop_at = time.monotonic() + args.seconds if args.seconds else None
+        stop_at = time.monotonic() + seconds if seconds else None
         with Live(render(view), refresh_per_second=2) as live:
             while stop_at is None or time.monotonic() < stop_at:
                 if read(consumer, codec, view, 0.5):
@@ -175,13 +176,3 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     finally:
         consumer.close()
-
-
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("status", help="feed health of every provider side by side (md.status)",
-                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--once", action="store_true", help="print the table once and exit (for scripts)")
-    p.add_argument("--json", action="store_true", help="with --once: one JSON object per provider")
-    p.add_argument("--seconds", type=float, default=0, help="live view: stop after N seconds (0: until Ctrl-C)")
-    p.add_argument("--minutes", type=float, default=60, help="read md.status from N minutes ago (default 60)")
-    p.set_defaults(func=run)

@@ -1,17 +1,14 @@
-"""marketpipe sim PROVIDER: run one provider simulator until Ctrl-C (providers: marketpipe/providers/)."""
+"""``marketpipe sim PROVIDER``."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import sys
 from typing import Any
 
 from marketpipe import providers
 from marketpipe.settings import Settings
-
-log = logging.getLogger("marketpipe.sim")
 
 EPILOG = """\
 Fault injection while running (kind: drop|stall|garbage|reject_auth|rate_limit|restart|clear):
@@ -35,28 +32,16 @@ def options(args: argparse.Namespace) -> dict[str, Any]:
     return opts
 
 
-async def serve(args: argparse.Namespace) -> None:
-    from marketpipe.simulators.runner import build
-
-    sim = build(args.provider, **options(args))
-    await sim.start()
-    try:
-        for name, address in sim.addresses().items():
-            print(f"{name}={address}", flush=True)
-        print(f"# control: {sim.base_url}/_control/fault  stats: {sim.base_url}/_control/stats", flush=True)
-        await asyncio.Event().wait()
-    finally:
-        await sim.stop()
-
-
 def run(args: argparse.Namespace, settings: Settings) -> int:
     import signal
+
+    from marketpipe.simulators.runner import serve
 
     # A process started in the background by a non-interactive shell inherits SIGINT as ignored;
     # Ctrl-C (or a supervisor's SIGINT) must still end a simulator cleanly, so claim it explicitly.
     signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
-        asyncio.run(serve(args))
+        asyncio.run(serve(args.provider, **options(args)))
     except KeyboardInterrupt:  # Ctrl-C is how a simulator is meant to end
         return 0
     except ValueError as exc:  # e.g. unknown symbols

@@ -26,8 +26,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-CST_OFFSET_MS = 8 * 3600 * 1000
-DAY_MS = 24 * 3600 * 1000
+from marketpipe.market import chinatime
 
 
 class VolumeState(NamedTuple):
@@ -37,7 +36,7 @@ class VolumeState(NamedTuple):
 
 
 def trading_day(event_time_ms: int) -> int:
-    return (event_time_ms + CST_OFFSET_MS) // DAY_MS
+    return chinatime.day_number(event_time_ms)
 
 
 def derive(state: VolumeState | None, cum_volume: float | None,

@@ -35,7 +35,7 @@ def read_to_end(client_config: Mapping[str, Any], topic: str, group_id: str, on_
     """
     from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 
-    from marketpipe.quietlog import rdkafka_logger
+    from marketpipe.kafka.quietlog import rdkafka_logger
 
     what = what or topic
     start = time.monotonic()

@@ -23,7 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Iterator, Mapping
 
-from marketpipe import topics
+from marketpipe.kafka import clients, topics
 from marketpipe.settings import Settings
 
 #: the Faust app id of the processor, before the pipeline suffix (marketpipe.processors.app.APP_ID)
@@ -144,13 +144,11 @@ def _binding(rule: Rule) -> Any:
 def apply(client_config: Mapping[str, Any], wanted: list[Rule], timeout: float = 30.0) -> None:
     """Create the ACLs (creating one that exists is a no-op at the broker); the first refusal is
     raised as the client's KafkaException."""
-    from confluent_kafka.admin import AdminClient
 
-    from marketpipe.quietlog import rdkafka_logger
 
     if not wanted:
         return
-    admin = AdminClient({**client_config, **rdkafka_logger()})
+    admin = clients.admin(client_config)
     bindings = [_binding(r) for r in wanted]
     for future in admin.create_acls(bindings, request_timeout=timeout).values():
         future.result(timeout)

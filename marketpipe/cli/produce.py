@@ -1,10 +1,4 @@
-"""marketpipe produce PROVIDER: one process = one provider connection.
-
-Frames go unmodified to the provider's raw topic (raw.PROVIDER). Reconnects and backoff are
-the session's (marketpipe/producers/session.py), the no-loss guarantees the sink's (marketpipe/producers/sink.py).
-Exit codes: 0 after Ctrl-C/SIGTERM with everything flushed, 3 when the provider refused the
-credentials, 1 on other fatal errors.
-"""
+"""``marketpipe produce PROVIDER``."""
 
 from __future__ import annotations
 
@@ -15,10 +9,19 @@ import signal
 import socket
 import sys
 
-from marketpipe import markethours, providers
+from marketpipe import providers
+from marketpipe.market import markethours
 from marketpipe.settings import Settings
 
 log = logging.getLogger("producers")
+
+DESCRIPTION = """\
+Connect to one provider and push every frame, unmodified, to its raw Kafka topic (raw.PROVIDER).
+One process is one provider connection; it reconnects with backoff and loses no frame it received.
+
+Exit codes: 0 after Ctrl-C/SIGTERM with everything flushed, 3 when the provider refused the
+credentials, 1 on other fatal errors.
+"""
 
 
 def _split(text: str) -> tuple[str, ...]:
@@ -33,9 +36,9 @@ def build_feed(args: argparse.Namespace, settings: Settings):
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    from marketpipe import metrics
     from marketpipe.producers.session import AuthFailed, Backoff, Session, Stopped
     from marketpipe.producers.sink import RawSink, SinkFatal
+    from marketpipe.runtime import metrics
 
     feed = build_feed(args, settings)
     connection = args.connection_id or f"{args.provider}-{socket.gethostname()}-{os.getpid()}"
@@ -75,7 +78,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("produce", help="connect to a provider and push every frame to its raw Kafka topic",
-                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+                       description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("provider", choices=providers.names())
     p.add_argument("--codes", help="comma-separated provider codes (default: "
                                    + "; ".join(f"{e.name}: {','.join(e.default_codes)}" for e in providers.PROVIDERS)

@@ -1,4 +1,16 @@
-"""marketpipe decode <provider> [FILE|-]: decode one captured raw frame, print JSON lines.
+"""``marketpipe decode PROVIDER [FILE|-]``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from typing import Any
+
+from marketpipe import providers
+
+DESCRIPTION = """\
+Decode one captured raw frame and print its records as JSON lines.
 
 The input is ONE frame exactly as stored on the raw topic (value bytes). Output: one JSON
 object per normalized record, field names as in the Avro schemas, plus nothing else. A
@@ -13,21 +25,11 @@ Raw headers the decoder reads (kline_types of an Infoway connection) are given w
 --header NAME=VALUE.
 """
 
-from __future__ import annotations
-
-import argparse
-import sys
-import time
-import zlib
-from typing import Any
-
-from marketpipe import providers
-
 
 def register(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "decode", help="decode one raw frame (as stored on a raw topic) to JSON lines",
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+        description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("provider", choices=providers.names())
     p.add_argument("file", nargs="?", default="-", help="file holding the frame bytes, or - for stdin (default)")
     p.add_argument("--recv-ns", type=int, default=None,
@@ -41,21 +43,12 @@ def register(subparsers: Any) -> None:
     p.set_defaults(func=handle)
 
 
-def guess_opcode(value: bytes) -> str:
-    try:
-        inflater = zlib.decompressobj(-zlib.MAX_WBITS)
-        inflater.decompress(value, 1 << 16)
-        return "binary" if inflater.eof else "text"
-    except zlib.error:
-        return "text"
-
-
 def handle(args: argparse.Namespace, settings: Any = None) -> int:
     import orjson
 
     from marketpipe.processors.deadletter import dead_letters
     from marketpipe.processors.decode import ParseError, RawFrame, decode
-    from marketpipe.rawframe import RawMeta
+    from marketpipe.rawframe import RawMeta, guess_opcode
 
     if args.file == "-":
         value = sys.stdin.buffer.read()

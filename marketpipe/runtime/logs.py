@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 
-from marketpipe.quietlog import COMMAND_LOGGER, quiet_repeats
+from marketpipe.kafka.quietlog import COMMAND_LOGGER, quiet_repeats
 
 FORMAT = "%(asctime)s %(levelname)-7s %(name)s[%(process)d] %(message)s"
 

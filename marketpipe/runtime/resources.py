@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-PACKAGED = Path(__file__).resolve().parent / "_resources"
-CHECKOUT = Path(__file__).resolve().parents[1]
+# this module is marketpipe/runtime/resources.py: the package is one level up, the checkout two
+PACKAGED = Path(__file__).resolve().parents[1] / "_resources"
+CHECKOUT = Path(__file__).resolve().parents[2]
 
 #: name in the wheel -> path in the repository
 FILES: dict[str, str] = {

@@ -4,7 +4,7 @@ What it makes, once per home, under ``<home>/kafka/secure`` (directory 0700, sec
 
 * a CA (``ca.pem``, its key ``ca.key``) made with ``openssl``, and a broker certificate for
   ``127.0.0.1``/``localhost`` signed by it, in a PKCS12 keystore (``broker.p12``, random password);
-* one random SCRAM-SHA-512 password per component of :mod:`marketpipe.access` and one for
+* one random SCRAM-SHA-512 password per component of :mod:`marketpipe.kafka.access` and one for
   ``admin`` (the broker's own principal and the one super user), in ``<user>.password``;
 * one ``<user>.env`` per component: the client settings, naming the password *file*
   (``KAFKA_SASL_PASSWORD_FILE``), so sourcing it puts no password in the environment.
@@ -29,7 +29,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from marketpipe import access
+from marketpipe.kafka import access
 
 ADMIN = "admin"
 MECHANISM = "SCRAM-SHA-512"
@@ -206,7 +206,7 @@ def refusal(client_config: dict[str, str], timeout: float = 10.0) -> str | None:
     from confluent_kafka import KafkaError, Producer
 
     seen: list[KafkaError] = []
-    quiet = logging.getLogger("marketpipe.kafka_security.probe")
+    quiet = logging.getLogger("marketpipe.kafka.security.probe")
     quiet.propagate = False  # the retries this probe provokes are what it reports, once
     if not quiet.handlers:
         quiet.addHandler(logging.NullHandler())

@@ -18,7 +18,7 @@ Choices (all times China Standard Time, UTC+8, no daylight saving):
 - Crypto: always open.
 
 A holidays table (local dates) can be given: windows starting on such a date are closed. The
-A-share calendar carries the SSE/SZSE holidays of marketpipe/tradingdays.py (the one table,
+A-share calendar carries the SSE/SZSE holidays of marketpipe/market/tradingdays.py (the one table,
 which also dates jvQuant clock times); other markets ship none: on their holidays the producer
 behaves as on a day of trading without trades (one reconnect per stall period), which is harmless.
 """
@@ -31,7 +31,7 @@ from functools import lru_cache
 from typing import Iterable
 from zoneinfo import ZoneInfo
 
-from marketpipe import tradingdays
+from marketpipe.market import tradingdays
 
 WEEKDAYS = (0, 1, 2, 3, 4)
 

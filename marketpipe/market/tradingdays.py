@@ -25,6 +25,8 @@ from datetime import date, timedelta
 from functools import lru_cache
 from typing import Callable
 
+from marketpipe.market import chinatime
+
 TradingDay = Callable[[date], bool]
 
 #: SSE/SZSE weekday closures by year (month, day), from the notices named in the module docstring.
@@ -51,8 +53,6 @@ A_SHARE_HOLIDAYS: dict[int, tuple[tuple[int, int], ...]] = {
            (10, 1), (10, 2), (10, 5), (10, 6), (10, 7)),  # 国庆 10/1-10/7
 }
 
-CST_OFFSET_MS = 8 * 3600 * 1000  # China keeps UTC+8 all year
-DAY_MS = 24 * 3600 * 1000
 #: a clock time is never dated further than this after its receive time
 MAX_LEAD_MS = 3600 * 1000
 EPOCH = date(1970, 1, 1)
@@ -113,8 +113,8 @@ def clock_anchor(recv_ms: int, a_share: bool = True) -> ClockAnchor:
     """The :class:`ClockAnchor` of a receive time (UTC epoch ms); A-share trading days, or every
     day when ``a_share`` is false. Pure: depends on the receive time and the table only."""
     limit = recv_ms + MAX_LEAD_MS
-    day_number = (limit + CST_OFFSET_MS) // DAY_MS
-    return _anchor(day_number, a_share, limit - (day_number * DAY_MS - CST_OFFSET_MS))
+    day_number = chinatime.day_number(limit)
+    return _anchor(day_number, a_share, limit - chinatime.day_start_ms(day_number))
 
 
 def _anchor(day_number: int, a_share: bool, latest_ms: int) -> ClockAnchor:
@@ -126,6 +126,6 @@ def _anchor(day_number: int, a_share: bool, latest_ms: int) -> ClockAnchor:
 def _day_starts(day_number: int, a_share: bool) -> tuple[int, int]:
     trading = is_a_share_trading_day if a_share else every_day
     day = EPOCH + timedelta(days=day_number)
-    start = day_number * DAY_MS - CST_OFFSET_MS
+    start = chinatime.day_start_ms(day_number)
     previous = previous_trading_day(day, trading)
-    return (start if trading(day) else -1), (previous - EPOCH).days * DAY_MS - CST_OFFSET_MS
+    return (start if trading(day) else -1), chinatime.day_start_ms((previous - EPOCH).days)

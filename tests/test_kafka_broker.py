@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
-from marketpipe import broker_cli
+from marketpipe.kafka import broker
 
 
 class Docker:
-    """Answers the docker commands broker_cli runs, as a machine with the given tools would."""
+    """Answers the docker commands `marketpipe kafka up` runs, as a machine with the given tools would."""
 
     def __init__(self, plugin: bool, image: bool) -> None:
         self.plugin, self.image = plugin, image
@@ -31,12 +31,12 @@ class Docker:
 def test_compose_only_with_a_compose_command_and_the_broker_image(monkeypatch: pytest.MonkeyPatch, plugin: bool,
                                                                   v1: bool, image: bool,
                                                                   expected: list[str] | None) -> None:
-    monkeypatch.setattr(broker_cli, "docker_engine_answers", lambda: True)
-    monkeypatch.setattr(broker_cli.subprocess, "run", Docker(plugin, image))
-    monkeypatch.setattr(broker_cli.shutil, "which", lambda name: "/usr/bin/docker-compose" if v1 else None)
-    assert broker_cli.compose_kafka_ready() == expected
+    monkeypatch.setattr(broker, "docker_engine_answers", lambda: True)
+    monkeypatch.setattr(broker.subprocess, "run", Docker(plugin, image))
+    monkeypatch.setattr(broker.shutil, "which", lambda name: "/usr/bin/docker-compose" if v1 else None)
+    assert broker.compose_kafka_ready() == expected
 
 
 def test_no_engine_means_the_local_launcher(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(broker_cli, "docker_engine_answers", lambda: False)
-    assert broker_cli.compose_kafka_ready() is None
+    monkeypatch.setattr(broker, "docker_engine_answers", lambda: False)
+    assert broker.compose_kafka_ready() is None

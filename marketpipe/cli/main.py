@@ -1,7 +1,7 @@
-"""The ``marketpipe`` command: one sub-command per concept, each defined by its own module.
+"""The ``marketpipe`` command line: the top-level parser, and dispatch to the command modules.
 
-A command module exposes ``register(subparsers)``; it adds its parser(s) and sets
-``func(args, settings) -> int``. Modules import their heavy dependencies (faust,
+Each module of :data:`COMMAND_MODULES` exposes ``register(subparsers)``; it adds its parser(s)
+and sets ``func(args, settings) -> int``. Modules import their heavy dependencies (faust,
 confluent-kafka) inside the handler, so ``marketpipe --help`` stays instant.
 """
 
@@ -10,28 +10,16 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
-import re
 import sys
 from typing import Iterator, Sequence
 
-from marketpipe import logs
 from marketpipe import settings as settings_mod
+from marketpipe.runtime import logs
 
-#: Order here is the order in ``--help``.
-COMMAND_MODULES: tuple[str, ...] = (
-    "marketpipe.broker_cli",      # kafka up|down|status, topics create|list
-    "marketpipe.registry_cli",    # registry up|down|status
-    "marketpipe.simulators.cli",             # sim jvquant|infoway|jin10
-    "marketpipe.producers.cli",              # produce jvquant|infoway|jin10
-    "marketpipe.processors.cli",             # process
-    "marketpipe.processors.decode.cli",      # decode
-    "marketpipe.trader.cli",                 # trade, order place|cancel
-    "marketpipe.tail",            # tail
-    "marketpipe.replay",          # replay
-    "marketpipe.dlq",             # dlq list|redrive
-    "marketpipe.status_cli",      # status
-    "marketpipe.demo",            # demo
-)
+#: One module per command, named as the user types it. Order here is the order in ``--help``.
+COMMAND_MODULES: tuple[str, ...] = tuple(f"marketpipe.cli.{name}" for name in (
+    "kafka", "topics", "registry", "sim", "produce", "process", "decode", "trade", "order", "tail", "replay", "dlq",
+    "status", "demo"))
 
 EPILOG = """\
 Configuration comes from environment variables (see README, "Configuration").
@@ -82,8 +70,6 @@ def build_parser() -> argparse.ArgumentParser:
         parser.epilog = (parser.epilog or "") + (
             "\nThis is the core install (marketpipe.client, marketpipe.testing): the simulators, producers,\n"
             'processors, trader and demo need pip install "marketpipe[pipeline]".\n')
-    for p in parsers(parser):
-        p.description = plain(p.description)
     return parser
 
 
@@ -94,18 +80,6 @@ def parsers(parser: argparse.ArgumentParser) -> Iterator[argparse.ArgumentParser
         if isinstance(action, argparse._SubParsersAction):
             for child in action.choices.values():
                 yield from parsers(child)
-
-
-_ROLE = re.compile(r":(?:func|class|meth|mod|data|attr):`(~?)([^`]+)`")
-
-
-def plain(text: str | None) -> str | None:
-    """A module docstring as a command description: without its reST markup (``x`` and
-    :func:`~a.b` read as x and b on a terminal)."""
-    if not text:
-        return text
-    text = _ROLE.sub(lambda m: m.group(2).rsplit(".", 1)[-1] if m.group(1) else m.group(2), text)
-    return text.replace("``", "")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -159,14 +133,14 @@ def user_error(exc: BaseException, settings: settings_mod.Settings) -> str | Non
             return (f"Kafka at {settings.kafka.bootstrap_servers}: {err.name()}: {who} is not allowed this "
                     "(the grants: `marketpipe topics acl --dry-run`)")
         if settings.kafka.security_protocol != "PLAINTEXT":  # a refused login looks like a dead broker
-            from marketpipe.kafka_security import refusal
+            from marketpipe.kafka.security import refusal
 
             why = refusal(settings.kafka.client_config())
             if why is not None:
                 return f"Kafka at {settings.kafka.bootstrap_servers}: {why}"
         return f"Kafka at {settings.kafka.bootstrap_servers}: {detail} (is the broker up? `marketpipe kafka up`)"
     expected: list[type[BaseException]] = [OSError]
-    for module, name in (("marketpipe.kafka_local", "LauncherError"), ("marketpipe.schemas.codec", "CodecError"),
+    for module, name in (("marketpipe.kafka.local", "LauncherError"), ("marketpipe.schemas.codec", "CodecError"),
                          ("marketpipe.producers.sink", "SinkFatal"), ("aiokafka.errors", "KafkaError"),
                          ("marketpipe.trader.ledger", "NotAcknowledged")):
         cls = getattr(sys.modules.get(module), name, None)

@@ -24,11 +24,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 from marketpipe import settings
-from marketpipe.localhost import free_port
-from marketpipe.resources import resource
+from marketpipe.kafka import clients
+from marketpipe.runtime.localhost import free_port
+from marketpipe.runtime.resources import resource
 
 if TYPE_CHECKING:
-    from marketpipe.kafka_security import BrokerSecurity
+    from marketpipe.kafka.security import BrokerSecurity
 
 MIN_JAVA = 17
 
@@ -126,7 +127,7 @@ class LocalKafka:
         self.heap = heap
         self.host = host
         self.progress = progress
-        self.security = security  # the --secure hook: marketpipe/kafka_security.py
+        self.security = security  # the --secure hook: marketpipe/kafka/security.py
         if cache_dir is None or pom is None:  # not given: MARKETPIPE_KAFKA_POM, XDG_CACHE_HOME
             local = settings.load().local
             cache_dir = cache_dir or local.cache_home / "marketpipe"
@@ -351,11 +352,10 @@ class LocalKafka:
         raise LauncherError(f"Kafka did not become ready in {timeout:.0f}s; log: {self.log_file}\n{self.log_tail()}")
 
     def _metadata_ok(self) -> bool:
-        from confluent_kafka.admin import AdminClient
 
         try:
             conf = self.security.client_config() if self.security is not None else {}
-            md = AdminClient({"bootstrap.servers": self.bootstrap, "log_level": "0", **conf}).list_topics(timeout=2)
+            md = clients.admin({"bootstrap.servers": self.bootstrap, **conf}, silent=True).list_topics(timeout=2)
         except Exception:  # not ready yet: any client error means "try again"
             return False
         return bool(md.brokers)

@@ -1,9 +1,4 @@
-"""``marketpipe process``: run one worker of the stream-processing app (see marketpipe/processors/app.py).
-
-Start more workers with the same settings to scale out; ``--agents`` splits normalizing and bars
-into workers of their own. ``--profile`` (``MARKETPIPE_PROCESSOR_PROFILE``) trades latency for CPU:
-``latency`` (default) processes each fetch as soon as it arrives, ``throughput`` lets fetches and
-flushes grow for less CPU per record (figures: README, "Scaling out")."""
+"""``marketpipe process``."""
 
 from __future__ import annotations
 
@@ -13,6 +8,16 @@ import sys
 
 from marketpipe.processors.profile import PROFILES
 from marketpipe.settings import Settings, parse_duration_ms
+
+DESCRIPTION = """\
+Run one worker of the stream-processing app: raw provider frames become md.* Avro records,
+bars and feed status.
+
+Start more workers with the same settings to scale out; --agents splits normalizing and bars
+into workers of their own. --profile (MARKETPIPE_PROCESSOR_PROFILE) trades latency for CPU:
+latency (default) processes each fetch as soon as it arrives, throughput lets fetches and
+flushes grow for less CPU per record (figures: README, "Scaling out").
+"""
 
 
 def with_flags(args: argparse.Namespace, settings: Settings) -> Settings:
@@ -34,12 +39,14 @@ def with_flags(args: argparse.Namespace, settings: Settings) -> Settings:
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     settings = with_flags(args, settings)
+    from marketpipe.processors.readiness import missing_topics, worker_argv
+
     missing = missing_topics(settings)
     if missing:
         print(f"marketpipe process: topics missing on {settings.kafka.bootstrap_servers}: {', '.join(missing)} "
               "(create them with: marketpipe topics create)", file=sys.stderr)
         return 2
-    from marketpipe import metrics
+    from marketpipe.runtime import metrics
 
     metrics.serve(settings.metrics_port, "processor", settings.metrics_host)
     from marketpipe.processors.profile import event_loop, profile, tune_gc
@@ -51,58 +58,14 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
     app = build_app(settings)
     sys.argv = ["marketpipe process", *worker_argv(args.log_level or settings.log_level, args.web_port)]
-    tune_gc()  # marketpipe/processors/profile.py: the default thresholds cost a fifth of the worker's CPU
+    tune_gc()  # processors/profile.py: the default thresholds cost a fifth of the worker's CPU
     app.main()
     return 0
 
 
-#: marketpipe's log levels in Faust's spelling: one --log-level flag for every command
-FAUST_LEVELS = {"DEBUG": "debug", "INFO": "info", "WARNING": "warn", "ERROR": "error", "CRITICAL": "crit"}
-
-
-def worker_argv(log_level: str, web_port: int = 0) -> list[str]:
-    argv = ["worker", "--loglevel", FAUST_LEVELS[log_level.upper()]]
-    return argv + (["--with-web", "--web-port", str(web_port)] if web_port else ["--without-web"])
-
-
-def wait_until_consuming(settings: Settings, timeout: float = 60.0) -> bool:
-    """True once the processor group is stable with members holding partitions."""
-    import time
-
-    from confluent_kafka.admin import AdminClient
-
-    from marketpipe.processors.app import group_id
-    from marketpipe.quietlog import rdkafka_logger
-
-    admin, group = AdminClient({**settings.kafka.client_config(), **rdkafka_logger()}), group_id(settings)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            desc = admin.describe_consumer_groups([group])[group].result(10)
-            if str(desc.state).endswith("STABLE") and any(m.assignment.topic_partitions for m in desc.members):
-                return True
-        except Exception:  # noqa: BLE001 - the group does not exist yet
-            pass
-        time.sleep(0.5)
-    return False
-
-
-def missing_topics(settings: Settings) -> list[str]:
-    """The declared topics the app reads or writes that the cluster does not have."""
-    from confluent_kafka.admin import AdminClient
-
-    from marketpipe import topics
-    from marketpipe.quietlog import rdkafka_logger
-
-    wanted = [settings.topic(t.name) for t in topics.TOPICS if t.name.startswith(("raw.", "md."))]
-    # a dead broker is one KafkaException, reported in one line by marketpipe.cli
-    present = AdminClient({**settings.kafka.client_config(), **rdkafka_logger()}).list_topics(timeout=30).topics
-    return [t for t in wanted if t not in present]
-
-
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("process", help="run a stream-processing worker: raw frames -> md.* Avro records and bars",
-                       description=__doc__)
+                       description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--bar-interval", help="bar length: 60s, 5s, 1m ... (default: MARKETPIPE_BAR_INTERVAL or 60s)")
     p.add_argument("--bar-grace", help="how long past its end a window waits for late ticks before it is emitted "
                                        "(default: MARKETPIPE_BAR_GRACE or 2s)")

@@ -30,9 +30,10 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 
 from marketpipe import providers
+from marketpipe.kafka import clients
 
 log = logging.getLogger(__name__)
 
@@ -125,11 +126,10 @@ def create_topics(
     ``replication_factor=-1`` lets the broker apply its ``default.replication.factor``.
     """
     from confluent_kafka import KafkaException
-    from confluent_kafka.admin import AdminClient, NewTopic
+    from confluent_kafka.admin import NewTopic
 
-    from marketpipe.quietlog import rdkafka_logger
 
-    admin = AdminClient({**client_config, **rdkafka_logger()})
+    admin = clients.admin(client_config)
     existing = set(admin.list_topics(timeout=timeout).topics)
     result: dict[str, str] = {}
     wanted = []
@@ -170,3 +170,11 @@ def _wait_for_leaders(admin: Any, names: list[str], timeout: float) -> None:
             time.sleep(0.1)
     if pending:
         log.warning("topics without a leader after %.0f s: %s", timeout, ", ".join(sorted(pending)))
+
+
+def describe_created(result: Mapping[str, str], prefix: str) -> Iterator[str]:
+    """One line per topic of a :func:`create_topics` result: its state, name, partitions and config."""
+    for name, state in result.items():
+        spec = by_name(name[len(prefix):])
+        yield (f"{state:8} {name:32} partitions={spec.partitions} " +
+               " ".join(f"{k}={v}" for k, v in spec.config.items()))

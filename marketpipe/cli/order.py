@@ -1,31 +1,12 @@
-"""``marketpipe trade`` (the trade consumer) and ``marketpipe order ...`` (the user tool)."""
+"""``marketpipe order place|cancel|halt|resume|resolve``: sign and send a command to the trader."""
 
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
-import threading
 from typing import Any
 
 from marketpipe.settings import Settings
-
-
-def cmd_trade(args: argparse.Namespace, settings: Settings) -> int:
-    from marketpipe import metrics
-    from marketpipe.trader import consumer, loop
-
-    trader = consumer.build(settings, args.reference)
-    metrics.serve(settings.metrics_port, "trader", settings.metrics_host)
-    stop = threading.Event()
-
-    def on_signal(signum: int, _frame: object) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    loop.run_loop(trader, stop)
-    return 0
 
 
 def _key(settings: Settings) -> str:
@@ -101,13 +82,6 @@ def cmd_resolve(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    t = sub.add_parser("trade", help="run the trade consumer: order.commands -> jvQuant trade API -> order.events",
-                       description="Consume signed order commands, check them, place them with the jvQuant trade API at most "
-                       "once per command id, and publish every state change to order.events.")
-    t.add_argument("--reference", default=None,
-                   help="JSON {symbol: {prev_close, name, st}} (default: MARKETPIPE_TRADER_REFERENCE)")
-    t.set_defaults(func=cmd_trade)
-
     o = sub.add_parser("order", help="sign and send an order command, or flip the kill switch")
     osub = o.add_subparsers(dest="order_command", metavar="ACTION", required=True)
     p = osub.add_parser("place", help="place a limit order (prints the command id)")
