@@ -1,4 +1,4 @@
-"""marketpipe kafka up|down|status and marketpipe topics create|list.
+"""marketpipe kafka up|down|status and marketpipe topics create|check|list.
 
 Where the broker comes from, in order: KAFKA_BOOTSTRAP_SERVERS (someone runs it) →
 a Docker engine (the kafka service of docker-compose.yml) → the local launcher
@@ -33,6 +33,21 @@ def local_broker(settings: Settings, secure: bool = False):
     return LocalKafka(home=settings.home, port=settings.kafka_port, controller_port=settings.kafka_port + 1,
                       heap=settings.kafka_heap, progress=_say, cache_dir=settings.local.cache_home / "marketpipe",
                       pom=settings.local.kafka_pom, security=security if secure or security.exists() else None)
+
+
+def local_cluster(settings: Settings, brokers: int):
+    """The local launcher's cluster of ``brokers`` nodes, node 1 on MARKETPIPE_KAFKA_PORT."""
+    from marketpipe.kafka_cluster import LocalCluster, cluster_layout
+
+    return LocalCluster(settings.home, cluster_layout(brokers, settings.kafka_port), heap=settings.kafka_node_heap,
+                        progress=_say, cache_dir=settings.local.cache_home / "marketpipe", pom=settings.local.kafka_pom)
+
+
+def local_brokers(settings: Settings) -> int:
+    """How many brokers the local launcher runs in this home (1 when it made none yet)."""
+    from marketpipe.kafka_cluster import existing_brokers
+
+    return existing_brokers(settings.home) or 1
 
 
 def compose_command() -> list[str] | None:
@@ -87,11 +102,36 @@ def _metadata(settings: Settings, timeout: float):
 
 
 def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
+    if args.brokers != 1:
+        return up_cluster(settings, brokers=args.brokers, secure=args.secure, timeout=args.timeout)
     return up(settings, local=args.local, secure=args.secure, timeout=args.timeout)
+
+
+def up_cluster(settings: Settings, *, brokers: int, secure: bool = False, timeout: float = 120.0) -> int:
+    """Start (or find) a local cluster of ``brokers`` nodes; prints its bootstrap list."""
+    from marketpipe.kafka_local import LauncherError
+
+    if settings.kafka.external:
+        _say("KAFKA_BOOTSTRAP_SERVERS is set: that cluster is someone else's; --brokers starts a local one "
+             "(unset KAFKA_BOOTSTRAP_SERVERS)")
+        return 1
+    if secure:
+        _say("marketpipe kafka up: --secure runs a single broker only; drop --brokers or --secure")
+        return 1
+    if brokers < 1:
+        _say("marketpipe kafka up: --brokers must be 1 or more")
+        return 1
+    try:
+        print(local_cluster(settings, brokers).up(timeout=timeout))
+    except LauncherError as exc:
+        _say(f"marketpipe kafka up: {exc}")
+        return 1
+    return 0
 
 
 def up(settings: Settings, *, local: bool = False, secure: bool = False, timeout: float = 120.0) -> int:
     """Start (or find) the broker the settings name; prints its bootstrap address. 0 when it answers."""
+    from marketpipe.kafka_cluster import layout_mismatch
     from marketpipe.kafka_local import LauncherError
 
     if settings.kafka.external:
@@ -121,6 +161,9 @@ def up(settings: Settings, *, local: bool = False, secure: bool = False, timeout
         return 1
     from marketpipe.kafka_security import SecurityError
 
+    if (why := layout_mismatch(settings.home, 1)) is not None:
+        _say(f"marketpipe kafka up: {why}")
+        return 1
     try:
         broker = local_broker(settings, secure=secure)
         print(broker.up(timeout=timeout))
@@ -135,6 +178,9 @@ def up(settings: Settings, *, local: bool = False, secure: bool = False, timeout
 def cmd_down(args: argparse.Namespace, settings: Settings) -> int:
     if settings.kafka.external:
         _say("KAFKA_BOOTSTRAP_SERVERS is set: that broker is not ours to stop")
+        return 0
+    if (brokers := local_brokers(settings)) > 1:
+        _say("Kafka cluster stopped" if local_cluster(settings, brokers).down() else "no local Kafka node was running")
         return 0
     local = local_broker(settings)
     if local.down():
@@ -155,6 +201,13 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
         except Exception as exc:
             print(f"not reachable: {settings.kafka.bootstrap_servers}: {exc}")
             return 1
+    if (brokers := local_brokers(settings)) > 1:
+        cluster = local_cluster(settings, brokers).status()
+        print(f"{'running' if cluster.running else 'degraded' if any(n.running for n in cluster.nodes) else 'stopped'}"
+              f": {cluster.bootstrap} ({brokers} nodes)")
+        for line in cluster.lines():
+            print(f"  {line}")
+        return 0 if cluster.running else 1
     st = local_broker(settings).status()
     print(f"{'running' if st.running else 'stopped'}: {st.bootstrap} — {st.detail}; log: {st.log}")
     return 0 if st.running else 1
@@ -173,6 +226,33 @@ def cmd_topics_create(args: argparse.Namespace, settings: Settings) -> int:
         spec = topics.by_name(name[len(settings.topic_prefix):])
         print(f"{state:8} {name:32} partitions={spec.partitions} " +
               " ".join(f"{k}={v}" for k, v in spec.config.items()))
+    return 0
+
+
+def cmd_topics_check(args: argparse.Namespace, settings: Settings) -> int:
+    from marketpipe import durability, topics
+
+    names = [settings.topic(spec.name) for spec in topics.TOPICS]
+    try:
+        brokers, facts = durability.cluster_facts(settings.kafka.client_config(), names)
+    except Exception as exc:  # a broker problem must read as one line
+        _say(f"marketpipe topics check: {' '.join(str(exc).split())[:200]} (is the broker up? `marketpipe kafka up`)")
+        return 1
+    findings = durability.topic_findings(facts, brokers, allow_single_broker=args.allow_single_broker)
+    findings += durability.producer_findings()
+    for finding in findings:
+        print(finding)
+    single = args.allow_single_broker and brokers == 1
+    if single:
+        _say("one broker: replication factor 1 and min.insync.replicas 1 accepted (--allow-single-broker); "
+             "a development setup, an acknowledged record lives on one disk only")
+    if findings:
+        _say(f"{len(findings)} finding(s): weaker than RF {durability.DURABLE_REPLICAS}, min.insync.replicas "
+             f"{durability.DURABLE_MIN_INSYNC}, no unclean election, idempotent acks=all producers "
+             f"({brokers} broker(s))")
+        return 1
+    _say(f"{len(names)} topics on {brokers} broker(s) and every producer config: "
+         + ("single-broker default accepted" if single else "durable"))
     return 0
 
 
@@ -219,11 +299,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     up.add_argument("--secure", action="store_true",
                     help="SASL_SSL listener, a local CA, SCRAM users per component and ACLs enforced "
                          "(marketpipe/kafka_security.py); prints where each component's settings are")
+    up.add_argument("--brokers", type=int, default=1, metavar="N",
+                    help="start a local cluster of N KRaft nodes (e.g. 3) instead of one broker: each node is "
+                         "broker and controller, in <home>/kafka/node-<i>, on ports MARKETPIPE_KAFKA_PORT+2(i-1) "
+                         "(client) and the next one (controller), with heap MARKETPIPE_KAFKA_NODE_HEAP "
+                         "(default -Xms128m -Xmx384m per node). With 3 or more: RF 3, min.insync.replicas=2, "
+                         "no unclean leader election. Prints the bootstrap list of all nodes")
     up.set_defaults(func=cmd_up)
-    down = ksub.add_parser("down", help="stop the broker started by `kafka up`")
+    down = ksub.add_parser("down", help="stop the broker (or every node of the cluster) started by `kafka up`")
     down.add_argument("--local", action="store_true", help="only the local launcher's broker")
     down.set_defaults(func=cmd_down)
-    status = ksub.add_parser("status", help="say whether the broker runs (exit 0) or not (exit 1)")
+    status = ksub.add_parser("status", help="say whether the broker runs (exit 0) or not (exit 1); for a local "
+                                            "cluster each node, the active controller and under-replicated "
+                                            "partitions")
     status.set_defaults(func=cmd_status)
 
     tp = sub.add_parser("topics", help="create or list the declared topics (marketpipe/topics.py)")
@@ -232,6 +320,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     create.add_argument("--replication-factor", type=int, default=-1,
                         help="replicas per partition (default: the broker's default.replication.factor)")
     create.set_defaults(func=cmd_topics_create)
+    check = tsub.add_parser(
+        "check", help="report every topic or producer setting too weak to survive losing a broker; exit 1 if any",
+        description="Lists, one line each, every declared topic with fewer than 3 replicas, "
+                    "min.insync.replicas below 2 or unclean leader election on, and every producer config "
+                    "marketpipe builds without enable.idempotence=true and acks=all. Exit 0 when there is "
+                    "none, 1 otherwise.")
+    check.add_argument("--allow-single-broker", action="store_true",
+                       help="on a one-broker cluster accept replication factor 1 and min.insync.replicas 1 "
+                            "(the local development default); changes nothing on a cluster")
+    check.set_defaults(func=cmd_topics_check)
     lst = tsub.add_parser("list", help="show the declared topics and whether they exist")
     lst.set_defaults(func=cmd_topics_list)
     acl = tsub.add_parser("acl", help="grant each component what marketpipe/access.py declares (needs the admin "
