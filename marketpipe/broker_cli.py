@@ -36,10 +36,14 @@ def local_broker(settings: Settings, secure: bool = False):
 
 
 def local_cluster(settings: Settings, brokers: int):
-    """The local launcher's cluster of ``brokers`` nodes, node 1 on MARKETPIPE_KAFKA_PORT."""
-    from marketpipe.kafka_cluster import LocalCluster, cluster_layout
+    """The local launcher's cluster of ``brokers`` nodes: on the ports this home's cluster was
+    started on, else node 1 on MARKETPIPE_KAFKA_PORT and the others after it."""
+    from marketpipe.kafka_cluster import LocalCluster, cluster_layout, saved_layout
 
-    return LocalCluster(settings.home, cluster_layout(brokers, settings.kafka_port), heap=settings.kafka_node_heap,
+    layout = saved_layout(settings.home)
+    if layout is None or len(layout.nodes) != brokers:
+        layout = cluster_layout(brokers, settings.kafka_port)
+    return LocalCluster(settings.home, layout, heap=settings.kafka_node_heap,
                         progress=_say, cache_dir=settings.local.cache_home / "marketpipe", pom=settings.local.kafka_pom)
 
 

@@ -69,6 +69,25 @@ def node_dir(home: Path, node_id: int) -> Path:
     return Path(home).absolute() / "kafka" / f"node-{node_id}"
 
 
+def layout_file(home: Path) -> Path:
+    return Path(home).absolute() / "kafka" / "layout.json"
+
+
+def saved_layout(home: Path) -> ClusterLayout | None:
+    """The layout ``up`` recorded in ``home``: ``down`` and ``status`` find the nodes on the ports
+    they were started on, whatever MARKETPIPE_KAFKA_PORT says now."""
+    try:
+        data = json.loads(layout_file(home).read_text())
+        return ClusterLayout(str(data["host"]), tuple(NodeSpec(int(i), int(p), int(c)) for i, p, c in data["nodes"]))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def save_layout(home: Path, layout: ClusterLayout) -> None:
+    layout_file(home).write_text(json.dumps(
+        {"host": layout.host, "nodes": [[n.node_id, n.port, n.controller_port] for n in layout.nodes]}) + "\n")
+
+
 def existing_brokers(home: Path) -> int | None:
     """How many brokers the local layout under ``home`` holds: N node directories, 1 for a single
     broker's ``kafka/data`` or ``kafka/server.properties``, None when nothing was made yet."""
@@ -208,6 +227,7 @@ class LocalCluster:
         first.check_java()
         first.ensure_jars()
         (self.home / "kafka").mkdir(parents=True, exist_ok=True)
+        save_layout(self.home, self.layout)
         for node_id, node in self.nodes.items():
             if states[node_id].pid is None:  # a live pid is a node still booting: wait for it below
                 node.start()

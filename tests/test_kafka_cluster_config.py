@@ -144,3 +144,14 @@ def test_under_replicated_partitions_from_metadata() -> None:
     assert lines[1].startswith("node 2: down") and "active controller: node 1" in lines
     assert lines[-1] == "under-replicated partitions: 1 (md.tick[0] in-sync [1, 3] of [1, 2, 3])"
     assert not status.running
+
+
+def test_status_finds_the_nodes_on_the_ports_they_were_started_on(tmp_path: Path) -> None:
+    from marketpipe.kafka_cluster import layout_on_ports, save_layout
+
+    for i in (1, 2, 3):
+        (tmp_path / "kafka" / f"node-{i}").mkdir(parents=True)
+    save_layout(tmp_path, layout_on_ports([(31001, 31002), (31003, 31004), (31005, 31006)]))
+    run = cli(tmp_path, "status")  # MARKETPIPE_KAFKA_PORT=19092 here: the saved ports win
+    assert "127.0.0.1:31001,127.0.0.1:31003,127.0.0.1:31005 (3 nodes)" in run.stdout
+    assert "port 31005 (controller 31006)" in run.stdout
