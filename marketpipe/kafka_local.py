@@ -239,12 +239,18 @@ class LocalKafka:
         if current.pid is not None:  # started a moment ago and still booting
             self._wait_ready(current.pid, timeout)
             return self.bootstrap
+        self._check_port()  # before Java and Maven, as ever: the cheapest refusal first
         self.check_java()
         self.ensure_jars()
         pid = self.start()
         self._wait_ready(pid, timeout)
         self.progress(f"Kafka ready at {self.bootstrap} (pid {pid})")
         return self.bootstrap
+
+    def _check_port(self) -> None:
+        if port_open(self.host, self.port):
+            raise LauncherError(f"port {self.port} is already used by another process; "
+                                "set MARKETPIPE_KAFKA_PORT to a free port or KAFKA_BOOTSTRAP_SERVERS to that broker")
 
     def check_java(self) -> None:
         major = java_major()
@@ -257,9 +263,7 @@ class LocalKafka:
 
         A cluster node cannot answer before a majority of the voters runs, so the cluster starts
         every node first and waits afterwards (:meth:`wait_ready`)."""
-        if port_open(self.host, self.port):
-            raise LauncherError(f"port {self.port} is already used by another process; "
-                                "set MARKETPIPE_KAFKA_PORT to a free port or KAFKA_BOOTSTRAP_SERVERS to that broker")
+        self._check_port()
         self.dir.mkdir(parents=True, exist_ok=True)
         formatted = (self.data_dir / "meta.properties").exists()
         if self.security is not None:

@@ -182,7 +182,12 @@ class Cluster:
 
         pid = self.pid(node)
         LocalKafka._signal(pid, signal.SIGKILL)
-        wait_for(lambda: (LocalKafka._reap(pid), not _pid_alive(pid))[1], 10, 0.05, f"node {node} to die")
+
+        def gone() -> bool:
+            LocalKafka._reap(pid)  # our own child stays a zombie until reaped
+            return not _pid_alive(pid)
+
+        wait_for(gone, 10, 0.05, f"node {node} to die")
 
     def pause(self, node: int) -> None:
         """SIGSTOP: the node stays in the cluster's view until its session times out, like a long GC pause."""
