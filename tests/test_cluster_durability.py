@@ -90,15 +90,19 @@ def test_acknowledged_records_survive_the_leaders_sigkill(kafka_cluster: Cluster
     producer = Producer({"bootstrap.servers": kafka_cluster.bootstrap, "enable.idempotence": True, "acks": "all",
                          "linger.ms": 5})
     down_status = ""
+    in_flight = 0
     for i in range(RECORDS):
         producer.produce(topic, str(i).encode(), partition=partition, on_delivery=delivered)
         producer.poll(0)
         time.sleep(0.001)  # ~2 s of writing: the kill lands while records are in flight
         if i == RECORDS // 3:
+            in_flight = i + 1 - len(acked)  # produced but not yet acknowledged when the leader dies
             kafka_cluster.kill(victim)
             down_status = cli(status_env(env), "kafka", "status").stdout
     assert producer.flush(120) == 0
     assert not failed, failed[:5]
+    assert in_flight > 0
+    assert kafka_cluster.leader_of(topic, partition) not in (victim, -1)  # the writes failed over
     assert node_line(down_status, victim).startswith(f"node {victim}: down"), down_status
 
     kafka_cluster.restart(victim)
