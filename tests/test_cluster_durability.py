@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, ConfigResource, ConfigSource
 
 from marketpipe import durability, topics
 from marketpipe.testing import Cluster, wait_for
@@ -75,6 +76,13 @@ def test_acknowledged_records_survive_the_leaders_sigkill(kafka_cluster: Cluster
                                               [prefix + s.name for s in topics.TOPICS])
     assert brokers == 3
     assert {(f.replication_factor, f.min_insync_replicas, f.unclean_leader_election) for f in facts} == {(3, 2, False)}
+    # set on the topic by `topics create`, not only inherited from this cluster's broker defaults:
+    # the topic stays durable on a cluster whose defaults are weaker
+    admin = AdminClient({"bootstrap.servers": kafka_cluster.bootstrap})
+    resource = ConfigResource(ConfigResource.Type.TOPIC, prefix + topics.MD_TICK)
+    conf = next(iter(admin.describe_configs([resource]).values())).result(10)
+    for key in ("min.insync.replicas", "unclean.leader.election.enable"):
+        assert conf[key].source == ConfigSource.DYNAMIC_TOPIC_CONFIG.value, key
     check = cli(env, "topics", "check")
     assert check.returncode == 0, check.stdout + check.stderr
 
