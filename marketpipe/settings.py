@@ -283,6 +283,9 @@ class LocalSettings:
     home: Path = setting("MARKETPIPE_HOME", "./.marketpipe", "Local state: the embedded broker's data and log, "
                          "pid files, the processor's tables, the demo's logs.", path)
     kafka_heap: str = setting("MARKETPIPE_KAFKA_HEAP", "-Xms256m -Xmx768m", "JVM heap options of the local broker.")
+    # three nodes sit beside the pipeline on a small machine: each gets half the single broker's heap
+    kafka_node_heap: str = setting("MARKETPIPE_KAFKA_NODE_HEAP", "-Xms128m -Xmx384m", "JVM heap options of each node "
+                                   "of a local cluster (`marketpipe kafka up --brokers 3`).")
     kafka_pom: Path | None = setting("MARKETPIPE_KAFKA_POM", "", "Maven pom that pins the local broker's Kafka version "
                                      "(unset: the one marketpipe carries, deploy/kafka/pom.xml in a checkout).",
                                      optional_path, shown="(packaged)")
@@ -467,6 +470,10 @@ class Settings:
     @property
     def kafka_heap(self) -> str:
         return self.local.kafka_heap
+
+    @property
+    def kafka_node_heap(self) -> str:
+        return self.local.kafka_node_heap
 
     @property
     def metrics_port(self) -> int:

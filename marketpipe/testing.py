@@ -13,6 +13,11 @@ Fixtures:
   Confluent-compatible URL — ``MARKETPIPE_TEST_REGISTRY_URL`` if set; else Apicurio Registry from
   the local launcher (:mod:`marketpipe.registry_local`: Maven Central, Java 17, in-memory), started
   when the first test asks for it, whichever way the broker runs.
+* ``kafka_cluster`` (module): a local three-broker KRaft cluster from the launcher
+  (:mod:`marketpipe.kafka.cluster`) in a temporary home, for tests of broker failures:
+  ``kill(node)`` (SIGKILL), ``pause(node)`` / ``resume(node)`` (SIGSTOP / SIGCONT),
+  ``restart(node)``, ``leader_of(topic, partition)``, ``status()``. Skipped, saying why, only when
+  Java 17 or the Kafka jars cannot be had. Mark such tests ``integration``.
 * ``topic_prefix``: a unique prefix per test, so tests never see each other's records.
 * ``mp_env`` / ``mp_settings``: environment / :class:`~marketpipe.settings.Settings` for that
   prefix on the session broker; ``mp_settings`` also creates every declared topic.
@@ -152,6 +157,120 @@ def start_local_broker(home: Path) -> Broker:
     except LauncherError as exc:
         raise pytest.UsageError(f"marketpipe.testing: the local Kafka broker cannot start: {exc}") from None
     return Broker(bootstrap, "local", lambda: local.down())
+
+
+@dataclass
+class Cluster:
+    """A running local cluster and the failures a test inflicts on its nodes (ids 1..N)."""
+
+    bootstrap: str
+    launcher: Any  # marketpipe.kafka.cluster.LocalCluster
+
+    @property
+    def node_ids(self) -> list[int]:
+        return sorted(self.launcher.nodes)
+
+    def pid(self, node: int) -> int:
+        pid = self.launcher.node(node).pid()
+        if pid is None:
+            raise AssertionError(f"Kafka node {node} is not running")
+        return int(pid)
+
+    def kill(self, node: int) -> None:
+        """SIGKILL: the node dies without a controlled shutdown, like a lost machine."""
+        from marketpipe.kafka.local import LocalKafka, _pid_alive
+
+        pid = self.pid(node)
+        LocalKafka._signal(pid, signal.SIGKILL)
+
+        def gone() -> bool:
+            LocalKafka._reap(pid)  # our own child stays a zombie until reaped
+            return not _pid_alive(pid)
+
+        wait_for(gone, 10, 0.05, f"node {node} to die")
+
+    def pause(self, node: int) -> None:
+        """SIGSTOP: the node stays in the cluster's view until its session times out, like a long GC pause."""
+        os.kill(self.pid(node), signal.SIGSTOP)
+
+    def resume(self, node: int) -> None:
+        os.kill(self.pid(node), signal.SIGCONT)
+
+    def restart(self, node: int, timeout: float = 90.0) -> None:
+        """Stop the node if it runs (SIGTERM), start it again on the same data, wait until it answers."""
+        local = self.launcher.node(node)
+        local.down()
+        local.start()
+        local.wait_ready(timeout)
+
+    def leader_of(self, topic: str, partition: int, timeout: float = 10.0) -> int:
+        """The node leading ``topic``'s ``partition`` now (-1 while it has none)."""
+        from confluent_kafka.admin import AdminClient
+
+        md = AdminClient({"bootstrap.servers": self.live_bootstrap(), "log_level": "0"}).list_topics(topic, timeout=timeout)
+        return int(md.topics[topic].partitions[partition].leader)
+
+    def live_bootstrap(self) -> str:
+        """The client addresses of the nodes running now (a dead bootstrap entry only slows clients)."""
+        host = self.launcher.layout.host
+        return ",".join(f"{host}:{n.port}" for i, n in sorted(self.launcher.nodes.items()) if n.pid() is not None)
+
+    def status(self) -> Any:
+        """:class:`marketpipe.kafka.cluster.ClusterStatus`: nodes, controller, under-replicated partitions."""
+        return self.launcher.status()
+
+    def stop(self) -> None:
+        for node in self.node_ids:  # a paused node ignores SIGTERM until it is continued
+            pid = self.launcher.node(node).pid()
+            if pid is not None:
+                os.kill(pid, signal.SIGCONT)
+        self.launcher.down()
+
+
+def free_ports(n: int) -> list[int]:
+    """``n`` distinct free ports."""
+    ports: list[int] = []
+    while len(ports) < n:
+        if (port := free_port()) not in ports:
+            ports.append(port)
+    return ports
+
+
+def start_local_cluster(home: Path, brokers: int = 3, env: Mapping[str, str] | None = None) -> Cluster:
+    """A local cluster of ``brokers`` nodes on free ports under ``home``; pytest.skip when Java 17
+    or the jars cannot be had (the only reasons it may be skipped), any other failure raises."""
+    from marketpipe import settings
+    from marketpipe.kafka.cluster import LocalCluster, layout_on_ports
+    from marketpipe.kafka.local import LauncherError
+
+    local = settings.load(env if env is not None else os.environ).local
+    ports = free_ports(2 * brokers)
+    launcher = LocalCluster(home, layout_on_ports(list(zip(ports[::2], ports[1::2]))), heap=local.kafka_node_heap,
+                            progress=lambda msg: print(msg, file=sys.stderr),
+                            cache_dir=local.cache_home / "marketpipe", pom=local.kafka_pom)
+    first = next(iter(launcher.nodes.values()))
+    try:
+        first.check_java()
+        first.ensure_jars()
+    except LauncherError as exc:
+        pytest.skip(f"no local Kafka cluster: {exc}")
+    try:
+        bootstrap = launcher.up()
+    except BaseException:
+        launcher.down()
+        raise
+    return Cluster(bootstrap, launcher)
+
+
+@pytest.fixture(scope="module")
+def kafka_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    """A three-broker KRaft cluster for the module's tests; stopped afterwards."""
+    cluster = start_local_cluster(tmp_path_factory.mktemp("kafka-cluster"))
+    print(f"marketpipe.testing: Kafka cluster (3 local nodes) at {cluster.bootstrap}", file=sys.stderr)
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
 
 
 def start_broker(env: Mapping[str, str], home: Path, docker: Callable[[], bool] = docker_answers) -> Broker:

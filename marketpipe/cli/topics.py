@@ -1,4 +1,4 @@
-"""``marketpipe topics create|list|acl``."""
+"""``marketpipe topics create|check|list|acl``."""
 
 from __future__ import annotations
 
@@ -19,6 +19,34 @@ def cmd_create(args: argparse.Namespace, settings: Settings) -> int:
         return 1
     for line in topics.describe_created(result, settings.topic_prefix):
         print(line)
+    return 0
+
+
+def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
+    from marketpipe.kafka import durability, topics
+    from marketpipe.kafka.broker import say
+
+    names = [settings.topic(spec.name) for spec in topics.TOPICS]
+    try:
+        brokers, facts = durability.cluster_facts(settings.kafka.client_config(), names)
+    except Exception as exc:  # a broker problem must read as one line
+        say(f"marketpipe topics check: {' '.join(str(exc).split())[:200]} (is the broker up? `marketpipe kafka up`)")
+        return 1
+    findings = durability.topic_findings(facts, brokers, allow_single_broker=args.allow_single_broker)
+    findings += durability.producer_findings()
+    for finding in findings:
+        print(finding)
+    single = args.allow_single_broker and brokers == 1
+    if single:
+        say("one broker: replication factor 1 and min.insync.replicas 1 accepted (--allow-single-broker); "
+            "a development setup, an acknowledged record lives on one disk only")
+    if findings:
+        say(f"{len(findings)} finding(s): weaker than RF {durability.DURABLE_REPLICAS}, min.insync.replicas "
+            f"{durability.DURABLE_MIN_INSYNC}, no unclean election, idempotent acks=all producers "
+            f"({brokers} broker(s))")
+        return 1
+    say(f"{len(names)} topics on {brokers} broker(s) and every producer config: "
+        + ("single-broker default accepted" if single else "durable"))
     return 0
 
 
@@ -64,6 +92,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     create.add_argument("--replication-factor", type=int, default=-1,
                         help="replicas per partition (default: the broker's default.replication.factor)")
     create.set_defaults(func=cmd_create)
+    check = tsub.add_parser(
+        "check", help="report every topic or producer setting too weak to survive losing a broker; exit 1 if any",
+        description="Lists, one line each, every declared topic with fewer than 3 replicas, "
+                    "min.insync.replicas below 2 or unclean leader election on, and every producer config "
+                    "marketpipe builds without enable.idempotence=true and acks=all. Exit 0 when there is "
+                    "none, 1 otherwise.")
+    check.add_argument("--allow-single-broker", action="store_true",
+                       help="on a one-broker cluster accept replication factor 1 and min.insync.replicas 1 "
+                            "(the local development default); changes nothing on a cluster")
+    check.set_defaults(func=cmd_check)
     lst = tsub.add_parser("list", help="show the declared topics and whether they exist")
     lst.set_defaults(func=cmd_list)
     acl = tsub.add_parser("acl", help="grant each component the topic and group access it needs (needs the admin "

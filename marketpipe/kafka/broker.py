@@ -37,6 +37,25 @@ def local_broker(settings: Settings, secure: bool = False):
                       pom=settings.local.kafka_pom, security=security if secure or security.exists() else None)
 
 
+def local_cluster(settings: Settings, brokers: int):
+    """The local launcher's cluster of ``brokers`` nodes: on the ports this home's cluster was
+    started on, else node 1 on MARKETPIPE_KAFKA_PORT and the others after it."""
+    from marketpipe.kafka.cluster import LocalCluster, cluster_layout, saved_layout
+
+    layout = saved_layout(settings.home)
+    if layout is None or len(layout.nodes) != brokers:
+        layout = cluster_layout(brokers, settings.kafka_port)
+    return LocalCluster(settings.home, layout, heap=settings.kafka_node_heap,
+                        progress=say, cache_dir=settings.local.cache_home / "marketpipe", pom=settings.local.kafka_pom)
+
+
+def local_brokers(settings: Settings) -> int:
+    """How many brokers the local launcher runs in this home (1 when it made none yet)."""
+    from marketpipe.kafka.cluster import existing_brokers
+
+    return existing_brokers(settings.home) or 1
+
+
 def compose_command() -> list[str] | None:
     """How to run Compose here: the v2 plugin (``docker compose``), else v1 (``docker-compose``)."""
     try:
@@ -84,8 +103,31 @@ def metadata(settings: Settings, timeout: float):
     return clients.admin(settings.kafka.client_config()).list_topics(timeout=timeout)
 
 
+def up_cluster(settings: Settings, *, brokers: int, secure: bool = False, timeout: float = 120.0) -> int:
+    """Start (or find) a local cluster of ``brokers`` nodes; prints its bootstrap list."""
+    from marketpipe.kafka.local import LauncherError
+
+    if settings.kafka.external:
+        say("KAFKA_BOOTSTRAP_SERVERS is set: that cluster is someone else's; --brokers starts a local one "
+            "(unset KAFKA_BOOTSTRAP_SERVERS)")
+        return 1
+    if secure:
+        say("marketpipe kafka up: --secure runs a single broker only; drop --brokers or --secure")
+        return 1
+    if brokers < 1:
+        say("marketpipe kafka up: --brokers must be 1 or more")
+        return 1
+    try:
+        print(local_cluster(settings, brokers).up(timeout=timeout))
+    except LauncherError as exc:
+        say(f"marketpipe kafka up: {exc}")
+        return 1
+    return 0
+
+
 def up(settings: Settings, *, local: bool = False, secure: bool = False, timeout: float = 120.0) -> int:
     """Start (or find) the broker the settings name; prints its bootstrap address. 0 when it answers."""
+    from marketpipe.kafka.cluster import layout_mismatch
     from marketpipe.kafka.local import LauncherError
 
     if settings.kafka.external:
@@ -115,6 +157,9 @@ def up(settings: Settings, *, local: bool = False, secure: bool = False, timeout
         return 1
     from marketpipe.kafka.security import SecurityError
 
+    if (why := layout_mismatch(settings.home, 1)) is not None:
+        say(f"marketpipe kafka up: {why}")
+        return 1
     try:
         broker = local_broker(settings, secure=secure)
         print(broker.up(timeout=timeout))
@@ -131,6 +176,9 @@ def down(settings: Settings, *, local: bool = False) -> int:
     ``local``); 0 also when none ran. A broker named by KAFKA_BOOTSTRAP_SERVERS is left alone."""
     if settings.kafka.external:
         say("KAFKA_BOOTSTRAP_SERVERS is set: that broker is not ours to stop")
+        return 0
+    if (brokers := local_brokers(settings)) > 1:
+        say("Kafka cluster stopped" if local_cluster(settings, brokers).down() else "no local Kafka node was running")
         return 0
     launcher = local_broker(settings)
     if launcher.down():
@@ -152,6 +200,13 @@ def status(settings: Settings) -> int:
         except Exception as exc:
             print(f"not reachable: {settings.kafka.bootstrap_servers}: {exc}")
             return 1
+    if (brokers := local_brokers(settings)) > 1:
+        cluster = local_cluster(settings, brokers).status()
+        print(f"{'running' if cluster.running else 'degraded' if any(n.running for n in cluster.nodes) else 'stopped'}"
+              f": {cluster.bootstrap} ({brokers} nodes)")
+        for line in cluster.lines():
+            print(f"  {line}")
+        return 0 if cluster.running else 1
     st = local_broker(settings).status()
     print(f"{'running' if st.running else 'stopped'}: {st.bootstrap} — {st.detail}; log: {st.log}")
     return 0 if st.running else 1

@@ -7,6 +7,9 @@ Data, config, log and pid live under ``<home>/kafka`` so a stopped broker restar
 with its topics intact.
 
 ``up`` is idempotent: a broker this home already runs is reused, never doubled.
+
+One :class:`LocalKafka` is also one node of a local cluster (``marketpipe/kafka/cluster.py``):
+then it lives in its own directory, has its own node id and names every voter of the quorum.
 """
 
 from __future__ import annotations
@@ -96,6 +99,55 @@ def _pid_alive(pid: int) -> bool:
         return True
 
 
+def durability_properties(brokers: int) -> dict[str, str]:
+    """Broker defaults that make acks=all mean "on two nodes" once there are three or more nodes:
+    internal topics and new topics at RF 3, a write needs two in-sync replicas, and an out-of-sync
+    replica never becomes leader (that would silently drop acknowledged records). One node keeps
+    today's RF 1 defaults: a single broker cannot hold more replicas."""
+    if brokers < 3:
+        return {}
+    return {
+        "offsets.topic.replication.factor": "3",
+        "transaction.state.log.replication.factor": "3",
+        "transaction.state.log.min.isr": "2",
+        "share.coordinator.state.topic.replication.factor": "3",
+        "share.coordinator.state.topic.min.isr": "2",
+        "default.replication.factor": "3",
+        "min.insync.replicas": "2",
+        "unclean.leader.election.enable": "false",
+    }
+
+
+def server_properties(host: str, port: int, controller_port: int, data_dir: Path, *, node_id: int = 1,
+                      voters: str | None = None, brokers: int = 1) -> dict[str, str]:
+    """The node's ``server.properties``; ``voters`` (``id@host:port,...``) defaults to this node alone."""
+    lines = {
+        "process.roles": "broker,controller",
+        "node.id": str(node_id),
+        "controller.quorum.voters": voters or f"{node_id}@{host}:{controller_port}",
+        "listeners": f"PLAINTEXT://{host}:{port},CONTROLLER://{host}:{controller_port}",
+        "advertised.listeners": f"PLAINTEXT://{host}:{port}",
+        "controller.listener.names": "CONTROLLER",
+        "inter.broker.listener.name": "PLAINTEXT",
+        "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+        "log.dirs": str(data_dir),
+        # one node: internal topics cannot have more replicas than brokers
+        "offsets.topic.replication.factor": "1",
+        "transaction.state.log.replication.factor": "1",
+        "transaction.state.log.min.isr": "1",
+        "share.coordinator.state.topic.replication.factor": "1",
+        "share.coordinator.state.topic.min.isr": "1",
+        "default.replication.factor": "1",
+        "num.partitions": "1",
+        # tests and the demo create groups often; do not wait 3 s for joiners
+        "group.initial.rebalance.delay.ms": "0",
+        "auto.create.topics.enable": "true",
+        "log.retention.check.interval.ms": "60000",
+    }
+    lines.update(durability_properties(brokers))
+    return lines
+
+
 @dataclass
 class Status:
     running: bool
@@ -119,9 +171,19 @@ class LocalKafka:
         cache_dir: Path | None = None,
         pom: Path | None = None,
         security: BrokerSecurity | None = None,
+        node_id: int = 1,
+        voters: str | None = None,
+        brokers: int = 1,
+        node_dir: Path | None = None,
+        cluster_id_file: Path | None = None,
     ) -> None:
         self.home = Path(home).absolute()
-        self.dir = self.home / "kafka"
+        self.dir = Path(node_dir).absolute() if node_dir is not None else self.home / "kafka"
+        self.node_id = node_id
+        self.voters = voters
+        self.brokers = brokers
+        # every node of a cluster is formatted with the same cluster id, kept beside the node dirs
+        self.cluster_id_file = cluster_id_file or self.dir / "cluster.id"
         self.port = port
         self.controller_port = controller_port or free_port()
         self.heap = heap
@@ -178,14 +240,31 @@ class LocalKafka:
         if current.pid is not None:  # started a moment ago and still booting
             self._wait_ready(current.pid, timeout)
             return self.bootstrap
+        self._check_port()  # before Java and Maven, as ever: the cheapest refusal first
+        self.check_java()
+        self.ensure_jars()
+        pid = self.start()
+        self._wait_ready(pid, timeout)
+        self.progress(f"Kafka ready at {self.bootstrap} (pid {pid})")
+        return self.bootstrap
+
+    def _check_port(self) -> None:
         if port_open(self.host, self.port):
             raise LauncherError(f"port {self.port} is already used by another process; "
                                 "set MARKETPIPE_KAFKA_PORT to a free port or KAFKA_BOOTSTRAP_SERVERS to that broker")
+
+    def check_java(self) -> None:
         major = java_major()
         if major < MIN_JAVA:
             raise LauncherError(f"Java {major} found; Kafka {self.version} needs Java {MIN_JAVA}+ "
                                 "(apt-get install openjdk-17-jre-headless)")
-        self.ensure_jars()
+
+    def start(self) -> int:
+        """Launch the JVM (formatting storage first when new) without waiting; its pid.
+
+        A cluster node cannot answer before a majority of the voters runs, so the cluster starts
+        every node first and waits afterwards (:meth:`wait_ready`)."""
+        self._check_port()
         self.dir.mkdir(parents=True, exist_ok=True)
         formatted = (self.data_dir / "meta.properties").exists()
         if self.security is not None:
@@ -196,7 +275,8 @@ class LocalKafka:
         props = self._write_config()
         if not formatted:
             self._format(props)
-        self.progress(f"starting Kafka {self.version} (KRaft) at {self.bootstrap}; log: {self.log_file}")
+        what = f"node {self.node_id} of {self.brokers}" if self.brokers > 1 else "(KRaft)"
+        self.progress(f"starting Kafka {self.version} {what} at {self.bootstrap}; log: {self.log_file}")
         cmd = ["java", *self.heap.split(), "-XX:+UseG1GC", "-Djava.awt.headless=true",
                f"-Dlog4j2.configurationFile={self.dir / 'log4j2.properties'}",
                f"-Dkafka.logs.dir={self.dir}",
@@ -205,9 +285,13 @@ class LocalKafka:
             proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                     start_new_session=True, cwd=self.dir)
         self.pid_file.write_text(str(proc.pid))
-        self._wait_ready(proc.pid, timeout)
-        self.progress(f"Kafka ready at {self.bootstrap} (pid {proc.pid})")
-        return self.bootstrap
+        return proc.pid
+
+    def wait_ready(self, timeout: float = 90.0) -> None:
+        pid = self.pid()
+        if pid is None:
+            raise LauncherError(f"Kafka node {self.node_id} is not running; last log lines:\n{self.log_tail()}")
+        self._wait_ready(pid, timeout)
 
     def down(self, timeout: float = 30.0) -> bool:
         """Stop the broker (SIGTERM, then SIGKILL after ``timeout``). False if none ran."""
@@ -272,29 +356,8 @@ class LocalKafka:
 
     def _write_config(self) -> Path:
         props = self.dir / "server.properties"
-        lines = {
-            "process.roles": "broker,controller",
-            "node.id": "1",
-            "controller.quorum.voters": f"1@{self.host}:{self.controller_port}",
-            "listeners": f"PLAINTEXT://{self.host}:{self.port},CONTROLLER://{self.host}:{self.controller_port}",
-            "advertised.listeners": f"PLAINTEXT://{self.host}:{self.port}",
-            "controller.listener.names": "CONTROLLER",
-            "inter.broker.listener.name": "PLAINTEXT",
-            "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
-            "log.dirs": str(self.data_dir),
-            # one node: internal topics cannot have more replicas than brokers
-            "offsets.topic.replication.factor": "1",
-            "transaction.state.log.replication.factor": "1",
-            "transaction.state.log.min.isr": "1",
-            "share.coordinator.state.topic.replication.factor": "1",
-            "share.coordinator.state.topic.min.isr": "1",
-            "default.replication.factor": "1",
-            "num.partitions": "1",
-            # tests and the demo create groups often; do not wait 3 s for joiners
-            "group.initial.rebalance.delay.ms": "0",
-            "auto.create.topics.enable": "true",
-            "log.retention.check.interval.ms": "60000",
-        }
+        lines = server_properties(self.host, self.port, self.controller_port, self.data_dir, node_id=self.node_id,
+                                  voters=self.voters, brokers=self.brokers)
         if self.security is not None:
             lines.update(self.security.broker_properties(self.host, self.port, self.controller_port))
         props.touch(mode=0o600)
@@ -326,7 +389,7 @@ class LocalKafka:
             raise LauncherError("kafka storage format failed:\n" + (result.stdout + result.stderr)[-2000:])
 
     def _cluster_id(self) -> str:
-        path = self.dir / "cluster.id"
+        path = self.cluster_id_file
         if path.exists() and not path.read_text().startswith("-"):
             return path.read_text().strip()
         # A KRaft cluster id is 16 random bytes in URL-safe base64 without padding. One in 64 starts

@@ -22,8 +22,10 @@ Why these numbers:
   consumer's durable memory of "this command may have reached the broker". The
   control topic (kill switch) and positions are compacted: only the latest value
   per key matters.
-* ``min.insync.replicas`` is left to the cluster default so that the same list
-  works on a one-node development broker and on a three-node cluster.
+* Replication is decided by the cluster, not declared here, so the same list works on a one-node
+  development broker and on a cluster: with three or more brokers ``topics create`` makes every
+  topic RF 3 with ``min.insync.replicas=2`` and no unclean leader election
+  (:mod:`marketpipe.kafka.durability`); a single broker keeps its defaults (RF 1).
 """
 
 from __future__ import annotations
@@ -123,14 +125,22 @@ def create_topics(
 ) -> dict[str, str]:
     """Create the declared topics that do not exist yet; returns {topic: 'created'|'exists'}.
 
-    ``replication_factor=-1`` lets the broker apply its ``default.replication.factor``.
+    ``replication_factor=-1`` means: RF 3, ``min.insync.replicas=2`` and no unclean leader election
+    on a cluster of three or more brokers (counted from its metadata), else the broker's
+    ``default.replication.factor`` and defaults.
     """
     from confluent_kafka import KafkaException
     from confluent_kafka.admin import NewTopic
 
+    from marketpipe.kafka.durability import durable_topic_config, replication_for
 
     admin = clients.admin(client_config)
-    existing = set(admin.list_topics(timeout=timeout).topics)
+    md = admin.list_topics(timeout=timeout)
+    existing = set(md.topics)
+    brokers = len(md.brokers)
+    durable = durable_topic_config(brokers)
+    if replication_factor == -1 and durable:
+        replication_factor = replication_for(brokers)
     result: dict[str, str] = {}
     wanted = []
     for spec in specs:
@@ -139,7 +149,7 @@ def create_topics(
             result[name] = "exists"
         else:
             wanted.append(NewTopic(name, num_partitions=spec.partitions,
-                                   replication_factor=replication_factor, config=dict(spec.config)))
+                                   replication_factor=replication_factor, config={**durable, **spec.config}))
     if wanted:
         for name, future in admin.create_topics(wanted, request_timeout=timeout).items():
             try:
