@@ -1,18 +1,9 @@
-"""The whole pipeline on this machine, from one call (``marketpipe demo``): :func:`run`.
+"""The whole pipeline on this machine, from one call: :func:`run` (the ``marketpipe demo`` command;
+what it does, step by step, is its help text in marketpipe/cli/demo.py).
 
-1. the Kafka broker (KAFKA_BOOTSTRAP_SERVERS, Docker, or the local launcher) and the topics, and
-   a Schema Registry (SCHEMA_REGISTRY_URL, or Apicurio from the local launcher: every md.* and
-   order.* record then in the Confluent wire format; without Java for it, or with --no-registry,
-   Avro single-object encoding);
-2. per provider a simulator — unless that provider's token is set, then the real service;
-3. one producer per provider, the processor (Faust worker) and the trade consumer;
-4. a few signed demo orders (one breaks a lot rule on purpose);
-5. a live view refreshed in place until Ctrl-C or --seconds (a plain status line every few
-   seconds when stdout is not a terminal); then a summary, and every process it started is
-   stopped (children lead their own process groups: no orphans), the broker and registry too,
-   whatever happened to its output (a closed pipe, Ctrl-C in a pipeline, a hang-up).
-
-Logs of every process: $MARKETPIPE_HOME/demo/logs/<name>.log.
+:func:`plan` decides what to start, in order (a provider whose credential is set is used for real,
+the others through their simulators); :func:`run` starts it, sends the demo orders, shows the live
+view and stops everything it started, the broker and registry too, whatever happens to its output.
 """
 
 from __future__ import annotations

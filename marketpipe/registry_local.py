@@ -18,9 +18,7 @@ interface on port 9000) are bound to 127.0.0.1. 3.x needs Java 21, hence 2.x.
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import signal
 import subprocess
 import sys
 import tarfile
@@ -31,7 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from marketpipe.kafka.local import MIN_JAVA, LauncherError, _pid_alive, java_major, port_open
+from marketpipe.kafka.local import MIN_JAVA, LauncherError, java_major, port_open
+from marketpipe.runtime import processes
 from marketpipe.runtime.localhost import free_port
 from marketpipe.settings import Settings
 
@@ -82,11 +81,7 @@ class LocalRegistry:
 
     # -- lifecycle ----------------------------------------------------------------------
     def pid(self) -> int | None:
-        try:
-            pid = int(self.pid_file.read_text().strip())
-        except (OSError, ValueError):
-            return None
-        return pid if _pid_alive(pid) else None
+        return processes.running_pid(self.pid_file)
 
     def status(self) -> RegistryStatus:
         pid = self.pid()
@@ -133,24 +128,7 @@ class LocalRegistry:
 
     def down(self, timeout: float = 20.0) -> bool:
         """Stop the registry (SIGTERM, then SIGKILL after ``timeout``). False if none ran."""
-        pid = self.pid()
-        if pid is None:
-            self.pid_file.unlink(missing_ok=True)
-            return False
-        self.progress(f"stopping the Schema Registry (pid {pid})")
-        _signal_group(pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and _pid_alive(pid):
-            _reap(pid)
-            time.sleep(0.2)
-        if _pid_alive(pid):
-            _signal_group(pid, signal.SIGKILL)
-            while _pid_alive(pid):
-                _reap(pid)
-                time.sleep(0.1)
-        _reap(pid)
-        self.pid_file.unlink(missing_ok=True)
-        return True
+        return processes.stop(self.pid_file, "the Schema Registry", timeout, self.progress)
 
     # -- helpers ------------------------------------------------------------------------
     def ensure_app(self) -> None:
@@ -193,8 +171,8 @@ class LocalRegistry:
     def _wait_ready(self, pid: int, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if not _pid_alive(pid):
-                _reap(pid)
+            if not processes.pid_alive(pid):
+                processes.reap(pid)
                 self.pid_file.unlink(missing_ok=True)
                 raise LauncherError(f"the Schema Registry exited during start-up; last log lines:\n{self.log_tail()}")
             if self._answers():
@@ -204,10 +182,7 @@ class LocalRegistry:
                             f"{self.log_tail()}")
 
     def log_tail(self, lines: int = 20) -> str:
-        try:
-            return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return "(no log)"
+        return processes.log_tail(self.log_file, lines)
 
 
 def local_registry(settings: Settings, progress: Callable[[str], None] | None = None) -> LocalRegistry:
@@ -218,20 +193,3 @@ def local_registry(settings: Settings, progress: Callable[[str], None] | None = 
 
 def _say(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
-
-
-def _signal_group(pid: int, sig: int) -> None:
-    try:
-        os.killpg(pid, sig)  # the registry leads its own session (start_new_session)
-    except (ProcessLookupError, PermissionError):
-        try:
-            os.kill(pid, sig)
-        except ProcessLookupError:
-            pass
-
-
-def _reap(pid: int) -> None:
-    try:
-        os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass

@@ -178,14 +178,14 @@ class Cluster:
 
     def kill(self, node: int) -> None:
         """SIGKILL: the node dies without a controlled shutdown, like a lost machine."""
-        from marketpipe.kafka.local import LocalKafka, _pid_alive
+        from marketpipe.runtime import processes
 
         pid = self.pid(node)
-        LocalKafka._signal(pid, signal.SIGKILL)
+        processes.signal_group(pid, signal.SIGKILL)
 
         def gone() -> bool:
-            LocalKafka._reap(pid)  # our own child stays a zombie until reaped
-            return not _pid_alive(pid)
+            processes.reap(pid)  # our own child stays a zombie until reaped
+            return not processes.pid_alive(pid)
 
         wait_for(gone, 10, 0.05, f"node {node} to die")
 

@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from marketpipe.kafka.local import LauncherError, LocalKafka, _pid_alive
+from marketpipe.kafka.local import LauncherError, LocalKafka
+from marketpipe.runtime import processes
 
 
 @dataclass(frozen=True)
@@ -247,11 +248,11 @@ class LocalCluster:
             return False
         self.progress(f"stopping Kafka nodes {', '.join(map(str, running))}")
         for pid in running.values():
-            LocalKafka._signal(pid, signal.SIGTERM)
+            processes.signal_group(pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and any(_pid_alive(pid) for pid in running.values()):
+        while time.monotonic() < deadline and any(processes.pid_alive(pid) for pid in running.values()):
             for pid in running.values():
-                LocalKafka._reap(pid)
+                processes.reap(pid)
             time.sleep(0.2)
         for node_id in running:
             self.nodes[node_id].down(timeout=0)  # SIGKILLs a straggler, reaps, removes the pid file

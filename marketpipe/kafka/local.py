@@ -14,10 +14,8 @@ then it lives in its own directory, has its own node id and names every voter of
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import time
@@ -28,6 +26,7 @@ from typing import TYPE_CHECKING, Callable
 
 from marketpipe import settings
 from marketpipe.kafka import clients
+from marketpipe.runtime import processes
 from marketpipe.runtime.localhost import free_port
 from marketpipe.runtime.resources import resource
 
@@ -83,20 +82,6 @@ def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
             return True
     except OSError:
         return False
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie (our own child not yet reaped) is not a running broker
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        return state != "Z"
-    except (OSError, IndexError):
-        return True
 
 
 def durability_properties(brokers: int) -> dict[str, str]:
@@ -217,11 +202,7 @@ class LocalKafka:
 
     # -- lifecycle ----------------------------------------------------------------------
     def pid(self) -> int | None:
-        try:
-            pid = int(self.pid_file.read_text().strip())
-        except (OSError, ValueError):
-            return None
-        return pid if _pid_alive(pid) else None
+        return processes.running_pid(self.pid_file)
 
     def status(self) -> Status:
         pid = self.pid()
@@ -295,44 +276,9 @@ class LocalKafka:
 
     def down(self, timeout: float = 30.0) -> bool:
         """Stop the broker (SIGTERM, then SIGKILL after ``timeout``). False if none ran."""
-        pid = self.pid()
-        if pid is None:
-            self.pid_file.unlink(missing_ok=True)
-            return False
-        self.progress(f"stopping Kafka (pid {pid})")
-        self._signal(pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and _pid_alive(pid):
-            self._reap(pid)
-            time.sleep(0.2)
-        if _pid_alive(pid):
-            self.progress(f"Kafka did not stop in {timeout:.0f}s; killing it")
-            self._signal(pid, signal.SIGKILL)
-            while _pid_alive(pid):
-                self._reap(pid)
-                time.sleep(0.1)
-        self._reap(pid)
-        self.pid_file.unlink(missing_ok=True)
-        return True
+        return processes.stop(self.pid_file, "Kafka", timeout, self.progress)
 
     # -- helpers ------------------------------------------------------------------------
-    @staticmethod
-    def _signal(pid: int, sig: int) -> None:
-        try:
-            os.killpg(pid, sig)  # the broker leads its own session (start_new_session)
-        except (ProcessLookupError, PermissionError):
-            try:
-                os.kill(pid, sig)
-            except ProcessLookupError:
-                pass
-
-    @staticmethod
-    def _reap(pid: int) -> None:
-        try:
-            os.waitpid(pid, os.WNOHANG)
-        except ChildProcessError:
-            pass
-
     def ensure_jars(self) -> None:
         marker = self.libs / ".complete"
         if marker.exists():
@@ -405,8 +351,8 @@ class LocalKafka:
     def _wait_ready(self, pid: int, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if not _pid_alive(pid):
-                self._reap(pid)
+            if not processes.pid_alive(pid):
+                processes.reap(pid)
                 self.pid_file.unlink(missing_ok=True)
                 raise LauncherError(f"Kafka exited during start-up; last log lines:\n{self.log_tail()}")
             if port_open(self.host, self.port) and self._metadata_ok():
@@ -424,7 +370,4 @@ class LocalKafka:
         return bool(md.brokers)
 
     def log_tail(self, lines: int = 20) -> str:
-        try:
-            return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return "(no log)"
+        return processes.log_tail(self.log_file, lines)
