@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from marketpipe.processors.bars.book import BarBook, offline_bars
-from tests.pipeline import final_bars
+from tests.support.pipeline import final_bars
 
 MIN = 60_000
 SHANGHAI = timezone(timedelta(hours=8))

@@ -15,7 +15,7 @@ from marketpipe.providers.jvquant.trade_api import JvQuantBroker, parse_order
 from marketpipe.trader.ledger import Entry
 from marketpipe.trader.reconcile import resolve
 from marketpipe.trader.trade_api import BrokerRejected, OutcomeUnknown
-from tests.conformance.jvquant_trade.stub import StubConfig, TradeStub
+from tests.support.trade_stub import StubConfig, TradeStub
 
 
 def broker(stub: TradeStub, timeout: float = 2.0) -> JvQuantBroker:
@@ -122,7 +122,7 @@ def test_quote_producer_shares_the_allocation_paths_and_scheme_rule() -> None:
 
 def test_a_redirected_buy_is_not_followed() -> None:
     """urllib follows redirects by default: a 302 on /buy would send the same order again."""
-    from tests.conformance.jvquant_trade.stub import Redirect
+    from tests.support.trade_stub import Redirect
 
     with TradeStub() as stub:
         stub.answers["/buy"] = lambda q: Redirect(f"{stub.url}/buy?{urllib.parse.urlencode(q)}")

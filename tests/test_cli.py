@@ -1,6 +1,8 @@
 import subprocess
 import sys
 
+from tests.support.paths import FRAMES
+
 
 def test_help_lists_the_commands() -> None:
     run = subprocess.run([sys.executable, "-m", "marketpipe", "--help"], capture_output=True, text=True, timeout=60)
@@ -43,9 +45,8 @@ def test_topics_list_against_a_dead_broker_is_one_line(tmp_path) -> None:
 
 def test_a_bad_value_of_a_setting_the_command_does_not_use_is_ignored(tmp_path) -> None:
     """Issue 12: `MARKETPIPE_TRADER_POLL_SECONDS=abc marketpipe decode ...` decodes."""
-    from pathlib import Path
 
-    frame = Path(__file__).parent / "frames" / "infoway_trade.json"
+    frame = FRAMES / "infoway_trade.json"
     run = subprocess.run([sys.executable, "-m", "marketpipe", "decode", "infoway", str(frame)], capture_output=True,
                          text=True, timeout=60, env=_env(tmp_path, MARKETPIPE_TRADER_POLL_SECONDS="abc"))
     assert run.returncode == 0, run.stderr

@@ -14,12 +14,12 @@ import socket
 import subprocess
 import time
 import uuid
-from pathlib import Path
 from typing import Callable, Iterator
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.support.paths import ROOT
+
 IMAGES = ("marketpipe/marketpipe:local", "marketpipe/kafka:local")
 ACCOUNT = "000000000001"  # the compose file's default JVQUANT_TRADE_ACCOUNT (the demo's)
 

@@ -1,5 +1,5 @@
 """The Jin10 producer, protocol module and simulator against the provider document's request
-sequence and packets (tests/conformance/jin10, copied verbatim from the provider's socket.io script)."""
+sequence and packets (tests/data/conformance/jin10, copied verbatim from the provider's socket.io script)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,8 +18,9 @@ from marketpipe.producers.session import Session
 from marketpipe.providers.jin10 import protocol as proto
 from marketpipe.providers.jin10.feed import Jin10Feed
 from marketpipe.simulators.runner import run
+from tests.support.paths import CONFORMANCE
 
-CORPUS = Path(__file__).parent / "conformance" / "jin10"
+CORPUS = CONFORMANCE / "jin10"
 SEQ = json.loads((CORPUS / "request_sequence.json").read_text(encoding="utf-8"))
 DOC_BODY = (CORPUS / "subscribe_post_body.txt").read_text(encoding="utf-8")
 DOC_CODES = json.loads(DOC_BODY.partition(":")[2][2:])[1]["list"]

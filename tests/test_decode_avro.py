@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from marketpipe.processors.decode import RawFrame, decode
 from marketpipe.rawframe import RawMeta
 from marketpipe.schemas.codec import Codec, schema
+from tests.support.paths import FRAMES
 
-FRAMES = Path(__file__).parent / "frames"
 RECV_NS = 1786775236000000000
 SAMPLES = [
     ("infoway", "infoway_trade.json"), ("infoway", "infoway_depth.json"), ("infoway", "infoway_kline.json"),

@@ -5,12 +5,11 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 from marketpipe.processors.decode import ParseError, RawFrame, decode
 from marketpipe.rawframe import RawMeta
+from tests.support.paths import FRAMES
 
-FRAMES = Path(__file__).parent / "frames"
 RECV_NS = 1786775227483000000
 
 

@@ -1,6 +1,6 @@
 """The decoders on the conformance corpus: frames shaped exactly as the provider documents print them.
 
-Every case of ``tests/conformance/<provider>/`` (see its README) is decoded as it travels on
+Every case of ``tests/data/conformance/<provider>/`` (see its README) is decoded as it travels on
 the wire and must give exactly the expected records, dead letters, control counts and skips.
 ``marketpipe decode`` is run on corpus files as printed.
 """
@@ -22,8 +22,9 @@ from marketpipe.processors.deadletter import dead_letters
 from marketpipe.processors.decode import DecoderState, ParseError, RawFrame, decode
 from marketpipe.processors.decode import metrics as decode_metrics
 from marketpipe.rawframe import RawMeta
+from tests.support.paths import CONFORMANCE
 
-CORPUS = Path(__file__).parent / "conformance"
+CORPUS = CONFORMANCE
 
 
 @dataclass

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from marketpipe.processors.decode import ParseError, RawFrame, decode
 from marketpipe.rawframe import RawMeta
+from tests.support.paths import FRAMES
 
-FRAMES = Path(__file__).parent / "frames"
 RECV_NS = 1786775228000000000
 
 

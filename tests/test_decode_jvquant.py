@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import zlib
 from datetime import datetime, timedelta
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from marketpipe.processors.decode import ParseError, RawFrame, decode
 from marketpipe.rawframe import RawMeta
+from tests.support.paths import FRAMES
 
 CST = ZoneInfo("Asia/Shanghai")
-FRAMES = Path(__file__).parent / "frames"
 RECV = datetime(2024, 6, 3, 14, 0, 0, tzinfo=CST)  # a Monday afternoon in Shanghai
 LV1 = ("lv1_600519=10:15:03,贵州茅台,1572.12,1.25,5123456789.00,3258900,300,1572.10,100,1572.05,200,"
        "1572.00,500,1571.99,100,1571.90,200,1572.12,100,1572.20,300,1572.50,100,1572.58,400,1572.60")

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from marketpipe.processors.decode import PROVIDERS, RawFrame, decode
 from marketpipe.rawframe import RawMeta
-from tests.fuzzing import decoded, deflate
-
-FRAMES = Path(__file__).parent / "frames"
+from tests.support.fuzzing import decoded, deflate
+from tests.support.paths import FRAMES
 
 
 def polling(packet: bytes) -> bytes:

@@ -17,8 +17,8 @@ import yaml
 
 from marketpipe import settings
 from marketpipe.cli.main import build_parser
+from tests.support.paths import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 APP_IMAGE = "marketpipe/marketpipe:local"
 KAFKA_IMAGE = "marketpipe/kafka:local"
 # Sub-commands of pipeline parts whose code may land after this file; each must be registered
@@ -324,7 +324,7 @@ def test_grafana_dashboard_queries_only_metrics_the_code_exports() -> None:
     import marketpipe.producers.metrics  # noqa: F401
     import marketpipe.trader.metrics  # noqa: F401
 
-    grafana = Path(__file__).resolve().parents[1] / "deploy" / "grafana"
+    grafana = ROOT / "deploy" / "grafana"
     board = json.loads((grafana / "marketpipe.json").read_text())
     suffixes = {"counter": ("_total",), "histogram": ("_bucket", "_sum", "_count"), "gauge": ("",)}
     exported = {m.name + suffix for m in REGISTRY.collect() for suffix in suffixes.get(m.type, ("",))}

@@ -11,6 +11,7 @@ import asyncio
 import mode
 
 from marketpipe.processors.faust_consumer import fast_flow
+from tests.support.paths import ROOT
 
 
 def consumer() -> mode.Service:
@@ -127,9 +128,8 @@ def test_every_internal_the_consumer_subclasses_use_exists_on_the_installed_vers
 def test_the_pin_names_the_versions_the_check_ran_on() -> None:
     import re
     from importlib.metadata import version
-    from pathlib import Path
 
-    pins = Path(__file__).resolve().parents[1].joinpath("pyproject.toml").read_text()
+    pins = ROOT.joinpath("pyproject.toml").read_text()
     for dist in ("faust-streaming", "aiokafka"):
         low, high = re.search(rf'"{dist}>=([\d.]+),<([\d.]+)"', pins).groups()  # type: ignore[union-attr]
         installed = tuple(int(x) for x in version(dist).split(".")[:3])

@@ -18,7 +18,7 @@ from marketpipe import settings as settings_mod
 from marketpipe.processors.decode import RawFrame, decode
 from marketpipe.rawframe import H_BACKFILL, extra_header, header_dict, parse_meta
 from marketpipe.simulators.runner import run as run_sim
-from tests.pipeline import final_bars, read_topic, start_producer, start_worker, stop_worker, wait_for
+from tests.support.pipeline import final_bars, read_topic, start_producer, start_worker, stop_worker, wait_for
 from tests.test_producers import raw_frames
 
 pytestmark = pytest.mark.integration

@@ -19,7 +19,7 @@ import pytest
 
 from marketpipe.processors.bars.book import offline_bars
 from marketpipe.simulators.runner import run as run_sim
-from tests.pipeline import (
+from tests.support.pipeline import (
     quiesce,
     read_topic,
     sent_trade_ids,

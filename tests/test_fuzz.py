@@ -1,7 +1,7 @@
 """Fuzzing the codec and the order-command checks: on arbitrary input they fail only with their
 documented error types (Codec.decode: CodecError; signing.verify: False; commands.place: ValueError).
 
-Inputs are deterministic (see tests/fuzzing.py): arbitrary bytes, payloads that carry a real
+Inputs are deterministic (see tests/support/fuzzing.py): arbitrary bytes, payloads that carry a real
 schema header in front of arbitrary or mutated bodies, and arbitrary JSON commands.
 """
 
@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from marketpipe.schemas.codec import CONFLUENT_MAGIC, SINGLE_OBJECT_MAGIC, Codec, CodecError, kept_writers, schemas
 from marketpipe.trader import signing
-from tests.fuzzing import FUZZ
+from tests.support.fuzzing import FUZZ
 from tests.test_codec import records
 
 CODEC = Codec()

@@ -2,23 +2,22 @@
 schemas or raises ParseError (a one-line reason). Anything else would be a decoder bug that the
 processor has to dead-letter as a crash.
 
-Inputs are deterministic (see tests/fuzzing.py): arbitrary bytes, arbitrary JSON, and the
+Inputs are deterministic (see tests/support/fuzzing.py): arbitrary bytes, arbitrary JSON, and the
 documents' own frame shapes with their values replaced by arbitrary JSON or tokens.
 """
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 from hypothesis import given
 from hypothesis import strategies as st
 
 from marketpipe.processors.decode import PROVIDERS
 from marketpipe.processors.decode.common import Emitter  # noqa: F401 - the decoders' shared helpers are exercised through them
-from tests.fuzzing import FUZZ, JSON, decoded, deflate, dumps, reshaped
+from tests.support.fuzzing import FUZZ, JSON, decoded, deflate, dumps, reshaped
+from tests.support.paths import FRAMES
 
-FRAMES = Path(__file__).parent / "frames"
 RECV_NS = 1786775236000000000
 
 

@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from marketpipe.trader import commands, signing
-from tests.fuzzing import FUZZ, JSON
+from tests.support.fuzzing import FUZZ, JSON
 from tests.test_fuzz import COMMAND, KEY
 
 

@@ -23,7 +23,7 @@ from marketpipe.kafka.cluster import (
     under_replicated,
 )
 from marketpipe.kafka.local import server_properties
-from tests.conftest import ROOT
+from tests.support.paths import ROOT
 
 POM = ROOT / "deploy" / "kafka" / "pom.xml"
 

@@ -10,7 +10,7 @@ from confluent_kafka import Producer
 
 from marketpipe import settings as settings_mod
 from marketpipe.kafka import topics
-from tests.pipeline import read_topic, start_worker, stop_worker
+from tests.support.pipeline import read_topic, start_worker, stop_worker
 from tests.test_processor_app import Feeder
 
 

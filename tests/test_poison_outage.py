@@ -11,7 +11,7 @@ import pytest
 from marketpipe import settings as settings_mod
 from marketpipe.kafka import topics
 from marketpipe.runtime.localhost import free_port
-from tests.pipeline import start_worker, stop_worker
+from tests.support.pipeline import start_worker, stop_worker
 
 pytestmark = pytest.mark.integration
 

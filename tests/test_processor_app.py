@@ -21,7 +21,7 @@ from marketpipe.processors.bars.book import offline_bars
 from marketpipe.rawframe import RawMeta
 from marketpipe.runtime.localhost import free_port
 from marketpipe.simulators.market import shanghai_hms
-from tests.pipeline import final_bars, read_topic, source_key, start_worker, stop_worker, wait_for, wait_for_bars
+from tests.support.pipeline import final_bars, read_topic, source_key, start_worker, stop_worker, wait_for, wait_for_bars
 
 pytestmark = pytest.mark.integration
 

@@ -20,6 +20,7 @@ from marketpipe.processors.output import Output
 from marketpipe.rawframe import RawMeta
 from marketpipe.schemas.codec import Codec
 from marketpipe.settings import load
+from tests.support.paths import ROOT
 
 SEC = 1000
 MIN = 60 * SEC
@@ -219,7 +220,7 @@ def test_importing_the_app_module_has_no_side_effects(tmp_path) -> None:
 
     code = "import marketpipe.processors.app, os; print(sorted(os.listdir('.')))"
     run = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=60,
-                         env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(__import__("pathlib").Path(__file__).parents[1]),
+                         env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT),
                               "MARKETPIPE_TRADER_POLL_SECONDS": "abc"})
     assert run.returncode == 0, run.stderr
     assert run.stdout.strip() == "[]"  # no .marketpipe folder, no settings read

@@ -5,7 +5,6 @@ table says, no burst loop on 501, and the ``kline_types`` header."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,9 +14,10 @@ from marketpipe.producers.session import AuthFailed, Backoff, RateLimited, Retry
 from marketpipe.providers.infoway import protocol as proto
 from marketpipe.providers.infoway.feed import InfowayFeed
 from marketpipe.rawframe import RawMeta, parse_meta
+from tests.support import paths
 
-CONFORMANCE = Path(__file__).parent / "conformance" / "infoway"
-SEEDS = Path(__file__).resolve().parents[3] / "shared" / "reference" / "seeds"  # beside the worktrees, if present
+CONFORMANCE = paths.CONFORMANCE / "infoway"
+SEEDS = paths.ROOT.parents[1] / "shared" / "reference" / "seeds"  # beside the worktrees, if present
 SEED = next(SEEDS.glob("002_*"), None) if SEEDS.is_dir() else None
 CASES = json.loads((CONFORMANCE / "error_codes.json").read_text(encoding="utf-8"))["cases"]
 EXCEPTION = {"stop": Stopped, "back off": RateLimited, "reconnect": Retry}
@@ -118,7 +118,7 @@ def test_every_documented_error_frame_gets_its_action(case: dict) -> None:
 def test_401_frame_is_an_authentication_stop_and_pushes_acks_greeting_are_not_errors() -> None:
     with pytest.raises(AuthFailed, match="INFOWAY_API_KEY"):
         feed(Clock()).classify('{"traceId":"t","code":401,"msg":"認證錯誤"}'.encode(), "text")
-    frames = Path(__file__).parent / "frames"
+    frames = paths.FRAMES
     f = feed(Clock())
     assert f.classify((frames / "infoway_trade.json").read_bytes().strip(), "text") == "data"
     assert f.classify(b'{"data":{"s":"BTCUSDT"},"code":10005}', "text") == "data"  # any key order

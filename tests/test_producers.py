@@ -23,7 +23,7 @@ from marketpipe import settings as settings_mod
 from marketpipe.processors.decode import RawFrame, decode
 from marketpipe.rawframe import H_BACKFILL, extra_header, parse_meta
 from marketpipe.simulators.runner import run as run_sim
-from tests.pipeline import quiesce, sent_trade_ids, start_producer, wait_for
+from tests.support.pipeline import quiesce, sent_trade_ids, start_producer, wait_for
 
 pytestmark = pytest.mark.integration
 

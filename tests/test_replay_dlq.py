@@ -8,7 +8,6 @@ import datetime as dt
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 from confluent_kafka import Producer
@@ -17,12 +16,13 @@ from marketpipe.kafka import topics
 from marketpipe.rawframe import RawMeta
 from marketpipe.schemas.codec import Codec
 from marketpipe.simulators.market import shanghai_hms
-from tests.pipeline import read_topic, source_key, start_worker, stop_worker
+from tests.support.paths import CONFORMANCE
+from tests.support.pipeline import read_topic, source_key, start_worker, stop_worker
 from tests.test_processor_app import Feeder, deflate
 
 pytestmark = pytest.mark.integration
 
-CORPUS = Path(__file__).parent / "conformance" / "infoway"
+CORPUS = CONFORMANCE / "infoway"
 
 
 def marketpipe(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.support.paths import ROOT
+
 # The sim command alone (as `marketpipe sim` registers it), so a half-built sibling command
 # module cannot break this test.
 SIM = [sys.executable, "-c",

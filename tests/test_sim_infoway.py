@@ -10,6 +10,7 @@ import pytest
 import websocket
 
 from marketpipe.simulators.runner import Running, run
+from tests.support.paths import CONFORMANCE
 
 KEY = "iw-key"
 
@@ -194,9 +195,8 @@ def corpus_action(frame: str) -> str:
 
 
 def test_sim_error_frames_have_the_documented_shape_and_action() -> None:
-    from pathlib import Path
 
-    cases = json.loads((Path(__file__).parent / "conformance" / "infoway" / "error_codes.json")
+    cases = json.loads((CONFORMANCE / "infoway" / "error_codes.json")
                        .read_text(encoding="utf-8"))["cases"]
     bodies = [(c["frame"].removeprefix("Subscribe fail: "), c["action"]) for c in cases]
     documented = {json.loads(body)["code"]: action for body, action in bodies if body.startswith("{")}

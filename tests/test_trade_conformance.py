@@ -1,5 +1,5 @@
 """The trade client against a stub counter answering with the conformance corpus, byte for byte
-in shape (tests/conformance/jvquant_trade/*.json): every documented answer, then the ways an
+in shape (tests/data/conformance/jvquant_trade/*.json): every documented answer, then the ways an
 order's fate can hide (timeout after the order landed, late listing, refusals, unfamiliar order
 types, expiry). The stub counts calls: one /buy (or /sale) per command, in every case.
 """
@@ -17,7 +17,7 @@ from marketpipe.runtime.localhost import free_port
 from marketpipe.trader.ledger import Entry
 from marketpipe.trader.reconcile import SETTLE_MS, Hooks, Settled, settle
 from marketpipe.trader.trade_api import BrokerRejected
-from tests.conformance.jvquant_trade.stub import PLACEHOLDER_ADDRESS, StubConfig, TradeStub, case, cases
+from tests.support.trade_stub import PLACEHOLDER_ADDRESS, StubConfig, TradeStub, case, cases
 
 ACCOUNT = "000000000042"
 

@@ -1,5 +1,5 @@
 """Done-when check: ``marketpipe trade`` (real Kafka) against a counter answering exactly in the
-documented shapes (tests/conformance/jvquant_trade: no ``code`` on /buy, /check_order,
+documented shapes (tests/data/conformance/jvquant_trade: no ``code`` on /buy, /check_order,
 /check_hold; allocation only at the documented ``/server``, address without a scheme) sends
 exactly one /buy per command — accepted, refused, or answered with neither id nor reason —
 and reports ACCEPTED/SUBMITTED, or ACCEPTED/FAILED with the broker's message.
@@ -15,7 +15,7 @@ import pytest
 from marketpipe import settings as settings_mod
 from marketpipe.kafka import topics
 from marketpipe.trader import commands
-from tests.conformance.jvquant_trade.stub import StubConfig, TradeStub, case
+from tests.support.trade_stub import StubConfig, TradeStub, case
 from tests.test_trade_consumer import ACCOUNT, KEY, REFERENCE, Events, start_trader, trader_env
 
 pytestmark = pytest.mark.integration

@@ -15,7 +15,7 @@ import pytest
 
 from marketpipe.providers.jvquant.trade_simulator import TradeCounter
 from marketpipe.simulators.runner import run as run_sim
-from tests.conformance.jvquant_trade.stub import case
+from tests.support.trade_stub import case
 
 DIALECT_CASES = {
     "documented": {"login": "login_documented", "buy": "buy_documented_placed", "sale": "sale_documented_placed",

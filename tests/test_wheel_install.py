@@ -13,8 +13,8 @@ import pytest
 
 from marketpipe import providers
 from marketpipe.testing import free_port
+from tests.support.paths import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.integration
 
 

@@ -15,7 +15,7 @@ Adding a provider ``acme``:
   protocol.py (its protocol facts), feed.py (a Feed and ``build_feed(settings, options)``), decode.py
   (``decode(frame, state)``), symbols.py (``canonical(code)``: its codes -> canonical symbols) and
   simulator.py (a SimServer); and its tests (tests/test_sim_acme.py, tests/test_decode_acme.py,
-  frames under tests/conformance/acme/);
+  frames under tests/data/conformance/acme/);
 * touched, eight existing files: this file (import the folder, add ``acme.PROVIDER`` to
   :data:`PROVIDERS`), marketpipe/settings.py (its address and credentials), and the deployment:
   docker-compose.yml (a simulator and a producer service), deploy/k8s/base/producers.yaml (a

@@ -13,10 +13,11 @@ import time
 import urllib.parse
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any, Callable
 
-HERE = Path(__file__).parent
+from tests.support.paths import CONFORMANCE
+
+HERE = CONFORMANCE / "jvquant_trade"
 PLACEHOLDER_ADDRESS = "127.0.0.1:9"
 CST = 8 * 3600
 
