@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from marketpipe.client import OrderClient, OrderEvent
-from tests.test_trade_consumer import ACCOUNT, KEY, stack, trader  # noqa: F401  (module fixtures)
+from tests.support.trader_stack import ACCOUNT, KEY, stack, trader  # noqa: F401  (module fixtures)
 
 pytestmark = pytest.mark.integration
 

@@ -105,8 +105,7 @@ def test_the_trader_never_calls_the_counter_when_kafka_gave_up_on_the_intent() -
 
     from marketpipe.trader import commands, consumer, rules
     from marketpipe.trader.ledger import NotAcknowledged
-
-    from .test_trader_lifecycle import ACCOUNT, KEY, ScriptedCounter, handle
+    from tests.support.scripted_trader import ACCOUNT, KEY, ScriptedCounter, handle
 
     s = settings_mod.load({"KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{free_port()}", "MARKETPIPE_ORDER_SIGNING_KEY": KEY,
                            "JVQUANT_TRADE_ACCOUNT": ACCOUNT, "MARKETPIPE_METRICS_PORT": "-1",
@@ -121,7 +120,7 @@ def test_the_trader_never_calls_the_counter_when_kafka_gave_up_on_the_intent() -
 
 def test_the_trader_waits_for_a_slow_broker_instead_of_stopping() -> None:
     """A broker paused longer than one flush step: the trader used to raise after 30 s and exit."""
-    from .test_trader_lifecycle import MOUTAI, ScriptedCounter, buy, handle, make_trader
+    from tests.support.scripted_trader import MOUTAI, ScriptedCounter, buy, handle, make_trader
 
     counter = ScriptedCounter()
     trader, _ = make_trader(counter, MOUTAI)

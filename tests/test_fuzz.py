@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 
 from marketpipe.schemas.codec import CONFLUENT_MAGIC, SINGLE_OBJECT_MAGIC, Codec, CodecError, kept_writers, schemas
 from marketpipe.trader import signing
+from tests.support.codec_samples import records
 from tests.support.fuzzing import FUZZ
-from tests.test_codec import records
 
 CODEC = Codec()
 HEADERS = [SINGLE_OBJECT_MAGIC + s.fingerprint for s in schemas().values()] + \

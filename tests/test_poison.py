@@ -10,8 +10,8 @@ from confluent_kafka import Producer
 
 from marketpipe import settings as settings_mod
 from marketpipe.kafka import topics
+from tests.support.feeder import Feeder
 from tests.support.pipeline import read_topic, start_worker, stop_worker
-from tests.test_processor_app import Feeder
 
 
 def readable_ticks(s: settings_mod.Settings, until: int, timeout: float = 120.0) -> list[dict]:

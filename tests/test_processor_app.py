@@ -7,50 +7,22 @@ the documented dedup key, so at-least-once duplicates after a kill cannot hide a
 
 from __future__ import annotations
 
-import json
 import signal
 import time
 import urllib.request
-import zlib
 
 import pytest
-from confluent_kafka import Producer
 
 from marketpipe import settings as settings_mod
 from marketpipe.processors.bars.book import offline_bars
-from marketpipe.rawframe import RawMeta
 from marketpipe.runtime.localhost import free_port
 from marketpipe.simulators.market import shanghai_hms
+from tests.support.feeder import Feeder, deflate  # noqa: F401  (deflate: imported from here by other tests)
 from tests.support.pipeline import final_bars, read_topic, source_key, start_worker, stop_worker, wait_for, wait_for_bars
 
 pytestmark = pytest.mark.integration
 
 INTERVAL_MS = 1000
-
-
-def deflate(text: str) -> bytes:
-    c = zlib.compressobj(6, zlib.DEFLATED, -15)
-    return c.compress(text.encode()) + c.flush()
-
-
-class Feeder:
-    def __init__(self, s: settings_mod.Settings) -> None:
-        self.s = s
-        self.producer = Producer(s.kafka.client_config())
-        self.seq: dict[str, int] = {}
-
-    def send(self, provider: str, connection: str, value: bytes, opcode: str = "text") -> None:
-        self.seq[connection] = self.seq.get(connection, 0) + 1
-        meta = RawMeta(provider, connection, self.seq[connection], 1, time.time_ns(), opcode, "data")
-        self.producer.produce(self.s.topic(f"raw.{provider}"), key=connection.encode(), value=value,
-                              headers=meta.headers())
-
-    def trade(self, connection: str, symbol: str, price: float, t_ms: int, size: str = "0.5") -> None:
-        frame = {"code": 10002, "data": {"p": str(price), "s": symbol, "t": t_ms, "td": 1, "v": size, "vw": "1"}}
-        self.send("infoway", connection, json.dumps(frame).encode())
-
-    def flush(self) -> None:
-        assert self.producer.flush(30) == 0
 
 
 @pytest.fixture

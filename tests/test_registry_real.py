@@ -31,7 +31,7 @@ from marketpipe.schemas import codec as codec_mod
 from marketpipe.schemas import evolution
 from marketpipe.schemas.codec import Codec, CodecError, SchemaRegistry, schemas
 from marketpipe.testing import read_topic, start_worker, stop_worker
-from tests.test_codec import records
+from tests.support.codec_samples import records
 
 pytestmark = pytest.mark.integration
 
@@ -149,7 +149,7 @@ def marketpipe(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[s
 
 def test_processor_client_tail_and_replay_read_both_framings(mp_env, mp_settings, schema_registry_url,
                                                             tmp_path) -> None:
-    from tests.test_processor_app import Feeder
+    from tests.support.feeder import Feeder
 
     env = {**mp_env, "SCHEMA_REGISTRY_URL": schema_registry_url, "MARKETPIPE_PROCESSOR_SESSION_TIMEOUT": "6s"}
     s = settings_mod.load(env)

@@ -16,9 +16,9 @@ from marketpipe.kafka import topics
 from marketpipe.rawframe import RawMeta
 from marketpipe.schemas.codec import Codec
 from marketpipe.simulators.market import shanghai_hms
+from tests.support.feeder import Feeder, deflate
 from tests.support.paths import CONFORMANCE
 from tests.support.pipeline import read_topic, source_key, start_worker, stop_worker
-from tests.test_processor_app import Feeder, deflate
 
 pytestmark = pytest.mark.integration
 

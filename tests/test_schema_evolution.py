@@ -16,7 +16,7 @@ import pytest
 
 from marketpipe.schemas import evolution
 from marketpipe.schemas.codec import SCHEMA_NAMES, Codec, SchemaRegistry, _load, schemas
-from tests.test_codec import registry_url, sample  # noqa: F401  (registry_url is a fixture)
+from tests.support.codec_samples import registry_url, sample  # noqa: F401  (registry_url is a fixture)
 
 KEPT = evolution.kept_versions()
 PAIRS = [(name, old, new) for name, versions in KEPT.items() for old, new in combinations(versions, 2)]

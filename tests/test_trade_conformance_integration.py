@@ -16,7 +16,7 @@ from marketpipe import settings as settings_mod
 from marketpipe.kafka import topics
 from marketpipe.trader import commands
 from tests.support.trade_stub import StubConfig, TradeStub, case
-from tests.test_trade_consumer import ACCOUNT, KEY, REFERENCE, Events, start_trader, trader_env
+from tests.support.trader_stack import ACCOUNT, KEY, REFERENCE, Events, start_trader, trader_env
 
 pytestmark = pytest.mark.integration
 

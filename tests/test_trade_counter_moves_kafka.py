@@ -15,7 +15,7 @@ from marketpipe.kafka import topics
 from marketpipe.providers.jvquant.trade_simulator import TradeCounter
 from marketpipe.simulators.runner import run as run_sim
 from marketpipe.trader import commands
-from tests.test_trade_consumer import ACCOUNT, KEY, REFERENCE, Events, start_trader, trader_env
+from tests.support.trader_stack import ACCOUNT, KEY, REFERENCE, Events, start_trader, trader_env
 
 pytestmark = pytest.mark.integration
 

@@ -7,7 +7,7 @@ import json
 import time
 
 from marketpipe.trader import commands, controls
-from tests.test_trader_lifecycle import KEY, ScriptedCounter, make_trader
+from tests.support.scripted_trader import KEY, ScriptedCounter, make_trader
 
 KS = commands.KILL_SWITCH_KEY
 

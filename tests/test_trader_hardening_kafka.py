@@ -26,7 +26,7 @@ from marketpipe.providers.jvquant.trade_simulator import TradeCounter
 from marketpipe.schemas.codec import Codec
 from marketpipe.simulators.runner import run as run_sim
 from marketpipe.trader import commands, signing
-from tests.test_trade_consumer import REFERENCE, Events, start_trader, trader_env, wait_log
+from tests.support.trader_stack import REFERENCE, Events, start_trader, trader_env, wait_log
 
 pytestmark = pytest.mark.integration
 
