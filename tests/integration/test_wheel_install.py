@@ -15,8 +15,6 @@ from marketpipe import providers
 from marketpipe.testing import free_port
 from tests.support.paths import ROOT
 
-pytestmark = pytest.mark.integration
-
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:

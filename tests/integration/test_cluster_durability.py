@@ -15,14 +15,11 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, ConfigResource, ConfigSource
 
 from marketpipe.kafka import durability, topics
 from marketpipe.testing import Cluster, wait_for
-
-pytestmark = pytest.mark.integration
 
 RECORDS = 2000
 

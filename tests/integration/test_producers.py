@@ -25,8 +25,6 @@ from marketpipe.rawframe import H_BACKFILL, extra_header, parse_meta
 from marketpipe.simulators.runner import run as run_sim
 from tests.support.pipeline import quiesce, sent_trade_ids, start_producer, wait_for
 
-pytestmark = pytest.mark.integration
-
 
 def raw_frames(settings: settings_mod.Settings, provider: str, idle: float = 3.0) -> list[Any]:
     topic = settings.topic(f"raw.{provider}")

@@ -28,8 +28,6 @@ from marketpipe.simulators.runner import run as run_sim
 from marketpipe.trader import commands, signing
 from tests.support.trader_stack import REFERENCE, Events, start_trader, trader_env, wait_log
 
-pytestmark = pytest.mark.integration
-
 KEY = "hardening-key"
 ACCOUNT = "310000123456"  # the broker account number: a secret
 ALIAS = "desk-a"

@@ -15,8 +15,6 @@ from marketpipe import client
 from marketpipe.schemas.codec import Codec
 from marketpipe.trader import signing
 
-pytestmark = pytest.mark.integration
-
 
 def tick_record(offset: int, symbol: str, event_time: int) -> dict[str, Any]:
     return {"provider": "jvquant", "symbol": symbol, "venue_symbol": symbol[:6], "event_time": event_time,

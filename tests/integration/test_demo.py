@@ -6,11 +6,7 @@ import re
 import subprocess
 import sys
 
-import pytest
-
 from tests.test_demo_parts import _alive
-
-pytestmark = pytest.mark.integration
 
 
 def test_demo_runs_the_pipeline_trades_summarizes_and_leaves_no_process_behind(mp_env, schema_registry_url,

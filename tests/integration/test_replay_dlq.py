@@ -9,7 +9,6 @@ import subprocess
 import sys
 import time
 
-import pytest
 from confluent_kafka import Producer
 
 from marketpipe.kafka import topics
@@ -19,8 +18,6 @@ from marketpipe.simulators.market import shanghai_hms
 from tests.support.feeder import Feeder, deflate
 from tests.support.paths import CONFORMANCE
 from tests.support.pipeline import read_topic, source_key, start_worker, stop_worker
-
-pytestmark = pytest.mark.integration
 
 CORPUS = CONFORMANCE / "infoway"
 

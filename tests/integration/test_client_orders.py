@@ -3,12 +3,8 @@ and sent by the client is placed once, and wait_for follows it to its fill or it
 
 from __future__ import annotations
 
-import pytest
-
 from marketpipe.client import OrderClient, OrderEvent
 from tests.support.trader_stack import ACCOUNT, KEY, stack, trader  # noqa: F401  (module fixtures)
-
-pytestmark = pytest.mark.integration
 
 
 def test_a_placed_order_is_followed_to_its_fill_and_a_bad_one_to_its_rejection(stack, trader) -> None:  # noqa: F811

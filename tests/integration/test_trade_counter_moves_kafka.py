@@ -8,16 +8,12 @@ import json
 from decimal import Decimal
 from typing import Any
 
-import pytest
-
 from marketpipe import settings as settings_mod
 from marketpipe.kafka import topics
 from marketpipe.providers.jvquant.trade_simulator import TradeCounter
 from marketpipe.simulators.runner import run as run_sim
 from marketpipe.trader import commands
 from tests.support.trader_stack import ACCOUNT, KEY, REFERENCE, Events, start_trader, trader_env
-
-pytestmark = pytest.mark.integration
 
 
 def buy(symbol: str, price: str, volume: int = 100) -> dict[str, Any]:

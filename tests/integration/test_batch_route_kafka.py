@@ -8,11 +8,9 @@ from __future__ import annotations
 import pytest
 
 from marketpipe import settings as settings_mod
-from tests.test_processor_app import (  # noqa: F401 - collected here with this module's worker_env
+from tests.integration.test_processor_app import (  # noqa: F401 - collected here with this module's worker_env
     test_frames_become_records_dead_letters_and_bars,
 )
-
-pytestmark = pytest.mark.integration
 
 
 @pytest.fixture

@@ -20,8 +20,6 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 from marketpipe.processors.app import build_app
 
-pytestmark = pytest.mark.integration
-
 
 def make_topics(s: Any) -> tuple[str, str]:
     busy, quiet = s.topic("fw.busy"), s.topic("fw.quiet")

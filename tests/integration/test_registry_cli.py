@@ -9,11 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from marketpipe.runtime.localhost import free_port
-
-pytestmark = pytest.mark.integration
 
 
 def listening_addresses(pid: int) -> set[str]:

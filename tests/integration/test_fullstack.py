@@ -15,8 +15,6 @@ import time
 from collections import Counter
 from typing import Any
 
-import pytest
-
 from marketpipe.processors.bars.book import offline_bars
 from marketpipe.simulators.runner import run as run_sim
 from tests.support.pipeline import (
@@ -30,8 +28,6 @@ from tests.support.pipeline import (
     wait_for,
     wait_for_bars,
 )
-
-pytestmark = pytest.mark.integration
 
 JV_CODES = ["600519", "000001", "300750", "688981"]
 IW_CODES = ["BTCUSDT", "ETHUSDT"]

@@ -12,12 +12,9 @@ import sys
 import uuid
 from pathlib import Path
 
-import pytest
 from confluent_kafka import Consumer, Producer
 
 from marketpipe.runtime.localhost import free_port
-
-pytestmark = pytest.mark.integration
 
 
 def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:

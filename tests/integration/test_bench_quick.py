@@ -7,51 +7,15 @@ only meaningful as ratios from one ``make bench`` run.
 
 from __future__ import annotations
 
-import json
-import subprocess
 import sys
 import threading
 import time
 import uuid
 from pathlib import Path
 
-import pytest
-
-from tests.support.paths import ROOT
-
-BENCH = ROOT / "bench"
+from tests.support.bench import BENCH, positive, run_quick
 
 
-def run_quick(name: str, env: dict[str, str], tmp_path: Path, timeout: float = 400) -> dict:
-    out = tmp_path / f"{name}.json"
-    run = subprocess.run([sys.executable, str(BENCH / f"bench_{name}.py"), "--quick", "--json", str(out)],
-                         env=env, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
-    assert run.returncode == 0, f"bench_{name} --quick exited {run.returncode}:\n{run.stdout[-3000:]}\n{run.stderr[-3000:]}"
-    report = json.loads(out.read_text())
-    assert report["quick"] is True
-    return report
-
-
-def positive(row: dict, *keys: str) -> None:
-    for key in keys:
-        assert isinstance(row[key], (int, float)) and row[key] > 0, (key, row)
-
-
-def test_every_benchmark_has_a_quick_test() -> None:
-    scripts = {p.stem[len("bench_"):] for p in BENCH.glob("bench_*.py")}
-    tested = {name[len("test_"):-len("_quick")] for name in globals() if name.startswith("test_") and name.endswith("_quick")}
-    assert scripts <= tested, f"benchmarks without a quick-mode test: {sorted(scripts - tested)}"
-
-
-def test_decode_quick(tmp_path: Path) -> None:
-    report = run_quick("decode", {"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}, tmp_path, timeout=120)
-    assert {r["label"] for r in report["rows"]} >= {"jvquant lv1", "jvquant lv2", "infoway trade"}
-    for row in report["rows"]:
-        positive(row, "records", "decode_us", "decode_avro_us")
-        assert row["decode_avro_us"] >= row["decode_us"] * 0.5  # same records, encoding added
-
-
-@pytest.mark.integration
 def test_records_in_waits_for_a_topic_that_is_still_being_created(mp_settings) -> None:
     """A topic created a moment ago may be missing from the metadata; counting it must wait, not crash."""
     sys.path.insert(0, str(BENCH))
@@ -73,7 +37,6 @@ def test_records_in_waits_for_a_topic_that_is_still_being_created(mp_settings) -
         creator.join()
 
 
-@pytest.mark.integration
 def test_processors_quick(mp_env: dict[str, str], tmp_path: Path) -> None:
     report = run_quick("processors", mp_env, tmp_path)
     by = {r["key"]: r for r in report["variants"]}
@@ -90,7 +53,6 @@ def test_processors_quick(mp_env: dict[str, str], tmp_path: Path) -> None:
     assert report["ratios"]["c/b"] > 0
 
 
-@pytest.mark.integration
 def test_producers_quick(mp_env: dict[str, str], tmp_path: Path) -> None:
     report = run_quick("producers", mp_env, tmp_path)
     kinds = {(r["provider"], r["kind"]) for r in report["rows"]}
@@ -101,7 +63,6 @@ def test_producers_quick(mp_env: dict[str, str], tmp_path: Path) -> None:
         assert row["total"] <= row["sent"] + 1, row
 
 
-@pytest.mark.integration
 def test_latency_quick(mp_env: dict[str, str], tmp_path: Path) -> None:
     report = run_quick("latency", mp_env, tmp_path)
     rows = {(r["profile"], r["records_per_s"]) for r in report["rows"]}

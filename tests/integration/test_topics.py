@@ -5,13 +5,10 @@ from __future__ import annotations
 import subprocess
 import sys
 
-import pytest
 from confluent_kafka.admin import AdminClient, ConfigResource
 
 from marketpipe import settings
 from marketpipe.kafka import topics
-
-pytestmark = pytest.mark.integration
 
 
 def test_topics_create_matches_the_declared_list(mp_env: dict[str, str]) -> None:

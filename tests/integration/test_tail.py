@@ -6,13 +6,10 @@ import json
 import subprocess
 import sys
 
-import pytest
 from confluent_kafka import Producer
 
 from marketpipe.rawframe import RawMeta
 from marketpipe.schemas.codec import Codec
-
-pytestmark = pytest.mark.integration
 
 
 def tick(symbol: str, price: float, offset: int) -> dict:

@@ -11,8 +11,6 @@ from marketpipe.kafka import topics
 from marketpipe.kafka.compacted import ReadIncomplete, TopicMissing, read_to_end
 from marketpipe.trader.ledger import Entry, Ledger
 
-pytestmark = pytest.mark.integration
-
 
 def produce(s: Any, topic: str, records: list[tuple[bytes, bytes | None, int]]) -> None:
     producer = Producer({**s.kafka.client_config(), "acks": "all"})

@@ -33,8 +33,6 @@ from marketpipe.schemas.codec import Codec, CodecError, SchemaRegistry, schemas
 from marketpipe.testing import read_topic, start_worker, stop_worker
 from tests.support.codec_samples import records
 
-pytestmark = pytest.mark.integration
-
 SAMPLES = dict(records())
 
 
@@ -197,7 +195,7 @@ def test_dead_letters_of_both_framings_are_listed_and_redriven(mp_env, mp_settin
     import datetime as dt
 
     from marketpipe.rawframe import RawMeta
-    from tests.test_replay_dlq import CORPUS, _letter
+    from tests.integration.test_replay_dlq import CORPUS, _letter
 
     env = {**mp_env, "SCHEMA_REGISTRY_URL": schema_registry_url}
     s = settings_mod.load(env)

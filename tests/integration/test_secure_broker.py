@@ -25,8 +25,6 @@ from marketpipe.kafka.security import ADMIN, BrokerSecurity
 from marketpipe.runtime.localhost import free_port
 from marketpipe.testing import delete_topics_of, start_producer, start_worker, stop_worker, wait_for
 
-pytestmark = pytest.mark.integration
-
 
 @dataclass
 class SecureBroker:

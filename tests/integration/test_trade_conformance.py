@@ -18,8 +18,6 @@ from marketpipe.trader import commands
 from tests.support.trade_stub import StubConfig, TradeStub, case
 from tests.support.trader_stack import ACCOUNT, KEY, REFERENCE, Events, start_trader, trader_env
 
-pytestmark = pytest.mark.integration
-
 ANSWERS = {"000001": "buy_documented_refused", "300750": "buy_documented_neither"}
 
 

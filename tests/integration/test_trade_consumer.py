@@ -21,8 +21,6 @@ from marketpipe.trader import commands, signing
 from tests.support import trader_stack
 from tests.support.trader_stack import ACCOUNT, KEY, Events, start_trader, wait_log
 
-pytestmark = pytest.mark.integration
-
 # the module fixtures (one stack and one trader process for this module's tests)
 stack = trader_stack.stack
 trader = trader_stack.trader

@@ -20,8 +20,6 @@ from marketpipe.simulators.market import shanghai_hms
 from tests.support.feeder import Feeder, deflate  # noqa: F401  (deflate: imported from here by other tests)
 from tests.support.pipeline import final_bars, read_topic, source_key, start_worker, stop_worker, wait_for, wait_for_bars
 
-pytestmark = pytest.mark.integration
-
 INTERVAL_MS = 1000
 
 

@@ -11,17 +11,14 @@ import sys
 import time
 from typing import Any
 
-import pytest
 import websocket
 
 from marketpipe import settings as settings_mod
 from marketpipe.processors.decode import RawFrame, decode
 from marketpipe.rawframe import H_BACKFILL, extra_header, header_dict, parse_meta
 from marketpipe.simulators.runner import run as run_sim
+from tests.integration.test_producers import raw_frames
 from tests.support.pipeline import final_bars, read_topic, start_producer, start_worker, stop_worker, wait_for
-from tests.test_producers import raw_frames
-
-pytestmark = pytest.mark.integration
 
 
 def statuses(s: settings_mod.Settings) -> list[dict[str, Any]]:

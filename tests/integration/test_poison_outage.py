@@ -6,14 +6,10 @@ from __future__ import annotations
 import signal
 import time
 
-import pytest
-
 from marketpipe import settings as settings_mod
 from marketpipe.kafka import topics
 from marketpipe.runtime.localhost import free_port
 from tests.support.pipeline import start_worker, stop_worker
-
-pytestmark = pytest.mark.integration
 
 WINDOW = 12.0
 
