@@ -23,9 +23,6 @@ from tests.support.paths import ROOT
 IMAGES = ("marketpipe/marketpipe:local", "marketpipe/kafka:local")
 ACCOUNT = "000000000001"  # the compose file's default JVQUANT_TRADE_ACCOUNT (the demo's)
 
-pytestmark = pytest.mark.docker
-
-
 def _run(cmd: list[str], timeout: float = 60, **kw) -> subprocess.CompletedProcess:
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, **kw)
 
