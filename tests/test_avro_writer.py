@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from marketpipe.processors.decode import decode
 from marketpipe.schemas.avro_writer import compile_writer
 from marketpipe.schemas.codec import Codec, CodecError, schema
-from tests.test_decode_avro import frames
+from tests.processors.decode.test_avro import frames
 
 
 def reference(name: str, record: dict) -> bytes:

@@ -11,7 +11,7 @@ from marketpipe.processors.normalize import RawRecord
 from marketpipe.processors.output import Output
 from marketpipe.schemas.codec import Codec
 from marketpipe.settings import load
-from tests.test_processor_inprocess import Collect
+from tests.processors.test_inprocess import Collect
 
 MIN = 60_000
 BASE = 1_790_000_000_000 // MIN * MIN
