@@ -10,8 +10,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from marketpipe.trader import commands, signing
+from tests.schemas.test_fuzz_codec import COMMAND, KEY
 from tests.support.fuzzing import FUZZ, JSON
-from tests.test_fuzz import COMMAND, KEY
 
 
 @FUZZ
