@@ -1,7 +1,7 @@
 """Deployment files are consistent with the code: no cluster or Docker engine is needed.
 
 These are the structural checks that run everywhere. Where a Docker engine answers, the images are
-built (`make images`) and the compose stack really runs (tests/test_compose_smoke.py); here the
+built (`make images`) and the compose stack really runs (tests/deploy/docker/test_compose_smoke.py); here the
 compose file's structure is checked: YAML parses, every service that runs the marketpipe image runs
 a real sub-command, every variable it sets is a documented setting, ordering is sound, and the
 images are multi-stage, non-root and health-checked.

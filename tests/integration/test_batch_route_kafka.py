@@ -1,4 +1,4 @@
-"""A worker test of tests/test_processor_app.py again, in the throughput profile: records, dead
+"""A worker test of tests/integration/test_processor_app.py again, in the throughput profile: records, dead
 letters and bars against a real broker with its larger fetches and linger. Both profiles read the
 raw topics per fetch (marketpipe/processors/faust_consumer.py, ``batch_routed``), so ``kill -9`` and
 restart, and two workers splitting the partitions, are covered in the default profile there."""

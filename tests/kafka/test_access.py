@@ -1,6 +1,6 @@
 """The least-privilege declarations (marketpipe/kafka/access.py) against the names the code really uses,
 and the secured broker's material (marketpipe/kafka/security.py), without a broker. What a broker
-makes of the ACLs is tested in tests/test_secure_broker.py."""
+makes of the ACLs is tested in tests/integration/test_secure_broker.py."""
 
 from __future__ import annotations
 

@@ -4,7 +4,7 @@ per fetch, acknowledged by offset only once the handler (which flushes) has retu
 The consumer under test is Faust's own aiokafka consumer class with the routing subclass on top;
 only its fetch from the broker (``_getmany``) and Faust's ``wait_empty`` commit are stood in for, so
 the offsets bookkeeping is Faust's (``_acked``, ``_new_offset``, ``_read_offset``). The worker
-against a real broker (rebalances, kill -9 replay) is tests/test_processor_app.py.
+against a real broker (rebalances, kill -9 replay) is tests/integration/test_processor_app.py.
 """
 
 from __future__ import annotations

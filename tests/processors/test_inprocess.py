@@ -1,6 +1,6 @@
 """The processor's pieces in-process, without a broker: normalisation, binning, snapshot load,
 idle close and the app built from settings. The same pieces run inside the Faust worker
-(tests/test_processor_app.py drives that one against a real broker)."""
+(tests/integration/test_processor_app.py drives that one against a real broker)."""
 
 from __future__ import annotations
 

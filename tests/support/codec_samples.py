@@ -47,7 +47,7 @@ def records() -> Iterator[tuple[str, dict[str, Any]]]:
 
 class FakeRegistry(BaseHTTPRequestHandler):
     """The Schema Registry endpoints the codec uses, enough to exercise Confluent framing (the real
-    registry's answers, compatibility checks included, are tested in tests/test_registry_real.py)."""
+    registry's answers, compatibility checks included, are tested in tests/integration/test_registry_real.py)."""
 
     store: dict[int, str] = {}
     subjects: dict[tuple[str, str], int] = {}

@@ -1,6 +1,6 @@
 """Issue 11 (trader): hostile or absurd input never kills a process, caps count per broker
 account and survive a restart, account numbers stay inside the process. Pure parts; the
-Kafka-driven proof is tests/test_trader_hardening_kafka.py."""
+Kafka-driven proof is tests/integration/test_trader_hardening_kafka.py."""
 
 from __future__ import annotations
 
