@@ -48,7 +48,7 @@ images:
 
 ## the whole docker-compose stack up, records on md.tick and order events seen, then down -v
 compose-smoke: $(STAMP)
-	$(BIN)/python -m pytest -m docker tests/test_compose_smoke.py $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m docker tests/deploy/docker/test_compose_smoke.py $(PYTEST_ARGS)
 
 kafka-up: $(STAMP)
 	$(BIN)/marketpipe kafka up

@@ -13,7 +13,7 @@ import pytest
 
 from marketpipe import client
 from marketpipe.schemas.codec import Codec, CodecError, SchemaRegistry, schemas
-from tests.test_codec import records, registry_url  # noqa: F401  (registry_url is a fixture)
+from tests.support.codec_samples import records, registry_url  # noqa: F401  (registry_url is a fixture)
 
 CHECKED = {**client.RECORD_TYPES, **client.NESTED_TYPES}
 

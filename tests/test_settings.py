@@ -9,8 +9,7 @@ from pathlib import Path
 import pytest
 
 from marketpipe import settings
-
-ROOT = Path(__file__).resolve().parents[1]
+from tests.support.paths import ROOT
 
 
 def test_defaults_point_at_the_local_broker() -> None:

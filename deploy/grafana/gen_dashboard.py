@@ -1,6 +1,6 @@
 """Write deploy/grafana/marketpipe.json: a Grafana dashboard over marketpipe's Prometheus metrics.
 
-Run ``python deploy/grafana/gen_dashboard.py`` after changing a metric; tests/test_deploy.py checks
+Run ``python deploy/grafana/gen_dashboard.py`` after changing a metric; tests/deploy/test_deploy.py checks
 that every metric the dashboard queries exists in the code.
 """
 

@@ -1,7 +1,7 @@
 """Write base/topics.yaml (Strimzi KafkaTopic resources) from marketpipe.kafka.topics.TOPICS.
 
 Run after changing the topic list:  python deploy/k8s/gen_topics.py
-tests/test_deploy.py fails when the committed file and the declared list disagree.
+tests/deploy/test_deploy.py fails when the committed file and the declared list disagree.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 # Writes server.properties from the environment, formats the KRaft log once, runs the broker.
 #
 # Defaults are the local launcher's single-node settings (marketpipe/kafka/local.py, kept equal by
-# tests/test_deploy.py). Every KAFKA_<NAME> variable sets the property <name> ("_" -> ".",
+# tests/deploy/test_deploy.py). Every KAFKA_<NAME> variable sets the property <name> ("_" -> ".",
 # "__" -> "_", "___" -> "-"), e.g. KAFKA_ADVERTISED_LISTENERS=PLAINTEXT://localhost:39092 sets
 # advertised.listeners. Not properties: KAFKA_HEAP_OPTS, KAFKA_JVM_OPTS, KAFKA_CLUSTER_ID.
 # `kafka-entrypoint.sh --print-config` prints the properties it would write and exits.

@@ -13,7 +13,7 @@ consumer replace it, each for a measured cost (bench/README.md):
 Faust still owns group membership, fetching, offsets and commits. The subclasses read and write
 members of faust-streaming, aiokafka and mode that are not public API; :func:`reliances` lists
 every one, :func:`check_reliances` says which are missing, ``build_app`` refuses to start a
-worker on versions that lack one, and tests/test_faust_consumer.py checks them on the versions
+worker on versions that lack one, and tests/processors/test_faust_consumer.py checks them on the versions
 pyproject.toml pins, so an upgrade fails loudly instead of losing records quietly.
 
 Faust's fetcher hands every message to the streams with

@@ -14,8 +14,8 @@ Adding a provider ``acme``:
 * new: one folder, marketpipe/providers/acme/ — ``__init__.py`` (its ``PROVIDER`` entry),
   protocol.py (its protocol facts), feed.py (a Feed and ``build_feed(settings, options)``), decode.py
   (``decode(frame, state)``), symbols.py (``canonical(code)``: its codes -> canonical symbols) and
-  simulator.py (a SimServer); and its tests (tests/test_sim_acme.py, tests/test_decode_acme.py,
-  frames under tests/conformance/acme/);
+  simulator.py (a SimServer); and its tests (tests/providers/acme/: test_sim.py, test_decode.py,
+  frames under tests/data/conformance/acme/);
 * touched, eight existing files: this file (import the folder, add ``acme.PROVIDER`` to
   :data:`PROVIDERS`), marketpipe/settings.py (its address and credentials), and the deployment:
   docker-compose.yml (a simulator and a producer service), deploy/k8s/base/producers.yaml (a
@@ -23,7 +23,7 @@ Adding a provider ``acme``:
   regenerated with ``python deploy/k8s/gen_topics.py``, and README.md (the topic table, and the
   settings table regenerated with ``python -m marketpipe.settings``).
 
-tests/test_providers.py checks every entry is complete, its parts live in its folder, and every dispatch
+tests/providers/test_providers.py checks every entry is complete, its parts live in its folder, and every dispatch
 site offers it.
 """
 

@@ -6,7 +6,7 @@ branch search per union), which was half of a level-1 record's CPU on the proces
 emits straight-line code instead: string -> length + UTF-8, long/int -> zig-zag varint (memoised,
 because rows of one frame repeat their receive time, event time and offset), double -> one
 ``struct`` pack, boolean -> one byte, ``["null", X]`` -> a branch byte, arrays of ``Level`` -> one pack per level.
-The bytes are exactly fastavro's (tests/test_avro_writer.py compares them on every schema).
+The bytes are exactly fastavro's (tests/schemas/test_avro_writer.py compares them on every schema).
 
 A schema using anything else (logical types, other unions, fixed, ...) gets ``None`` and the
 caller keeps fastavro. Errors are the ones the generated code runs into (KeyError for a missing

@@ -4,7 +4,7 @@ GET-only endpoints with query-string parameters, as protocols.md §1.5 documents
 ``/login`` → ticket; ``/check_hold``, ``/check_order``, ``/buy``, ``/sale``, ``/cancel``.
 Every number in a response is a JSON string.
 
-Two dialects of answer (protocols.md §0), the corpus in tests/conformance/jvquant_trade/:
+Two dialects of answer (protocols.md §0), the corpus in tests/data/conformance/jvquant_trade/:
 
 * ``documented`` (default) — exactly the fields the jvQuant trade document lists: ``code`` only on login and
   cancel; ``/buy`` ``/sale`` answer ``message`` + ``order_id``; ``/check_order`` ``/check_hold``
