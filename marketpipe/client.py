@@ -17,7 +17,9 @@ Reading market data::
   partition the first time this consumer gets it (``"committed"`` keeps the group's offsets).
   ``group_id=None``: every partition is assigned directly and nothing is committed.
 * ``start``: ``"committed"``, ``"latest"``, ``"earliest"``, or a time (``datetime`` or UTC epoch
-  ms), found with ``offsets_for_times`` (md.* messages are timestamped with the event time).
+  ms), found with ``offsets_for_times`` (md.* messages are timestamped with the event time, except a
+  record whose event time the broker would refuse or delete at once: one over 30 minutes ahead, or a
+  replayed one older than its topic's retention, is timestamped when it was written).
 * Duplicates: the processors are at-least-once; a replay rewrites byte-identical records with
   the same ``source``. The consumer drops a record whose identity (:func:`identity`) it saw within
   ``dedupe_seconds`` (default 300 s; ``0`` keeps every copy).

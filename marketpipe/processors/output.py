@@ -27,6 +27,21 @@ log = logging.getLogger("processors")
 
 #: Kafka 4 refuses record timestamps more than 1 h ahead (log.message.timestamp.after.max.ms)
 FUTURE_LIMIT_MS = 30 * 60 * 1000
+#: a record this close to falling out of its topic's retention is stamped "now" (the broker checks
+#: retention every few minutes; a record of a day's retention stamped 23 h ago would soon be gone)
+RETENTION_MARGIN_MS = 3600 * 1000
+
+
+def retention_ms(logical_topic: str) -> int:
+    """The declared time retention of a topic (marketpipe/kafka/topics.py); 0 for a compacted one or
+    one not declared."""
+    try:
+        spec = topics.by_name(logical_topic)
+    except KeyError:
+        return 0
+    if "delete" not in spec.config.get("cleanup.policy", "delete"):
+        return 0
+    return int(spec.config.get("retention.ms", 0))
 
 
 def fail_stop(what: str) -> None:
@@ -51,6 +66,7 @@ class Output:
         self.codec = codec_mod.from_settings(s)
         self.encoders: dict[str, Any] = {}
         self.deliveries = Deliveries(log)  # the producer's failed records (flush() alone reads them as written)
+        self.retention_ms: dict[str, int] = {}  # logical topic -> its declared retention (0: none by time)
         self.producer = producer if producer is not None else self._producer(s)
         self.counts: dict[str, int] = {}
         self.reported: dict[str, int] = {}
@@ -86,13 +102,23 @@ class Output:
         enc = self.encoders.get(topic)
         if enc is None:
             enc = self.encoders[topic] = self.codec.encoder(schema, topic)
-        # The Kafka timestamp is the event time, except that brokers refuse timestamps too far in the
-        # future (Kafka 4: log.message.timestamp.after.max.ms = 1 h); such a record (provider clock
-        # ahead, or a time misdated by a day) keeps its exact event_time field and gets "now".
-        now_ms = int(time.time() * 1000)
-        if timestamp > now_ms + FUTURE_LIMIT_MS:
-            timestamp = now_ms
-        return topic, key.encode(), enc(record), timestamp, logical_topic
+        return topic, key.encode(), enc(record), self.stamp(logical_topic, timestamp, int(time.time() * 1000)), \
+            logical_topic
+
+    def stamp(self, logical_topic: str, event_ms: int, now_ms: int) -> int:
+        """The Kafka timestamp of a record: its event time, or ``now_ms`` where the broker would not keep
+        that. Brokers refuse timestamps too far in the future (Kafka 4: log.message.timestamp.after.max.ms
+        = 1 h: a provider clock ahead, a time misdated by a day), and delete at their next retention check
+        a record older than its topic's retention (a redriven or replayed record of long ago). Either keeps
+        its exact ``event_time`` field."""
+        if event_ms > now_ms + FUTURE_LIMIT_MS:
+            return now_ms
+        keep = self.retention_ms.get(logical_topic)
+        if keep is None:
+            keep = self.retention_ms[logical_topic] = retention_ms(logical_topic)
+        if keep and event_ms < now_ms - keep + RETENTION_MARGIN_MS:
+            return now_ms
+        return event_ms
 
     def produce(self, topic: str, key: bytes, value: bytes, timestamp: int = 0, logical: str = "") -> None:
         while True:
