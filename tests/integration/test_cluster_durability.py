@@ -69,8 +69,16 @@ def test_acknowledged_records_survive_the_leaders_sigkill(kafka_cluster: Cluster
 
     created = cli(env, "topics", "create")
     assert created.returncode == 0, created.stderr
-    brokers, facts = durability.cluster_facts({"bootstrap.servers": kafka_cluster.bootstrap},
-                                              [prefix + s.name for s in topics.TOPICS])
+    names = [prefix + s.name for s in topics.TOPICS]
+    seen: list[tuple[int, list[durability.TopicFacts]]] = []
+
+    def every_topic_known() -> bool:  # the broker asked may learn of new topics a moment after another
+        seen.append(durability.cluster_facts({"bootstrap.servers": kafka_cluster.bootstrap}, names))
+        return all(f.exists for f in seen[-1][1])
+
+    wait_for(every_topic_known, timeout=30, what=lambda: f"topics the cluster's metadata lacks: "
+             f"{[f.name for f in seen[-1][1] if not f.exists]}")
+    brokers, facts = seen[-1]
     assert brokers == 3
     assert {(f.replication_factor, f.min_insync_replicas, f.unclean_leader_election) for f in facts} == {(3, 2, False)}
     # set on the topic by `topics create`, not only inherited from this cluster's broker defaults:
