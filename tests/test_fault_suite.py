@@ -362,7 +362,13 @@ def test_faults_on_a_three_broker_cluster_lose_and_double_nothing(system: dict[s
     print(f"baseline: md.tick {tail.recovery(time.time(), timeout=60):.1f} s after a moment without a fault")
     assert before["frames_lost"] == 0 and before["ticks_lost"] == 0, before
 
+    windows: list[tuple[str, int, int]] = []  # fault, commands sent before it and by its audit
+    mark = 0
+
     def checkpoint(name: str, recovery: float, extra: dict[str, Any] | None = None) -> None:
+        nonlocal mark
+        windows.append((name, mark, len(orders.sent)))
+        mark = len(orders.sent)
         assert_alive(system)
         now = audit(system)
         prev = rows[-1]["cumulative"] if rows else before
@@ -377,24 +383,27 @@ def test_faults_on_a_three_broker_cluster_lose_and_double_nothing(system: dict[s
     try:
         if "a" in FAULTS:
             for i in range(KILLS):
+                mark = len(orders.sent)
                 p = raw_partition(s)
                 victim = cluster.leader_of(s.topic("raw.jvquant"), p)
                 recovery = outage(tail, partial(cluster.kill, victim), partial(cluster.restart, victim), DOWN_S)
                 assert recovery < KILL_RECOVERY_BOUND_S, recovery
                 checkpoint(f"a{i + 1} SIGKILL raw leader (node {victim}, p{p})", recovery)
         if "c" in FAULTS:
+            mark = len(orders.sent)
             p = raw_partition(s)
             victim = cluster.leader_of(s.topic("raw.jvquant"), p)
             recovery = outage(tail, partial(cluster.pause, victim), partial(cluster.resume, victim), PAUSE_S)
             checkpoint(f"c SIGSTOP raw leader {PAUSE_S:.0f} s (node {victim}, p{p})", recovery)
             assert recovery < PAUSE_RECOVERY_BOUND_S, f"a paused leader stalled md.tick {recovery:.1f} s"
         if "e" in FAULTS:
+            mark = len(orders.sent)
             orders.pause_flag.set()  # the designated command alone in flight
             time.sleep(2)
             counter.fault("slow", 6.0)  # /buy (and the trader's polls) answer after 6 s
-            cmd = orders.command()
-            orders.send(cmd)
-            lp = partition_of_key(s, topics.ORDER_LEDGER, cmd["command_id"])
+            designated = orders.command()
+            orders.send(designated)
+            lp = partition_of_key(s, topics.ORDER_LEDGER, designated["command_id"])
             assert lp is not None, "no INTENT on order.ledger\n" + tails(system)
             victim = cluster.leader_of(s.topic(topics.ORDER_LEDGER), lp)
             at = time.time()
@@ -406,12 +415,12 @@ def test_faults_on_a_three_broker_cluster_lose_and_double_nothing(system: dict[s
                 counter.fault("clear")  # the /buy already waiting still takes its 6 s
                 recovery = tail.recovery(at)
                 deadline = time.monotonic() + 90
-                while not events.settled(cmd["command_id"]) and time.monotonic() < deadline:
+                while not events.settled(designated["command_id"]) and time.monotonic() < deadline:
                     events.read()
                 order_recovery = time.time() - at
             finally:
                 healer.join()
-            assert events.settled(cmd["command_id"]), events.of(cmd["command_id"])
+            assert events.settled(designated["command_id"]), events.of(designated["command_id"])
             checkpoint(f"e SIGKILL ledger leader (node {victim}, p{lp})", recovery,
                        {"command_settled_s": round(order_recovery, 1)})
     finally:
@@ -428,11 +437,25 @@ def test_faults_on_a_three_broker_cluster_lose_and_double_nothing(system: dict[s
     placed = Counter((o.code, o.price) for o in counter.placed_orders())
     unsettled, wrong = [], []
     accepted = rejected = 0
+
+    def buys(cmd: dict[str, Any]) -> int:
+        return placed[(cmd["symbol"].split(".")[0], Decimal(str(cmd["price"])))]
+
+    for name, start, end in windows:
+        sent = orders.sent[start:end]
+        ok = [c for c in sent if "ACCEPTED" in events.states(c["command_id"])]
+        print(f"orders around fault {name}: {len(sent)} sent, {len(ok)} accepted (/buy per command: "
+              f"{sorted(Counter(buys(c) for c in ok).items())}), {len(sent) - len(ok)} rejected "
+              f"(/buy: {sum(buys(c) for c in sent if c not in ok)})")
+    if "e" in FAULTS:
+        states = events.states(designated["command_id"])
+        print(f"fault e command: states {states}, /buy calls {buys(designated)}")
+        assert buys(designated) == 1 and states.count("SUBMITTED") == 1 and states[-1] == "FILLED", states
     for cmd in orders.sent:
         states = events.states(cmd["command_id"])
         if not events.settled(cmd["command_id"]):
             unsettled.append((cmd["command_id"], states))
-        n = placed[(cmd["symbol"].split(".")[0], Decimal(str(cmd["price"])))]
+        n = buys(cmd)
         if "ACCEPTED" in states:
             accepted += 1
             if n != 1:
@@ -445,6 +468,11 @@ def test_faults_on_a_three_broker_cluster_lose_and_double_nothing(system: dict[s
           f"/buy calls {sum(placed.values())}, unsettled {len(unsettled)}, wrong {len(wrong)}")
     print("fault rows: " + json.dumps([{k: v for k, v in r.items() if k != "cumulative"} for r in rows]))
     print(f"fault suite took {time.monotonic() - started:.0f} s, load average {load()}")
+    rules = Counter(e["rule"] for e in events.seen if e["state"] == "REJECTED")
+    print(f"rejections by rule: {dict(rules)}")
+    producer = system["procs"]["producer"]
+    stop_worker(producer)  # SIGTERM: flushes and exits 0 even after the faults
+    assert producer.returncode == 0, tails(system)
     assert not unsettled, unsettled[:5]
     assert not wrong, wrong[:5]
     assert accepted > 0 and rejected > 0
