@@ -334,6 +334,16 @@ def audit(system: dict[str, Any]) -> dict[str, int]:
 # ---------------------------------------------------------------------------------------------
 
 
+def healthy(cluster: Cluster, timeout: float = 180.0) -> float:
+    """Wait until every node is back in every in-sync replica set (a restarted node catches up); the
+    seconds it took. Each fault is one broker of three: a fault while the previous victim still
+    catches up leaves partitions below min.insync.replicas=2, and writes rightly wait for it."""
+    started = time.monotonic()
+    wait_for(lambda: cluster.status().under_replicated == (), timeout, 1.0,
+             what=lambda: f"under-replicated: {cluster.status().under_replicated}")
+    return time.monotonic() - started
+
+
 def outage(tail: TickTail, inflict: Callable[[], None], heal: Callable[[], None], hold: float) -> float:
     """Inflict a fault, heal it ``hold`` seconds later (in the background), and return the seconds
     from the fault to the first md.tick record received after it; returns once healed."""
@@ -386,6 +396,7 @@ def test_faults_on_a_three_broker_cluster_lose_and_double_nothing(system: dict[s
     try:
         if "a" in FAULTS:
             for i in range(KILLS):
+                healthy(cluster)
                 mark = len(orders.sent)
                 p = raw_partition(s)
                 victim = cluster.leader_of(s.topic("raw.jvquant"), p)
@@ -393,6 +404,7 @@ def test_faults_on_a_three_broker_cluster_lose_and_double_nothing(system: dict[s
                 assert recovery < KILL_RECOVERY_BOUND_S, recovery
                 checkpoint(f"a{i + 1} SIGKILL raw leader (node {victim}, p{p})", recovery)
         if "c" in FAULTS:
+            healthy(cluster)
             mark = len(orders.sent)
             p = raw_partition(s)
             victim = cluster.leader_of(s.topic("raw.jvquant"), p)
@@ -400,6 +412,7 @@ def test_faults_on_a_three_broker_cluster_lose_and_double_nothing(system: dict[s
             checkpoint(f"c SIGSTOP raw leader {PAUSE_S:.0f} s (node {victim}, p{p})", recovery)
             assert recovery < PAUSE_RECOVERY_BOUND_S, f"a paused leader stalled md.tick {recovery:.1f} s"
         if "e" in FAULTS:
+            healthy(cluster)
             mark = len(orders.sent)
             orders.pause_flag.set()  # the designated command alone in flight
             time.sleep(2)
