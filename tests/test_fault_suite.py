@@ -57,7 +57,7 @@ FAULTS = tuple(f.strip() for f in os.environ.get("FAULT_SUITE_FAULTS", "a,c,e").
 DOWN_S = 20.0  # a killed leader stays down this long
 PAUSE_S = 30.0  # a paused leader stays stopped this long
 #: a paused leader must cost less than this (from SIGSTOP to the first new md.tick record).
-#: Measured after the client timeouts: 11-17 s in 5 of 8 runs, 21 s once, 30.5-30.8 s twice: the
+#: Measured after the client timeouts: 11-17 s in 5 of 9 runs, 21 s twice, 30.5-30.8 s twice: the
 #: producer had moved on after ~16 s, but the two workers' group rebalanced after the pause (a
 #: heartbeat gap past the 10 s session timeout) and the first record waited for that rebalance.
 #: Before them: 31.9 s and, twice, more than 120 s (aiokafka held the old leader's metadata). The
