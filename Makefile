@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: install demo test test-fast lint bench kafka-up kafka-down images compose-smoke clean
+.PHONY: install demo test test-fast lint bench chaos kafka-up kafka-down images compose-smoke clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -33,6 +33,13 @@ test-fast: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+
+## the broker fault suite on a local three-node cluster, full form: 5 SIGKILLs of the raw partition's
+## leader, a 30 s SIGSTOP, the ledger leader's SIGKILL (CI runs 2 kills: tests/integration/test_fault_suite.py)
+CHAOS_KILLS ?= 5
+chaos: $(STAMP)
+	MARKETPIPE_TEST_BROKER=local FAULT_SUITE_KILLS=$(CHAOS_KILLS) $(BIN)/python -m pytest -q -s -m integration \
+		tests/integration/test_fault_suite.py $(PYTEST_ARGS)
 
 ## every benchmark in bench/, ratios side by side (bench/README.md); `make bench ARGS=latency` runs one
 ## Quix Streams (variant d) goes to its own directory: it pins an older confluent-kafka than ours

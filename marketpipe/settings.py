@@ -376,8 +376,11 @@ class ProcessorSettings:
                          "flush and one offset commit per batch).", integer)
     agents: str = setting("MARKETPIPE_PROCESSOR_AGENTS", "all", "What a processor worker runs: all, normalize (raw -> "
                           "md.*) or bars (md.tick -> md.bar), to scale the two apart.", choice("all", "normalize", "bars"))
-    session_timeout_ms: int = setting("MARKETPIPE_PROCESSOR_SESSION_TIMEOUT", "30s", "Consumer-group session timeout: "
-                                      "how soon a dead worker's partitions move to the others.", duration_ms)
+    session_timeout_ms: int = setting("MARKETPIPE_PROCESSOR_SESSION_TIMEOUT", "10s", "Consumer-group session timeout: "
+                                      "how soon a dead worker's partitions move to the others. The worker's Kafka "
+                                      "request timeout is the larger of this and 10 s (Faust allows no shorter one), "
+                                      "so it also bounds how long a request stuck on a paused broker waits.",
+                                      duration_ms)
     replication_factor: int = setting("MARKETPIPE_REPLICATION_FACTOR", "1", "Replication factor of the topics the "
                                       "processor app creates for itself (use 3 in production).", integer)
     profile: str = setting("MARKETPIPE_PROCESSOR_PROFILE", "latency", "Processor latency/throughput trade-off: latency "

@@ -77,6 +77,12 @@ def _credentials(s: Settings) -> Any:
     return None
 
 
+#: the worker's Kafka request timeout unless the session timeout is longer (see build_app)
+REQUEST_TIMEOUT_S = 10.0
+#: how old the worker's cluster metadata may get (see build_app)
+METADATA_MAX_AGE_MS = 5_000
+
+
 class App(faust.App):
     #: raw topics read per fetch instead of per message (marketpipe/processors/faust_consumer.py)
     batch_route: BatchRoute | None = None
@@ -133,6 +139,14 @@ def build_app(settings: Settings, out: Output | None = None) -> App:
         consumer_max_fetch_size=8 * 1024 * 1024,
         broker_session_timeout=p.session_timeout_ms / 1000,
         broker_heartbeat_interval=max(0.5, p.session_timeout_ms / 1000 / 10),
+        # a fetch, commit or heartbeat stuck on a paused broker is abandoned after this and retried
+        # where the partition / group moved (Faust's default, 90 s, outlasted a 30 s pause); Faust
+        # refuses a request timeout shorter than the session timeout
+        broker_request_timeout=max(REQUEST_TIMEOUT_S, p.session_timeout_ms / 1000),
+        # aiokafka (0.14) asks a partition's cached leader for offsets after a rebalance and, on
+        # NOT_LEADER_FOR_PARTITION, asks the same node again without refreshing metadata: after a
+        # leader moved, a worker looped on it until its metadata aged out (5 min by default)
+        consumer_metadata_max_age_ms=METADATA_MAX_AGE_MS,
         stream_buffer_maxsize=prof.stream_buffer_maxsize,
         web_enabled=False,
         table_standby_replicas=0,

@@ -15,6 +15,7 @@ import time
 from typing import Any
 
 from marketpipe.kafka import topics
+from marketpipe.kafka.clients import FAILOVER
 from marketpipe.trader import names
 from marketpipe.trader.consumer import Trader
 from marketpipe.trader.order_command import RecordRef
@@ -62,7 +63,8 @@ def run_loop(trader: Trader, stop: threading.Event, idle_exit: float | None = No
     from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
 
     s = trader.settings
-    base = s.kafka.client_config()
+    # a command or ledger read stuck on a paused broker is retried on the new leader within seconds
+    base = {**s.kafka.client_config(), **FAILOVER}
     trader.recover(base)
     control = Consumer({**base, "group.id": trader.groups.control, "enable.auto.commit": False,
                         "enable.partition.eof": True})
