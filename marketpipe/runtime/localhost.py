@@ -3,15 +3,54 @@ listens on one, whether a Docker engine answers."""
 
 from __future__ import annotations
 
+import random
 import shutil
 import socket
 import subprocess
 import time
+from pathlib import Path
+
+_EPHEMERAL = Path("/proc/sys/net/ipv4/ip_local_port_range")
+_LOWEST = 10000  # below this live the well-known services people run on a workstation
+
+
+def ephemeral_range(path: Path | None = None) -> tuple[int, int]:
+    """The ports the kernel hands to outgoing connections (Linux's default when unreadable)."""
+    try:
+        low, high = (int(x) for x in (path or _EPHEMERAL).read_text().split()[:2])
+        return low, high
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
+def _candidate(low: int, high: int, rng: random.Random) -> int:
+    if low - _LOWEST >= 1000:
+        return rng.randrange(_LOWEST, low)
+    return rng.randrange(high + 1, 65536)
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 def free_port() -> int:
-    """A port nothing listens on right now (the OS picks it; another process may take it later)."""
-    with socket.socket() as s:
+    """A port nothing uses right now, for a server started a few seconds later.
+
+    Not one the OS picks for port 0: that comes from the ephemeral range, where any outgoing
+    connection may take it as its source port while a JVM is still starting, and the server then
+    fails to bind. Random, so two callers rarely collide; another process may still take it."""
+    low, high = ephemeral_range()
+    rng = random.Random()
+    for _ in range(200):
+        port = _candidate(low, high, rng)
+        if _bindable(port):
+            return port
+    with socket.socket() as s:  # every candidate busy: the OS's pick beats none
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
-import socket
 import subprocess
 import time
 import uuid
@@ -18,6 +17,7 @@ from typing import Callable, Iterator
 
 import pytest
 
+from marketpipe.runtime.localhost import free_port
 from tests.support.paths import ROOT
 
 IMAGES = ("marketpipe/marketpipe:local", "marketpipe/kafka:local")
@@ -42,12 +42,6 @@ def compose_command() -> list[str] | None:
     if _run(["docker", "compose", "version"]).returncode == 0:
         return ["docker", "compose"]
     return None
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def leftovers(project: str) -> dict[str, list[str]]:
