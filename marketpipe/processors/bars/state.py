@@ -146,6 +146,7 @@ class BarState:
     def _bin_ticks(self, messages: Iterable[RawMessage], touched: set[str]) -> None:
         c = self.config
         wall_ms = self.wall_ms()
+        late, first_late = 0, None
         for msg in messages:
             try:
                 tick = self.out.codec.decode(bytes(msg.value or b""), expect="Tick").record
@@ -166,10 +167,13 @@ class BarState:
             book.partition = msg.partition
             touched.add(key)
             if not book.add(tick, c.bar_interval_ms, c.bar_horizon_ms, self.watermark(msg.partition) - c.bar_grace_ms):
-                self.late_dropped += 1
-                metrics.LATE.inc()
-                log.warning("tick for %s at %d is later than the %d ms correction horizon: counted, not binned "
-                            "(late total %d)", key, tick["event_time"], c.bar_horizon_ms, self.late_dropped)
+                late += 1
+                first_late = first_late or (key, tick["event_time"])
+        if first_late is not None:  # one line per batch: a record per tick held the loop on a late backlog
+            self.late_dropped += late
+            metrics.LATE.inc(late)
+            log.warning("%d in this batch later than the %d ms correction horizon, counted, not binned (the first: "
+                        "%s at %d; late total %d)", late, c.bar_horizon_ms, *first_late, self.late_dropped)
 
     def _snapshot(self, keys: Iterable[str]) -> None:
         """Close what the clocks allow and snapshot each of these books."""
