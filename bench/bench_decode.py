@@ -59,11 +59,13 @@ def lv2_row(code: int, minute: str = CLOCK) -> str:
         f"{rng.randint(1, 50) * 100}" for _ in range(3))
 
 
-def iw_trade(now_ms: int = RECV_NS // 1_000_000) -> str:
-    """An Infoway trade push dated within the 1,000 s before ``now_ms`` (the decoders refuse trades
-    a day older than their receive time, so frames sent to a live worker pass the current time)."""
+def iw_trade(now_ms: int = RECV_NS // 1_000_000, spread_ms: int = 10**6) -> str:
+    """An Infoway trade push dated within the ``spread_ms`` before ``now_ms`` (the decoders refuse
+    trades a day older than their receive time, so frames sent to a live worker pass the current
+    time; a live worker's bars count trades older than their correction horizon as late, so those
+    pass a spread of seconds)."""
     return ('{"code":10002,"data":{"p":"%.2f","s":"BTCUSDT","t":%d,"td":1,"v":"%.5f","vw":"%.5f"}}'
-            % (rng.uniform(60000, 64000), now_ms - rng.randint(0, 10**6), rng.random(), rng.random() * 60000))
+            % (rng.uniform(60000, 64000), now_ms - rng.randint(0, spread_ms), rng.random(), rng.random() * 60000))
 
 
 def frames(provider: str, values: list[bytes], opcode: str) -> list[RawFrame]:

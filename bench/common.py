@@ -62,6 +62,31 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICKS_PER_SECOND
 
 
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and every live descendant (a ``marketpipe process`` that starts one worker per stage)."""
+    found, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        found.append(p)
+        for task in Path(f"/proc/{p}/task").glob("*/children"):
+            try:
+                todo += [int(c) for c in task.read_text().split()]
+            except OSError:
+                continue
+    return found
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """:func:`cpu_seconds` of a process and its descendants alive now."""
+    total = 0.0
+    for p in process_tree(pid):
+        try:
+            total += cpu_seconds(p)
+        except OSError:
+            continue
+    return total
+
+
 def records_in(s: settings_mod.Settings, logical: list[str], timeout: float = 30.0) -> int:
     """Messages on the given topics (sum of end offsets; the topics are fresh, so start at 0).
 

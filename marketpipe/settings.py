@@ -374,8 +374,10 @@ class ProcessorSettings:
                                   "(a revised bar is emitted); later ticks are counted and logged.", duration_ms)
     batch: int = setting("MARKETPIPE_PROCESSOR_BATCH", "2000", "Raw frames a processor agent takes per batch (one "
                          "flush and one offset commit per batch).", integer)
-    agents: str = setting("MARKETPIPE_PROCESSOR_AGENTS", "all", "What a processor worker runs: all, normalize (raw -> "
-                          "md.*) or bars (md.tick -> md.bar), to scale the two apart.", choice("all", "normalize", "bars"))
+    agents: str = setting("MARKETPIPE_PROCESSOR_AGENTS", "split", "What a processor worker runs: split (`marketpipe "
+                          "process` starts one worker normalizing raw -> md.* and one binning md.tick -> md.bar, so bars "
+                          "never delay ticks), all (both in one process, less memory), normalize, or bars (one set, to "
+                          "scale them apart).", choice("split", "all", "normalize", "bars"))
     session_timeout_ms: int = setting("MARKETPIPE_PROCESSOR_SESSION_TIMEOUT", "10s", "Consumer-group session timeout: "
                                       "how soon a dead worker's partitions move to the others. The worker's Kafka "
                                       "request timeout is the larger of this and 10 s (Faust allows no shorter one), "

@@ -13,8 +13,9 @@ DESCRIPTION = """\
 Run one worker of the stream-processing app: raw provider frames become md.* Avro records,
 bars and feed status.
 
-Start more workers with the same settings to scale out; --agents splits normalizing and bars
-into workers of their own. --profile (MARKETPIPE_PROCESSOR_PROFILE) trades latency for CPU:
+By default two worker processes start, one normalizing and one computing bars, so a bar batch
+never delays ticks; --agents all runs both in this process, --agents normalize or bars one set
+(start more of either to scale it out). --profile (MARKETPIPE_PROCESSOR_PROFILE) trades latency for CPU:
 latency (default) processes each fetch as soon as it arrives, throughput lets fetches and
 flushes grow for less CPU per record (figures: README, "Scaling out").
 """
@@ -46,9 +47,13 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         print(f"marketpipe process: topics missing on {settings.kafka.bootstrap_servers}: {', '.join(missing)} "
               "(create them with: marketpipe topics create)", file=sys.stderr)
         return 2
+    if settings.processor.agents == "split":
+        from marketpipe.processors import split
+
+        return split.run(split.children(settings, os.environ, args.log_level, args.web_port))
     from marketpipe.runtime import metrics
 
-    metrics.serve(settings.metrics_port, "processor", settings.metrics_host)
+    metrics.serve(settings.metrics_port, f"processor ({settings.processor.agents})", settings.metrics_host)
     from marketpipe.processors.profile import event_loop, profile, tune_gc
 
     loop = event_loop(profile(settings.processor.profile))
@@ -71,9 +76,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                                        "(default: MARKETPIPE_BAR_GRACE or 2s)")
     p.add_argument("--bar-horizon", help="how late a tick may still correct an emitted bar "
                                          "(default: MARKETPIPE_BAR_HORIZON or 5m)")
-    p.add_argument("--agents", choices=["all", "normalize", "bars"],
-                   help="run only the normalize agents or only the bar agent, to scale them apart "
-                        "(default: MARKETPIPE_PROCESSOR_AGENTS or all)")
+    p.add_argument("--agents", choices=["split", "all", "normalize", "bars"],
+                   help="split: a worker process each for normalize and bars; all: both in this process; normalize "
+                        "or bars: one set, to scale them apart (default: MARKETPIPE_PROCESSOR_AGENTS or split)")
     p.add_argument("--profile", choices=list(PROFILES),
                    help="latency: each fetch processed at once; throughput: larger fetches and flushes, less CPU "
                         "per record (default: MARKETPIPE_PROCESSOR_PROFILE or latency)")

@@ -13,7 +13,8 @@ environment. Scale out with more workers (up to the raw topics' partition count)
   it as events the same way.
 * **the bar agent** reads ``md.tick`` into a :class:`~marketpipe.processors.bars.state.BarState` whose books are
   snapshotted to ``md.bar.state`` and reloaded on every partition assignment; a timer closes the
-  windows of idle symbols. ``settings.processor.agents`` picks either set, or both.
+  windows of idle symbols. ``settings.processor.agents`` picks either set, or both; ``split`` (the
+  default) is both in two processes, started by :mod:`marketpipe.processors.split`.
 """
 
 from __future__ import annotations
@@ -52,7 +53,18 @@ def group_id(settings: Settings) -> str:
     sharing a cluster do not share offsets, and one per agent set, so split deployments (normalize /
     bars) do not steal each other's topics."""
     agents = settings.processor.agents
+    if agents == "split":
+        raise ValueError("MARKETPIPE_PROCESSOR_AGENTS=split is two workers (normalize and bars), each with its own "
+                         "group: see worker_groups")
     return settings.group_id(APP_ID + ("" if agents == "all" else f"-{agents}"))
+
+
+def worker_groups(settings: Settings) -> list[str]:
+    """The consumer groups of the workers these settings start: two for ``split``, else one."""
+    from marketpipe.processors.split import SETS
+
+    sets = SETS if settings.processor.agents == "split" else (settings.processor.agents,)
+    return [group_id(settings.with_env(MARKETPIPE_PROCESSOR_AGENTS=agents)) for agents in sets]
 
 
 def _broker_url(bootstrap: str) -> str:
@@ -122,6 +134,9 @@ def build_app(settings: Settings, out: Output | None = None) -> App:
         raise RuntimeError(f"this faust-streaming/aiokafka lacks what marketpipe's processor relies on "
                            f"({', '.join(missing)}); install the versions pyproject.toml pins")
     p = settings.processor
+    if p.agents == "split":  # one app per process: `marketpipe process` starts the two
+        raise ValueError("MARKETPIPE_PROCESSOR_AGENTS=split needs `marketpipe process`, which starts a worker per "
+                         "agent set; a Faust worker started otherwise runs all, normalize or bars")
     prof = profile(p.profile)  # MARKETPIPE_PROCESSOR_PROFILE: latency | throughput
     (settings.home / "faust").mkdir(parents=True, exist_ok=True)  # Faust's datadir (we keep no tables in it)
     app = App(

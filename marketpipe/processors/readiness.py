@@ -17,20 +17,24 @@ def worker_argv(log_level: str, web_port: int = 0) -> list[str]:
 
 
 def wait_until_consuming(settings: Settings, timeout: float = 60.0) -> bool:
-    """True once the processor group is stable with members holding partitions."""
+    """True once every processor group these settings start (two for a split deployment) is stable
+    with members holding partitions."""
     import time
 
-    from marketpipe.processors.app import group_id
+    from marketpipe.processors.app import worker_groups
 
-    admin, group = clients.admin(settings.kafka.client_config()), group_id(settings)
+    admin, waiting = clients.admin(settings.kafka.client_config()), set(worker_groups(settings))
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        try:
-            desc = admin.describe_consumer_groups([group])[group].result(10)
-            if str(desc.state).endswith("STABLE") and any(m.assignment.topic_partitions for m in desc.members):
-                return True
-        except Exception:  # noqa: BLE001 - the group does not exist yet
-            pass
+        for group in sorted(waiting):
+            try:
+                desc = admin.describe_consumer_groups([group])[group].result(10)
+                if str(desc.state).endswith("STABLE") and any(m.assignment.topic_partitions for m in desc.members):
+                    waiting.discard(group)
+            except Exception:  # noqa: BLE001 - the group does not exist yet
+                pass
+        if not waiting:
+            return True
         time.sleep(0.5)
     return False
 

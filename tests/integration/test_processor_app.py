@@ -164,17 +164,22 @@ def test_two_workers_split_the_work_and_agree_with_one(worker_env, mp_settings, 
         ticks = read_topic(s, "md.tick", until=n, idle=5, timeout=120)
         unique = {source_key(t): t for t in ticks}
         diff = wait_for_bars(s, offline_bars(list(unique.values()), INTERVAL_MS))
-        members = group_assignments(s, f"marketpipe-processors-{s.topic_prefix.rstrip('.')}")
+        suffix = s.topic_prefix.rstrip(".")
+        normalizers = group_assignments(s, f"marketpipe-processors-normalize-{suffix}")
+        binners = group_assignments(s, f"marketpipe-processors-bars-{suffix}")
     finally:
         for w in workers:
             stop_worker(w)
     assert len(unique) == n
     assert diff == [], logs[0].read_text()[-2000:] + logs[1].read_text()[-2000:]
-    # both workers took part: two group members, each owning raw and md.tick partitions
-    assert len(members) == 2, members
-    for owned in members:
-        assert any(t.endswith("raw.infoway") for t, _ in owned) and any(t.endswith("md.tick") for t, _ in owned)
-    assert not set(members[0]) & set(members[1])
+    # both deployments took part: each (a normalize and a bars worker by default) is a member of
+    # both groups, normalizers owning raw partitions and binners md.tick partitions, none shared
+    assert len(normalizers) == 2 and len(binners) == 2, (normalizers, binners)
+    for owned in normalizers:
+        assert any(t.endswith("raw.infoway") for t, _ in owned), normalizers
+    for owned in binners:
+        assert any(t.endswith("md.tick") for t, _ in owned), binners
+    assert not set(normalizers[0]) & set(normalizers[1]) and not set(binners[0]) & set(binners[1])
 
 
 def group_assignments(s: settings_mod.Settings, group: str, expect: int = 2) -> list[set[tuple[str, int]]]:

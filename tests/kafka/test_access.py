@@ -73,8 +73,9 @@ def test_one_pipeline_s_grants_reach_nothing_of_another(s: settings.Settings) ->
     rules = list(access.rules(s))  # prefix x.; the other pipeline is xy.
     other = settings.load({"MARKETPIPE_TOPIC_PREFIX": "xy."})
     names = [("TOPIC", other.topic(t.name)) for t in topics.TOPICS]
-    names += [("GROUP", g) for g in vars(groups(other)).values()] + [("GROUP", group_id(other))]
-    names += [("TOPIC", f"{group_id(other)}-__assignor-__leader")]
+    apps = [group_id(other.with_env(MARKETPIPE_PROCESSOR_AGENTS=a)) for a in ("all", "normalize", "bars")]
+    names += [("GROUP", g) for g in vars(groups(other)).values()] + [("GROUP", g) for g in apps]
+    names += [("TOPIC", f"{g}-__assignor-__leader") for g in apps]
     assert [(c.user, kind, n) for c in access.COMPONENTS for kind, n in names
             for op in ("READ", "WRITE") if allowed(rules, c.user, kind, n, op)] == []
 

@@ -51,7 +51,7 @@ def records(tp: TP, *offsets: int) -> list[Record]:
 
 def consumer(tmp_path: Any, handle: Any) -> Any:
     app = build_app(load({"KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1", "MARKETPIPE_HOME": str(tmp_path),
-                          "MARKETPIPE_PROCESSOR_PROFILE": "throughput"}))
+                          "MARKETPIPE_PROCESSOR_PROFILE": "throughput", "MARKETPIPE_PROCESSOR_AGENTS": "all"}))
     app.batch_route = BatchRoute(frozenset({RAW.topic}), handle)
 
     async def callback(message: Any) -> None: ...
@@ -201,7 +201,8 @@ class Collect:
 def test_every_profile_routes_every_raw_topic_to_one_normalizer_that_flushes_once_per_fetch(
         tmp_path, profile: str) -> None:
     s = load({"KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1", "MARKETPIPE_TOPIC_PREFIX": "p.",
-              "MARKETPIPE_HOME": str(tmp_path), "MARKETPIPE_PROCESSOR_PROFILE": profile})
+              "MARKETPIPE_HOME": str(tmp_path), "MARKETPIPE_PROCESSOR_PROFILE": profile,
+              "MARKETPIPE_PROCESSOR_AGENTS": "all"})
     sink = Collect()
     app = build_app(s, out=Output(s, producer=sink))
     route = app.batch_route

@@ -246,7 +246,8 @@ def test_the_workers_kafka_consumer_waits_at_the_broker_only_as_long_as_the_prof
     from marketpipe.processors.profile import profile
 
     async def built() -> Any:
-        app = build_app(settings(MARKETPIPE_HOME=str(tmp_path), MARKETPIPE_PROCESSOR_PROFILE=name))
+        app = build_app(settings(MARKETPIPE_HOME=str(tmp_path), MARKETPIPE_PROCESSOR_PROFILE=name,
+                                 MARKETPIPE_PROCESSOR_AGENTS="all"))
         consumer = app.consumer._thread._create_worker_consumer(app.transport)
         try:
             return consumer._fetch_max_wait_ms, consumer._max_poll_records
