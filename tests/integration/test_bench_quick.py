@@ -66,7 +66,11 @@ def test_producers_quick(mp_env: dict[str, str], tmp_path: Path) -> None:
 def test_latency_quick(mp_env: dict[str, str], tmp_path: Path) -> None:
     report = run_quick("latency", mp_env, tmp_path)
     rows = {(r["profile"], r["records_per_s"]) for r in report["rows"]}
-    assert rows == {(p, n) for p in ("latency", "throughput") for n in (1000, 10000)}
+    assert rows == {(p, n) for p in ("default", "throughput") for n in (1000, 10000)}
+    cells = {(c["profile"], c["rate"]): c for c in report["cells"]}
+    assert len(cells) == 4 and all(c["runs"] == 1 for c in cells.values())
+    for c in cells.values():
+        assert c["p99_min"] <= c["p99_median"] <= c["p99_max"] <= c["max"], c
     for row in report["rows"]:
         assert 0 < row["got"] <= row["expected"] * 1.05, row
         positive(row, "p50", "p90", "p99", "max")
