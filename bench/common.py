@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import sys
 import tempfile
 import time
@@ -31,6 +32,9 @@ def broker() -> Iterator[str]:
         return
     from marketpipe.kafka.local import LocalKafka
 
+    # SIGTERM (a timeout, a Ctrl-C to a pipeline, pkill) unwinds like Ctrl-C, so the broker this run
+    # started is stopped with it instead of outliving the benchmark
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     with tempfile.TemporaryDirectory(prefix="mp-bench-") as home:
         local = LocalKafka(home=Path(home), port=free_port(), progress=lambda m: print(m, file=sys.stderr))
         address = local.up()
