@@ -56,7 +56,7 @@ async def ages_after_a_busy_moment(s: Any, busy: str, quiet: str, hold: float) -
 @pytest.mark.parametrize("profile", ["latency", "throughput"])
 def test_a_busy_partition_is_not_held_behind_a_fetch_of_quiet_ones(mp_env: dict[str, str], mp_settings: Any,
                                                                    profile: str) -> None:
-    s = mp_settings.with_env(MARKETPIPE_PROCESSOR_PROFILE=profile)
+    s = mp_settings.with_env(MARKETPIPE_PROCESSOR_PROFILE=profile, MARKETPIPE_PROCESSOR_AGENTS="normalize")
     busy, quiet = make_topics(s)
     stop = threading.Event()
 
