@@ -39,13 +39,19 @@ def with_flags(args: argparse.Namespace, settings: Settings) -> Settings:
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     settings = with_flags(args, settings)
-    from marketpipe.processors.readiness import missing_topics, worker_argv
+    from marketpipe.processors.readiness import missing_topics, processor_topics, worker_argv
 
     missing = missing_topics(settings)
     if missing:
         print(f"marketpipe process: topics missing on {settings.kafka.bootstrap_servers}: {', '.join(missing)} "
               "(create them with: marketpipe topics create)", file=sys.stderr)
         return 2
+    import logging
+
+    from marketpipe.kafka import durability
+
+    durability.warn_if_weak(settings.kafka.client_config(), processor_topics(settings), "processor",
+                            logging.getLogger("processors"))
     from marketpipe.runtime import metrics
 
     metrics.serve(settings.metrics_port, "processor", settings.metrics_host)
