@@ -217,7 +217,7 @@ def batch_routed(consumer_cls: type) -> type:
                 # them (fault f of tests/integration/test_fault_suite.py lost 12 trades so).
                 log.info("a fetch spanned a rebalance: its %d records dropped unacknowledged, read again from "
                          "the committed offsets", sum(len(recs) for recs in records.values()))
-                await self.perform_seek()
+                await self._seek_to_committed()
                 return {}  # every partition was sought back: the rest is read again too
             idle = self._idle()
             idle.clear()
@@ -226,6 +226,20 @@ def batch_routed(consumer_cls: type) -> type:
             finally:
                 idle.set()
             return rest
+
+        async def _seek_to_committed(self) -> None:
+            """Faust's seek of every assigned partition to its committed offset, retried until it
+            succeeds: going on without it would skip the dropped records (the group coordinator
+            may be the broker that just died; the client finds the new one in seconds)."""
+            while True:
+                try:
+                    await self.perform_seek()
+                    return
+                except Exception as exc:  # noqa: BLE001 - retried; stopping ends it
+                    if self.should_stop:
+                        raise
+                    log.warning("seeking back to the committed offsets failed (%s); retrying", exc)
+                    await asyncio.sleep(1.0)
 
         async def _deliver(self, route: BatchRoute, mine: list[tuple[Any, list[Any]]], active: Any) -> None:
             batches: list[tuple[Any, list[Any]]] = []

@@ -258,3 +258,30 @@ def test_a_bars_only_worker_routes_nothing(tmp_path, profile: str) -> None:
     s = load({"KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1", "MARKETPIPE_HOME": str(tmp_path),
               "MARKETPIPE_PROCESSOR_AGENTS": "bars", "MARKETPIPE_PROCESSOR_PROFILE": profile})
     assert build_app(s).batch_route is None
+
+
+def test_the_seek_back_after_a_rebalance_is_retried_until_it_succeeds(tmp_path) -> None:
+    async def main() -> None:
+        async def handle(batch: Any) -> None: ...
+
+        c = consumer(tmp_path, handle)
+        answers: list[Any] = [RuntimeError("coordinator not available"), {}]
+
+        async def seek_to_committed() -> Any:
+            c.steps.append("seek to committed")
+            answer = answers.pop(0)
+            if isinstance(answer, Exception):
+                raise answer
+            return answer
+
+        c.seek_to_committed = seek_to_committed
+        c.fetches.append({RAW: records(RAW, 0, 1)})
+
+        def rebalance() -> None:
+            c.app.consumer_generation_id += 1
+
+        c.during_fetch = rebalance
+        assert await c._getmany({RAW}, 1.0) == {}
+        assert c.steps == ["seek to committed"] * 2 and not c._acked[RAW]
+
+    asyncio.run(main())
