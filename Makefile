@@ -34,12 +34,15 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
-## the broker fault suite on a local three-node cluster, full form: 5 SIGKILLs of the raw partition's
-## leader, a 30 s SIGSTOP, the ledger leader's SIGKILL (CI runs 2 kills: tests/integration/test_fault_suite.py)
+## the broker fault suite on a local three-node cluster, full form, all six faults: a. 5 SIGKILLs of the
+## raw partition's leader, b. 5 of the md.tick / order.commands / order.ledger leaders in turn, c. a 30 s
+## SIGSTOP, d. a rolling restart, e. the ledger leader's SIGKILL during a /buy, f. a worker's SIGKILL during
+## an election (CI runs a short form: tests/integration/test_fault_suite.py says which)
 CHAOS_KILLS ?= 5
+CHAOS_FAULTS ?= a,b,c,d,e,f
 chaos: $(STAMP)
-	MARKETPIPE_TEST_BROKER=local FAULT_SUITE_KILLS=$(CHAOS_KILLS) $(BIN)/python -m pytest -q -s -m integration \
-		tests/integration/test_fault_suite.py $(PYTEST_ARGS)
+	MARKETPIPE_TEST_BROKER=local FAULT_SUITE_KILLS=$(CHAOS_KILLS) FAULT_SUITE_FAULTS=$(CHAOS_FAULTS) \
+		$(BIN)/python -m pytest -q -s -m integration tests/integration/test_fault_suite.py $(PYTEST_ARGS)
 
 ## every benchmark in bench/, ratios side by side (bench/README.md); `make bench ARGS=latency` runs one
 ## Quix Streams (variant d) goes to its own directory: it pins an older confluent-kafka than ours

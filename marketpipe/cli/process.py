@@ -40,7 +40,7 @@ def with_flags(args: argparse.Namespace, settings: Settings) -> Settings:
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     settings = with_flags(args, settings)
-    from marketpipe.processors.readiness import missing_topics, worker_argv
+    from marketpipe.processors.readiness import missing_topics, processor_topics, worker_argv
 
     missing = missing_topics(settings)
     if missing:
@@ -51,6 +51,12 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         from marketpipe.processors import split
 
         return split.run(split.children(settings, os.environ, args.log_level, args.web_port))
+    import logging
+
+    from marketpipe.kafka import durability
+
+    durability.warn_if_weak(settings.kafka.client_config(), processor_topics(settings), "processor",
+                            logging.getLogger("processors"))
     from marketpipe.runtime import metrics
 
     metrics.serve(settings.metrics_port, f"processor ({settings.processor.agents})", settings.metrics_host)

@@ -36,6 +36,7 @@ def build_feed(args: argparse.Namespace, settings: Settings):
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
+    from marketpipe.kafka import durability
     from marketpipe.producers.session import AuthFailed, Backoff, Session, Stopped
     from marketpipe.producers.sink import RawSink, SinkFatal
     from marketpipe.runtime import metrics
@@ -56,6 +57,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     log.info("producing %s frames to %s as connection %s", args.provider, sink.topic, connection)
+    durability.warn_if_weak(settings.kafka.client_config(), [sink.topic, sink.status_topic],
+                            f"producer {args.provider}", log)
     code = 0
     try:
         session.run()

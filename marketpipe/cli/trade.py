@@ -10,10 +10,13 @@ from marketpipe.settings import Settings
 
 
 def cmd_trade(args: argparse.Namespace, settings: Settings) -> int:
+    from marketpipe.kafka import durability
     from marketpipe.runtime import metrics
     from marketpipe.trader import consumer, loop
 
     trader = consumer.build(settings, args.reference)
+    durability.warn_if_weak(settings.kafka.client_config(), [settings.topic(t) for t in consumer.DURABLE_TOPICS],
+                            "trader", consumer.log)
     metrics.serve(settings.metrics_port, "trader", settings.metrics_host)
     stop = threading.Event()
 

@@ -88,6 +88,21 @@ def topic_findings(facts: Iterable[TopicFacts], brokers: int, allow_single_broke
     return out
 
 
+def startup_warning(brokers: int, facts: Iterable[TopicFacts]) -> str | None:
+    """The one line a process logs at start when a topic it uses is less durable than its cluster
+    allows (the rules of :func:`topic_findings`), or None. None on fewer than three brokers: a
+    development broker cannot do better, and saying so at every start would teach people to
+    ignore the line. A missing topic is left to the process's own check (the processor refuses
+    to start; a producer's write would create it with the cluster's defaults, durable here)."""
+    if brokers < DURABLE_REPLICAS:
+        return None
+    weak = topic_findings([f for f in facts if f.exists], brokers)
+    if not weak:
+        return None
+    return (f"durability weaker than this cluster of {brokers} brokers allows: " + "; ".join(map(str, weak))
+            + " (`marketpipe topics check` lists every topic)")
+
+
 # -- producers in marketpipe's source ------------------------------------------------------
 
 
@@ -220,3 +235,17 @@ def cluster_facts(client_config: Mapping[str, str], names: list[str], timeout: f
             min_insync_replicas=int(conf["min.insync.replicas"].value),
             unclean_leader_election=str(conf["unclean.leader.election.enable"].value).lower() == "true"))
     return len(md.brokers), facts
+
+
+def warn_if_weak(client_config: Mapping[str, str], names: list[str], who: str, log: Any, timeout: float = 5.0) -> None:
+    """Once at a process's start: log :func:`startup_warning` for the topics it uses. Never stops
+    the process: a cluster that does not answer in ``timeout`` is the process's own business to
+    report (it waits or fails on its first real request), so this says so at DEBUG only."""
+    try:
+        brokers, facts = cluster_facts(client_config, names, timeout=timeout)
+    except Exception as exc:  # noqa: BLE001 - a check, not a gate
+        log.debug("%s: durability of %s not checked: %s", who, ", ".join(names), exc)
+        return
+    line = startup_warning(brokers, facts)
+    if line is not None:
+        log.warning("%s: %s", who, line)

@@ -31,11 +31,14 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import logging
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable
 
 from faust.types.tuples import ack_lock
 from mode.utils.locks import Event as ModeEvent
+
+log = logging.getLogger("processors")
 
 _EVENT_WAIT = (ModeEvent.wait.__code__, asyncio.Event.wait.__code__)
 
@@ -177,9 +180,10 @@ def batch_routed(consumer_cls: type) -> type:
       handler returned, i.e. after the batch's outputs were flushed; a handler that raises
       acknowledges nothing.
     * rebalance: records fetched while the flow is stopped or from an older generation are
-      dropped unacknowledged (Faust seeks back to the committed offsets, as its ``getmany``
-      does), and ``wait_empty`` -- which Faust awaits before committing on revocation and on
-      stop -- first waits for a batch in flight, so its offsets are in that commit.
+      dropped unacknowledged and read again from the committed offsets (Faust's ``getmany`` seeks
+      back while the flow is stopped; after a rebalance that finished during the fetch, this
+      consumer seeks back itself), and ``wait_empty`` -- which Faust awaits before committing on
+      revocation and on stop -- first waits for a batch in flight, so its offsets are in that commit.
     * offsets Faust already read past (``_read_offset``, reset by seeks) are skipped, and a jump
       in offsets is recorded as a gap, as ``_drain_messages`` does.
     """
@@ -203,8 +207,18 @@ def batch_routed(consumer_cls: type) -> type:
             if not mine:
                 return records
             rest = {tp: recs for tp, recs in records.items() if tp.topic not in route.topics}
-            if not self.flow_active or self.should_stop or self.app.consumer_generation_id != generation:
-                return rest  # not acknowledged: read again after Faust's seek to the committed offsets
+            if not self.flow_active or self.should_stop:
+                return rest  # not acknowledged: Faust's getmany seeks back to the committed offsets
+            if self.app.consumer_generation_id != generation:
+                # A rebalance finished while this fetch waited, and its seek to the committed offsets
+                # came before these records: they may be the first ones after it, and the fetch
+                # position is past them. Dropped without a seek, they were never read again and the
+                # next batch's jump in offsets was acknowledged as a gap, so their commit went past
+                # them (fault f of tests/integration/test_fault_suite.py lost 12 trades so).
+                log.info("a fetch spanned a rebalance: its %d records dropped unacknowledged, read again from "
+                         "the committed offsets", sum(len(recs) for recs in records.values()))
+                await self._seek_to_committed()
+                return {}  # every partition was sought back: the rest is read again too
             idle = self._idle()
             idle.clear()
             try:
@@ -212,6 +226,20 @@ def batch_routed(consumer_cls: type) -> type:
             finally:
                 idle.set()
             return rest
+
+        async def _seek_to_committed(self) -> None:
+            """Faust's seek of every assigned partition to its committed offset, retried until it
+            succeeds: going on without it would skip the dropped records (the group coordinator
+            may be the broker that just died; the client finds the new one in seconds)."""
+            while True:
+                try:
+                    await self.perform_seek()
+                    return
+                except Exception as exc:  # noqa: BLE001 - retried; stopping ends it
+                    if self.should_stop:
+                        raise
+                    log.warning("seeking back to the committed offsets failed (%s); retrying", exc)
+                    await asyncio.sleep(1.0)
 
         async def _deliver(self, route: BatchRoute, mine: list[tuple[Any, list[Any]]], active: Any) -> None:
             batches: list[tuple[Any, list[Any]]] = []

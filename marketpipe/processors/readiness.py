@@ -39,12 +39,15 @@ def wait_until_consuming(settings: Settings, timeout: float = 60.0) -> bool:
     return False
 
 
-def missing_topics(settings: Settings) -> list[str]:
-    """The declared topics the app reads or writes that the cluster does not have."""
-
+def processor_topics(settings: Settings) -> list[str]:
+    """The declared topics the app reads or writes (prefixed)."""
     from marketpipe.kafka import topics
 
-    wanted = [settings.topic(t.name) for t in topics.TOPICS if t.name.startswith(("raw.", "md."))]
+    return [settings.topic(t.name) for t in topics.TOPICS if t.name.startswith(("raw.", "md."))]
+
+
+def missing_topics(settings: Settings) -> list[str]:
+    """The declared topics the app reads or writes that the cluster does not have."""
     # a dead broker is one KafkaException, reported in one line by marketpipe.cli
     present = clients.admin(settings.kafka.client_config()).list_topics(timeout=30).topics
-    return [t for t in wanted if t not in present]
+    return [t for t in processor_topics(settings) if t not in present]

@@ -39,6 +39,10 @@ from marketpipe.trader.trade_api import TradeApi
 
 log = logging.getLogger(__name__)
 
+#: the topics whose durability the trader depends on: a lost acknowledged record is a lost command,
+#: intent (an order sent twice), event, kill switch or position (md.quote it only reads, for a price)
+DURABLE_TOPICS = (topics.ORDER_COMMANDS, topics.ORDER_LEDGER, topics.ORDER_EVENTS, topics.ORDER_CONTROL,
+                  topics.ORDER_POSITIONS)
 #: the provider whose trade API the trader serves (its account: JVQUANT_TRADE_ACCOUNT); the registry builds
 #: the client, so the trader core names no provider's class
 TRADE_PROVIDER = "jvquant"

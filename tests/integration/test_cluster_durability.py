@@ -19,7 +19,8 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, ConfigResource, ConfigSource
 
 from marketpipe.kafka import durability, topics
-from marketpipe.testing import Cluster, wait_for
+from marketpipe.runtime.localhost import free_port
+from marketpipe.testing import Cluster, start_producer, stop_worker, wait_for
 
 RECORDS = 2000
 
@@ -132,6 +133,26 @@ def test_acknowledged_records_survive_the_leaders_sigkill(kafka_cluster: Cluster
     # the restarted node catches up: nothing stays under-replicated
     wait_for(lambda: kafka_cluster.status().under_replicated == (), 60,
              what=lambda: f"under-replicated: {kafka_cluster.status().under_replicated}")
+
+
+def test_a_producer_says_once_at_start_that_its_topic_is_weaker_than_the_cluster_allows(
+        kafka_cluster: Cluster, tmp_path: Path) -> None:
+    prefix = f"w{uuid.uuid4().hex[:8]}."
+    env = {**cluster_env(kafka_cluster, prefix), "JVQUANT_TOKEN": "tok",
+           "JVQUANT_BASE_URL": f"http://127.0.0.1:{free_port()}"}  # no provider: the producer retries meanwhile
+    created = cli(env, "topics", "create", "--replication-factor", "2")
+    assert created.returncode == 0, created.stderr
+    log = tmp_path / "producer.log"
+    proc = start_producer(env, "jvquant", log, "--backoff-base", "1")
+    try:
+        wait_for(lambda: "durability" in log.read_text(errors="replace"), 60,
+                 what=lambda: "the durability line\n" + log.read_text(errors="replace")[-2000:])
+    finally:
+        stop_worker(proc)
+    lines = [line for line in log.read_text(errors="replace").splitlines() if "durability" in line]
+    raw = prefix + "raw.jvquant"
+    assert len(lines) == 1, lines
+    assert "WARNING" in lines[0] and f"{raw}: replication factor 2 < 3" in lines[0], lines[0]
 
 
 def test_topics_check_fails_on_a_single_broker_with_rf1(mp_env: dict[str, str], mp_settings: Any,

@@ -7,12 +7,21 @@ jvQuant producer → raw.jvquant → TWO processor workers → md.*; signed orde
 
 a. SIGKILL of the leader of the raw.jvquant partition holding the producer's frames (key =
    connection id), restarted ~20 s later; ``FAULT_SUITE_KILLS`` times (2 in CI, 5 in `make chaos`);
+b. the same for the leaders of the busiest md.tick partition, of the order.commands partition
+   (key = account) and of the busiest order.ledger partition, in turn, while orders flow: each of
+   the three once, or ``FAULT_SUITE_KILLS`` kills in all when that is more;
 c. SIGSTOP of that partition's leader for 30 s, then SIGCONT;
+d. a rolling restart: each broker in turn stopped with SIGTERM (a controlled shutdown) and
+   started again, the next one only once no partition is under-replicated;
 e. SIGKILL of the leader of the order.ledger partition of a command whose INTENT is written and
    whose /buy call is in progress (the counter answers slowly): the trader must write SUBMITTED to
    the new leader. The trader has no hook that pauses between the INTENT write and the /buy call
    (``MARKETPIPE_TRADER_CRASH_POINT`` only kills the trader itself after the broker accepted), so
-   the counter's ``slow`` fault holds /buy open while the kill lands.
+   the counter's ``slow`` fault holds /buy open while the kill lands;
+f. SIGKILL of the raw partition's leader and, the moment the cluster names its new leader (the
+   election), SIGKILL of the processor worker doing the most work (the one decoding the producer's
+   frames); the worker is started again 5 s later, as a supervisor would, the broker after ~20 s;
+   ``FAULT_SUITE_KILLS`` times.
 
 After each fault the feed is paused (``quiesce``) and audited cumulatively: every frame the
 simulator sent is on raw.jvquant by (connection, session, seq), none missing, none written twice;
@@ -20,13 +29,16 @@ every trade the simulator sent is on md.tick (deduplicated by ``source``), no so
 different records; processes alive. At the end every order command has one /buy if the trader
 accepted it and none if it rejected it, and ends FILLED / REJECTED / FAILED, or UNKNOWN with its
 reason. The time from the fault to the first md.tick record received by the producer after it is
-measured and printed, with the machine's load average. ``FAULT_SUITE_FAULTS=a,c,e`` picks faults.
+measured and printed, with the machine's load average (for the rolling restart: the longest time
+without a new md.tick record). ``FAULT_SUITE_FAULTS=a,c,e`` (the default, CI's short form) picks
+faults; `make chaos` runs all six.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -65,6 +77,25 @@ PAUSE_RECOVERY_BOUND_S = 45.0
 PAUSE_RECOVERY_AIM_S = 20.0
 #: a SIGKILLed leader: leadership moves after the broker session timeout (9 s); measured 9-13 s
 KILL_RECOVERY_BOUND_S = 20.0
+#: fault b's victims in turn: where the workers write trades, where the trader reads commands and
+#: where it writes its intents
+B_TARGETS = (topics.MD_TICK, topics.ORDER_COMMANDS, topics.ORDER_LEDGER)
+B_KILLS = max(KILLS, len(B_TARGETS))
+#: a worker killed -9 leaves its group membership to expire (the 10 s session timeout) before its
+#: partitions move; with the election before it and the restarted worker's own rebalance after
+#: it, the first record may wait for two rebalances
+WORKER_KILL_RECOVERY_BOUND_S = 45.0
+WORKER_DOWN_S = 5.0  # a supervisor's restart delay
+#: a rolling restart moves leaders by controlled shutdown: the longest md.tick silence it may cause
+ROLL_GAP_BOUND_S = KILL_RECOVERY_BOUND_S
+
+
+def suite_timeout(faults: tuple[str, ...], kills: int) -> float:
+    """pytest-timeout's budget for the suite (the default 300 s is CI's per test): the cluster's
+    start and the baseline, plus a generous share per fault step (a kill: 20 s down, recovery,
+    catching up, the audit)."""
+    per_step = {"a": kills, "b": max(kills, len(B_TARGETS)), "c": 1, "d": 3, "e": 1, "f": kills}
+    return 300.0 + 150.0 * sum(per_step.get(f, 0) for f in faults)
 
 JV_CODES = ["600519", "000001", "300750"]
 KEY = "fault-suite-signing-key"
@@ -126,13 +157,26 @@ def partition_of_key(s: Any, logical: str, key: str, timeout: float = 30.0) -> i
         consumer.close()
 
 
+def busiest_partition(s: Any, logical: str) -> int:
+    """The partition of ``logical`` holding the most records (the producer's one raw partition, the
+    busiest symbol's md.tick partition, the account's order.commands partition)."""
+    topic = s.topic(logical)
+    consumer = Consumer({**s.kafka.client_config(), "group.id": f"t-{uuid.uuid4().hex[:6]}"})
+    try:
+        parts = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        highs = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in parts}
+        return max(highs, key=lambda p: highs[p])
+    finally:
+        consumer.close()
+
+
 class TickTail(threading.Thread):
-    """Follows md.tick from its end: (arrival wall time, producer receive time) of each record."""
+    """Follows md.tick from its end: (arrival wall time, producer receive time, partition) of each record."""
 
     def __init__(self, s: Any) -> None:
         super().__init__(daemon=True)
         self.s, self.stop_flag = s, threading.Event()
-        self.seen: list[tuple[float, float]] = []
+        self.seen: list[tuple[float, float, int]] = []
         self.lock = threading.Lock()
         topic = s.topic(topics.MD_TICK)
         self.consumer = Consumer({**s.kafka.client_config(), "group.id": f"t-{uuid.uuid4().hex[:6]}",
@@ -147,23 +191,36 @@ class TickTail(threading.Thread):
                 if not msg.error():
                     rec = self.codec.decode(msg.value()).record
                     with self.lock:
-                        self.seen.append((time.time(), rec["receive_time_ns"] / 1e9))
+                        self.seen.append((time.time(), rec["receive_time_ns"] / 1e9, int(msg.partition())))
         self.consumer.close()
 
-    def recovery(self, fault_at: float, timeout: float = 120.0) -> float:
+    def recovery(self, fault_at: float, timeout: float = 120.0, partition: int | None = None) -> float:
         """Seconds from ``fault_at`` (wall time) until md.tick held a record whose frame the producer
-        received after it."""
+        received after it (in ``partition`` only, when given: a fault on one md.tick partition leaves
+        the others flowing)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             with self.lock:
-                after = [arrived for arrived, received in self.seen if received > fault_at]
+                after = [arrived for arrived, received, p in self.seen
+                         if received > fault_at and partition in (None, p)]
             if after:
                 return min(after) - fault_at
             time.sleep(0.2)
         with self.lock:
             last = self.seen[-3:]
-        raise AssertionError(f"no new md.tick record {timeout:g} s after the fault at {fault_at:.1f}: "
-                             f"{len(self.seen)} seen, the last (arrived, received) {last}, alive {self.is_alive()}")
+        raise AssertionError(f"no new md.tick record {timeout:g} s after the fault at {fault_at:.1f}"
+                             f"{'' if partition is None else f' in partition {partition}'}: {len(self.seen)} seen, "
+                             f"the last (arrived, received, partition) {last}, alive {self.is_alive()}")
+
+    def longest_gap(self, start: float, end: float) -> float:
+        """The longest time between ``start`` and the first record received after ``end`` (both wall
+        times) in which no md.tick record arrived."""
+        self.recovery(end)  # the stream flows again after ``end``: the last gap is closed
+        with self.lock:
+            arrivals = sorted(arrived for arrived, _, _ in self.seen if arrived > start)
+        closing = next(i for i, a in enumerate(arrivals) if a > end)
+        times = [start, *arrivals[:closing + 1]]
+        return max(b - a for a, b in zip(times, times[1:]))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -234,6 +291,17 @@ class Events:
                                                                 and bool(got[-1]["reason"])))
 
 
+def order_recovery(events: Events, orders: Orders, fault_at: float, timeout: float = 120.0) -> float:
+    """Seconds from ``fault_at`` (wall time) until a command made after it was settled (polled every
+    half second: the figure is that coarse)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        events.read()
+        if any(events.settled(c["command_id"]) for c in list(orders.sent) if c["event_time"] > fault_at * 1000):
+            return time.time() - fault_at
+    raise AssertionError(f"no command made after the fault at {fault_at:.1f} settled in {timeout:g} s")
+
+
 # ---------------------------------------------------------------------------------------------
 # The running system
 
@@ -290,10 +358,29 @@ def assert_alive(system: dict[str, Any]) -> None:
     assert not dead, f"processes exited: {dead}\n{tails(system)}"
 
 
-def raw_partition(s: Any) -> int:
-    """The raw.jvquant partition holding the producer's frames (keyed by its connection id)."""
-    _, highs = raw_frames(s, timeout=10)
-    return max(highs, key=lambda p: highs[p])
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (/proc/PID/stat fields 14 and 15)."""
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def busier_worker(system: dict[str, Any], seconds: float = 3.0) -> str:
+    """The processor worker that used more CPU over ``seconds``: the one decoding the producer's
+    frames (the other holds no busy raw partition)."""
+    names = ("worker1", "worker2")
+    before = {n: cpu_seconds(system["procs"][n].pid) for n in names}
+    time.sleep(seconds)
+    return max(names, key=lambda n: cpu_seconds(system["procs"][n].pid) - before[n])
+
+
+def kill_worker(system: dict[str, Any], name: str) -> None:
+    """SIGKILL a worker's process group: nothing flushed, nothing committed, its group membership
+    left to expire."""
+    stop_worker(system["procs"][name], signal.SIGKILL)
+
+
+def restart_worker(system: dict[str, Any], name: str) -> None:
+    system["procs"][name] = start_worker(system["env"], system["logs"][name])
 
 
 def audit(system: dict[str, Any]) -> dict[str, int]:
@@ -332,6 +419,15 @@ def audit(system: dict[str, Any]) -> dict[str, int]:
     }
 
 
+def missing_trades(system: dict[str, Any]) -> list[str]:
+    """The trades (code:trade_id) the simulator sent that md.tick lacks, for a failure message."""
+    from tests.support.pipeline import sent_trade_ids
+
+    ticks = read_topic(system["settings"], topics.MD_TICK, idle=1, timeout=120)
+    got = Counter({f"{t['venue_symbol']}:{t['trade_id']}" for t in ticks})
+    return sorted((sent_trade_ids(system["record"]) - got).elements())
+
+
 # ---------------------------------------------------------------------------------------------
 
 
@@ -345,19 +441,24 @@ def healthy(cluster: Cluster, timeout: float = 180.0) -> float:
     return time.monotonic() - started
 
 
-def outage(tail: TickTail, inflict: Callable[[], None], heal: Callable[[], None], hold: float) -> float:
+def outage(tail: TickTail, inflict: Callable[[], None], heal: Callable[[], None], hold: float,
+           partition: int | None = None, during: Callable[[float], dict[str, Any]] | None = None,
+           ) -> tuple[float, dict[str, Any]]:
     """Inflict a fault, heal it ``hold`` seconds later (in the background), and return the seconds
-    from the fault to the first md.tick record received after it; returns once healed."""
+    from the fault to the first md.tick record received after it (in ``partition`` when given) and
+    what ``during(fault time)`` measured meanwhile; returns once healed."""
     at = time.time()
     inflict()
     healer = threading.Timer(max(0.0, hold - (time.time() - at)), heal)
     healer.start()
     try:
-        return tail.recovery(at, timeout=hold + 90)
+        extra = during(at) if during is not None else {}
+        return tail.recovery(at, timeout=hold + 90, partition=partition), extra
     finally:
         healer.join()
 
 
+@pytest.mark.timeout(suite_timeout(FAULTS, KILLS))
 def test_faults_on_a_three_broker_cluster_lose_and_double_nothing(system: dict[str, Any]) -> None:
     s, cluster, counter = system["settings"], system["cluster"], system["counter"]
     started = time.monotonic()
@@ -392,28 +493,63 @@ def test_faults_on_a_three_broker_cluster_lose_and_double_nothing(system: dict[s
         print(f"fault {name}: recovery {recovery:.1f} s, load {row['load']}, "
               + ", ".join(f"{k}={row[k]}" for k in now))
         assert now["frames_lost"] == 0 and now["frames_doubled"] == 0, (name, now)
-        assert now["ticks_lost"] == 0 and now["ticks_unexpected"] == 0 and now["ticks_conflicting"] == 0, (name, now)
+        assert now["ticks_lost"] == 0 and now["ticks_unexpected"] == 0 and now["ticks_conflicting"] == 0, \
+            (name, now, "missing: " + ", ".join(missing_trades(system)[:20]), tails(system, 4000))
 
     try:
         if "a" in FAULTS:
             for i in range(KILLS):
                 healthy(cluster)
                 mark = len(orders.sent)
-                p = raw_partition(s)
+                p = busiest_partition(s, "raw.jvquant")
                 victim = cluster.leader_of(s.topic("raw.jvquant"), p)
-                recovery = outage(tail, partial(cluster.kill, victim), partial(cluster.restart, victim), DOWN_S)
+                recovery, _ = outage(tail, partial(cluster.kill, victim), partial(cluster.restart, victim), DOWN_S)
                 assert recovery < KILL_RECOVERY_BOUND_S, recovery
                 checkpoint(f"a{i + 1} SIGKILL raw leader (node {victim}, p{p})", recovery)
+        if "b" in FAULTS:
+            for i in range(B_KILLS):
+                healthy(cluster)
+                mark = len(orders.sent)
+                target = B_TARGETS[i % len(B_TARGETS)]
+                p = busiest_partition(s, target)
+                victim = cluster.leader_of(s.topic(target), p)
+                led = {t: q for t in B_TARGETS for q in [busiest_partition(s, t)]
+                       if cluster.leader_of(s.topic(t), q) == victim}
+                also = [f"{t} p{q}" for t, q in led.items() if t != target]
+                # recovery on the killed md.tick partition itself: the other symbols' partitions keep flowing
+                recovery, extra = outage(tail, partial(cluster.kill, victim), partial(cluster.restart, victim), DOWN_S,
+                                         partition=led.get(topics.MD_TICK),
+                                         during=lambda at: {"command_settled_s": round(order_recovery(events, orders,
+                                                                                                      at), 1)})
+                assert recovery < KILL_RECOVERY_BOUND_S, recovery
+                checkpoint(f"b{i + 1} SIGKILL {target} leader (node {victim}, p{p}"
+                           + "".join(f", also {a}" for a in also) + ")", recovery, extra)
         if "c" in FAULTS:
             healthy(cluster)
             mark = len(orders.sent)
-            p = raw_partition(s)
+            p = busiest_partition(s, "raw.jvquant")
             victim = cluster.leader_of(s.topic("raw.jvquant"), p)
-            recovery = outage(tail, partial(cluster.pause, victim), partial(cluster.resume, victim), PAUSE_S)
+            recovery, _ = outage(tail, partial(cluster.pause, victim), partial(cluster.resume, victim), PAUSE_S)
             checkpoint(f"c SIGSTOP raw leader {PAUSE_S:.0f} s (node {victim}, p{p})", recovery)
             if recovery >= PAUSE_RECOVERY_AIM_S:
                 print(f"fault c: recovery {recovery:.1f} s missed the aim of {PAUSE_RECOVERY_AIM_S:g} s")
             assert recovery < PAUSE_RECOVERY_BOUND_S, f"a paused leader stalled md.tick {recovery:.1f} s"
+        if "d" in FAULTS:
+            healthy(cluster)
+            mark = len(orders.sent)
+            at = time.time()
+            steps = []
+            for node in cluster.node_ids:
+                t0 = time.monotonic()
+                cluster.restart(node)  # SIGTERM: a controlled shutdown hands its leaderships over first
+                back = time.monotonic() - t0
+                steps.append(f"node {node} back {back:.0f} s, in sync {healthy(cluster):.0f} s later")
+            end = time.time()
+            gap = tail.longest_gap(at, end)
+            checkpoint("d rolling restart (SIGTERM) of nodes " + ",".join(map(str, cluster.node_ids))
+                       + "; recovery = the longest md.tick gap", gap,
+                       {"roll_s": round(end - at, 1), "steps": "; ".join(steps)})
+            assert gap < ROLL_GAP_BOUND_S, f"a rolling restart left md.tick without a record for {gap:.1f} s"
         if "e" in FAULTS:
             healthy(cluster)
             mark = len(orders.sent)
@@ -436,12 +572,36 @@ def test_faults_on_a_three_broker_cluster_lose_and_double_nothing(system: dict[s
                 deadline = time.monotonic() + 90
                 while not events.settled(designated["command_id"]) and time.monotonic() < deadline:
                     events.read()
-                order_recovery = time.time() - at
+                settled_after = time.time() - at
             finally:
                 healer.join()
             assert events.settled(designated["command_id"]), events.of(designated["command_id"])
             checkpoint(f"e SIGKILL ledger leader (node {victim}, p{lp})", recovery,
-                       {"command_settled_s": round(order_recovery, 1)})
+                       {"command_settled_s": round(settled_after, 1)})
+        for i in range(KILLS if "f" in FAULTS else 0):
+            healthy(cluster)
+            mark = len(orders.sent)
+            p = busiest_partition(s, "raw.jvquant")
+            raw = s.topic("raw.jvquant")
+            victim = cluster.leader_of(raw, p)
+            worker = busier_worker(system)
+
+            def worker_killed_in_election(at: float, raw: str = raw, p: int = p, victim: int = victim,
+                                          worker: str = worker) -> dict[str, Any]:
+                wait_for(lambda: cluster.leader_of(raw, p) != victim, 60, 0.25,
+                         what=f"a new leader for {raw} p{p} after node {victim} was killed")
+                killed = time.time() - at
+                kill_worker(system, worker)
+                time.sleep(WORKER_DOWN_S)
+                restart_worker(system, worker)
+                return {"worker_killed_after_s": round(killed, 1)}
+
+            recovery, extra = outage(tail, partial(cluster.kill, victim), partial(cluster.restart, victim), DOWN_S,
+                                     during=worker_killed_in_election)
+            checkpoint(f"f{i + 1} SIGKILL raw leader (node {victim}, p{p}) and {worker} in the election", recovery,
+                       extra)
+            assert recovery < WORKER_KILL_RECOVERY_BOUND_S, \
+                f"a worker killed in an election stalled md.tick {recovery:.1f} s"
     finally:
         orders.stop_flag.set()
         orders.join(60)

@@ -128,3 +128,45 @@ def test_topics_create_is_durable_on_a_cluster(monkeypatch: pytest.MonkeyPatch, 
     for new, spec in zip(admin.created, topics.TOPICS):
         assert new.replication_factor == rf
         assert {**extra, **spec.config} == new.config
+
+
+def test_startup_warning_names_each_weak_topic_in_one_line() -> None:
+    facts = [TopicFacts("md.tick", True, 1, 1, False), TopicFacts("md.bar", True, 3, 2, True),
+             TopicFacts("md.quote", True, 3, 2, False)]
+    line = durability.startup_warning(3, facts)
+    assert line is not None and "\n" not in line
+    assert "md.tick: replication factor 1 < 3" in line and "md.tick: min.insync.replicas=1 < 2" in line
+    assert "md.bar: unclean.leader.election.enable=true" in line
+    assert "md.quote" not in line and "3 brokers" in line
+
+
+def test_startup_warning_is_silent_when_durable_on_one_broker_or_for_a_missing_topic() -> None:
+    weak = [TopicFacts("md.tick", True, 1, 1, True)]
+    assert durability.startup_warning(3, [TopicFacts("md.tick", True, 3, 2, False)]) is None
+    assert durability.startup_warning(1, weak) is None  # a development broker cannot do better
+    assert durability.startup_warning(2, weak) is None
+    assert durability.startup_warning(3, [TopicFacts("md.tick", False)]) is None
+    assert durability.startup_warning(5, weak) is not None
+
+
+def test_warn_if_weak_logs_once_and_never_raises(monkeypatch: pytest.MonkeyPatch) -> None:
+    lines: list[tuple[str, str]] = []
+
+    class Log:
+        def warning(self, fmt: str, *args: Any) -> None:
+            lines.append(("warning", fmt % args))
+
+        def debug(self, fmt: str, *args: Any) -> None:
+            lines.append(("debug", fmt % args))
+
+    monkeypatch.setattr(durability, "cluster_facts", lambda *a, **k: (3, [TopicFacts("md.tick", True, 1, 2, False)]))
+    durability.warn_if_weak({}, ["md.tick"], "processor", Log())
+    assert [level for level, _ in lines] == ["warning"] and lines[0][1].startswith("processor: durability weaker")
+
+    def dead(*a: Any, **k: Any) -> Any:
+        raise RuntimeError("no broker answered")
+
+    lines.clear()
+    monkeypatch.setattr(durability, "cluster_facts", dead)
+    durability.warn_if_weak({}, ["md.tick"], "trader", Log())
+    assert lines == [("debug", "trader: durability of md.tick not checked: no broker answered")]
