@@ -331,6 +331,15 @@ class ProviderSettings:
 
 
 @dataclass(frozen=True)
+class ProducerSettings:
+    subscription_silence: float = setting(
+        "MARKETPIPE_SUBSCRIPTION_SILENCE", "30", "Seconds a subscribed code that has been delivering may stay "
+        "silent while its market is open (or 5x its usual interval, when longer) before the producer re-subscribes "
+        "it; silent one more such period, the connection is recycled (marketpipe/producers/liveness.py). 0 turns it "
+        "off.", number)
+
+
+@dataclass(frozen=True)
 class OrderSettings:
     """What both ends of the order path share: `marketpipe order ...`, the client and the trader."""
 
@@ -431,6 +440,7 @@ class Settings:
     logging = section(LoggingSettings)
     metrics = section(MetricsSettings)
     providers = section(ProviderSettings)
+    producer = section(ProducerSettings)
     orders = section(OrderSettings)
     trader = section(TraderSettings)
     processor = section(ProcessorSettings)

@@ -123,3 +123,19 @@ def deflate_raw(text: str) -> bytes:
     """One data frame as the server sends it."""
     c = zlib.compressobj(6, zlib.DEFLATED, RAW_DEFLATE_WBITS)
     return c.compress(text.encode()) + c.flush()
+
+
+def row_codes(data: bytes, limit: int = 1 << 22) -> set[str]:
+    """The codes whose rows a data frame carries (``lv2_600519=...`` -> ``600519``), read without
+    decoding the rows: what the producer's per-subscription liveness needs. A frame that does not
+    inflate names no code (the processor reports it; the producer keeps it as it came)."""
+    try:
+        text = zlib.decompressobj(RAW_DEFLATE_WBITS).decompress(data, limit).decode("utf-8", "replace")
+    except zlib.error:
+        return set()
+    codes = set()
+    for row in text.split(ROW_SEP):
+        level, sep, code = row.partition(KEY_SEP)[0].partition("_")
+        if sep and level in LEVELS:
+            codes.add(code)
+    return codes
