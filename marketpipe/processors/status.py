@@ -257,25 +257,38 @@ class StatusHook:
     writes what it says to ``md.status`` (through the agent's output, in the batch's flush) and to
     the Prometheus gauges. ``out`` is anything with ``send(topic, schema, key, record, timestamp)``."""
 
-    def __init__(self, monitor: FeedMonitor | None = None) -> None:
+    def __init__(self, monitor: FeedMonitor | None = None, completeness: Any = None) -> None:
         self.monitor = monitor or FeedMonitor()
         self.stale: dict[str, set[str]] = {}
+        #: a :class:`~marketpipe.processors.completeness.CompletenessFeed` (the live processor), or None
+        self.completeness = completeness
 
     def frame(self, out: Any, provider: str, frame: Any, records: Iterable[Any]) -> None:
         """One raw frame (a ``RawFrame``) and the records decoded from it."""
-        found = self.monitor.frame(provider, frame.meta, frame.topic, frame.partition, frame.offset)
+        meta = frame.meta
+        found = self.monitor.frame(provider, meta, frame.topic, frame.partition, frame.offset)
+        book = self.completeness.book if self.completeness is not None else None
+        if book is not None:
+            for gap in found:  # before the frame: the gap ends where this frame's coverage starts
+                book.gap(provider, gap["connection"], gap["gap_start"], gap["gap_end"])
+        symbols = set()
         for rec in records:
             r = rec.record
             found += self.monitor.record(provider, rec.schema, rec.key, r.get("event_time", 0),
                                          r.get("receive_time_ns", 0))
+            symbols.add(rec.key)
+        if book is not None and meta.connection and meta.recv_ns:
+            book.frame(provider, meta.connection, meta.recv_ns // 1_000_000, symbols)
         if found:
             self.send(out, found)
 
     def batch(self, out: Any) -> None:
-        """Once per batch: stale symbols and finished minutes."""
+        """Once per batch: stale symbols and finished minutes; the completeness ledger's due days."""
         found = self.monitor.tick()
         if found:
             self.send(out, found)
+        if self.completeness is not None:
+            self.completeness.write(out)
 
     def send(self, out: Any, records: list[dict[str, Any]]) -> None:
         from marketpipe.kafka import topics
@@ -290,9 +303,20 @@ class StatusHook:
                 stale = self.stale.setdefault(provider, set())
                 (stale.add if kind == "stale" else stale.discard)(rec["symbol"])
                 metrics.FEED_STALE.labels(provider).set(len(stale))
+                self._stale_spell(rec)
             elif kind == "stats":
                 metrics.FEED_RATE.labels(provider).set(rec["rate"])
                 for q, name in (("0.5", "latency_p50_ms"), ("0.99", "latency_p99_ms")):
                     if rec[name] is not None:
                         metrics.FEED_LATENCY.labels(provider, q).set(rec[name])
             out.send(topics.MD_STATUS, "FeedStatus", provider, rec, rec["event_time"])
+
+    def _stale_spell(self, rec: dict[str, Any]) -> None:
+        """A stale spell is a gap of its symbol in the completeness ledger."""
+        if self.completeness is None:
+            return
+        book, since = self.completeness.book, rec["event_time"] - rec["silent_ms"]
+        if rec["kind"] == "stale":
+            book.went_stale(rec["provider"], rec["symbol"], since)
+        else:
+            book.came_back(rec["provider"], rec["symbol"], since, rec["event_time"])
