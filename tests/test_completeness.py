@@ -106,3 +106,27 @@ def test_the_avro_record_round_trips_through_the_codec() -> None:
     codec = Codec()
     back = codec.decode(codec.encode("Completeness", day.to_record()), expect="Completeness").record
     assert DayLedger.from_record(back) == day
+
+
+# ---- marketpipe status --gaps ---------------------------------------------------------------------
+
+def test_status_gaps_reports_holes_per_symbol_and_keeps_the_unwritten_tail_apart() -> None:
+    from marketpipe.feedstatus import gap_lines, gaps_of
+
+    jv = DayLedger("jvquant", "600519.SH", date(2026, 12, 7), (Interval(1000, 5000, C), Interval(5000, 8000, U),
+                                                              Interval(8000, 97_000, C)))
+    iw = DayLedger("infoway", "BTCUSDT", date(2026, 12, 7), (Interval(0, 99_000, C),))
+    old = DayLedger("jvquant", "000001.SZ", date(2026, 12, 6), (Interval(-9000, -5000, C),))
+    rows = gaps_of([jv, iw, old], 2000, 100_000, pending_ms=5000)
+    assert [r.answer.symbol for r in rows] == ["600519.SH", "BTCUSDT"]  # 000001.SZ has nothing in the range
+    moutai, btc = rows
+    assert moutai.answer.holes == (Hole(5000, 8000, "unfillable"),) and moutai.pending_from == 97_000
+    assert btc.answer.complete and btc.pending_from == 99_000
+    # a feed that stopped long ago is a hole, not pending; an asked symbol the ledger lacks is unobserved
+    [late] = gaps_of([jv], 2000, 200_000, pending_ms=5000)
+    assert late.answer.holes[-1] == Hole(97_000, 200_000, "unobserved") and late.pending_from is None
+    [unknown] = gaps_of([], 0, 10, pending_ms=5, symbols=["AAPL.US"])
+    assert unknown.answer.holes == (Hole(0, 10, "unobserved"),)
+    text = list(gap_lines(rows))
+    assert text[0].startswith("600519.SH") and "INCOMPLETE: 1 holes, 3.0 s" in text[0] and "written until" in text[0]
+    assert "unfillable" in text[1] and text[2].startswith("BTCUSDT") and "complete" in text[2]
