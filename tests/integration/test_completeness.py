@@ -1,0 +1,79 @@
+"""The completeness ledger end to end on a real broker: two jvQuant simulators, a producer each, one
+processor worker. One simulator drops its connection (and refuses new ones for 3 s): the ledger
+shows that symbol's hole, exactly the gap the processor found, as unfillable (jvQuant has no
+history), and ``completeness()`` and ``marketpipe status --gaps`` say so; the other feed ran
+clean and is complete over the same range."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from typing import Any
+
+from marketpipe import client
+from marketpipe.completeness import UNOBSERVED, Hole
+from marketpipe.simulators.runner import run as run_sim
+from tests.support.pipeline import read_topic, start_producer, start_worker, stop_worker, wait_for
+
+DROPPED, CLEAN = "600519.SH", "000001.SZ"
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def test_a_dropped_feed_leaves_an_unfillable_hole_and_a_clean_one_is_complete(mp_env, mp_settings, tmp_path) -> None:
+    s = mp_settings
+    env = {**mp_env, "MARKETPIPE_COMPLETENESS_INTERVAL": "1s"}
+    worker = start_worker(env, tmp_path / "worker.log")
+    procs: list[Any] = []
+
+    def answer(symbol: str, start: int, end: int) -> client.Completeness:
+        return client.completeness(symbol, start, end, settings=s)
+
+    def written(symbol: str, start: int, end: int) -> bool:
+        """The ledger has been written over the whole range (no unobserved part left)."""
+        return all(h.state != UNOBSERVED for h in answer(symbol, start, end).holes)
+
+    try:
+        with run_sim("jvquant", rate=200, symbols=["600519"]) as sim_a, \
+                run_sim("jvquant", rate=200, symbols=["000001"]) as sim_b:
+            for sim, code, conn in ((sim_a, "600519", "jv-drop"), (sim_b, "000001", "jv-clean")):
+                penv = {**env, "JVQUANT_BASE_URL": sim.base_url, "JVQUANT_TOKEN": "tok"}
+                procs.append(start_producer(penv, "jvquant", tmp_path / f"{conn}.log", "--codes", code,
+                                            "--market-hours", "always", "--connection-id", conn,
+                                            "--backoff-base", "0.3"))
+            t0 = now_ms() + 2000
+            wait_for(lambda: written(DROPPED, t0, t0 + 1000) and written(CLEAN, t0, t0 + 1000), timeout=120,
+                     what="both symbols in the ledger")
+            sim_a.sim.fault("drop", 3)  # the connection is killed and new ones refused for 3 s
+            wait_for(lambda: any(r["kind"] == "gap" for r in read_topic(s, "md.status", idle=1)), timeout=60,
+                     what="the processor's gap")
+            [gap] = [r for r in read_topic(s, "md.status", idle=1) if r["kind"] == "gap"]
+            assert gap["connection"] == "jv-drop" and gap["gap_end"] - gap["gap_start"] >= 3000
+            t1 = gap["gap_end"] + 3000
+            wait_for(lambda: now_ms() > t1 and written(DROPPED, t0, t1) and written(CLEAN, t0, t1), timeout=60,
+                     what="the ledger written past the gap")
+
+            dropped = answer(DROPPED, t0, t1)
+            assert not dropped.complete
+            assert dropped.holes == (Hole(gap["gap_start"], gap["gap_end"], "unfillable"),)
+            assert answer(DROPPED, t0, gap["gap_start"]).complete  # before the drop it was complete
+            assert answer(DROPPED, gap["gap_end"], t1).complete  # and after it again
+            assert answer(CLEAN, t0, t1).complete and answer(CLEAN, t0, t1).holes == ()
+
+            minutes = (now_ms() - t0 - 500) / 60_000  # the command's range starts just after t0
+            cli = subprocess.run([sys.executable, "-m", "marketpipe", "status", "--gaps", "--json", "--minutes",
+                                  f"{minutes:.4f}", "--symbols", DROPPED, CLEAN], env=env, capture_output=True,
+                                 text=True, timeout=120)
+            rows = {r["symbol"]: r for r in map(json.loads, cli.stdout.splitlines())}
+            assert cli.returncode == 1, cli.stderr
+            assert rows[DROPPED]["complete"] is False
+            assert rows[DROPPED]["holes"] == [{"start": gap["gap_start"], "end": gap["gap_end"], "state": "unfillable"}]
+            assert rows[CLEAN]["complete"] is True and rows[CLEAN]["holes"] == []
+    finally:
+        for p in procs:
+            stop_worker(p)
+        stop_worker(worker)
