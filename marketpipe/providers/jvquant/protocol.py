@@ -136,6 +136,6 @@ def row_codes(data: bytes, limit: int = 1 << 22) -> set[str]:
     codes = set()
     for row in text.split(ROW_SEP):
         level, sep, code = row.partition(KEY_SEP)[0].partition("_")
-        if sep and level in LEVELS:
+        if sep and level in LEVELS and code:
             codes.add(code)
     return codes
