@@ -130,3 +130,14 @@ def test_status_gaps_reports_holes_per_symbol_and_keeps_the_unwritten_tail_apart
     text = list(gap_lines(rows))
     assert text[0].startswith("600519.SH") and "INCOMPLETE: 1 holes, 3.0 s" in text[0] and "written until" in text[0]
     assert "unfillable" in text[1] and text[2].startswith("BTCUSDT") and "complete" in text[2]
+
+
+def test_the_readme_shows_the_completeness_example_verbatim() -> None:
+    import re
+
+    from tests.support.paths import ROOT
+
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = text.split("## For downstream services", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```python\n(.*?)```", section, re.S)
+    assert (ROOT / "examples" / "downstream" / "complete_bars.py").read_text(encoding="utf-8") in blocks

@@ -77,3 +77,24 @@ def test_a_dropped_feed_leaves_an_unfillable_hole_and_a_clean_one_is_complete(mp
         for p in procs:
             stop_worker(p)
         stop_worker(worker)
+
+
+def test_the_readme_example_checks_completeness_before_using_todays_bars(mp_pipeline) -> None:
+    """examples/downstream/complete_bars.py (shown in the README) run as pasted, on a live pipeline."""
+    from tests.support.paths import ROOT
+
+    mp_pipeline.start(jvquant=["600519"])
+    started = now_ms()
+    wait_for(lambda: any(b["window_end"] < now_ms() - 16_000 and b["window_start"] > started
+                         for b in read_topic(mp_pipeline.settings, "md.bar", idle=0.5, timeout=3)),
+             timeout=120, what="bars older than the example's 15 s margin")
+    result = subprocess.run([sys.executable, str(ROOT / "examples" / "downstream" / "complete_bars.py"), DROPPED],
+                            env={**mp_pipeline.env, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = result.stdout.splitlines()
+    # today began before the pipeline did: the ledger says so instead of calling the day complete
+    assert lines[0].startswith(f"{DROPPED} today until ") and lines[0].endswith("INCOMPLETE")
+    assert lines[1].split()[0] == "unobserved"
+    usable, of, total, *_ = lines[-1].split()
+    assert of == "of" and 0 < int(usable) <= int(total)
