@@ -98,3 +98,49 @@ def test_the_readme_example_checks_completeness_before_using_todays_bars(mp_pipe
     assert lines[1].split()[0] == "unobserved"
     usable, of, total, *_ = lines[-1].split()
     assert of == "of" and 0 < int(usable) <= int(total)
+
+
+def test_an_infoway_gap_the_producer_backfilled_is_filled_in_the_ledger(mp_env, mp_settings, tmp_path) -> None:
+    """Infoway has a history endpoint: its gap is a gap until the producer reports it filled (from
+    md.status, which the processor's ledger follows), then ``completeness()`` counts it complete and
+    names it filled."""
+    s = mp_settings
+    env = {**mp_env, "MARKETPIPE_COMPLETENESS_INTERVAL": "1s"}
+    worker = start_worker(env, tmp_path / "worker.log")
+    producer = None
+    try:
+        with run_sim("infoway", rate=200, symbols=["BTCUSDT"], api_key="key") as sim:
+            producer = start_producer({**env, "INFOWAY_WS_URL": sim.url, "INFOWAY_API_KEY": "key",
+                                       "INFOWAY_SUBSCRIBE_INTERVAL": "0.1"}, "infoway", tmp_path / "p.log",
+                                      "--codes", "BTCUSDT", "--connection-id", "iw-1", "--backoff-base", "0.3")
+            t0 = now_ms() + 2000
+            wait_for(lambda: all(h.state != UNOBSERVED for h in client.completeness("BTCUSDT", t0, t0 + 1000,
+                                                                                     settings=s).holes),
+                     timeout=120, what="BTCUSDT in the ledger")
+            # the producer's connection killed (the drop fault's refusal, HTTP 503, is Infoway's
+            # "kline count over the limit", which stops a producer for good)
+            [conn] = sim.sim.connections.values()
+            sim.call(conn.drop())
+            wait_for(lambda: {"gap", "filled"} <= {r["kind"] for r in read_topic(s, "md.status", idle=1)},
+                     timeout=60, what="the processor's gap and the producer's fill")
+            recs = read_topic(s, "md.status", idle=1)
+            [gap] = [r for r in recs if r["kind"] == "gap"]
+            [filled] = [r for r in recs if r["kind"] == "filled"]
+            assert (filled["gap_start"], filled["gap_end"]) == (gap["gap_start"], gap["gap_end"])
+            t1 = gap["gap_end"] + 2000
+
+            def answer() -> client.Completeness:
+                return client.completeness("BTCUSDT", t0, t1, settings=s)
+
+            wait_for(lambda: now_ms() > t1 and answer().complete and answer().filled, timeout=60,
+                     what=lambda: f"the fill in the ledger: {answer()}")
+            got = answer()
+            assert [(i.start, i.end) for i in got.filled] == [(gap["gap_start"], gap["gap_end"])]
+            assert got.filled[0].mark.value == "filled"
+            [day] = client.ledger(["BTCUSDT"], settings=s)
+            assert [i.mark.value for i in day.intervals if i.end > t0 and i.start < t1] == ["complete", "filled",
+                                                                                           "complete"]
+    finally:
+        if producer is not None:
+            stop_worker(producer)
+        stop_worker(worker)
