@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
 from marketpipe.market import markethours
-from marketpipe.rawframe import RawMeta
+from marketpipe.rawframe import H_BACKFILL, RawMeta, extra_header
 
 #: record schemas whose event_time is the moment of the event (a kline's is its bar start)
 LATENCY_SCHEMAS = frozenset({"Tick", "Quote", "Depth"})
@@ -272,10 +272,14 @@ class StatusHook:
             for gap in found:  # before the frame: the gap ends where this frame's coverage starts
                 book.gap(provider, gap["connection"], gap["gap_start"], gap["gap_end"])
         symbols = set()
+        # a backfilled frame is history fetched after a gap: it says nothing about whether its
+        # symbols are alive now (a muted symbol's backfilled klines must not make it fresh)
+        live = extra_header(meta, H_BACKFILL) is None
         for rec in records:
             r = rec.record
-            found += self.monitor.record(provider, rec.schema, rec.key, r.get("event_time", 0),
-                                         r.get("receive_time_ns", 0))
+            if live:
+                found += self.monitor.record(provider, rec.schema, rec.key, r.get("event_time", 0),
+                                             r.get("receive_time_ns", 0))
             symbols.add(rec.key)
         if book is not None and meta.connection and meta.recv_ns:
             book.frame(provider, meta.connection, meta.recv_ns // 1_000_000, symbols)
