@@ -77,25 +77,52 @@ class Completeness:
 
 def paint(intervals: Iterable[Interval], start: int, end: int, mark: Mark) -> tuple[Interval, ...]:
     """``intervals`` (disjoint, sorted) with ``[start, end)`` marked ``mark`` where it outranks what
-    is there; adjacent intervals of one mark are merged."""
-    return normalized([*intervals, Interval(start, end, mark)]) if end > start else tuple(intervals)
+    is there; adjacent intervals of one mark are merged. One pass: the processor paints every
+    symbol's coverage every few seconds."""
+    if end <= start:
+        return tuple(intervals)
+    out: list[Interval] = []
+    cursor = start  # the next point of [start, end) not yet placed
+    for i in intervals:
+        if i.end <= start:
+            out.append(i)
+            continue
+        if i.start >= end:
+            if cursor < end:
+                out.append(Interval(cursor, end, mark))
+                cursor = end
+            out.append(i)
+            continue
+        if i.start < start:
+            out.append(Interval(i.start, start, i.mark))
+        a, b = max(i.start, start), min(i.end, end)
+        if cursor < a:
+            out.append(Interval(cursor, a, mark))
+        out.append(Interval(a, b, max(i.mark, mark, key=RANK.__getitem__)))
+        cursor = b
+        if i.end > end:
+            out.append(Interval(end, i.end, i.mark))
+    if cursor < end:
+        out.append(Interval(cursor, end, mark))
+    return _merged(out)
+
+
+def _merged(intervals: list[Interval]) -> tuple[Interval, ...]:
+    out: list[Interval] = []
+    for i in intervals:
+        if out and out[-1].end == i.start and out[-1].mark is i.mark:
+            out[-1] = Interval(out[-1].start, i.end, i.mark)
+        else:
+            out.append(i)
+    return tuple(out)
 
 
 def normalized(intervals: Iterable[Interval]) -> tuple[Interval, ...]:
     """Overlapping intervals made disjoint (the highest :data:`RANK` wins each point) and merged."""
-    items = [i for i in intervals if i.end > i.start]
-    cuts = sorted({t for i in items for t in (i.start, i.end)})
-    out: list[Interval] = []
-    for a, b in zip(cuts, cuts[1:]):
-        marks = [i.mark for i in items if i.start <= a and i.end >= b]
-        if not marks:
-            continue
-        mark = max(marks, key=RANK.__getitem__)
-        if out and out[-1].end == a and out[-1].mark is mark:
-            out[-1] = Interval(out[-1].start, b, mark)
-        else:
-            out.append(Interval(a, b, mark))
-    return tuple(out)
+    out: tuple[Interval, ...] = ()
+    for i in intervals:
+        out = paint(out, i.start, i.end, i.mark)
+    return out
 
 
 def holes(intervals: Iterable[Interval], start: int, end: int) -> tuple[Hole, ...]:

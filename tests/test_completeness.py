@@ -141,3 +141,17 @@ def test_the_readme_shows_the_completeness_example_verbatim() -> None:
     section = text.split("## For downstream services", 1)[1].split("\n## ", 1)[0]
     blocks = re.findall(r"```python\n(.*?)```", section, re.S)
     assert (ROOT / "examples" / "downstream" / "complete_bars.py").read_text(encoding="utf-8") in blocks
+
+
+@given(intervals, st.integers(0, 1200), st.integers(0, 300), st.sampled_from(list(Mark)))
+def test_painting_one_interval_is_painting_each_point(items: list[Interval], start: int, length: int,
+                                                      mark: Mark) -> None:
+    """The one-pass paint against the definition: every point takes the best mark covering it."""
+    day = paint(normalized(items), start, start + length, mark)
+    everything = [*items, Interval(start, start + length, mark)]
+    assert all(x.end <= y.start for x, y in zip(day, day[1:]))
+    assert all(not (x.end == y.start and x.mark is y.mark) for x, y in zip(day, day[1:]))
+    for point in range(0, 1500, 3):
+        covering = [i.mark for i in everything if i.start <= point < i.end]
+        mine = [i.mark for i in day if i.start <= point < i.end]
+        assert mine == ([max(covering, key=RANK.__getitem__)] if covering else [])
