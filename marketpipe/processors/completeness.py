@@ -110,6 +110,8 @@ class CompletenessBook:
         if mine is None:
             self.days[other.key] = other
             return
+        if other.intervals == mine.intervals:
+            return  # our own write read back (the common case)
         merged = normalized(mine.intervals + other.intervals)
         if merged != mine.intervals:
             self.days[other.key] = replace(mine, intervals=merged)
