@@ -3,6 +3,7 @@
     python complete_bars.py 600519.SH    # with the pipeline's KAFKA_BOOTSTRAP_SERVERS / MARKETPIPE_TOPIC_PREFIX
 """
 
+import datetime as dt
 import sys
 import time
 
@@ -14,10 +15,15 @@ now = int(time.time() * 1000)
 day_start, _ = day_bounds(symbol, trading_day(symbol, now))  # today, in the symbol's market (China time here)
 until = now - 15_000  # the processor writes the ledger every few seconds: ask about what it has seen
 
+
+def utc(ms: int) -> str:
+    return dt.datetime.fromtimestamp(ms / 1000, dt.timezone.utc).isoformat(timespec="milliseconds")
+
+
 answer = completeness(symbol, day_start, until)
-print(f"{symbol} today until {until}: {'complete' if answer.complete else 'INCOMPLETE'}")
+print(f"{symbol} today until {utc(until)}: {'complete' if answer.complete else 'INCOMPLETE'}")
 for hole in answer.holes:
-    print(f"  {hole.state:10} {hole.start} .. {hole.end} ({(hole.end - hole.start) / 1000:.1f} s)")
+    print(f"  {hole.state:10} {utc(hole.start)} .. {utc(hole.end)} ({(hole.end - hole.start) / 1000:.1f} s)")
 
 
 def usable(bar: Bar) -> bool:

@@ -24,6 +24,21 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
+def coverage_start(s: Any, symbols: list[str], timeout: float = 120) -> int:
+    """A moment every symbol's ledger covers from on: a second after the latest of their first
+    intervals (a loaded machine may start a producer many seconds late: no wall-clock guess)."""
+    firsts: dict[str, int] = {}
+
+    def seen() -> bool:
+        for day in client.ledger(symbols, settings=s):
+            if day.intervals:
+                firsts[day.symbol] = min(firsts.get(day.symbol, day.intervals[0].start), day.intervals[0].start)
+        return set(firsts) == set(symbols)
+
+    wait_for(seen, timeout=timeout, what=lambda: f"ledger days of {symbols} (have {sorted(firsts)})")
+    return max(firsts.values()) + 1000
+
+
 def test_a_dropped_feed_leaves_an_unfillable_hole_and_a_clean_one_is_complete(mp_env, mp_settings, tmp_path) -> None:
     s = mp_settings
     env = {**mp_env, "MARKETPIPE_COMPLETENESS_INTERVAL": "1s"}
@@ -45,7 +60,7 @@ def test_a_dropped_feed_leaves_an_unfillable_hole_and_a_clean_one_is_complete(mp
                 procs.append(start_producer(penv, "jvquant", tmp_path / f"{conn}.log", "--codes", code,
                                             "--market-hours", "always", "--connection-id", conn,
                                             "--backoff-base", "0.3"))
-            t0 = now_ms() + 2000
+            t0 = coverage_start(s, [DROPPED, CLEAN])
             wait_for(lambda: written(DROPPED, t0, t0 + 1000) and written(CLEAN, t0, t0 + 1000), timeout=120,
                      what="both symbols in the ledger")
             sim_a.sim.fault("drop", 3)  # the connection is killed and new ones refused for 3 s
@@ -84,15 +99,21 @@ def test_the_readme_example_checks_completeness_before_using_todays_bars(mp_pipe
     from tests.support.paths import ROOT
 
     mp_pipeline.start(jvquant=["600519"])
-    started = now_ms()
-    wait_for(lambda: any(b["window_end"] < now_ms() - 16_000 and b["window_start"] > started
-                         for b in read_topic(mp_pipeline.settings, "md.bar", idle=0.5, timeout=3)),
-             timeout=120, what="bars older than the example's 15 s margin")
+    s = mp_pipeline.settings
+
+    def a_bar_to_use() -> bool:
+        """A bar older than the example's 15 s margin whose window the ledger already covers."""
+        old = [b for b in read_topic(s, "md.bar", idle=0.5, timeout=3) if b["window_end"] < now_ms() - 16_000]
+        return any(client.completeness(DROPPED, b["window_start"], b["window_end"], settings=s).complete
+                   for b in old[-3:])
+
+    wait_for(a_bar_to_use, timeout=120, what="a covered bar older than the example's margin")
     result = subprocess.run([sys.executable, str(ROOT / "examples" / "downstream" / "complete_bars.py"), DROPPED],
                             env={**mp_pipeline.env, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True,
                             timeout=120)
     assert result.returncode == 0, result.stderr[-3000:]
     lines = result.stdout.splitlines()
+    print(result.stdout)
     # today began before the pipeline did: the ledger says so instead of calling the day complete
     assert lines[0].startswith(f"{DROPPED} today until ") and lines[0].endswith("INCOMPLETE")
     assert lines[1].split()[0] == "unobserved"
@@ -113,7 +134,7 @@ def test_an_infoway_gap_the_producer_backfilled_is_filled_in_the_ledger(mp_env, 
             producer = start_producer({**env, "INFOWAY_WS_URL": sim.url, "INFOWAY_API_KEY": "key",
                                        "INFOWAY_SUBSCRIBE_INTERVAL": "0.1"}, "infoway", tmp_path / "p.log",
                                       "--codes", "BTCUSDT", "--connection-id", "iw-1", "--backoff-base", "0.3")
-            t0 = now_ms() + 2000
+            t0 = coverage_start(s, ["BTCUSDT"])
             wait_for(lambda: all(h.state != UNOBSERVED for h in client.completeness("BTCUSDT", t0, t0 + 1000,
                                                                                      settings=s).holes),
                      timeout=120, what="BTCUSDT in the ledger")
