@@ -109,24 +109,34 @@ def render(view: StatusView) -> Any:
     return table
 
 
-def _consumer(settings: Settings, minutes: float) -> tuple[Any, dict[int, int]]:
-    """A group-less consumer on every md.status partition from ``minutes`` ago, and the end offsets."""
+def _topic_consumer(settings: Settings, logical: str) -> tuple[Any, Any]:
+    """A group-less consumer and the metadata of ``logical``, asked once within the command's first
+    answer time: no broker or no topic is one line and exit 1, not a retry loop."""
     import uuid
 
-    from confluent_kafka import Consumer, TopicPartition
+    from confluent_kafka import Consumer
 
-    from marketpipe.kafka import topics
-
-    topic = settings.topic(topics.MD_STATUS)
     from marketpipe.kafka.quietlog import FIRST_ANSWER_SECONDS, command_rdkafka_logger
 
+    topic = settings.topic(logical)
     consumer = Consumer({**settings.kafka.client_config(), **command_rdkafka_logger(),
-                          "group.id": f"marketpipe-status-{uuid.uuid4().hex[:8]}",
+                         "group.id": f"marketpipe-status-{uuid.uuid4().hex[:8]}",
                          "enable.auto.commit": False, "auto.offset.reset": "latest"})
     meta = consumer.list_topics(topic, timeout=FIRST_ANSWER_SECONDS).topics.get(topic)
     if meta is None or meta.error is not None or not meta.partitions:
         consumer.close()
         raise SystemExit(f"marketpipe status: topic {topic!r} does not exist (marketpipe topics create)")
+    return consumer, meta
+
+
+def _consumer(settings: Settings, minutes: float) -> tuple[Any, dict[int, int]]:
+    """A group-less consumer on every md.status partition from ``minutes`` ago, and the end offsets."""
+    from confluent_kafka import TopicPartition
+
+    from marketpipe.kafka import topics
+
+    topic = settings.topic(topics.MD_STATUS)
+    consumer, meta = _topic_consumer(settings, topics.MD_STATUS)
     since = int((time.time() - minutes * 60) * 1000)
     wanted = consumer.offsets_for_times([TopicPartition(topic, p, since) for p in meta.partitions], timeout=15)
     consumer.assign(wanted)
@@ -243,7 +253,9 @@ def show_gaps(settings: Settings, *, minutes: float, symbols: Iterable[str] = ()
     """``marketpipe status --gaps``: each symbol's completeness over the last ``minutes``, from
     md.completeness; exit 1 when any has a hole."""
     from marketpipe import client
+    from marketpipe.kafka import topics
 
+    _topic_consumer(settings, topics.MD_COMPLETENESS)[0].close()  # a missing broker or topic: one line
     asked = tuple(symbols)
     end = int(time.time() * 1000)
     start = end - int(minutes * 60_000)
