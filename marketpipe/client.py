@@ -219,8 +219,9 @@ class OrderEvent:
 
 @dataclass(frozen=True)
 class FeedStatus:
-    """Feed health on md.status: kind is connected, disconnected, reconnected, gap, filled, stale,
-    fresh or stats; the other fields are filled as the kind needs."""
+    """Feed health on md.status: kind is connected, disconnected, reconnected, resubscribed, recycled
+    (a producer's action on one silent subscription: ``symbol`` is the provider's code), gap,
+    filled, stale, fresh or stats; the other fields are filled as the kind needs."""
 
     provider: str
     kind: str
