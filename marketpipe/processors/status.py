@@ -31,10 +31,13 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from marketpipe.market import markethours
 from marketpipe.rawframe import H_BACKFILL, RawMeta, extra_header
+
+if TYPE_CHECKING:
+    from marketpipe.processors.completeness import CompletenessFeed
 
 #: record schemas whose event_time is the moment of the event (a kline's is its bar start)
 LATENCY_SCHEMAS = frozenset({"Tick", "Quote", "Depth"})
@@ -257,11 +260,10 @@ class StatusHook:
     writes what it says to ``md.status`` (through the agent's output, in the batch's flush) and to
     the Prometheus gauges. ``out`` is anything with ``send(topic, schema, key, record, timestamp)``."""
 
-    def __init__(self, monitor: FeedMonitor | None = None, completeness: Any = None) -> None:
+    def __init__(self, monitor: FeedMonitor | None = None, completeness: CompletenessFeed | None = None) -> None:
         self.monitor = monitor or FeedMonitor()
         self.stale: dict[str, set[str]] = {}
-        #: a :class:`~marketpipe.processors.completeness.CompletenessFeed` (the live processor), or None
-        self.completeness = completeness
+        self.completeness = completeness  # the completeness ledger (the live processor only)
 
     def frame(self, out: Any, provider: str, frame: Any, records: Iterable[Any]) -> None:
         """One raw frame (a ``RawFrame``) and the records decoded from it."""

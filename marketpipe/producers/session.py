@@ -19,6 +19,11 @@ last frame, ``gap_end``: this frame's — the same window the processors see in 
 Then the feed may fill the gap (:meth:`Feed.fill_gap`, e.g. Infoway's REST klines): its answers
 are emitted as frames of this connection, and a ``filled`` record names the gap.
 
+Liveness per subscription (:mod:`marketpipe.producers.liveness`): the codes each data frame carries
+(:meth:`Feed.codes_in`) keep their own clocks; a code silent past its limit while the market is
+open is re-subscribed (:meth:`Feed.resubscribe`, ``resubscribed`` on md.status), and still silent
+one limit later the session ends as a stalled one would (``recycled``, then the reconnect path).
+
 Reconnects use capped exponential backoff with full jitter (sleep = uniform(0, min(cap, base·2ⁿ)));
 n resets after a session that stayed up ``healthy_seconds``. A rate-limit answer waits at least
 ``rate_limit_seconds``. An authentication failure ends the loop (the CLI exits non-zero): retrying
