@@ -5,8 +5,9 @@
   that are subscribed anywhere, batched into ``ticks_per_second`` frames per
   connection), ``/_control/fault`` and ``/_control/stats``.
 - ``Faults``: the fault switches (drop, stall, garbage, reject_auth, rate_limit,
-  restart, mute) with optional durations; ``mute`` silences one symbol while the
-  socket stays up, answers pings and keeps sending every other symbol.
+  restart, mute, reorder, duplicate) with optional durations; ``mute`` silences one symbol while
+  the socket stays up, answers pings and keeps sending every other symbol; ``reorder`` sends each
+  two data frames of a connection swapped, ``duplicate`` every data frame twice.
 - ``Recorder``: one JSONL line per frame actually written to a connection
   (``conn``, per-connection ``seq``, ``type`` data/control/garbage, ``rows`` with
   ``kind``, ``code`` and ``trade_ids``) plus in-memory counters (frames, bytes, rows,
@@ -35,7 +36,8 @@ from marketpipe.simulators.market import Clock, Market, Trade
 
 log = logging.getLogger("marketpipe.sim")
 
-FAULT_KINDS = ("drop", "stall", "garbage", "reject_auth", "rate_limit", "restart", "mute", "clear")
+FAULT_KINDS = ("drop", "stall", "garbage", "reject_auth", "rate_limit", "restart", "mute", "reorder", "duplicate",
+               "clear")
 
 
 class Row(TypedDict, total=False):
@@ -70,7 +72,7 @@ class Faults:
             self.clear()
         elif kind == "garbage" and seconds <= 0:
             self.garbage_shots += 1
-        elif kind in ("stall", "reject_auth", "rate_limit", "garbage"):
+        elif kind in ("stall", "reject_auth", "rate_limit", "garbage", "reorder", "duplicate"):
             self._until[kind] = time.monotonic() + seconds if seconds > 0 else math.inf
         elif kind == "drop" and seconds > 0:
             self._until["refuse"] = time.monotonic() + seconds
@@ -138,13 +140,34 @@ class Connection:
         self.seq = 0
         self.closed = False
         self.recorder: Recorder | None = None  # set by SimServer.register
+        self.faults: Faults | None = None  # set by SimServer.register
+        self._held: tuple[str | bytes, list[Row] | None] | None = None  # reorder: the frame sent after the next
 
     @property
     def ready(self) -> bool:
         return not self.closed and self.ws is not None and not self.ws.closed
 
     async def send(self, data: str | bytes, ftype: str = "data", rows: list[Row] | None = None) -> bool:
-        """Write one frame; record it only once it was handed to the socket."""
+        """Write one frame (twice, or after the next one, under the ``duplicate`` / ``reorder``
+        faults); record each write once it was handed to the socket."""
+        faults = self.faults
+        if ftype != "data" or faults is None:
+            return await self._write(data, ftype, rows)
+        if faults.active("reorder"):
+            if self._held is None:
+                self._held = (data, rows)
+                return True
+            (held, held_rows), self._held = self._held, None
+            return await self._write(data, ftype, rows) and await self._write(held, ftype, held_rows)
+        if self._held is not None:  # the fault ended with a frame held: it goes first, in order
+            (held, held_rows), self._held = self._held, None
+            if not await self._write(held, ftype, held_rows):
+                return False
+        if faults.active("duplicate"):
+            return await self._write(data, ftype, rows) and await self._write(data, ftype, rows)
+        return await self._write(data, ftype, rows)
+
+    async def _write(self, data: str | bytes, ftype: str, rows: list[Row] | None) -> bool:
         if not self.ready:
             return False
         assert self.ws is not None
@@ -313,6 +336,7 @@ class SimServer:
 
     def register(self, conn: C) -> C:
         conn.recorder = self.recorder
+        conn.faults = self.faults
         self.connections[conn.id] = conn
         self.connects += 1
         return conn

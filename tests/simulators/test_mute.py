@@ -44,3 +44,43 @@ def test_mute_silences_one_symbol_while_the_socket_lives() -> None:
             assert codes_for(ws, 1.0)[0] == {"600519", "000001"}
         finally:
             ws.close()
+
+
+def lv2_ids(ws: websocket.WebSocket, frames: int) -> list[list[int]]:
+    """The lv2 trade ids of the next ``frames`` data frames, per frame."""
+    import zlib
+
+    out: list[list[int]] = []
+    while len(out) < frames:
+        try:
+            opcode, data = ws.recv_data()
+        except websocket.WebSocketTimeoutException:
+            continue
+        if opcode != websocket.ABNF.OPCODE_BINARY:
+            continue
+        text = zlib.decompressobj(protocol.RAW_DEFLATE_WBITS).decompress(data).decode()
+        ids = [int(rec.split(",")[1]) for row in text.split("\n") if row.startswith("lv2_")
+               for rec in row.partition("=")[2].split("|")]  # the notes dialect: time,id,price,vol
+        out.append(ids)
+    return out
+
+
+def test_reorder_swaps_data_frames_and_duplicate_sends_each_twice() -> None:
+    with run_sim("jvquant", rate=200, symbols=["600519"], dialect="notes") as sim:
+        ws = websocket.create_connection(f"{sim.sim.ws_address('ab')}?token=t", timeout=0.5)
+        try:
+            ws.send(protocol.command(protocol.ADD, ["600519"], ["lv2"]))
+            normal = [i for f in lv2_ids(ws, 6) for i in f]
+            assert normal == sorted(normal) and len(set(normal)) == len(normal)
+            sim.sim.fault("duplicate", 0)
+            lv2_ids(ws, 2)  # in flight
+            frames = lv2_ids(ws, 6)
+            assert any(a == b for a, b in zip(frames, frames[1:]))
+            sim.sim.fault("clear")
+            lv2_ids(ws, 2)
+            sim.sim.fault("reorder", 0)
+            lv2_ids(ws, 2)
+            ids = [i for f in lv2_ids(ws, 8) for i in f]
+            assert ids != sorted(ids) and len(set(ids)) == len(ids)  # every trade once, not in order
+        finally:
+            ws.close()
