@@ -357,3 +357,31 @@ def test_backfilled_history_does_not_make_a_silent_symbol_fresh() -> None:
         hook.batch(out)
     stale = [r for _, _, _, r, _ in out.sent if r["kind"] == "stale"]
     assert [r["symbol"] for r in stale] == ["BTCUSDT"] and stale[0]["silent_ms"] > 3000
+
+
+def test_trade_numbers_going_back_are_a_duplicate_or_reordered_once_per_quiet_period() -> None:
+    clock = FakeClock(OPEN_S)
+    mon = FeedMonitor(clock, disorder_quiet_seconds=60)
+
+    def frame(offset: int, numbers: list[int]) -> list[dict[str, Any]]:
+        mon.frame("jvquant", meta(offset + 1, conn="jv-1"), "raw.jvquant", 0, offset)
+        return mon.trades("jvquant", "600519.SH", numbers)
+
+    assert frame(0, [1, 2, 3]) + frame(1, [4, 5]) == []
+    [dup] = frame(2, [4, 5])  # the previous frame again
+    assert (dup["kind"], dup["symbol"]) == ("duplicate", "600519.SH") and "2 trade numbers at or below 5" in dup["reason"]
+    assert frame(3, [8, 9]) == []
+    [late] = frame(4, [6, 7])  # numbers never seen, below the highest: out of order
+    assert late["kind"] == "reordered"
+    assert frame(5, [12]) + frame(6, [10, 11]) == []  # reordered again within the quiet period: said once
+    clock.t += 61
+    assert [r["kind"] for r in frame(7, [15]) + frame(8, [13, 14])] == ["reordered"]
+    # another symbol has its own numbers
+    mon.frame("jvquant", meta(10, conn="jv-1"), "raw.jvquant", 0, 9)
+    assert mon.trades("jvquant", "000001.SZ", [1]) == []
+    clock.t += 61
+    # a replayed frame (an offset this worker judged) judges nothing
+    mon.frame("jvquant", meta(1, conn="jv-1"), "raw.jvquant", 0, 3)
+    assert mon.trades("jvquant", "600519.SH", [1]) == []
+    mon.frame("jvquant", meta(11, conn="jv-1"), "raw.jvquant", 0, 10)
+    assert [r["kind"] for r in mon.trades("jvquant", "600519.SH", [1])] == ["reordered"]
