@@ -41,6 +41,11 @@ class Fault:
 FAULTS = [
     # the connection dies (frames in flight lost): the processor's gap, once the producer reconnected
     Fault("drop", lambda sim: sim.sim.fault("drop"), "gap", BACKOFF_BASE_S + 1.0 + SLACK_S),
+    # every data frame sent twice / each two swapped: the processor reads the trade numbers
+    Fault("duplicate", lambda sim: sim.sim.fault("duplicate", 0), "duplicate", 1.0 + SLACK_S,
+          lambda r: r["symbol"] in ("600519.SH", "000001.SZ")),
+    Fault("reorder", lambda sim: sim.sim.fault("reorder", 0), "reordered", 1.0 + SLACK_S,
+          lambda r: r["symbol"] in ("600519.SH", "000001.SZ")),
     # the provider moved: the old path answers 404, a new allocation follows
     Fault("restart", lambda sim: sim.sim.fault("restart"), "gap", BACKOFF_BASE_S + 1.0 + SLACK_S),
     # nothing sent while the socket answers pings: the producer calls it stalled
