@@ -55,6 +55,14 @@ from typing import Any, Callable, Generic, Iterable, Iterator, Mapping, Sequence
 from confluent_kafka.serialization import Deserializer
 
 from marketpipe import settings as settings_mod
+from marketpipe.completeness import (  # noqa: F401 - Hole, Interval, Mark: what completeness() answers with
+    Completeness,
+    DayLedger,
+    Hole,
+    Interval,
+    Mark,
+    judge,
+)
 from marketpipe.kafka import topics as topics_mod
 from marketpipe.kafka.clients import durable_producer_config
 from marketpipe.market.volume import VolumeState, derive
@@ -211,8 +219,9 @@ class OrderEvent:
 
 @dataclass(frozen=True)
 class FeedStatus:
-    """Feed health on md.status: kind is connected, disconnected, reconnected, gap, filled, stale,
-    fresh or stats; the other fields are filled as the kind needs."""
+    """Feed health on md.status: kind is connected, disconnected, reconnected, resubscribed, recycled
+    (a producer's action on one silent subscription: ``symbol`` is the provider's code), gap,
+    filled, stale, fresh or stats; the other fields are filled as the kind needs."""
 
     provider: str
     kind: str
@@ -556,6 +565,61 @@ class TopicConsumer(Generic[R]):
 
 #: Reads any md.* topics; records are Tick, Quote, Depth, Kline, Bar or DeadLetter.
 MarketDataConsumer = TopicConsumer
+
+
+# ---------------------------------------------------------------------------------------------
+# Completeness
+
+
+def _ms(value: int | dt.datetime) -> int:
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is None:
+            raise ValueError("use a timezone-aware datetime (marketpipe times are UTC)")
+        return int(value.timestamp() * 1000)
+    return int(value)
+
+
+def ledger(symbols: Iterable[str] | None = None, *, provider: str | None = None,
+           settings: settings_mod.Settings | None = None, bootstrap_servers: str | None = None,
+           topic_prefix: str | None = None, config: Mapping[str, str] | None = None,
+           timeout: float = 30.0) -> list[DayLedger]:
+    """Every day of ``md.completeness`` (of these symbols / this provider), its latest version per
+    key: the compacted topic read to its end. Records of other symbols are skipped by key,
+    undecoded."""
+    from marketpipe.kafka.compacted import read_to_end
+    from marketpipe.schemas import codec as codec_mod
+
+    s, conf, prefix = _resolve(settings, bootstrap_servers, topic_prefix, config)
+    codec = codec_mod.from_settings(s)
+    wanted = frozenset(symbols) if symbols is not None else None
+    latest: dict[bytes, bytes | None] = {}
+
+    def take(msg: Any) -> None:
+        key = msg.key() or b""
+        who, _, rest = key.decode("utf-8", "replace").partition("|")
+        if (provider is None or who == provider) and (wanted is None or rest.rpartition("|")[0] in wanted):
+            latest[key] = msg.value()  # a tombstone (None) deletes the day
+
+    read_to_end(conf, prefix + topics_mod.MD_COMPLETENESS, f"marketpipe-client-{uuid.uuid4().hex[:12]}", take,
+                timeout=timeout)
+    days = [DayLedger.from_record(codec.decode(v, expect="Completeness").record) for v in latest.values() if v]
+    return sorted(days, key=lambda d: (d.symbol, d.day, d.provider))
+
+
+def completeness(symbol: str, start: int | dt.datetime, end: int | dt.datetime, *, provider: str | None = None,
+                 settings: settings_mod.Settings | None = None, bootstrap_servers: str | None = None,
+                 topic_prefix: str | None = None, config: Mapping[str, str] | None = None,
+                 timeout: float = 30.0) -> Completeness:
+    """Whether ``symbol``'s data over ``[start, end)`` (UTC epoch ms or aware datetimes, receive
+    time) is complete, from the completeness ledger: ``.complete``, and ``.holes`` (``Hole(start,
+    end, state)``, state ``gap``, ``unfillable`` or ``unobserved``) where it is not. ``provider``
+    None: any provider carrying the symbol counts (a point one of them has is no hole)."""
+    first, last = _ms(start), _ms(end)
+    if last < first:
+        raise ValueError("end before start")
+    days = ledger([symbol], provider=provider, settings=settings, bootstrap_servers=bootstrap_servers,
+                  topic_prefix=topic_prefix, config=config, timeout=timeout)
+    return judge(symbol, [i for d in days for i in d.intervals], first, last)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -12,9 +12,10 @@ from __future__ import annotations
 import json
 import sys
 import time
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import Any, Iterable, Iterator
 
+from marketpipe.completeness import UNOBSERVED, Completeness, DayLedger, judge
 from marketpipe.settings import Settings
 
 
@@ -27,6 +28,8 @@ class ProviderStatus:
     gaps: int = 0
     gap_ms: int = 0
     filled: int = 0
+    resubscribes: int = 0  # silent subscriptions re-subscribed by a producer
+    recycles: int = 0  # connections a producer recycled for a subscription that stayed silent
     stale: set[str] = field(default_factory=set)
     rate: float | None = None
     latency_p50_ms: float | None = None
@@ -38,7 +41,8 @@ class ProviderStatus:
     def row(self) -> dict[str, Any]:
         return {"provider": self.provider, "up": sum(self.connections.values()), "connections": len(self.connections),
                 "reconnects": self.reconnects, "longest_silence_ms": self.longest_silence_ms, "gaps": self.gaps,
-                "gap_ms": self.gap_ms, "filled": self.filled, "stale": sorted(self.stale), "rate": self.rate,
+                "gap_ms": self.gap_ms, "filled": self.filled, "resubscribes": self.resubscribes,
+                "recycles": self.recycles, "stale": sorted(self.stale), "rate": self.rate,
                 "latency_p50_ms": self.latency_p50_ms, "latency_p99_ms": self.latency_p99_ms,
                 "last": self.last_kind, "last_reason": self.last_reason, "last_time": self.last_time}
 
@@ -63,6 +67,10 @@ class StatusView:
             p.gap_ms += rec.get("silent_ms", 0)
         elif kind == "filled":
             p.filled += 1
+        elif kind == "resubscribed":
+            p.resubscribes += 1
+        elif kind == "recycled":
+            p.recycles += 1
         elif kind == "stale":
             p.stale.add(rec["symbol"])
         elif kind == "fresh":
@@ -88,7 +96,7 @@ def render(view: StatusView) -> Any:
     table = Table(title="feed status (md.status)", expand=True)
     for col, justify in (("provider", "left"), ("up", "right"), ("reconnects", "right"),
                          ("longest silence", "right"), ("gaps", "right"), ("gap time", "right"),
-                         ("filled", "right"), ("stale symbols", "left"), ("frames/s", "right"),
+                         ("filled", "right"), ("resub/recycle", "right"), ("stale symbols", "left"), ("frames/s", "right"),
                          ("latency p50 ms", "right"), ("p99 ms", "right"), ("latest", "left")):
         table.add_column(col, justify=justify)  # type: ignore[arg-type]
     for r in view.rows():
@@ -96,29 +104,39 @@ def render(view: StatusView) -> Any:
         latest = f"{r['last']} {iso_ms(r['last_time'])[11:19]}Z {r['last_reason'][:40]}" if r["last_time"] else "-"
         table.add_row(r["provider"], f"{r['up']}/{r['connections']}", str(r["reconnects"]),
                       f"{r['longest_silence_ms'] / 1000:.1f} s", str(r["gaps"]), f"{r['gap_ms'] / 1000:.1f} s",
-                      str(r["filled"]), stale, _num(r["rate"]), _num(r["latency_p50_ms"]),
+                      str(r["filled"]), f"{r['resubscribes']}/{r['recycles']}", stale, _num(r["rate"]), _num(r["latency_p50_ms"]),
                       _num(r["latency_p99_ms"]), latest)
     return table
 
 
-def _consumer(settings: Settings, minutes: float) -> tuple[Any, dict[int, int]]:
-    """A group-less consumer on every md.status partition from ``minutes`` ago, and the end offsets."""
+def _topic_consumer(settings: Settings, logical: str) -> tuple[Any, Any]:
+    """A group-less consumer and the metadata of ``logical``, asked once within the command's first
+    answer time: no broker or no topic is one line and exit 1, not a retry loop."""
     import uuid
 
-    from confluent_kafka import Consumer, TopicPartition
+    from confluent_kafka import Consumer
 
-    from marketpipe.kafka import topics
-
-    topic = settings.topic(topics.MD_STATUS)
     from marketpipe.kafka.quietlog import FIRST_ANSWER_SECONDS, command_rdkafka_logger
 
+    topic = settings.topic(logical)
     consumer = Consumer({**settings.kafka.client_config(), **command_rdkafka_logger(),
-                          "group.id": f"marketpipe-status-{uuid.uuid4().hex[:8]}",
+                         "group.id": f"marketpipe-status-{uuid.uuid4().hex[:8]}",
                          "enable.auto.commit": False, "auto.offset.reset": "latest"})
     meta = consumer.list_topics(topic, timeout=FIRST_ANSWER_SECONDS).topics.get(topic)
     if meta is None or meta.error is not None or not meta.partitions:
         consumer.close()
         raise SystemExit(f"marketpipe status: topic {topic!r} does not exist (marketpipe topics create)")
+    return consumer, meta
+
+
+def _consumer(settings: Settings, minutes: float) -> tuple[Any, dict[int, int]]:
+    """A group-less consumer on every md.status partition from ``minutes`` ago, and the end offsets."""
+    from confluent_kafka import TopicPartition
+
+    from marketpipe.kafka import topics
+
+    topic = settings.topic(topics.MD_STATUS)
+    consumer, meta = _topic_consumer(settings, topics.MD_STATUS)
     since = int((time.time() - minutes * 60) * 1000)
     wanted = consumer.offsets_for_times([TopicPartition(topic, p, since) for p in meta.partitions], timeout=15)
     consumer.assign(wanted)
@@ -176,3 +194,76 @@ def show(settings: Settings, *, minutes: float = 60, once: bool = False, as_json
         return 0
     finally:
         consumer.close()
+
+
+# ---- marketpipe status --gaps: the completeness ledger --------------------------------------------
+
+@dataclass(frozen=True)
+class SymbolGaps:
+    """One symbol's answer over the asked range, with the unobserved tail the processor has not
+    written yet (it writes coverage every MARKETPIPE_COMPLETENESS_INTERVAL) kept apart."""
+
+    answer: Completeness
+    pending_from: int | None = None  # start of that tail, when there is one
+
+    def row(self) -> dict[str, Any]:
+        a = self.answer
+        return {"symbol": a.symbol, "start": a.start, "end": a.end, "complete": a.complete,
+                "holes": [{"start": h.start, "end": h.end, "state": h.state} for h in a.holes],
+                "filled": [{"start": i.start, "end": i.end} for i in a.filled], "pending_from": self.pending_from}
+
+
+def gaps_of(days: Iterable[DayLedger], start: int, end: int, pending_ms: int,
+            symbols: Iterable[str] = ()) -> list[SymbolGaps]:
+    """Per symbol (those asked, else those the ledger has over the range): the answer over
+    ``[start, end)``; a trailing unobserved hole shorter than ``pending_ms`` is pending, not a hole."""
+    by_symbol: dict[str, list[Any]] = {s: [] for s in symbols}
+    for day in days:
+        inside = [i for i in day.intervals if i.end > start and i.start < end]
+        if inside or day.symbol in by_symbol:
+            by_symbol.setdefault(day.symbol, []).extend(day.intervals)
+    out = []
+    for symbol in sorted(by_symbol):
+        answer = judge(symbol, by_symbol[symbol], start, end)
+        tail = answer.holes[-1] if answer.holes else None
+        if tail is not None and tail.state == UNOBSERVED and tail.end == end and end - tail.start <= pending_ms \
+                and by_symbol[symbol]:
+            out.append(SymbolGaps(replace(answer, holes=answer.holes[:-1]), tail.start))
+        else:
+            out.append(SymbolGaps(answer))
+    return out
+
+
+def gap_lines(rows: Iterable[SymbolGaps]) -> Iterator[str]:
+    from marketpipe.tail import iso_ms
+
+    for r in rows:
+        a = r.answer
+        missing = sum(h.end - h.start for h in a.holes) / 1000
+        verdict = "complete" if a.complete else f"INCOMPLETE: {len(a.holes)} holes, {missing:.1f} s"
+        pending = f" (written until {iso_ms(r.pending_from)[11:23]}Z)" if r.pending_from is not None else ""
+        yield f"{a.symbol:12} {iso_ms(a.start)} .. {iso_ms(a.end)}  {verdict}{pending}"
+        for h in a.holes:
+            yield f"    {h.state:10} {iso_ms(h.start)} .. {iso_ms(h.end)}  {(h.end - h.start) / 1000:.1f} s"
+        for i in a.filled:
+            yield f"    {'filled':10} {iso_ms(i.start)} .. {iso_ms(i.end)}  {(i.end - i.start) / 1000:.1f} s (backfilled)"
+
+
+def show_gaps(settings: Settings, *, minutes: float, symbols: Iterable[str] = (), as_json: bool = False) -> int:
+    """``marketpipe status --gaps``: each symbol's completeness over the last ``minutes``, from
+    md.completeness; exit 1 when any has a hole."""
+    from marketpipe import client
+    from marketpipe.kafka import topics
+
+    _topic_consumer(settings, topics.MD_COMPLETENESS)[0].close()  # a missing broker or topic: one line
+    asked = tuple(symbols)
+    end = int(time.time() * 1000)
+    start = end - int(minutes * 60_000)
+    days = client.ledger(asked or None, settings=settings)
+    pending = 2 * settings.processor.completeness_flush_ms + 5_000  # two writes and a batch's delay
+    rows = gaps_of(days, start, end, pending, asked)
+    for line in (json.dumps(r.row()) for r in rows) if as_json else gap_lines(rows):
+        print(line)
+    if not rows:
+        print("marketpipe status --gaps: the ledger (md.completeness) has nothing for that range", file=sys.stderr)
+    return 0 if all(r.answer.complete for r in rows) else 1

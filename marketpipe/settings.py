@@ -331,6 +331,15 @@ class ProviderSettings:
 
 
 @dataclass(frozen=True)
+class ProducerSettings:
+    subscription_silence: float = setting(
+        "MARKETPIPE_SUBSCRIPTION_SILENCE", "30", "Seconds a subscribed code that has been delivering may stay "
+        "silent while its market is open (or 5x its usual interval, when longer) before the producer re-subscribes "
+        "it; silent one more such period, the connection is recycled (marketpipe/producers/liveness.py). 0 turns it "
+        "off.", number)
+
+
+@dataclass(frozen=True)
 class OrderSettings:
     """What both ends of the order path share: `marketpipe order ...`, the client and the trader."""
 
@@ -389,6 +398,9 @@ class ProcessorSettings:
                            "(fetches wait at most 10 ms at the broker, 1 ms output linger) or throughput (100 ms, "
                            "fetches of up to 10,000 records, 20 ms linger, less CPU per record); see "
                            "marketpipe/processors/profile.py.", choice("latency", "throughput"))
+    completeness_flush_ms: int = setting("MARKETPIPE_COMPLETENESS_INTERVAL", "5s", "How often the processor writes "
+                                         "the completeness ledger's coverage to md.completeness (a gap or fill is "
+                                         "written with the batch that found it).", duration_ms)
     trading_calendar: str = setting("MARKETPIPE_TRADING_CALENDAR", "exchange", "Which days jvQuant's A-share clock "
                                     "times (15:00:03, no date) belong to: exchange (SSE/SZSE trading days: a time "
                                     "received on a Saturday is Friday's) or every-day (for the simulators, which "
@@ -433,6 +445,7 @@ class Settings:
     logging = section(LoggingSettings)
     metrics = section(MetricsSettings)
     providers = section(ProviderSettings)
+    producer = section(ProducerSettings)
     orders = section(OrderSettings)
     trader = section(TraderSettings)
     processor = section(ProcessorSettings)

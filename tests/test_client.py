@@ -59,8 +59,9 @@ def test_every_record_schema_a_consumer_meets_has_a_dataclass() -> None:
     assert topic_schemas == set(client.RECORD_TYPES)
     record_schemas = {n for n, s in schemas().items() if s.parsed["type"] == "record"}
     # OrderCommand is written (trader.commands), never read, by a downstream service; LedgerEntry and
-    # Position are the trader's own compacted state (marketpipe tail shows them)
-    assert record_schemas - set(CHECKED) == {"OrderCommand", "LedgerEntry", "Position"}
+    # Position are the trader's own compacted state (marketpipe tail shows them); the completeness
+    # ledger is read through client.completeness(), which answers with marketpipe.completeness types
+    assert record_schemas - set(CHECKED) == {"OrderCommand", "LedgerEntry", "Position", "Completeness"}
 
 
 READ = [(n, r) for n, r in records() if n in client.RECORD_TYPES]

@@ -47,7 +47,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     session = Session(feed, sink, connection, stall_seconds=args.stall_seconds,
                       rate_limit_seconds=args.rate_limit_seconds, backoff=Backoff(base=args.backoff_base,
                                                                                    cap=args.backoff_cap),
-                      calendar=markethours.ALWAYS if args.market_hours == "always" else None)
+                      calendar=markethours.ALWAYS if args.market_hours == "always" else None,
+                      subscription_silence=settings.producer.subscription_silence)
     metrics.serve(settings.metrics_port, f"producer {args.provider}", settings.metrics_host)
 
     def on_signal(signum: int, _frame: object) -> None:

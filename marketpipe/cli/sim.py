@@ -11,8 +11,9 @@ from marketpipe import providers
 from marketpipe.settings import Settings
 
 EPILOG = """\
-Fault injection while running (kind: drop|stall|garbage|reject_auth|rate_limit|restart|clear):
+Fault injection while running (kind: drop|stall|garbage|reject_auth|rate_limit|restart|mute|reorder|duplicate|clear):
   curl -XPOST localhost:PORT/_control/fault -d '{"kind":"stall","seconds":5}'
+  curl -XPOST localhost:PORT/_control/fault -d '{"kind":"mute","symbol":"600519","seconds":30}'
 Counters of what was sent:  curl localhost:PORT/_control/stats
 """
 

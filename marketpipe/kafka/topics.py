@@ -14,6 +14,9 @@ Why these numbers:
   ``md.tick`` so a big symbol universe restores quickly.
 * ``md.status`` is small (a few records per provider and minute) and answers "was the feed
   healthy then?": two weeks, like the dead letters it helps to explain.
+* ``md.completeness`` answers "is this range complete, and where are the holes?" for as long as
+  bars are kept and longer: compacted, one record per provider, symbol and trading day (a few
+  hundred bytes each), so it keeps every day's latest word without a retention clock.
 * ``md.dlq`` keeps the failed frames for two weeks so they can be fixed and replayed. It takes
   records as large as the raw topics' (8 MiB) plus room for the reason, so a dead letter never
   fails for its size; an oversize one still carries a digest instead (``DEAD_LETTER_SAFE_BYTES``).
@@ -77,6 +80,7 @@ MD_BAR = "md.bar"
 MD_DLQ = "md.dlq"
 MD_BAR_STATE = "md.bar.state"
 MD_STATUS = "md.status"
+MD_COMPLETENESS = "md.completeness"
 ORDER_COMMANDS = "order.commands"
 ORDER_EVENTS = "order.events"
 ORDER_LEDGER = "order.ledger"
@@ -97,6 +101,8 @@ TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec(MD_BAR_STATE, 12, COMPACT, "Open bar windows per provider|symbol (compacted): restored after a restart"),
     TopicSpec(MD_STATUS, 3, _delete(14), "Feed health (FeedStatus), keyed by provider: connects, gaps, stale symbols, "
               "per-minute rate and latency"),
+    TopicSpec(MD_COMPLETENESS, 6, COMPACT, "Completeness ledger (Completeness), keyed by provider|symbol|trading day "
+              "(compacted): the day's intervals, complete, gap, filled or unfillable"),
     TopicSpec(MD_DLQ, 3, {**_delete(14), "max.message.bytes": str(DLQ_MAX_MESSAGE_BYTES)},
               "Frames that could not be parsed (DeadLetter) with the reason"),
     TopicSpec(ORDER_COMMANDS, 6, _delete(90), "Signed order commands (OrderCommand), keyed by account"),

@@ -26,11 +26,13 @@ from typing import Any, Callable
 
 import faust
 
+from marketpipe import providers
 from marketpipe.kafka import topics
 from marketpipe.kafka.quietlog import quiet_repeats
 from marketpipe.processors import metrics
 from marketpipe.processors.bars.gaps import GapFeed
 from marketpipe.processors.bars.state import BarState, load_books
+from marketpipe.processors.completeness import CompletenessBook, CompletenessFeed
 from marketpipe.processors.faust_consumer import BatchRoute, batch_routed, check_reliances, fast_flow, fetch_wait
 from marketpipe.processors.normalize import Normalizer, decoder_state, headers_of
 from marketpipe.processors.output import Output, durable, fail_stop
@@ -176,7 +178,10 @@ def build_app(settings: Settings, out: Output | None = None) -> App:
 
     @functools.cache
     def normalizer() -> Normalizer:  # one per worker: the decoders' learned state is shared by the agents
-        return Normalizer(output(), decoder_state(settings), status=StatusHook())
+        book = CompletenessBook(frozenset(e.name for e in providers.PROVIDERS if e.fills_gaps),
+                                flush_ms=p.completeness_flush_ms)
+        status = StatusHook(completeness=CompletenessFeed(settings, book))
+        return Normalizer(output(), decoder_state(settings), status=status)
 
     if p.agents in ("all", "normalize"):
         for provider in topics.RAW_TOPICS:

@@ -19,6 +19,11 @@ injected clock; it returns ``FeedStatus`` records (marketpipe/schemas/FeedStatus
   record for ``stale_factor`` times its usual interval (an average of its recent intervals while
   open, at least ``min_stale_seconds``) is reported once as ``stale``, and ``fresh`` when records
   come again. A closed market is never stale, and the night does not count as an interval.
+* **Order of trades** (jvQuant level 2: trades carry the exchange's trade number, which goes up):
+  a frame with numbers at or below the highest seen for its symbol is ``duplicate`` when they
+  were in the symbol's previous frame (the provider sent a frame twice) and ``reordered``
+  otherwise (a repeat of an older frame reads as reordered too); reported once per symbol and kind
+  per ``disorder_quiet_seconds``.
 * **Stats** (per provider and clock minute): frames, frames per second, and receive latency
   (producer receive time - event time) p50/p99 of the minute's trades and quotes.
 
@@ -31,10 +36,13 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from marketpipe.market import markethours
-from marketpipe.rawframe import RawMeta
+from marketpipe.rawframe import H_BACKFILL, RawMeta, extra_header
+
+if TYPE_CHECKING:
+    from marketpipe.processors.completeness import CompletenessFeed
 
 #: record schemas whose event_time is the moment of the event (a kline's is its bar start)
 LATENCY_SCHEMAS = frozenset({"Tick", "Quote", "Depth"})
@@ -74,6 +82,13 @@ class _Symbol:
 
 
 @dataclass
+class _Order:
+    highest: int = -1  # the highest trade number seen for the symbol
+    previous: frozenset[int] = frozenset()  # the numbers of its previous frame
+    quiet_until: dict[str, float] = field(default_factory=dict)  # kind -> no report before
+
+
+@dataclass
 class _Minute:
     start: int  # clock minute (epoch s // 60)
     messages: int = 0
@@ -84,7 +99,8 @@ class _Minute:
 class FeedMonitor:
     def __init__(self, clock: Callable[[], float] = time.time, *, stale_factor: float = 5.0,
                  min_stale_seconds: float = 10.0, min_samples: int = 5, max_interval_seconds: float = 300.0,
-                 calendar_of: Callable[[str], Any] = calendar_for_symbol) -> None:
+                 calendar_of: Callable[[str], Any] = calendar_for_symbol,
+                 disorder_quiet_seconds: float = 60.0) -> None:
         self.clock = clock
         self.stale_factor = stale_factor
         self.min_stale_seconds = min_stale_seconds
@@ -97,6 +113,10 @@ class FeedMonitor:
         self.minutes: dict[str, _Minute] = {}
         self.calendars: dict[str, Any] = {}
         self.open_at: dict[str, tuple[int, bool]] = {}  # symbol -> (second asked, open?)
+        self.disorder_quiet_seconds = disorder_quiet_seconds
+        self.order: dict[tuple[str, str], _Order] = {}
+        #: the last :meth:`frame` was a replay (this worker judged it before): it judges nothing
+        self.replayed = False
 
     # ---- per frame --------------------------------------------------------------------------
     def frame(self, provider: str, meta: RawMeta, topic: str = "", partition: int = 0,
@@ -104,9 +124,11 @@ class FeedMonitor:
         """One raw frame (its headers and Kafka position); a ``gap`` record when one shows."""
         now = self.clock()
         self._minute(provider, now).messages += 1
+        self.replayed = False
         if offset >= 0:
             pos = (topic, partition)
             if offset <= self.offsets.get(pos, -1):
+                self.replayed = True
                 return []  # a replay of frames already judged
             self.offsets[pos] = offset
         if not meta.connection or meta.seq <= 0:
@@ -160,6 +182,24 @@ class FeedMonitor:
             st.stale = False
             return [status_record(provider, "fresh", int(now * 1000), symbol=symbol, silent_ms=int(gap * 1000))]
         return []
+
+    def trades(self, provider: str, symbol: str, numbers: list[int]) -> list[dict[str, Any]]:
+        """The trade numbers one frame carried for ``symbol``: a ``duplicate`` or ``reordered``
+        record when some are at or below the highest seen before."""
+        if self.replayed or not numbers:
+            return []
+        st = self.order.setdefault((provider, symbol), _Order())
+        late = [n for n in numbers if n <= st.highest]
+        kind = "duplicate" if late and all(n in st.previous for n in late) else "reordered"
+        highest_before = st.highest
+        st.highest, st.previous = max(st.highest, *numbers), frozenset(numbers)
+        now = self.clock()
+        if not late or st.quiet_until.get(kind, 0.0) > now:
+            return []
+        st.quiet_until[kind] = now + self.disorder_quiet_seconds
+        what = "again (a frame sent twice)" if kind == "duplicate" else "after higher ones (frames out of order)"
+        return [status_record(provider, kind, int(now * 1000), symbol=symbol,
+                              reason=f"{len(late)} trade numbers at or below {highest_before} arrived {what}")]
 
     # ---- on the clock -----------------------------------------------------------------------
     def tick(self) -> list[dict[str, Any]]:
@@ -257,25 +297,47 @@ class StatusHook:
     writes what it says to ``md.status`` (through the agent's output, in the batch's flush) and to
     the Prometheus gauges. ``out`` is anything with ``send(topic, schema, key, record, timestamp)``."""
 
-    def __init__(self, monitor: FeedMonitor | None = None) -> None:
+    def __init__(self, monitor: FeedMonitor | None = None, completeness: CompletenessFeed | None = None) -> None:
         self.monitor = monitor or FeedMonitor()
         self.stale: dict[str, set[str]] = {}
+        self.completeness = completeness  # the completeness ledger (the live processor only)
 
     def frame(self, out: Any, provider: str, frame: Any, records: Iterable[Any]) -> None:
         """One raw frame (a ``RawFrame``) and the records decoded from it."""
-        found = self.monitor.frame(provider, frame.meta, frame.topic, frame.partition, frame.offset)
+        meta = frame.meta
+        found = self.monitor.frame(provider, meta, frame.topic, frame.partition, frame.offset)
+        book = self.completeness.book if self.completeness is not None else None
+        if book is not None:
+            for gap in found:  # before the frame: the gap ends where this frame's coverage starts
+                book.gap(provider, gap["connection"], gap["gap_start"], gap["gap_end"])
+        symbols = set()
+        # a backfilled frame is history fetched after a gap: it says nothing about whether its
+        # symbols are alive now (a muted symbol's backfilled klines must not make it fresh)
+        live = extra_header(meta, H_BACKFILL) is None
+        numbers: dict[str, list[int]] = {}
         for rec in records:
             r = rec.record
-            found += self.monitor.record(provider, rec.schema, rec.key, r.get("event_time", 0),
-                                         r.get("receive_time_ns", 0))
+            if live:
+                found += self.monitor.record(provider, rec.schema, rec.key, r.get("event_time", 0),
+                                             r.get("receive_time_ns", 0))
+                trade_id = r.get("trade_id") if rec.schema == "Tick" else None
+                if trade_id and trade_id.isdigit():
+                    numbers.setdefault(rec.key, []).append(int(trade_id))
+            symbols.add(rec.key)
+        for symbol, ids in numbers.items():
+            found += self.monitor.trades(provider, symbol, ids)
+        if book is not None and meta.connection and meta.recv_ns:
+            book.frame(provider, meta.connection, meta.recv_ns // 1_000_000, symbols)
         if found:
             self.send(out, found)
 
     def batch(self, out: Any) -> None:
-        """Once per batch: stale symbols and finished minutes."""
+        """Once per batch: stale symbols and finished minutes; the completeness ledger's due days."""
         found = self.monitor.tick()
         if found:
             self.send(out, found)
+        if self.completeness is not None:
+            self.completeness.write(out)
 
     def send(self, out: Any, records: list[dict[str, Any]]) -> None:
         from marketpipe.kafka import topics
@@ -290,9 +352,20 @@ class StatusHook:
                 stale = self.stale.setdefault(provider, set())
                 (stale.add if kind == "stale" else stale.discard)(rec["symbol"])
                 metrics.FEED_STALE.labels(provider).set(len(stale))
+                self._stale_spell(rec)
             elif kind == "stats":
                 metrics.FEED_RATE.labels(provider).set(rec["rate"])
                 for q, name in (("0.5", "latency_p50_ms"), ("0.99", "latency_p99_ms")):
                     if rec[name] is not None:
                         metrics.FEED_LATENCY.labels(provider, q).set(rec[name])
             out.send(topics.MD_STATUS, "FeedStatus", provider, rec, rec["event_time"])
+
+    def _stale_spell(self, rec: dict[str, Any]) -> None:
+        """A stale spell is a gap of its symbol in the completeness ledger."""
+        if self.completeness is None:
+            return
+        book, since = self.completeness.book, rec["event_time"] - rec["silent_ms"]
+        if rec["kind"] == "stale":
+            book.went_stale(rec["provider"], rec["symbol"], since)
+        else:
+            book.came_back(rec["provider"], rec["symbol"], since, rec["event_time"])

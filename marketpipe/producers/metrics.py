@@ -11,3 +11,5 @@ QUEUE = Gauge("marketpipe_producer_queue_depth", "Frames waiting in the local Ka
 BLOCKED = Counter("marketpipe_producer_blocked_seconds_total",
                   "Seconds the receive loop waited for the Kafka queue to drain", ["provider"])
 CONNECTED = Gauge("marketpipe_producer_connected", "1 while a provider session is up", ["provider"])
+LIVENESS_ACTIONS = Counter("marketpipe_producer_liveness_actions_total",
+                           "Silent subscriptions acted on: resubscribed, recycled", ["provider", "action"])

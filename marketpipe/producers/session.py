@@ -19,6 +19,11 @@ last frame, ``gap_end``: this frame's — the same window the processors see in 
 Then the feed may fill the gap (:meth:`Feed.fill_gap`, e.g. Infoway's REST klines): its answers
 are emitted as frames of this connection, and a ``filled`` record names the gap.
 
+Liveness per subscription (:mod:`marketpipe.producers.liveness`): the codes each data frame carries
+(:meth:`Feed.codes_in`) keep their own clocks; a code silent past its limit while the market is
+open is re-subscribed (:meth:`Feed.resubscribe`, ``resubscribed`` on md.status), and still silent
+one limit later the session ends as a stalled one would (``recycled``, then the reconnect path).
+
 Reconnects use capped exponential backoff with full jitter (sleep = uniform(0, min(cap, base·2ⁿ)));
 n resets after a session that stayed up ``healthy_seconds``. A rate-limit answer waits at least
 ``rate_limit_seconds``. An authentication failure ends the loop (the CLI exits non-zero): retrying
@@ -39,6 +44,7 @@ import websocket
 
 from marketpipe.market import markethours
 from marketpipe.producers import metrics as m
+from marketpipe.producers.liveness import Action, LivenessWatch
 from marketpipe.rawframe import RawMeta
 
 log = logging.getLogger(__name__)
@@ -116,6 +122,20 @@ class Feed:
         Default: the provider offers no history (the gap is reported, not filled)."""
         return False
 
+    # ---- liveness per subscription (marketpipe/producers/liveness.py) ----------------------
+    def watched_codes(self) -> tuple[str, ...]:
+        """The subscribed codes whose silence the session watches. Default none: a feed whose
+        frames do not name their codes cheaply (Jin10's wall) is watched as one connection."""
+        return ()
+
+    def codes_in(self, data: bytes, opcode: str) -> set[str]:
+        """The watched codes one data frame carries (spelled as in :meth:`watched_codes`)."""
+        return set()
+
+    def resubscribe(self, ws: websocket.WebSocket, codes: list[str]) -> None:
+        """Subscribe ``codes`` again on the open socket (some of :meth:`watched_codes`)."""
+        raise NotImplementedError
+
 
 @dataclass
 class StallWatch:
@@ -169,7 +189,8 @@ class Session:
                  healthy_seconds: float = 30.0, rate_limit_seconds: float = 60.0, backoff: Backoff | None = None,
                  connect_timeout: float = 10.0, close_drain_seconds: float = 2.0, seed: int | None = None,
                  clock: Callable[[], float] = time.monotonic, wallclock: Callable[[], float] = time.time,
-                 sleep: Callable[[float], None] | None = None, calendar: MarketCalendar | None = None) -> None:
+                 sleep: Callable[[float], None] | None = None, calendar: MarketCalendar | None = None,
+                 subscription_silence: float = 0.0) -> None:
         self.feed = feed
         # the feed's market calendar unless told otherwise (a simulator trades around the clock)
         self.calendar = calendar if calendar is not None else feed.calendar()
@@ -192,6 +213,10 @@ class Session:
         self.wallclock = wallclock
         self.extra_headers = feed.headers()
         self._sleep_fn = sleep  # tests: a fake clock's sleep
+        # per-subscription liveness (0 s or a feed that names no codes: off); kept across sessions,
+        # so what it learned about each code's usual interval survives a reconnect
+        codes = feed.watched_codes() if subscription_silence > 0 else ()
+        self.liveness = LivenessWatch(codes, self.calendar, subscription_silence) if codes else None
 
     def stop(self) -> None:
         """Ask the loop to end; safe from a signal handler (the loop notices within 0.5 s).
@@ -308,6 +333,8 @@ class Session:
         log.info("%s: session %d connected", self.feed.describe(), self.session)
         self._status("connected", reason=self.feed.describe())
         self.feed.on_open(ws, self.emit)
+        if self.liveness is not None:
+            self.liveness.start(self.clock())
         ws.settimeout(0.5)
         try:
             self._receive(ws)
@@ -359,6 +386,8 @@ class Session:
             stalled = watch.verdict(now, self.wallclock())
             if stalled:
                 raise Retry(stalled)
+            if self.liveness is not None:
+                self._act_on_silence(ws, now)
             try:
                 opcode_num, data = ws.recv_data(control_frame=True)
             except websocket.WebSocketTimeoutException:
@@ -376,6 +405,20 @@ class Session:
             watch.life(self.clock())
             self._take(data, opcode)
 
+    def _act_on_silence(self, ws: websocket.WebSocket, now: float) -> None:
+        """Re-subscribe the codes the liveness watch names, or recycle the connection (Retry: the
+        reconnect path); each action goes to md.status first, with the code and its silence."""
+        assert self.liveness is not None
+        verdicts = self.liveness.due(now, self.wallclock())
+        for v in verdicts:
+            log.warning("%s: %s", self.feed.describe(), v.reason())
+            m.LIVENESS_ACTIONS.labels(self.feed.provider, v.action.value).inc()
+            self._status(v.action.value, symbol=v.code, silent_ms=int(v.silent_seconds * 1000), reason=v.reason())
+        if any(v.action is Action.RECYCLE for v in verdicts):
+            raise Retry(next(v.reason() for v in verdicts if v.action is Action.RECYCLE))
+        if verdicts:
+            self.feed.resubscribe(ws, [v.code for v in verdicts])
+
     def _take(self, data: bytes, opcode: str, closing: bool = False) -> None:
         """Hand one data frame to the sink; a provider error frame is kept too, then acted on
         (unless the session is already closing)."""
@@ -387,3 +430,7 @@ class Session:
                 raise
             return
         self.emit(data, opcode, kind)
+        if self.liveness is not None and kind == "data":
+            now = self.clock()
+            for code in self.feed.codes_in(data, opcode):
+                self.liveness.seen(code, now)

@@ -86,6 +86,9 @@ class Provider:
     sim_options: tuple[SimOption, ...] = ()
     #: whether the simulator speaks both readings where documents and notes differ (``--dialect``)
     sim_dialects: bool = False
+    #: the producer backfills a gap from the provider's history (:meth:`Feed.fill_gap`); the
+    #: completeness ledger marks the other providers' gaps unfillable at once
+    fills_gaps: bool = False
     #: routes the simulator mounts as well, built per simulator (jvQuant: the trade API's counter)
     sim_routes: Callable[[], SimRoutes] | None = None
     #: ``marketpipe trade``: the provider's trade API client for these settings (None: it has none);

@@ -44,7 +44,7 @@ NAMESPACE = "marketpipe"
 SCHEMA_NAMES: tuple[str, ...] = (
     "SourceRef", "Level", "OrderSide",
     "Tick", "Depth", "Quote", "Kline", "Bar", "DeadLetter", "OrderCommand", "OrderEvent", "FeedStatus",
-    "LedgerEntry", "Position",
+    "LedgerEntry", "Position", "Completeness",
 )
 
 SINGLE_OBJECT_MAGIC = b"\xc3\x01"

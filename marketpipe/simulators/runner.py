@@ -6,6 +6,7 @@
         sim.url            # what a client connects to: jvQuant/Jin10 = base_url, Infoway = ws://127.0.0.1:PORT/ws
         sim.port
         sim.sim.fault("drop")          # fault switches: drop|stall|garbage|reject_auth|rate_limit|restart|clear
+        sim.sim.fault("mute", 0, symbol="600519")  # one symbol silent, the socket up and answering pings
         sim.stats()                    # counters: totals/per_connection frames, rows, trades, garbage, bytes
         # with record=FILE: one JSON line per frame sent ({conn, seq, type, bytes, ts_ns, rows}),
         # flushed every push tick

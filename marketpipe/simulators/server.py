@@ -5,7 +5,9 @@
   that are subscribed anywhere, batched into ``ticks_per_second`` frames per
   connection), ``/_control/fault`` and ``/_control/stats``.
 - ``Faults``: the fault switches (drop, stall, garbage, reject_auth, rate_limit,
-  restart) with optional durations.
+  restart, mute, reorder, duplicate) with optional durations; ``mute`` silences one symbol while
+  the socket stays up, answers pings and keeps sending every other symbol; ``reorder`` sends each
+  two data frames of a connection swapped, ``duplicate`` every data frame twice.
 - ``Recorder``: one JSONL line per frame actually written to a connection
   (``conn``, per-connection ``seq``, ``type`` data/control/garbage, ``rows`` with
   ``kind``, ``code`` and ``trade_ids``) plus in-memory counters (frames, bytes, rows,
@@ -34,7 +36,8 @@ from marketpipe.simulators.market import Clock, Market, Trade
 
 log = logging.getLogger("marketpipe.sim")
 
-FAULT_KINDS = ("drop", "stall", "garbage", "reject_auth", "rate_limit", "restart", "clear")
+FAULT_KINDS = ("drop", "stall", "garbage", "reject_auth", "rate_limit", "restart", "mute", "reorder", "duplicate",
+               "clear")
 
 
 class Row(TypedDict, total=False):
@@ -48,26 +51,38 @@ class Row(TypedDict, total=False):
 class Faults:
     """Fault switches. ``seconds`` > 0 sets a window; 0 means "until cleared" for
     stall/reject_auth/rate_limit and "one shot" for garbage; drop and restart act at once
-    (drop with seconds > 0 also refuses new connections with HTTP 503 for that long)."""
+    (drop with seconds > 0 also refuses new connections with HTTP 503 for that long). ``mute``
+    names a symbol (the market code): its trades, and so every row built from them, are not
+    sent for ``seconds`` (0: until cleared) on any connection; re-subscribing does not lift it
+    (a provider that lost the subscription on its side)."""
 
     def __init__(self) -> None:
         self._until: dict[str, float] = {}
+        self._muted: dict[str, float] = {}  # market code -> until
         self.garbage_shots = 0
 
-    def set(self, kind: str, seconds: float) -> None:
+    def set(self, kind: str, seconds: float, symbol: str = "") -> None:
         if kind not in FAULT_KINDS:
             raise ValueError(f"unknown fault kind {kind!r}; one of {', '.join(FAULT_KINDS)}")
-        if kind == "clear":
+        if kind == "mute":
+            if not symbol:
+                raise ValueError("the mute fault names a symbol")
+            self._muted[symbol] = time.monotonic() + seconds if seconds > 0 else math.inf
+        elif kind == "clear":
             self.clear()
         elif kind == "garbage" and seconds <= 0:
             self.garbage_shots += 1
-        elif kind in ("stall", "reject_auth", "rate_limit", "garbage"):
+        elif kind in ("stall", "reject_auth", "rate_limit", "garbage", "reorder", "duplicate"):
             self._until[kind] = time.monotonic() + seconds if seconds > 0 else math.inf
         elif kind == "drop" and seconds > 0:
             self._until["refuse"] = time.monotonic() + seconds
 
     def active(self, kind: str) -> bool:
         return self._until.get(kind, 0.0) > time.monotonic()
+
+    def muted(self) -> frozenset[str]:
+        now = time.monotonic()
+        return frozenset(code for code, until in self._muted.items() if until > now)
 
     def take_garbage(self) -> bool:
         if self.garbage_shots:
@@ -77,6 +92,7 @@ class Faults:
 
     def clear(self) -> None:
         self._until.clear()
+        self._muted.clear()
         self.garbage_shots = 0
 
 
@@ -124,13 +140,34 @@ class Connection:
         self.seq = 0
         self.closed = False
         self.recorder: Recorder | None = None  # set by SimServer.register
+        self.faults: Faults | None = None  # set by SimServer.register
+        self._held: tuple[str | bytes, list[Row] | None] | None = None  # reorder: the frame sent after the next
 
     @property
     def ready(self) -> bool:
         return not self.closed and self.ws is not None and not self.ws.closed
 
     async def send(self, data: str | bytes, ftype: str = "data", rows: list[Row] | None = None) -> bool:
-        """Write one frame; record it only once it was handed to the socket."""
+        """Write one frame (twice, or after the next one, under the ``duplicate`` / ``reorder``
+        faults); record each write once it was handed to the socket."""
+        faults = self.faults
+        if ftype != "data" or faults is None:
+            return await self._write(data, ftype, rows)
+        if faults.active("reorder"):
+            if self._held is None:
+                self._held = (data, rows)
+                return True
+            (held, held_rows), self._held = self._held, None
+            return await self._write(data, ftype, rows) and await self._write(held, ftype, held_rows)
+        if self._held is not None:  # the fault ended with a frame held: it goes first, in order
+            (held, held_rows), self._held = self._held, None
+            if not await self._write(held, ftype, held_rows):
+                return False
+        if faults.active("duplicate"):
+            return await self._write(data, ftype, rows) and await self._write(data, ftype, rows)
+        return await self._write(data, ftype, rows)
+
+    async def _write(self, data: str | bytes, ftype: str, rows: list[Row] | None) -> bool:
         if not self.ready:
             return False
         assert self.ws is not None
@@ -299,6 +336,7 @@ class SimServer:
 
     def register(self, conn: C) -> C:
         conn.recorder = self.recorder
+        conn.faults = self.faults
         self.connections[conn.id] = conn
         self.connects += 1
         return conn
@@ -326,16 +364,16 @@ class SimServer:
         return self.config.api_key is None or key == self.config.api_key
 
     # ---- faults ---------------------------------------------------------------------------
-    async def apply_fault(self, kind: str, seconds: float = 0.0) -> None:
-        self.faults.set(kind, seconds)
+    async def apply_fault(self, kind: str, seconds: float = 0.0, symbol: str = "") -> None:
+        self.faults.set(kind, seconds, self.canonical(symbol) if symbol else "")
         if kind in ("drop", "restart"):
             for conn in list(self.connections.values()):
                 await conn.drop()
                 self.forget(conn)
         await self.on_fault(kind, seconds)
-        log.info("%s fault %s (%ss)", self.provider, kind, seconds)
+        log.info("%s fault %s%s (%ss)", self.provider, kind, f" {symbol}" if symbol else "", seconds)
 
-    def fault(self, kind: str, seconds: float = 0.0) -> None:
+    def fault(self, kind: str, seconds: float = 0.0, symbol: str = "") -> None:
         """Thread-safe fault switch for tests driving a simulator that runs in another thread."""
         if self.loop is None:
             raise RuntimeError("simulator not started")
@@ -345,7 +383,7 @@ class SimServer:
             running = None
         if running is self.loop:
             raise RuntimeError("inside the simulator's loop use `await sim.apply_fault(...)`")
-        asyncio.run_coroutine_threadsafe(self.apply_fault(kind, seconds), self.loop).result(10)
+        asyncio.run_coroutine_threadsafe(self.apply_fault(kind, seconds, symbol), self.loop).result(10)
 
     async def astats(self) -> dict[str, Any]:
         """``stats()`` taken on the simulator's own loop (safe while it is serving)."""
@@ -364,13 +402,14 @@ class SimServer:
         try:
             body = await request.json()
             kind, seconds = str(body["kind"]), float(body.get("seconds", 0) or 0)
-            if kind not in FAULT_KINDS:
+            symbol = str(body.get("symbol") or "")
+            if kind not in FAULT_KINDS or (kind == "mute") != bool(symbol):
                 raise ValueError(kind)
         except (ValueError, KeyError, TypeError):
-            return web.json_response({"ok": False, "error": f"expected {{kind: {'|'.join(FAULT_KINDS)}, seconds}}"},
-                                     status=400)
-        await self.apply_fault(kind, seconds)
-        return web.json_response({"ok": True, "kind": kind, "seconds": seconds})
+            return web.json_response({"ok": False, "error": f"expected {{kind: {'|'.join(FAULT_KINDS)}, seconds"
+                                                            f"[, symbol (mute only)]}}"}, status=400)
+        await self.apply_fault(kind, seconds, symbol)
+        return web.json_response({"ok": True, "kind": kind, "seconds": seconds, "symbol": symbol})
 
     async def _control_stats(self, request: web.Request) -> web.Response:
         self.recorder.flush()
@@ -410,6 +449,9 @@ class SimServer:
         for conn in conns:
             wanted.update(self.codes_of(conn))
         trades = self.market.trades(sorted(wanted), n)
+        muted = self.faults.muted()
+        if muted:
+            trades = [t for t in trades if t.code not in muted]
         if not trades:
             return
         cache: dict[Any, Any] = {}

@@ -41,5 +41,6 @@ def test_topics_create_matches_the_declared_list(mp_env: dict[str, str]) -> None
 
 def test_compacted_topics_are_the_keyed_state_ones() -> None:
     compacted = {t.name for t in topics.TOPICS if t.config.get("cleanup.policy") == "compact"}
-    assert compacted == {topics.ORDER_LEDGER, topics.ORDER_CONTROL, topics.ORDER_POSITIONS, topics.MD_BAR_STATE}
+    assert compacted == {topics.ORDER_LEDGER, topics.ORDER_CONTROL, topics.ORDER_POSITIONS, topics.MD_BAR_STATE,
+                         topics.MD_COMPLETENESS}
     assert len({t.name for t in topics.TOPICS}) == len(topics.TOPICS)

@@ -312,3 +312,76 @@ def test_hook_feeds_the_monitor_from_decoded_frames_and_writes_md_status_and_met
                                      {"provider": "infoway", "quantile": "0.5"}) == 20.0
     assert REGISTRY.get_sample_value("marketpipe_feed_status_events_total",
                                      {"provider": "infoway", "kind": "gap"}) >= 1
+
+
+def test_backfilled_history_does_not_make_a_silent_symbol_fresh() -> None:
+    """A muted symbol's klines fetched after a reconnect are history, not life: it still goes stale."""
+    import json
+
+    from marketpipe.processors.decode import RawFrame, decode
+    from marketpipe.processors.status import StatusHook
+    from marketpipe.rawframe import H_BACKFILL, H_KLINE_TYPES
+
+    clock = FakeClock(OPEN_S)
+    hook, out = StatusHook(FeedMonitor(clock, stale_factor=5, min_stale_seconds=3)), ListOut()
+    seq = 0
+
+    def push(symbol: str, backfill: bool = False) -> None:
+        nonlocal seq
+        seq += 1
+        t_ms = int(clock.t * 1000)
+        if backfill:
+            row = {"t": str(t_ms // 60_000 * 60), "h": "2", "o": "1", "l": "1", "c": "2", "v": "5", "vw": "9",
+                   "pc": "0.1%", "pca": "0.1"}
+            body = {"ret": 200, "msg": "success", "traceId": "x", "data": [{"s": symbol, "respList": [row]}]}
+            extra = ((H_KLINE_TYPES, "1"), (H_BACKFILL, f"/crypto/batch_kline/1/2/{symbol}"))
+        else:
+            body = {"code": 10002, "data": {"p": "10.5", "s": symbol, "t": t_ms - 20, "td": 1, "v": "1", "vw": "9"}}
+            extra = ()
+        meta = RawMeta("infoway", "iw-1", seq, 1, t_ms * 1_000_000, "text", "data", extra)
+        frame = RawFrame("infoway", json.dumps(body).encode(), meta, "raw.infoway", 0, seq)
+        records = decode(frame)
+        assert records and all(r.key == symbol for r in records)
+        hook.frame(out, "infoway", frame, records)
+
+    for _ in range(10):
+        clock.t += 1
+        push("BTCUSDT")
+        push("ETHUSDT")
+        hook.batch(out)
+    for t in range(8):  # BTCUSDT falls silent; its klines are backfilled two seconds in
+        clock.t += 1
+        push("ETHUSDT")
+        if t == 2:
+            push("BTCUSDT", backfill=True)
+        hook.batch(out)
+    stale = [r for _, _, _, r, _ in out.sent if r["kind"] == "stale"]
+    assert [r["symbol"] for r in stale] == ["BTCUSDT"] and stale[0]["silent_ms"] > 3000
+
+
+def test_trade_numbers_going_back_are_a_duplicate_or_reordered_once_per_quiet_period() -> None:
+    clock = FakeClock(OPEN_S)
+    mon = FeedMonitor(clock, disorder_quiet_seconds=60)
+
+    def frame(offset: int, numbers: list[int]) -> list[dict[str, Any]]:
+        mon.frame("jvquant", meta(offset + 1, conn="jv-1"), "raw.jvquant", 0, offset)
+        return mon.trades("jvquant", "600519.SH", numbers)
+
+    assert frame(0, [1, 2, 3]) + frame(1, [4, 5]) == []
+    [dup] = frame(2, [4, 5])  # the previous frame again
+    assert (dup["kind"], dup["symbol"]) == ("duplicate", "600519.SH") and "2 trade numbers at or below 5" in dup["reason"]
+    assert frame(3, [8, 9]) == []
+    [late] = frame(4, [6, 7])  # numbers never seen, below the highest: out of order
+    assert late["kind"] == "reordered"
+    assert frame(5, [12]) + frame(6, [10, 11]) == []  # reordered again within the quiet period: said once
+    clock.t += 61
+    assert [r["kind"] for r in frame(7, [15]) + frame(8, [13, 14])] == ["reordered"]
+    # another symbol has its own numbers
+    mon.frame("jvquant", meta(10, conn="jv-1"), "raw.jvquant", 0, 9)
+    assert mon.trades("jvquant", "000001.SZ", [1]) == []
+    clock.t += 61
+    # a replayed frame (an offset this worker judged) judges nothing
+    mon.frame("jvquant", meta(1, conn="jv-1"), "raw.jvquant", 0, 3)
+    assert mon.trades("jvquant", "600519.SH", [1]) == []
+    mon.frame("jvquant", meta(11, conn="jv-1"), "raw.jvquant", 0, 10)
+    assert [r["kind"] for r in mon.trades("jvquant", "600519.SH", [1])] == ["reordered"]

@@ -58,4 +58,5 @@ PROVIDER = Provider(
                   action="store_true", default=False),
     ),
     sim_dialects=True,
+    fills_gaps=True,
 )

@@ -114,12 +114,32 @@ class InfowayFeed(Feed):
 
     def on_open(self, ws: websocket.WebSocket, emit: Emit) -> None:
         for request in self.requests():
-            if self._last_subscribe is not None:  # also across a reconnect: the server counts per key
-                wait = self.pace_seconds - (self._clock() - self._last_subscribe)
-                if wait > 0:
-                    self._sleep(wait)
-            self._send(ws, request)
-            self._last_subscribe = self._clock()
+            self._subscribe(ws, request)
+
+    def _subscribe(self, ws: websocket.WebSocket, request: dict) -> None:
+        """One subscribe request, ``pace_seconds`` after the previous one (also across a reconnect
+        and a re-subscribe: the server counts per key) and within the frame budget."""
+        if self._last_subscribe is not None:
+            wait = self.pace_seconds - (self._clock() - self._last_subscribe)
+            if wait > 0:
+                self._sleep(wait)
+        self._send(ws, request)
+        self._last_subscribe = self._clock()
+
+    def watched_codes(self) -> tuple[str, ...]:
+        return tuple(self.codes)
+
+    def codes_in(self, data: bytes, opcode: str) -> set[str]:
+        return proto.push_codes(data) if proto.is_push(data) else set()
+
+    def resubscribe(self, ws: websocket.WebSocket, codes: list[str]) -> None:
+        """The connection's subscribe requests again, each for every code: whether the server
+        adds a request's codes to the set or replaces the set with them is not documented, and a
+        request naming all codes is right either way. Paced like the first ones, so a re-subscribe
+        costs one frame per channel of the 60-a-minute budget and at most ``pace_seconds`` per
+        channel of waiting."""
+        for request in self.requests():
+            self._subscribe(ws, request)
 
     def heartbeat(self, ws: websocket.WebSocket) -> None:
         self._send(ws, {"code": proto.HEARTBEAT, "trace": uuid.uuid4().hex})

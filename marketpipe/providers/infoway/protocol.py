@@ -187,6 +187,15 @@ def is_push(frame: bytes) -> bool:
     return body is not None and body.get("code") in PUSH_CODES
 
 
+def push_codes(frame: bytes) -> set[str]:
+    """The codes (``s``) a push frame carries, for the producer's per-subscription liveness; an
+    object ``data`` or a list of them (kline pushes), anything else names none."""
+    body = _json(frame.decode("utf-8", "replace"))
+    data = body.get("data") if body is not None else None
+    items = data if isinstance(data, list) else [data]
+    return {item["s"] for item in items if isinstance(item, dict) and isinstance(item.get("s"), str)}
+
+
 # ---- REST kline history (seed 003, protocols.md §2.1, §2.6, §2.7) ------------------------------
 # seed 003 prints the endpoint as GET https://data.infoway.io/stock/batch_kline/{klineType}/{klineNum}/{codes}
 # (the first segment is the channel, as on the websocket) and one kline row

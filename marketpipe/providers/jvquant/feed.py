@@ -72,6 +72,17 @@ class JvQuantFeed(Feed):
     def on_open(self, ws: websocket.WebSocket, emit: Emit) -> None:
         ws.send(self.subscription())
 
+    def watched_codes(self) -> tuple[str, ...]:
+        return tuple(self.codes)
+
+    def codes_in(self, data: bytes, opcode: str) -> set[str]:
+        return protocol.row_codes(data) if opcode == "binary" else set()
+
+    def resubscribe(self, ws: websocket.WebSocket, codes: list[str]) -> None:
+        """``add=`` for those codes at every level: adding what is subscribed already is harmless, and
+        a re-subscription the same day is not billed again (protocols.md §1.3)."""
+        ws.send(protocol.command(protocol.ADD, codes, self.levels))
+
 
 def build_feed(settings: Settings, options: FeedOptions) -> JvQuantFeed:
     """The feed ``marketpipe produce jvquant`` runs (registry entry in :mod:`marketpipe.providers`)."""

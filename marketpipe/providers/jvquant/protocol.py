@@ -123,3 +123,29 @@ def deflate_raw(text: str) -> bytes:
     """One data frame as the server sends it."""
     c = zlib.compressobj(6, zlib.DEFLATED, RAW_DEFLATE_WBITS)
     return c.compress(text.encode()) + c.flush()
+
+
+def row_codes(data: bytes, limit: int = 1 << 22) -> set[str]:
+    """The codes whose rows a data frame carries (``lv2_600519=...`` -> ``600519``), read without
+    decoding the rows: what the producer's per-subscription liveness needs for every frame, so it
+    jumps from row start to row start (a row holds up to 200 trades) instead of splitting the text.
+    A frame that does not inflate names no code (the processor reports it; the producer keeps it
+    as it came)."""
+    try:
+        text = zlib.decompressobj(RAW_DEFLATE_WBITS).decompress(data, limit)
+    except zlib.error:
+        return set()
+    codes: set[str] = set()
+    pos = 0
+    while pos >= 0:
+        eq = text.find(b"=", pos, pos + _MAX_KEY)
+        level, sep, code = text[pos:eq].partition(b"_") if eq > 0 else (b"", b"", b"")
+        if sep and code and level in _LEVEL_BYTES:
+            codes.add(code.decode("utf-8", "replace"))
+        pos = text.find(b"\n", pos)
+        pos = pos + 1 if pos >= 0 else -1
+    return codes
+
+
+_LEVEL_BYTES = frozenset(lv.encode() for lv in LEVELS)
+_MAX_KEY = 40  # longer than any <level>_<code> key

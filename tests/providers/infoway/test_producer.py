@@ -93,6 +93,36 @@ def test_pacing_is_configurable_and_holds_across_a_reconnect() -> None:
     assert all(b - a >= 2.0 for a, b in zip(times, times[1:])), times
 
 
+def test_a_resubscribe_sends_the_connections_requests_again_paced_and_within_the_frame_budget() -> None:
+    clock = Clock()
+    f = feed(clock)
+    ws = FakeWs(clock)
+    f.on_open(ws, lambda *a: None)  # type: ignore[arg-type]
+    clock.now += 1.0  # the liveness watch acts one second after the last subscribe
+    f.resubscribe(ws, ["ETHUSDT"])  # type: ignore[arg-type]
+    sent = subscribes(ws.sent)
+    # every code in every request: whether a request adds to the set or replaces it is undocumented
+    assert [fr["code"] for _, fr in sent[3:]] == [10000, 10003, 10006]
+    assert all(fr["data"].get("codes", "BTCUSDT,ETHUSDT") == "BTCUSDT,ETHUSDT" for _, fr in sent[3:])
+    times = [t for t, _ in sent]
+    assert all(b - a >= f.pace_seconds for a, b in zip(times, times[1:])), times
+    # repeated re-subscribes never pass the 60-frames-a-minute budget (two frames kept spare)
+    for _ in range(30):
+        f.resubscribe(ws, ["ETHUSDT"])  # type: ignore[arg-type]
+    times = [t for t, _ in ws.sent]
+    assert max(sum(1 for u in times if t <= u < t + 60) for t in times) <= proto.FRAMES_PER_MINUTE - 2
+
+
+def test_push_frames_name_their_codes_for_the_liveness_watch() -> None:
+    f = feed(Clock())
+    trade = b'{"code":10002,"data":{"s":"BTCUSDT","p":"1","v":"1","t":1}}'
+    kline = b'{"code":10008,"data":[{"s":"ETHUSDT","respList":[]},{"s":"BTCUSDT","respList":[]}]}'
+    assert f.codes_in(trade, "text") == {"BTCUSDT"}
+    assert f.codes_in(kline, "text") == {"ETHUSDT", "BTCUSDT"}
+    assert f.codes_in(b'{"code":10001,"msg":"ok"}', "text") == set()  # an ack names nothing
+    assert f.watched_codes() == ("BTCUSDT", "ETHUSDT")
+
+
 # ---- error codes ------------------------------------------------------------------------------
 def test_the_printed_error_list_is_the_seed_verbatim_and_every_code_is_in_the_one_table() -> None:
     printed = (CONFORMANCE / "error_codes.txt").read_text(encoding="utf-8").splitlines()
