@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from marketpipe.market import markethours
-from marketpipe.rawframe import H_BACKFILL, RawMeta, extra_header
+from marketpipe.rawframe import H_BACKFILL, RawMeta, extra_header, line_of
 
 if TYPE_CHECKING:
     from marketpipe.processors.completeness import CompletenessFeed
@@ -134,14 +134,17 @@ class FeedMonitor:
         if not meta.connection or meta.seq <= 0:
             return []  # frames from elsewhere (a capture replayed without headers)
         recv_ms = meta.recv_ns // 1_000_000 if meta.recv_ns else int(now * 1000)
-        last = self.conns.get(meta.connection)
+        line = line_of(meta)
+        # the two lines of an A/B pair share the connection id but number their frames each
+        key = meta.connection if not line else f"{meta.connection}/{line}"
+        last = self.conns.get(key)
         if last is None:
-            self.conns[meta.connection] = _Conn(meta.session, meta.seq, recv_ms)
+            self.conns[key] = _Conn(meta.session, meta.seq, recv_ms)
             return []
         if meta.seq == last.seq + 1 and meta.session == last.session:  # the hot path: no allocation
             last.seq, last.recv_ms = meta.seq, recv_ms
             return []
-        self.conns[meta.connection] = _Conn(meta.session, meta.seq, recv_ms)
+        self.conns[key] = _Conn(meta.session, meta.seq, recv_ms)
         if meta.seq == last.seq + 1:
             reason = f"reconnect: session {last.session} -> {meta.session}"
             seq_from = seq_to = 0

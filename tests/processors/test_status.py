@@ -385,3 +385,14 @@ def test_trade_numbers_going_back_are_a_duplicate_or_reordered_once_per_quiet_pe
     assert mon.trades("jvquant", "600519.SH", [1]) == []
     mon.frame("jvquant", meta(11, conn="jv-1"), "raw.jvquant", 0, 10)
     assert [r["kind"] for r in mon.trades("jvquant", "600519.SH", [1])] == ["reordered"]
+
+
+def line_meta(line: str, seq: int, recv_ms: int, session: int = 1) -> RawMeta:
+    return RawMeta("infoway", "infoway-ab", seq, session, recv_ms * 1_000_000, "text", "data", (("line", line),))
+
+
+def test_two_lines_of_one_connection_are_numbered_each_and_interleave_without_a_gap() -> None:
+    mon = FeedMonitor(FakeClock(OPEN_S))
+    out = frames(mon, [line_meta("A", 1, 1_000), line_meta("B", 1, 1_001), line_meta("A", 2, 1_100),
+                       line_meta("B", 2, 1_102), line_meta("B", 3, 1_200), line_meta("A", 3, 1_201)])
+    assert out == []
