@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from marketpipe.providers.entry import FeedOptions, Provider, SimOption
+from marketpipe.providers.infoway.identity import identity
 
 if TYPE_CHECKING:
     from marketpipe.processors.decode import Decoder
@@ -59,4 +60,5 @@ PROVIDER = Provider(
     ),
     sim_dialects=True,
     fills_gaps=True,
+    identity=identity,
 )

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from marketpipe.providers.entry import FeedOptions, Provider, SimRoutes
+from marketpipe.providers.jvquant.identity import identity
 
 if TYPE_CHECKING:
     from marketpipe.processors.decode import Decoder
@@ -72,4 +73,5 @@ PROVIDER = Provider(
     sim_dialects=True,
     sim_routes=trade_counter,
     trade_api=trade_api,
+    identity=identity,
 )
