@@ -241,6 +241,10 @@ def test_status_view_puts_the_providers_side_by_side() -> None:
         {"provider": "infoway", "kind": "gap", "event_time": 3, "connection": "i1", "silent_ms": 1600},
         {"provider": "infoway", "kind": "filled", "event_time": 4, "connection": "i1"},
         {"provider": "jvquant", "kind": "stale", "event_time": 5, "symbol": "600519.SH"},
+        {"provider": "jvquant", "kind": "line_down", "event_time": 5, "connection": "jvquant-ab", "line": "A"},
+        {"provider": "jvquant", "kind": "line_down", "event_time": 5, "connection": "jvquant-ab", "line": "B"},
+        {"provider": "jvquant", "kind": "line_up", "event_time": 5, "connection": "jvquant-ab", "line": "B"},
+        {"provider": "jvquant", "kind": "line_gap", "event_time": 5, "connection": "jvquant-ab", "line": "B"},
         {"provider": "jvquant", "kind": "stale", "event_time": 5, "symbol": "000001.SZ"},
         {"provider": "jvquant", "kind": "fresh", "event_time": 6, "symbol": "000001.SZ"},
         {"provider": "jvquant", "kind": "stats", "event_time": 7, "rate": 12.5, "latency_p50_ms": 3.0,
@@ -253,12 +257,13 @@ def test_status_view_puts_the_providers_side_by_side() -> None:
     assert (i["up"], i["reconnects"], i["longest_silence_ms"], i["gaps"], i["gap_ms"], i["filled"]) == \
         (1, 1, 1500, 1, 1600, 1)
     assert (j["stale"], j["rate"], j["latency_p99_ms"], j["last"]) == (["600519.SH"], 12.5, 40.0, "fresh")
+    assert (j["lines_down"], j["line_gaps"], i["lines_down"]) == (["jvquant-ab/A"], 1, [])
     from rich.console import Console
 
     console = Console(record=True, width=200)
     console.print(render(view))
     text = console.export_text()
-    assert "600519.SH" in text and "infoway" in text and "12.5" in text
+    assert "600519.SH" in text and "infoway" in text and "12.5" in text and "jvquant-ab/A" in text
 
 
 class ListOut:
