@@ -15,6 +15,10 @@ injected clock; it returns ``FeedStatus`` records (marketpipe/schemas/FeedStatus
   A frame at or below the last Kafka offset seen on its partition is a replay (this worker
   restarted) and judges nothing. A connection seen for the first time is only remembered.
   The gap's window (``gap_start``..``gap_end``) is in receive time: last frame before, first after.
+* **A/B lines** (``produce --line``): the two lines of a connection share its id and are numbered
+  each. A gap of one line that the other line covered is ``line_gap`` (the line's health, no data
+  lost); only what neither line delivered is a ``gap``. A line ``line_down_ms`` behind the other
+  (receive time) is ``line_down``, then ``line_up`` when it delivers again.
 * **Stale symbols**: a symbol whose market is open (marketpipe/market/markethours.py) and that had no
   record for ``stale_factor`` times its usual interval (an average of its recent intervals while
   open, at least ``min_stale_seconds``) is reported once as ``stale``, and ``fresh`` when records
