@@ -24,6 +24,7 @@ from marketpipe.processors.deadletter import dead_letters
 from marketpipe.processors.decode import DecoderState, Normalized, ParseError, RawFrame, decode, decoders
 from marketpipe.processors.output import Output, refused
 from marketpipe.processors.status import StatusHook
+from marketpipe.providers.identity import Identity
 from marketpipe.rawframe import header_dict, line_of, parse_meta
 
 if TYPE_CHECKING:
@@ -97,6 +98,7 @@ class Normalizer:
     status: StatusHook | None = None  # feed health to md.status (the live processor only)
     #: A/B capture: of a record both lines delivered, the first copy is published (frames with a line header)
     arbiter: Arbiter | None = None
+    identities: dict[str, Identity] = field(default_factory=dict)  # provider -> its content identity, loaded once
 
     def __post_init__(self) -> None:
         decoders()  # import every provider's decoder now: the first frame should not pay for the imports
@@ -155,7 +157,9 @@ class Normalizer:
 
     def _arbitrate(self, provider: str, frame: RawFrame, line: str, records: list[Normalized]) -> list[Normalized]:
         """The records of a line's frame that the other line has not delivered first."""
-        arbiter, identity = self.arbiter, providers.get(provider).identity
+        arbiter, identity = self.arbiter, self.identities.get(provider)
+        if identity is None:
+            identity = self.identities[provider] = providers.get(provider).load_identity()
         assert arbiter is not None
         key, at_ms = frame.meta.connection, frame.meta.recv_ns // 1_000_000
         kept = [r for r in records if arbiter.first(key, identity(r.schema, r.key, r.record), line, at_ms)]

@@ -63,7 +63,7 @@ def test_frames_without_a_line_are_not_arbitrated() -> None:
 
 
 def test_infoway_trades_are_one_by_symbol_time_price_volume_and_side() -> None:
-    ident = get("infoway").identity
+    ident = get("infoway").load_identity()
     trade = {"event_time": 1, "price": 2.0, "size": 3.0, "side": "buy", "receive_time_ns": 5, "source": {"offset": 1}}
     assert ident("Tick", "AAPL.US", trade) == ident("Tick", "AAPL.US", {**trade, "receive_time_ns": 9,
                                                                          "source": {"offset": 2}})

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from marketpipe.providers.entry import FeedOptions, Provider, SimRoutes
-from marketpipe.providers.jvquant.identity import identity
+from marketpipe.providers.identity import Identity
 
 if TYPE_CHECKING:
     from marketpipe.processors.decode import Decoder
@@ -30,6 +30,12 @@ def load_decoder() -> Decoder:
     from marketpipe.providers.jvquant.decode import decode
 
     return decode
+
+
+def load_identity() -> Identity:
+    from marketpipe.providers.jvquant.identity import identity
+
+    return identity
 
 
 def load_simulator() -> type[SimServer]:
@@ -73,5 +79,5 @@ PROVIDER = Provider(
     sim_dialects=True,
     sim_routes=trade_counter,
     trade_api=trade_api,
-    identity=identity,
+    load_identity=load_identity,
 )
