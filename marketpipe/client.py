@@ -239,6 +239,7 @@ class FeedStatus:
     rate: float = 0.0
     latency_p50_ms: float | None = None
     latency_p99_ms: float | None = None
+    line: str = ""  # A/B capture: the line of line_down / line_up / line_gap, and of a gap both lines missed
 
 
 #: Avro schema name -> record class (the schemas a consumer of marketpipe's topics meets).

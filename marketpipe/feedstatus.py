@@ -31,6 +31,8 @@ class ProviderStatus:
     resubscribes: int = 0  # silent subscriptions re-subscribed by a producer
     recycles: int = 0  # connections a producer recycled for a subscription that stayed silent
     stale: set[str] = field(default_factory=set)
+    lines_down: set[str] = field(default_factory=set)  # A/B capture: "connection/line" behind its pair
+    line_gaps: int = 0  # A/B capture: gaps of one line the other line covered (no data lost)
     rate: float | None = None
     latency_p50_ms: float | None = None
     latency_p99_ms: float | None = None
@@ -42,7 +44,8 @@ class ProviderStatus:
         return {"provider": self.provider, "up": sum(self.connections.values()), "connections": len(self.connections),
                 "reconnects": self.reconnects, "longest_silence_ms": self.longest_silence_ms, "gaps": self.gaps,
                 "gap_ms": self.gap_ms, "filled": self.filled, "resubscribes": self.resubscribes,
-                "recycles": self.recycles, "stale": sorted(self.stale), "rate": self.rate,
+                "recycles": self.recycles, "stale": sorted(self.stale), "lines_down": sorted(self.lines_down),
+                "line_gaps": self.line_gaps, "rate": self.rate,
                 "latency_p50_ms": self.latency_p50_ms, "latency_p99_ms": self.latency_p99_ms,
                 "last": self.last_kind, "last_reason": self.last_reason, "last_time": self.last_time}
 
@@ -75,6 +78,12 @@ class StatusView:
             p.stale.add(rec["symbol"])
         elif kind == "fresh":
             p.stale.discard(rec["symbol"])
+        elif kind == "line_down":
+            p.lines_down.add(f"{conn}/{rec.get('line', '')}")
+        elif kind == "line_up":
+            p.lines_down.discard(f"{conn}/{rec.get('line', '')}")
+        elif kind == "line_gap":
+            p.line_gaps += 1
         elif kind == "stats":
             p.rate, p.latency_p50_ms, p.latency_p99_ms = rec["rate"], rec["latency_p50_ms"], rec["latency_p99_ms"]
         if kind != "stats":
@@ -96,7 +105,8 @@ def render(view: StatusView) -> Any:
     table = Table(title="feed status (md.status)", expand=True)
     for col, justify in (("provider", "left"), ("up", "right"), ("reconnects", "right"),
                          ("longest silence", "right"), ("gaps", "right"), ("gap time", "right"),
-                         ("filled", "right"), ("resub/recycle", "right"), ("stale symbols", "left"), ("frames/s", "right"),
+                         ("filled", "right"), ("resub/recycle", "right"), ("lines down", "left"), ("stale symbols", "left"),
+                         ("frames/s", "right"),
                          ("latency p50 ms", "right"), ("p99 ms", "right"), ("latest", "left")):
         table.add_column(col, justify=justify)  # type: ignore[arg-type]
     for r in view.rows():
@@ -104,7 +114,8 @@ def render(view: StatusView) -> Any:
         latest = f"{r['last']} {iso_ms(r['last_time'])[11:19]}Z {r['last_reason'][:40]}" if r["last_time"] else "-"
         table.add_row(r["provider"], f"{r['up']}/{r['connections']}", str(r["reconnects"]),
                       f"{r['longest_silence_ms'] / 1000:.1f} s", str(r["gaps"]), f"{r['gap_ms'] / 1000:.1f} s",
-                      str(r["filled"]), f"{r['resubscribes']}/{r['recycles']}", stale, _num(r["rate"]), _num(r["latency_p50_ms"]),
+                      str(r["filled"]), f"{r['resubscribes']}/{r['recycles']}", ", ".join(r["lines_down"]) or "-",
+                      stale, _num(r["rate"]), _num(r["latency_p50_ms"]),
                       _num(r["latency_p99_ms"]), latest)
     return table
 

@@ -18,6 +18,8 @@ Feeds may add headers that are constant per connection (``RawMeta.extra``), e.g.
 ``kline_types``: the comma-separated kline type numbers the connection subscribed (``1``, ``1,2``).
 A frame may carry headers of its own: ``backfill`` marks a frame the producer fetched after a
 gap instead of receiving it (Infoway: the REST ``batch_kline`` answer; value = the request path).
+``line`` (``A`` | ``B``) is sent only by a producer started with ``--line`` (A/B capture): both lines of one
+logical connection share its connection id, so key and partition, and the processor arbitrates by content.
 :func:`parse_meta` keeps every such header in ``RawMeta.extra``.
 """
 
@@ -35,6 +37,7 @@ H_OPCODE = "opcode"
 H_FRAME = "frame"
 H_KLINE_TYPES = "kline_types"
 H_BACKFILL = "backfill"
+H_LINE = "line"
 
 
 @dataclass(frozen=True)
@@ -111,6 +114,11 @@ def parse_meta(headers: Sequence[tuple[str, bytes | str | None]] | None) -> RawM
         v[i] = value
     return RawMeta(v[0], v[1], _num(v[2]), _num(v[3]), _num(v[4]), v[5], v[6], tuple(extra.items()) if extra else ())
 
+
+
+def line_of(meta: RawMeta) -> str:
+    """The A/B line a frame came by (``--line``), ``""`` from a producer without one."""
+    return (extra_header(meta, H_LINE) or "") if meta.extra else ""
 
 
 def extra_header(meta: RawMeta, name: str) -> str | None:

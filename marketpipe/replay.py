@@ -55,6 +55,7 @@ def replay(settings: Settings, provider: str, since_ms: int, until_ms: int | Non
     live topics, whose missing ones are then not created). ``progress``: a progress bar on stderr."""
     from confluent_kafka import Consumer
 
+    from marketpipe.processors.arbitrate import Arbiter
     from marketpipe.processors.normalize import Normalizer, RawRecord, decoder_state
     from marketpipe.processors.output import Output
 
@@ -66,7 +67,9 @@ def replay(settings: Settings, provider: str, since_ms: int, until_ms: int | Non
                          "group.id": f"marketpipe-replay-{uuid.uuid4().hex[:8]}",
                          "enable.auto.commit": False, "auto.offset.reset": "earliest"})
     out = Output(target)
-    normalizer = Normalizer(out, decoder_state(settings), symbols=symbols)
+    # the same copy of an A/B pair's record wins as in the live processor: both read the partition in order
+    normalizer = Normalizer(out, decoder_state(settings), symbols=symbols,
+                            arbiter=Arbiter(settings.processor.ab_window_ms))
     frames = records = rejects = 0
     try:
         ranges = plan(consumer, raw_topic, since_ms, until_ms, FIRST_ANSWER_SECONDS)

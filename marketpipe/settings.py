@@ -401,6 +401,9 @@ class ProcessorSettings:
     completeness_flush_ms: int = setting("MARKETPIPE_COMPLETENESS_INTERVAL", "5s", "How often the processor writes "
                                          "the completeness ledger's coverage to md.completeness (a gap or fill is "
                                          "written with the batch that found it).", duration_ms)
+    ab_window_ms: int = setting("MARKETPIPE_AB_WINDOW", "60s", "A/B capture (produce --line): how long the "
+                                "processor remembers a record's content identity per connection; the other line's "
+                                "copy arriving later than this after the first is published again.", duration_ms)
     trading_calendar: str = setting("MARKETPIPE_TRADING_CALENDAR", "exchange", "Which days jvQuant's A-share clock "
                                     "times (15:00:03, no date) belong to: exchange (SSE/SZSE trading days: a time "
                                     "received on a Saturday is Friday's) or every-day (for the simulators, which "

@@ -28,6 +28,15 @@ def _split(text: str) -> tuple[str, ...]:
     return tuple(c.strip() for c in text.split(",") if c.strip())
 
 
+def default_connection(provider: str, line: str | None) -> str:
+    """The connection id (Kafka key) when ``--connection-id`` is not given. Both lines of an A/B pair
+    must share it, so that their frames share one partition and its order; one host's name would
+    differ between them."""
+    if line:
+        return f"{provider}-ab"
+    return f"{provider}-{socket.gethostname()}-{os.getpid()}"
+
+
 def build_feed(args: argparse.Namespace, settings: Settings):
     entry = providers.get(args.provider)
     options = providers.FeedOptions(codes=_split(args.codes) if args.codes else entry.default_codes, url=args.url,
@@ -42,13 +51,13 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     from marketpipe.runtime import metrics
 
     feed = build_feed(args, settings)
-    connection = args.connection_id or f"{args.provider}-{socket.gethostname()}-{os.getpid()}"
+    connection = args.connection_id or default_connection(args.provider, args.line)
     sink = RawSink(settings, args.provider, settings.topic(providers.get(args.provider).raw_topic))
     session = Session(feed, sink, connection, stall_seconds=args.stall_seconds,
                       rate_limit_seconds=args.rate_limit_seconds, backoff=Backoff(base=args.backoff_base,
                                                                                    cap=args.backoff_cap),
                       calendar=markethours.ALWAYS if args.market_hours == "always" else None,
-                      subscription_silence=settings.producer.subscription_silence)
+                      subscription_silence=settings.producer.subscription_silence, line=args.line or "")
     metrics.serve(settings.metrics_port, f"producer {args.provider}", settings.metrics_host)
 
     def on_signal(signum: int, _frame: object) -> None:
@@ -90,6 +99,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--levels", default="lv1,lv2", help="jvQuant levels to subscribe: lv1, lv2, lv10 (default lv1,lv2)")
     p.add_argument("--url", help="override the provider address (default from settings)")
     p.add_argument("--connection-id", help="stable id of this connection (Kafka key; default provider-host-pid)")
+    p.add_argument("--line", choices=["A", "B"],
+                   help="A/B capture: this process is one of two lines of the same connection (meant for two "
+                        "hosts); frames carry a line header and the default connection id is PROVIDER-ab, shared "
+                        "by both lines (give both the same --connection-id to run several pairs)")
     p.add_argument("--stall-seconds", type=float, default=30.0,
                    help="reconnect when no frame arrives for N s while the market is open")
     p.add_argument("--market-hours", choices=["auto", "always"], default="auto",

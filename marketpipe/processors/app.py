@@ -30,6 +30,7 @@ from marketpipe import providers
 from marketpipe.kafka import topics
 from marketpipe.kafka.quietlog import quiet_repeats
 from marketpipe.processors import metrics
+from marketpipe.processors.arbitrate import Arbiter
 from marketpipe.processors.bars.gaps import GapFeed
 from marketpipe.processors.bars.state import BarState, load_books
 from marketpipe.processors.completeness import CompletenessBook, CompletenessFeed
@@ -181,7 +182,7 @@ def build_app(settings: Settings, out: Output | None = None) -> App:
         book = CompletenessBook(frozenset(e.name for e in providers.PROVIDERS if e.fills_gaps),
                                 flush_ms=p.completeness_flush_ms)
         status = StatusHook(completeness=CompletenessFeed(settings, book))
-        return Normalizer(output(), decoder_state(settings), status=status)
+        return Normalizer(output(), decoder_state(settings), status=status, arbiter=Arbiter(p.ab_window_ms))
 
     if p.agents in ("all", "normalize"):
         for provider in topics.RAW_TOPICS:

@@ -8,6 +8,8 @@ from prometheus_client import Counter, Gauge, Histogram
 
 FRAMES = Counter("marketpipe_processor_frames_total", "Raw frames processed", ["provider"])
 RECORDS = Counter("marketpipe_processor_records_total", "Records written, by logical topic", ["topic"])
+AB_DROPPED = Counter("marketpipe_processor_ab_duplicates_total", "A/B capture: records dropped because the "
+                     "other line delivered them first", ["provider"])
 LATE = Counter("marketpipe_processor_late_ticks_total", "Ticks later than the bar correction horizon (not binned)")
 BATCH = Histogram("marketpipe_processor_batch_seconds", "Time to process and flush one batch", ["agent"],
                   buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))

@@ -17,11 +17,15 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, Sequence
 
+from marketpipe import providers
+from marketpipe.processors import metrics
+from marketpipe.processors.arbitrate import Arbiter
 from marketpipe.processors.deadletter import dead_letters
-from marketpipe.processors.decode import DecoderState, ParseError, RawFrame, decode, decoders
+from marketpipe.processors.decode import DecoderState, Normalized, ParseError, RawFrame, decode, decoders
 from marketpipe.processors.output import Output, refused
 from marketpipe.processors.status import StatusHook
-from marketpipe.rawframe import header_dict, parse_meta
+from marketpipe.providers.identity import Identity
+from marketpipe.rawframe import header_dict, line_of, parse_meta
 
 if TYPE_CHECKING:
     from marketpipe.settings import Settings
@@ -92,6 +96,9 @@ class Normalizer:
     symbols: frozenset[str] | None = None
     write_dead_letters: bool = True
     status: StatusHook | None = None  # feed health to md.status (the live processor only)
+    #: A/B capture: of a record both lines delivered, the first copy is published (frames with a line header)
+    arbiter: Arbiter | None = None
+    identities: dict[str, Identity] = field(default_factory=dict)  # provider -> its content identity, loaded once
 
     def __post_init__(self) -> None:
         decoders()  # import every provider's decoder now: the first frame should not pay for the imports
@@ -111,6 +118,9 @@ class Normalizer:
         except Exception as exc:  # a decoder bug must not stop the stream: dead-letter it
             log.exception("decoder crashed on %s[%d]@%d", message.topic, message.partition, message.offset)
             records, error = [], exc
+        line = line_of(frame.meta)
+        if line and self.arbiter is not None:
+            records = self._arbitrate(provider, frame, line, records)
         if self.symbols is not None:
             records = [r for r in records if r.key in self.symbols]
         out = self.out
@@ -144,3 +154,15 @@ class Normalizer:
             for dl in letters:
                 out.dead_letter(dl, provider)
         return Processed(produced, len(letters))
+
+    def _arbitrate(self, provider: str, frame: RawFrame, line: str, records: list[Normalized]) -> list[Normalized]:
+        """The records of a line's frame that the other line has not delivered first."""
+        arbiter, identity = self.arbiter, self.identities.get(provider)
+        if identity is None:
+            identity = self.identities[provider] = providers.get(provider).load_identity()
+        assert arbiter is not None
+        key, at_ms = frame.meta.connection, frame.meta.recv_ns // 1_000_000
+        kept = [r for r in records if arbiter.first(key, identity(r.schema, r.key, r.record), line, at_ms)]
+        if len(kept) < len(records):
+            metrics.AB_DROPPED.labels(provider).inc(len(records) - len(kept))
+        return kept

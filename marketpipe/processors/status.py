@@ -15,6 +15,10 @@ injected clock; it returns ``FeedStatus`` records (marketpipe/schemas/FeedStatus
   A frame at or below the last Kafka offset seen on its partition is a replay (this worker
   restarted) and judges nothing. A connection seen for the first time is only remembered.
   The gap's window (``gap_start``..``gap_end``) is in receive time: last frame before, first after.
+* **A/B lines** (``produce --line``): the two lines of a connection share its id and are numbered
+  each. A gap of one line that the other line covered is ``line_gap`` (the line's health, no data
+  lost); only what neither line delivered is a ``gap``. A line ``line_down_ms`` behind the other
+  (receive time) is ``line_down``, then ``line_up`` when it delivers again.
 * **Stale symbols**: a symbol whose market is open (marketpipe/market/markethours.py) and that had no
   record for ``stale_factor`` times its usual interval (an average of its recent intervals while
   open, at least ``min_stale_seconds``) is reported once as ``stale``, and ``fresh`` when records
@@ -35,11 +39,12 @@ from __future__ import annotations
 
 import math
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from marketpipe.market import markethours
-from marketpipe.rawframe import H_BACKFILL, RawMeta, extra_header
+from marketpipe.rawframe import H_BACKFILL, RawMeta, extra_header, line_of
 
 if TYPE_CHECKING:
     from marketpipe.processors.completeness import CompletenessFeed
@@ -74,6 +79,19 @@ class _Conn:
 
 
 @dataclass
+class _Line:
+    first_ms: int  # receive time of the line's first frame seen
+    down: bool = False
+    gaps: deque[tuple[int, int]] = field(default_factory=lambda: deque(maxlen=32))  # its recent gaps (receive ms)
+
+
+@dataclass
+class _Pair:
+    provider: str
+    lines: dict[str, _Line] = field(default_factory=dict)  # "A" / "B" -> its state
+
+
+@dataclass
 class _Symbol:
     last: float  # clock seconds of the latest record
     interval: float = 0.0  # running average of the intervals while open (s)
@@ -100,14 +118,17 @@ class FeedMonitor:
     def __init__(self, clock: Callable[[], float] = time.time, *, stale_factor: float = 5.0,
                  min_stale_seconds: float = 10.0, min_samples: int = 5, max_interval_seconds: float = 300.0,
                  calendar_of: Callable[[str], Any] = calendar_for_symbol,
-                 disorder_quiet_seconds: float = 60.0) -> None:
+                 disorder_quiet_seconds: float = 60.0, line_down_ms: int = 5_000, line_skew_ms: int = 2_000) -> None:
         self.clock = clock
         self.stale_factor = stale_factor
         self.min_stale_seconds = min_stale_seconds
         self.min_samples = min_samples
         self.max_interval_seconds = max_interval_seconds
         self.calendar_of = calendar_of
-        self.conns: dict[str, _Conn] = {}
+        self.conns: dict[str, _Conn] = {}  # connection id, or "connection/line" for an A/B line
+        self.pairs: dict[str, _Pair] = {}  # A/B capture: connection id -> its lines
+        self.line_down_ms = line_down_ms
+        self.line_skew_ms = line_skew_ms
         self.offsets: dict[tuple[str, int], int] = {}  # (raw topic, partition) -> last offset judged
         self.symbols: dict[tuple[str, str], _Symbol] = {}
         self.minutes: dict[str, _Minute] = {}
@@ -134,14 +155,23 @@ class FeedMonitor:
         if not meta.connection or meta.seq <= 0:
             return []  # frames from elsewhere (a capture replayed without headers)
         recv_ms = meta.recv_ns // 1_000_000 if meta.recv_ns else int(now * 1000)
-        last = self.conns.get(meta.connection)
+        line = line_of(meta)
+        if line:
+            return self._line_frame(provider, meta, line, recv_ms, now)
+        gap = self._gap(provider, meta.connection, meta, recv_ms, now)
+        return [gap] if gap is not None else []
+
+    def _gap(self, provider: str, key: str, meta: RawMeta, recv_ms: int, now: float) -> dict[str, Any] | None:
+        """The frame's place in its connection's (or line's) numbering: a ``gap`` record when frames
+        or time are missing before it."""
+        last = self.conns.get(key)
         if last is None:
-            self.conns[meta.connection] = _Conn(meta.session, meta.seq, recv_ms)
-            return []
+            self.conns[key] = _Conn(meta.session, meta.seq, recv_ms)
+            return None
         if meta.seq == last.seq + 1 and meta.session == last.session:  # the hot path: no allocation
             last.seq, last.recv_ms = meta.seq, recv_ms
-            return []
-        self.conns[meta.connection] = _Conn(meta.session, meta.seq, recv_ms)
+            return None
+        self.conns[key] = _Conn(meta.session, meta.seq, recv_ms)
         if meta.seq == last.seq + 1:
             reason = f"reconnect: session {last.session} -> {meta.session}"
             seq_from = seq_to = 0
@@ -152,9 +182,82 @@ class FeedMonitor:
             reason = (f"producer restarted without a clean disconnect: seq {last.seq} -> {meta.seq}, "
                       f"session {last.session} -> {meta.session}; frames it held are lost")
             seq_from, seq_to = last.seq + 1, 0
-        return [status_record(provider, "gap", int(now * 1000), connection=meta.connection,
-                              session=meta.session, reason=reason, silent_ms=max(0, recv_ms - last.recv_ms),
-                              gap_start=last.recv_ms, gap_end=recv_ms, seq_from=seq_from, seq_to=seq_to)]
+        return status_record(provider, "gap", int(now * 1000), connection=meta.connection,
+                             session=meta.session, reason=reason, silent_ms=max(0, recv_ms - last.recv_ms),
+                             gap_start=last.recv_ms, gap_end=recv_ms, seq_from=seq_from, seq_to=seq_to)
+
+    # ---- A/B lines --------------------------------------------------------------------------
+    def _line_frame(self, provider: str, meta: RawMeta, line: str, recv_ms: int, now: float) -> list[dict[str, Any]]:
+        """A frame of one line of an A/B pair: the line's own numbering, its return after
+        ``line_down``, and a gap of it judged against the other line (:meth:`_both_missed`)."""
+        conn = meta.connection
+        key = f"{conn}/{line}"  # the two lines share the connection id but number their frames each
+        pair = self.pairs.get(conn)
+        if pair is None:
+            pair = self.pairs[conn] = _Pair(provider)
+        state = pair.lines.get(line)
+        if state is None:
+            state = pair.lines[line] = _Line(recv_ms)
+        out: list[dict[str, Any]] = []
+        if state.down:
+            state.down = False
+            before = self.conns[key].recv_ms if key in self.conns else recv_ms
+            out.append(status_record(provider, "line_up", int(now * 1000), connection=conn, line=line,
+                                     session=meta.session, silent_ms=max(0, recv_ms - before), gap_start=before,
+                                     gap_end=recv_ms, reason=f"line {line} delivers again"))
+        gap = self._gap(provider, key, meta, recv_ms, now)
+        if gap is None:
+            return out
+        gap["line"] = line
+        start, end = gap["gap_start"], gap["gap_end"]
+        hole = self._both_missed(pair, conn, line, start, end)
+        state.gaps.append((start, end))
+        if hole is None:  # the other line delivered over it: the line's health, not the data's
+            gap["kind"], gap["reason"] = "line_gap", f"line {line}: {gap['reason']}; the other line delivered"
+        else:
+            gap["gap_start"], gap["gap_end"] = hole
+            gap["silent_ms"] = hole[1] - hole[0]
+            gap["reason"] = f"both lines missed it (line {line}: {gap['reason']})"
+        out.append(gap)
+        return out
+
+    def _both_missed(self, pair: _Pair, conn: str, line: str, start: int, end: int) -> tuple[int, int] | None:
+        """The part of ``line``'s gap [start, end] that no other line covered, or None. A line covers
+        from its first frame to its latest (plus ``line_skew_ms``: the lines' frames interleave in
+        the partition only as closely as their hosts' receive times), less its own gaps."""
+        holes: list[tuple[int, int]] = []
+        for other, state in pair.lines.items():
+            if other == line:
+                continue
+            last = self.conns[f"{conn}/{other}"].recv_ms
+            uncovered = [(start, min(end, state.first_ms))] if state.first_ms > start + self.line_skew_ms else []
+            uncovered += [(max(start, s), min(end, e)) for s, e in state.gaps if s < end and e > start]
+            if last + self.line_skew_ms < end:
+                uncovered.append((max(start, last), end))
+            if not uncovered:
+                return None  # one line covered all of it
+            holes += uncovered
+        if not holes:
+            return (start, end)  # no other line known: a gap as without A/B
+        return (min(s for s, _ in holes), max(e for _, e in holes))
+
+    def lines(self) -> list[dict[str, Any]]:
+        """``line_down`` for a line silent ``line_down_ms`` (receive time) behind the other line of its pair."""
+        out: list[dict[str, Any]] = []
+        now_ms = int(self.clock() * 1000)
+        for conn, pair in self.pairs.items():
+            if len(pair.lines) < 2:
+                continue
+            last = {line: self.conns[f"{conn}/{line}"].recv_ms for line in pair.lines}
+            newest = max(last.values())
+            for line, state in pair.lines.items():
+                silent = newest - last[line]
+                if not state.down and silent > self.line_down_ms:
+                    state.down = True
+                    out.append(status_record(pair.provider, "line_down", now_ms, connection=conn, line=line,
+                                             silent_ms=silent, gap_start=last[line],
+                                             reason=f"line {line} silent {silent} ms while the other line delivers"))
+        return out
 
     # ---- per record -------------------------------------------------------------------------
     def record(self, provider: str, schema: str, symbol: str, event_time: int, recv_ns: int) -> list[dict[str, Any]]:
@@ -205,7 +308,7 @@ class FeedMonitor:
     def tick(self) -> list[dict[str, Any]]:
         """Stale symbols and finished minutes; call often (each batch, each second)."""
         now = self.clock()
-        out: list[dict[str, Any]] = []
+        out: list[dict[str, Any]] = self.lines() if self.pairs else []
         for (provider, symbol), st in self.symbols.items():
             if st.stale or st.samples < self.min_samples:
                 continue
@@ -309,7 +412,8 @@ class StatusHook:
         book = self.completeness.book if self.completeness is not None else None
         if book is not None:
             for gap in found:  # before the frame: the gap ends where this frame's coverage starts
-                book.gap(provider, gap["connection"], gap["gap_start"], gap["gap_end"])
+                if gap["kind"] == "gap":  # not a line's own (A/B): the other line delivered
+                    book.gap(provider, gap["connection"], gap["gap_start"], gap["gap_end"])
         symbols = set()
         # a backfilled frame is history fetched after a gap: it says nothing about whether its
         # symbols are alive now (a muted symbol's backfilled klines must not make it fresh)

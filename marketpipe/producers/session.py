@@ -45,7 +45,7 @@ import websocket
 from marketpipe.market import markethours
 from marketpipe.producers import metrics as m
 from marketpipe.producers.liveness import Action, LivenessWatch
-from marketpipe.rawframe import RawMeta
+from marketpipe.rawframe import H_LINE, RawMeta
 
 log = logging.getLogger(__name__)
 
@@ -190,7 +190,7 @@ class Session:
                  connect_timeout: float = 10.0, close_drain_seconds: float = 2.0, seed: int | None = None,
                  clock: Callable[[], float] = time.monotonic, wallclock: Callable[[], float] = time.time,
                  sleep: Callable[[float], None] | None = None, calendar: MarketCalendar | None = None,
-                 subscription_silence: float = 0.0) -> None:
+                 subscription_silence: float = 0.0, line: str = "") -> None:
         self.feed = feed
         # the feed's market calendar unless told otherwise (a simulator trades around the clock)
         self.calendar = calendar if calendar is not None else feed.calendar()
@@ -211,7 +211,8 @@ class Session:
         self.ws: websocket.WebSocket | None = None
         self.clock = clock
         self.wallclock = wallclock
-        self.extra_headers = feed.headers()
+        # a line (A/B capture) is one more constant header; without one the headers are as they were
+        self.extra_headers = feed.headers() + ((H_LINE, line),) if line else feed.headers()
         self._sleep_fn = sleep  # tests: a fake clock's sleep
         # per-subscription liveness (0 s or a feed that names no codes: off); kept across sessions,
         # so what it learned about each code's usual interval survives a reconnect

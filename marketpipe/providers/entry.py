@@ -12,6 +12,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Protocol
 
+from marketpipe.providers.identity import Identity, whole_content
+
+
+def whole_content_identity() -> Identity:
+    """The identity of a provider that declares none: every field but receive time and source."""
+    return whole_content
+
 if TYPE_CHECKING:
     from marketpipe.processors.decode import Decoder
     from marketpipe.producers.session import Feed
@@ -94,6 +101,9 @@ class Provider:
     #: ``marketpipe trade``: the provider's trade API client for these settings (None: it has none);
     #: raises SystemExit naming the missing credentials
     trade_api: Callable[[Settings], TradeApi] | None = None
+    #: A/B capture: what makes a decoded record the same on both lines (marketpipe/providers/identity.py);
+    #: every field but receive time and source unless the provider numbers or names its records
+    load_identity: Callable[[], Identity] = whole_content_identity
 
     def sim_env(self, port: int) -> dict[str, str]:
         return {k: v.format(port=port) for k, v in self.sim_settings.items()}

@@ -241,6 +241,10 @@ def test_status_view_puts_the_providers_side_by_side() -> None:
         {"provider": "infoway", "kind": "gap", "event_time": 3, "connection": "i1", "silent_ms": 1600},
         {"provider": "infoway", "kind": "filled", "event_time": 4, "connection": "i1"},
         {"provider": "jvquant", "kind": "stale", "event_time": 5, "symbol": "600519.SH"},
+        {"provider": "jvquant", "kind": "line_down", "event_time": 5, "connection": "jvquant-ab", "line": "A"},
+        {"provider": "jvquant", "kind": "line_down", "event_time": 5, "connection": "jvquant-ab", "line": "B"},
+        {"provider": "jvquant", "kind": "line_up", "event_time": 5, "connection": "jvquant-ab", "line": "B"},
+        {"provider": "jvquant", "kind": "line_gap", "event_time": 5, "connection": "jvquant-ab", "line": "B"},
         {"provider": "jvquant", "kind": "stale", "event_time": 5, "symbol": "000001.SZ"},
         {"provider": "jvquant", "kind": "fresh", "event_time": 6, "symbol": "000001.SZ"},
         {"provider": "jvquant", "kind": "stats", "event_time": 7, "rate": 12.5, "latency_p50_ms": 3.0,
@@ -253,12 +257,13 @@ def test_status_view_puts_the_providers_side_by_side() -> None:
     assert (i["up"], i["reconnects"], i["longest_silence_ms"], i["gaps"], i["gap_ms"], i["filled"]) == \
         (1, 1, 1500, 1, 1600, 1)
     assert (j["stale"], j["rate"], j["latency_p99_ms"], j["last"]) == (["600519.SH"], 12.5, 40.0, "fresh")
+    assert (j["lines_down"], j["line_gaps"], i["lines_down"]) == (["jvquant-ab/A"], 1, [])
     from rich.console import Console
 
     console = Console(record=True, width=200)
     console.print(render(view))
     text = console.export_text()
-    assert "600519.SH" in text and "infoway" in text and "12.5" in text
+    assert "600519.SH" in text and "infoway" in text and "12.5" in text and "jvquant-ab/A" in text
 
 
 class ListOut:
@@ -385,3 +390,62 @@ def test_trade_numbers_going_back_are_a_duplicate_or_reordered_once_per_quiet_pe
     assert mon.trades("jvquant", "600519.SH", [1]) == []
     mon.frame("jvquant", meta(11, conn="jv-1"), "raw.jvquant", 0, 10)
     assert [r["kind"] for r in mon.trades("jvquant", "600519.SH", [1])] == ["reordered"]
+
+
+def line_meta(line: str, seq: int, recv_ms: int, session: int = 1) -> RawMeta:
+    return RawMeta("infoway", "infoway-ab", seq, session, recv_ms * 1_000_000, "text", "data", (("line", line),))
+
+
+def test_two_lines_of_one_connection_are_numbered_each_and_interleave_without_a_gap() -> None:
+    mon = FeedMonitor(FakeClock(OPEN_S))
+    out = frames(mon, [line_meta("A", 1, 1_000), line_meta("B", 1, 1_001), line_meta("A", 2, 1_100),
+                       line_meta("B", 2, 1_102), line_meta("B", 3, 1_200), line_meta("A", 3, 1_201)])
+    assert out == []
+
+
+class Lines:
+    """Frames of an A/B pair fed in partition order (one offset after another, across calls)."""
+
+    def __init__(self, mon: FeedMonitor) -> None:
+        self.mon, self.offset = mon, 0
+
+    def __call__(self, *metas: RawMeta) -> list[dict[str, Any]]:
+        out = []
+        for m in metas:
+            out += self.mon.frame("infoway", m, "raw.infoway", 0, self.offset)
+            self.offset += 1
+        return out
+
+
+def test_a_gap_of_one_line_while_the_other_delivered_is_the_lines_health_not_a_data_gap() -> None:
+    feed = Lines(FeedMonitor(FakeClock(OPEN_S), line_skew_ms=100))
+    out = feed(line_meta("A", 1, 1_000), line_meta("B", 1, 1_001), line_meta("B", 2, 2_000),
+               line_meta("B", 3, 3_000), line_meta("A", 5, 3_001))  # A lost seq 2..4
+    assert [(r["kind"], r["line"], r["seq_from"], r["seq_to"]) for r in out] == [("line_gap", "A", 2, 4)]
+    assert "the other line delivered" in out[0]["reason"]
+
+
+def test_a_gap_both_lines_missed_is_reported_over_their_overlap() -> None:
+    feed = Lines(FeedMonitor(FakeClock(OPEN_S), line_skew_ms=100))
+    assert [r["kind"] for r in feed(line_meta("A", 1, 1_000), line_meta("B", 1, 1_001), line_meta("B", 2, 2_000),
+                                    line_meta("B", 3, 2_999), line_meta("A", 5, 3_000))] == ["line_gap"]
+    out = feed(line_meta("B", 6, 6_000))  # B missed 2_000..6_000; A delivered until 3_000
+    assert [(r["kind"], r["line"], r["gap_start"], r["gap_end"], r["connection"]) for r in out] == \
+        [("gap", "B", 2_999, 6_000, "infoway-ab")]  # from B's last frame: A had missed until 3_000
+    assert "both lines" in out[0]["reason"]
+
+
+def test_a_line_down_then_a_gap_on_the_other_is_a_data_gap_and_line_up_when_it_returns() -> None:
+    mon = FeedMonitor(FakeClock(OPEN_S), line_down_ms=1_000, line_skew_ms=100)
+    feed = Lines(mon)
+    assert feed(line_meta("A", 1, 1_000), line_meta("B", 1, 1_001), line_meta("B", 2, 1_500)) == []
+    assert [r for r in mon.tick() if r["kind"].startswith("line")] == []  # 500 ms behind: not yet down
+    feed(line_meta("B", 3, 2_500))
+    down = [r for r in mon.tick() if r["kind"].startswith("line")]
+    assert [(r["kind"], r["line"], r["gap_start"], r["silent_ms"]) for r in down] == [("line_down", "A", 1_000, 1_500)]
+    assert [r for r in mon.tick() if r["kind"].startswith("line")] == []  # once
+    # B is killed and restarted under the same id while A is down: nobody delivered 2_500..9_000
+    out = feed(line_meta("B", 1, 9_000))
+    assert [(r["kind"], r["line"], r["gap_start"], r["gap_end"]) for r in out] == [("gap", "B", 2_500, 9_000)]
+    out = feed(line_meta("A", 2, 9_100))  # A was silent, not cut off: its numbering goes on
+    assert [(r["kind"], r["line"], r["gap_start"], r["gap_end"]) for r in out] == [("line_up", "A", 1_000, 9_100)]

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from marketpipe.providers.entry import FeedOptions, Provider, SimOption
+from marketpipe.providers.identity import Identity
 
 if TYPE_CHECKING:
     from marketpipe.processors.decode import Decoder
@@ -28,6 +29,12 @@ def load_decoder() -> Decoder:
     from marketpipe.providers.infoway.decode import decode
 
     return decode
+
+
+def load_identity() -> Identity:
+    from marketpipe.providers.infoway.identity import identity
+
+    return identity
 
 
 def load_simulator() -> type[SimServer]:
@@ -59,4 +66,5 @@ PROVIDER = Provider(
     ),
     sim_dialects=True,
     fills_gaps=True,
+    load_identity=load_identity,
 )

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from marketpipe.providers.entry import FeedOptions, Provider, SimRoutes
+from marketpipe.providers.identity import Identity
 
 if TYPE_CHECKING:
     from marketpipe.processors.decode import Decoder
@@ -29,6 +30,12 @@ def load_decoder() -> Decoder:
     from marketpipe.providers.jvquant.decode import decode
 
     return decode
+
+
+def load_identity() -> Identity:
+    from marketpipe.providers.jvquant.identity import identity
+
+    return identity
 
 
 def load_simulator() -> type[SimServer]:
@@ -72,4 +79,5 @@ PROVIDER = Provider(
     sim_dialects=True,
     sim_routes=trade_counter,
     trade_api=trade_api,
+    load_identity=load_identity,
 )
