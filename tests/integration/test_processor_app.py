@@ -18,7 +18,16 @@ from marketpipe.processors.bars.book import offline_bars
 from marketpipe.runtime.localhost import free_port
 from marketpipe.simulators.market import shanghai_hms
 from tests.support.feeder import Feeder, deflate  # noqa: F401  (deflate: imported from here by other tests)
-from tests.support.pipeline import final_bars, read_topic, source_key, start_worker, stop_worker, wait_for, wait_for_bars
+from tests.support.pipeline import (
+    bar_differences,
+    final_bars,
+    read_topic,
+    source_key,
+    start_worker,
+    stop_worker,
+    wait_for,
+    wait_for_bars,
+)
 
 INTERVAL_MS = 1000
 
@@ -61,6 +70,9 @@ def test_frames_become_records_dead_letters_and_bars(worker_env, mp_settings, tm
         # the idle timer closes the last windows: wait until every expected window has its bar
         wait_for(lambda: expected.keys() <= bar_windows(s), 60, what=lambda: f"bars of windows "
                  f"{sorted(expected.keys() - bar_windows(s))}; log:\n{log.read_text()[-3000:]}")
+        wait_for(lambda: not bar_differences(final_bars(
+            [b for b in read_topic(s, "md.bar", idle=1) if b["provider"] == "infoway"]), expected), 60,
+            what=lambda: "final infoway bars equal to the offline ones")
         bars = read_topic(s, "md.bar", idle=3)
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as resp:
             scraped = resp.read().decode()
@@ -80,7 +92,10 @@ def test_frames_become_records_dead_letters_and_bars(worker_env, mp_settings, tm
     raw_bad = next(d for d in dlq if d["provider"] == "infoway")
     assert raw_bad["raw"] == b"\xff\xfe not a frame" and raw_bad["headers"]["connection"] == "iw-1"
     # bars from the pipeline equal bars computed offline from the same ticks
-    assert final_bars([b for b in bars if b["provider"] == "infoway"]) == expected
+    # (revisions ignored: a window the idle timer closed before a slow batch of its ticks arrived is
+    # revised, with the same final values)
+    infoway_bars = [b for b in bars if b["provider"] == "infoway"]
+    assert bar_differences(final_bars(infoway_bars), expected) == [], log.read_text()[-3000:]
     assert all(b["revision"] == 0 for b in bars if b["provider"] == "infoway")
 
 
