@@ -4,8 +4,9 @@ The Faust agents in marketpipe/processors/app.py subscribe the raw topics, but t
 not flow through Faust's per-message machinery. Three subclasses of Faust's aiokafka transport
 consumer replace it, each for a measured cost (bench/README.md):
 
-* :func:`batch_routed` hands the raw topics' records to the normalizer once per fetch, instead
-  of one ``Message``, conductor pass, ``Event``, stream slot and ``ack()`` per record;
+* :func:`batch_routed` hands the raw topics' records to the normalizer (or, in a worker that only
+  makes bars, md.tick's to the bar state) once per fetch, instead of one ``Message``, conductor
+  pass, ``Event``, stream slot and ``ack()`` per record;
 * :func:`fast_flow` runs Faust's per-message callback in place when it does not wait, instead
   of four tasks and an ``asyncio.wait`` per message;
 * :func:`fetch_wait` bounds the broker wait of a fetch (Faust hard-codes 1,500 ms).
@@ -154,7 +155,7 @@ def fast_flow(consumer_cls: type) -> type:
 
 @dataclass(frozen=True)
 class BatchRoute:
-    """Raw topics whose fetched records skip Faust's per-message delivery.
+    """Topics whose fetched records skip Faust's per-message delivery.
 
     ``handle`` gets the records of one fetch, as ``(topic, records)`` pairs of aiokafka
     ``ConsumerRecord``s in offset order, and must return only once their outputs are durable:

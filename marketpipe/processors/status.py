@@ -102,7 +102,7 @@ class _Symbol:
 @dataclass
 class _Order:
     highest: int = -1  # the highest trade number seen for the symbol
-    previous: frozenset[int] = frozenset()  # the numbers of its previous frame
+    previous: list[int] = field(default_factory=list)  # the numbers of its previous frame (a handful)
     quiet_until: dict[str, float] = field(default_factory=dict)  # kind -> no report before
 
 
@@ -263,14 +263,23 @@ class FeedMonitor:
     def record(self, provider: str, schema: str, symbol: str, event_time: int, recv_ns: int) -> list[dict[str, Any]]:
         """One decoded record: its symbol is alive; trades and quotes give a latency sample."""
         now = self.clock()
-        if schema in LATENCY_SCHEMAS and recv_ns and event_time:
-            minute = self._minute(provider, now)
-            minute.seen += 1
-            stride = 1 + minute.seen // MAX_LATENCY_SAMPLES
-            if minute.seen % stride == 0:
-                minute.latencies.append((recv_ns - event_time * 1_000_000) / 1e6)  # exact in ints first
-        if not symbol:
-            return []
+        if schema in LATENCY_SCHEMAS:
+            self.latency(provider, event_time, recv_ns, now)
+        return self.alive(provider, symbol, now) if symbol else []
+
+    def latency(self, provider: str, event_time: int, recv_ns: int, now: float) -> None:
+        """A latency sample of a trade or quote (receive time - event time) for the minute of ``now``."""
+        if not (recv_ns and event_time):
+            return
+        minute = self._minute(provider, now)
+        minute.seen += 1
+        stride = 1 + minute.seen // MAX_LATENCY_SAMPLES
+        if minute.seen % stride == 0:
+            minute.latencies.append((recv_ns - event_time * 1_000_000) / 1e6)  # exact in ints first
+
+    def alive(self, provider: str, symbol: str, now: float) -> list[dict[str, Any]]:
+        """``symbol`` had a record at ``now``: a ``fresh`` record when it was stale. Once per symbol and
+        frame is enough: records of one frame share its ``now``, so a second one adds no interval."""
         key = (provider, symbol)
         st = self.symbols.get(key)
         if st is None:
@@ -291,13 +300,18 @@ class FeedMonitor:
         record when some are at or below the highest seen before."""
         if self.replayed or not numbers:
             return []
-        st = self.order.setdefault((provider, symbol), _Order())
+        st = self.order.get((provider, symbol))
+        if st is None:
+            st = self.order[(provider, symbol)] = _Order()
+        if min(numbers) > st.highest:  # in order, as nearly every frame is: nothing to compare
+            st.highest, st.previous = max(numbers), numbers
+            return []
         late = [n for n in numbers if n <= st.highest]
-        kind = "duplicate" if late and all(n in st.previous for n in late) else "reordered"
+        kind = "duplicate" if all(n in st.previous for n in late) else "reordered"
         highest_before = st.highest
-        st.highest, st.previous = max(st.highest, *numbers), frozenset(numbers)
+        st.highest, st.previous = max(st.highest, *numbers), numbers
         now = self.clock()
-        if not late or st.quiet_until.get(kind, 0.0) > now:
+        if st.quiet_until.get(kind, 0.0) > now:
             return []
         st.quiet_until[kind] = now + self.disorder_quiet_seconds
         what = "again (a frame sent twice)" if kind == "duplicate" else "after higher ones (frames out of order)"
@@ -414,22 +428,28 @@ class StatusHook:
             for gap in found:  # before the frame: the gap ends where this frame's coverage starts
                 if gap["kind"] == "gap":  # not a line's own (A/B): the other line delivered
                     book.gap(provider, gap["connection"], gap["gap_start"], gap["gap_end"])
-        symbols = set()
-        # a backfilled frame is history fetched after a gap: it says nothing about whether its
-        # symbols are alive now (a muted symbol's backfilled klines must not make it fresh)
-        live = extra_header(meta, H_BACKFILL) is None
+        monitor = self.monitor
+        symbols: dict[str, None] = {}  # in record order: the order of any ``fresh`` records
         numbers: dict[str, list[int]] = {}
         for rec in records:
-            r = rec.record
-            if live:
-                found += self.monitor.record(provider, rec.schema, rec.key, r.get("event_time", 0),
-                                             r.get("receive_time_ns", 0))
-                trade_id = r.get("trade_id") if rec.schema == "Tick" else None
+            symbols[rec.key] = None
+            if rec.schema == "Tick":
+                trade_id = rec.record.get("trade_id")
                 if trade_id and trade_id.isdigit():
                     numbers.setdefault(rec.key, []).append(int(trade_id))
-            symbols.add(rec.key)
-        for symbol, ids in numbers.items():
-            found += self.monitor.trades(provider, symbol, ids)
+        # a backfilled frame is history fetched after a gap: it says nothing about whether its
+        # symbols are alive now (a muted symbol's backfilled klines must not make it fresh)
+        if extra_header(meta, H_BACKFILL) is None:
+            now = monitor.clock()
+            for rec in records:
+                if rec.schema in LATENCY_SCHEMAS:
+                    r = rec.record
+                    monitor.latency(provider, r.get("event_time", 0), r.get("receive_time_ns", 0), now)
+            for symbol in symbols:
+                if symbol:
+                    found += monitor.alive(provider, symbol, now)
+            for symbol, ids in numbers.items():
+                found += monitor.trades(provider, symbol, ids)
         if book is not None and meta.connection and meta.recv_ns:
             book.frame(provider, meta.connection, meta.recv_ns // 1_000_000, symbols)
         if found:

@@ -255,10 +255,33 @@ def test_every_profile_routes_every_raw_topic_to_one_normalizer_that_flushes_onc
 
 
 @pytest.mark.parametrize("profile", ["latency", "throughput"])
-def test_a_bars_only_worker_routes_nothing(tmp_path, profile: str) -> None:
-    s = load({"KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1", "MARKETPIPE_HOME": str(tmp_path),
-              "MARKETPIPE_PROCESSOR_AGENTS": "bars", "MARKETPIPE_PROCESSOR_PROFILE": profile})
-    assert build_app(s).batch_route is None
+def test_a_bars_only_worker_routes_md_tick_to_its_bar_state_and_flushes_before_the_ack(
+        tmp_path, monkeypatch, profile: str) -> None:
+    from marketpipe.processors import app as app_mod
+    from tests.processors.bars.test_state_chunks import batch
+
+    monkeypatch.setattr(app_mod, "load_books", lambda *args: {})  # nothing saved before: no broker to ask
+    monkeypatch.setattr(app_mod, "GapFeed", lambda *args: None)  # no md.status to read
+    s = load({"KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1", "MARKETPIPE_TOPIC_PREFIX": "p.",
+              "MARKETPIPE_HOME": str(tmp_path), "MARKETPIPE_PROCESSOR_AGENTS": "bars",
+              "MARKETPIPE_PROCESSOR_PROFILE": profile, "MARKETPIPE_BAR_INTERVAL": "1m"})
+    sink = Collect()
+    app = build_app(s, out=Output(s, producer=sink))
+    monkeypatch.setattr(app.consumer, "assignment", lambda: set())  # the consumer thread is not started
+    route = app.batch_route
+    assert route is not None and route.topics == {"p.md.tick"}
+    ticks = batch()  # 7 symbols over three minutes, on partitions 0 and 1
+    asyncio.run(route.handle([("p.md.tick", [t for t in ticks if t.partition == p]) for p in (0, 1)]))
+    written = [t for t, _ in sink.sent]
+    assert "p.md.bar" in written and written.count("p.md.bar.state") == 7  # bars closed, one snapshot per book
+    assert sink.sent[-1] == ("flush", b"")  # durable before the consumer acknowledges
+
+
+def test_a_worker_that_also_normalizes_leaves_md_tick_to_the_bar_agent(tmp_path) -> None:
+    s = load({"KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1", "MARKETPIPE_TOPIC_PREFIX": "p.",
+              "MARKETPIPE_HOME": str(tmp_path), "MARKETPIPE_PROCESSOR_AGENTS": "all"})
+    route = build_app(s).batch_route
+    assert route is not None and "p.md.tick" not in route.topics
 
 
 def test_the_seek_back_after_a_rebalance_is_retried_until_it_succeeds(tmp_path) -> None:
