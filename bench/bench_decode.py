@@ -132,7 +132,7 @@ def bench(label: str, batch: list[RawFrame], codec: Codec, runs: int = 5) -> dic
 
 
 def main(argv: list[str]) -> int:
-    from common import load_line, options, write_json
+    from common import load_line, machine_speed, options, write_json
 
     quick, json_path = options(argv)
     scale, runs = (20, 1) if quick else (1, 5)
@@ -142,13 +142,15 @@ def main(argv: list[str]) -> int:
     lv2 = frames("jvquant", [deflate("\n".join(lv2_row(rng.randint(1, 3000)) for _ in range(10)))
                              for _ in range(1000 // scale)], "binary")
     iw = frames("infoway", [iw_trade().encode() for _ in range(20000 // scale)], "text")
-    print(f"python {sys.version.split()[0]}; CPU µs per record, median (min-max) of {runs} runs; {load_line()}")
+    speed = machine_speed()
+    print(f"python {sys.version.split()[0]}; CPU µs per record, median (min-max) of {runs} runs; {load_line()}; "
+          f"yardstick sum(range(1000)) {speed:.2f} µs")
     print(f"{'':<16} {'records':>7} {'decode':>20} {'decode+avro':>22} {'decode+fastavro':>22}")
     rows = [bench("jvquant lv1", lv1, codec, runs), bench("jvquant lv2", lv2, codec, runs),
             bench("infoway trade", iw, codec, runs)]
     print("(jvquant lv1: 20 rows/frame; lv2: 10 rows x 3 trades/frame; infoway: 1 trade/frame. Targets: lv1 decode "
           "<= 8 µs/record, decode+avro <= 12 µs, medians)")
-    write_json(json_path, {"quick": quick, "load": os.getloadavg(), "rows": rows})
+    write_json(json_path, {"quick": quick, "load": os.getloadavg(), "yardstick_us": speed, "rows": rows})
     return 0
 
 

@@ -91,6 +91,7 @@ def reliances() -> tuple[Reliance, ...]:
         Reliance(ThreadDelegateConsumer, "_new_consumer_thread"),
         Reliance(AIOKafkaConsumerThread, "_create_worker_consumer"),
         Reliance(aiokafka.AIOKafkaConsumer, "_fetch_max_wait_ms", "start"),  # fetch_wait
+        Reliance(aiokafka.AIOKafkaConsumer, "_fetch_min_bytes", "start"),
     )
 
 
@@ -293,7 +294,8 @@ def batch_routed(consumer_cls: type) -> type:
 
 def fetch_wait(consumer_cls: type) -> type:
     """A subclass of Faust's aiokafka consumer whose fetch requests wait at most
-    ``app.fetch_max_wait_ms`` at the broker (Faust hard-codes 1,500 ms).
+    ``app.fetch_max_wait_ms`` at the broker (Faust hard-codes 1,500 ms), for at least
+    ``app.fetch_min_bytes`` (Faust leaves aiokafka's 1 byte).
 
     Why it matters: aiokafka sends one fetch request per broker at a time, and leaves out every
     partition whose last fetch is not yet consumed. When a worker falls behind by more than
@@ -310,6 +312,7 @@ def fetch_wait(consumer_cls: type) -> type:
             # read by AIOKafkaConsumer.start() when it builds its fetcher; not a constructor
             # argument Faust lets us pass
             consumer._fetch_max_wait_ms = self.app.fetch_max_wait_ms  # type: ignore[attr-defined]  # our App
+            consumer._fetch_min_bytes = self.app.fetch_min_bytes  # type: ignore[attr-defined]
             return consumer
 
     class BoundedWaitConsumer(consumer_cls):

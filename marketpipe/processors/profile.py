@@ -47,8 +47,8 @@ class Profile:
 
 
 PROFILES: dict[str, Profile] = {
-    "latency": Profile("latency", max_poll_records=1000, stream_buffer_maxsize=8192, fetch_max_wait_ms=10,
-                       linger_ms=1, bar_chunk=200),
+    "latency": Profile("latency", max_poll_records=10000, stream_buffer_maxsize=8192, fetch_max_wait_ms=10,
+                       linger_ms=20, bar_chunk=200),
     "throughput": Profile("throughput", max_poll_records=10000, stream_buffer_maxsize=32768,
                           fetch_max_wait_ms=100, linger_ms=20),
 }

@@ -259,6 +259,25 @@ def test_the_workers_kafka_consumer_waits_at_the_broker_only_as_long_as_the_prof
     assert poll == profile(name).max_poll_records  # the rest is Faust's consumer as it was
 
 
+def test_a_bars_only_worker_fetches_md_tick_in_large_paced_batches(tmp_path) -> None:
+    """Every bar batch snapshots each book it touched: a bars-only worker fetches for up to
+    BAR_FETCH_WAIT_MS until BAR_FETCH_MIN_BYTES are there, where the normalize path fetches at once."""
+    from marketpipe.processors import app as app_mod
+
+    async def built(agents: str) -> Any:
+        app = build_app(settings(MARKETPIPE_HOME=str(tmp_path), MARKETPIPE_PROCESSOR_AGENTS=agents))
+        consumer = app.consumer._thread._create_worker_consumer(app.transport)
+        try:
+            return consumer._fetch_max_wait_ms, consumer._fetch_min_bytes, consumer._max_poll_records
+        finally:
+            await consumer.stop()
+
+    assert asyncio.run(built("bars")) == (app_mod.BAR_FETCH_WAIT_MS, app_mod.BAR_FETCH_MIN_BYTES,
+                                          app_mod.BAR_MAX_POLL_RECORDS)
+    wait, min_bytes, _ = asyncio.run(built("normalize"))
+    assert wait < app_mod.BAR_FETCH_WAIT_MS and min_bytes == 1
+
+
 def test_the_process_flags_override_the_environment_and_name_the_profiles() -> None:
     import argparse
 
