@@ -19,7 +19,6 @@ environment. Scale out with more workers (up to the raw topics' partition count)
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import logging
 import time
@@ -239,25 +238,18 @@ def _normalized(n: Normalizer, batches: list[tuple[str, list[Any]]], started: fl
 
 def _raw_batches(settings: Settings, normalizer: Callable[[], Normalizer]) -> BatchRoute:
     """The normalize job per fetch: the raw topics' records go straight from Faust's consumer to the
-    normalizer, one flush per fetch (overlapping the next fetch's decoding), and their offsets are
-    acknowledged after it
+    normalizer, one flush per fetch, and their offsets are acknowledged after it
     (:func:`~marketpipe.processors.faust_consumer.batch_routed`). The normalize agents stay subscribed
     (they make Faust subscribe the raw topics) and handle whatever reaches them as events."""
     providers = {settings.topic(t): provider for provider, t in topics.RAW_TOPICS.items()}
 
-    async def handle(fetched: list[tuple[str, list[Any]]]) -> asyncio.Future[None]:
+    async def handle(fetched: list[tuple[str, list[Any]]]) -> None:
         started = time.perf_counter()
         n = normalizer()
         batches = [(providers[topic], records) for topic, records in fetched]
         _normalize(n, batches)
-
-        async def written() -> None:
-            await durable(n.out)  # outputs written before the consumer acknowledges these offsets
-            _normalized(n, batches, started)
-
-        # the flush starts now and runs while the next fetch is decoded: waiting for it first took
-        # about as long as the decoding itself at 10,000 records/s (bench/README.md)
-        return asyncio.ensure_future(written())
+        await durable(n.out)  # outputs written before the consumer acknowledges these offsets
+        _normalized(n, batches, started)
 
     return BatchRoute(frozenset(providers), handle)
 

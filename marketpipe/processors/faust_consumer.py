@@ -159,19 +159,14 @@ class BatchRoute:
     """Topics whose fetched records skip Faust's per-message delivery.
 
     ``handle`` gets the records of one fetch, as ``(topic, records)`` pairs of aiokafka
-    ``ConsumerRecord``s in offset order, and returns once their outputs are produced:
-
-    * ``None``: the outputs are durable already; the consumer acknowledges the offsets at once;
-    * an awaitable (the flush, under way): the consumer acknowledges the offsets when it completes,
-      in delivery order, and meanwhile hands over the next fetch, so one batch is decoded while the
-      previous one is being written. It waits for the older batch before delivering a third.
-
-    Either may raise ``CancelledError`` (the worker is stopping) only once the outputs are durable,
-    as :func:`~marketpipe.processors.output.durable` does: the offsets are then acknowledged too,
-    so the commit on stop includes them."""
+    ``ConsumerRecord``s in offset order, and must return only once their outputs are durable:
+    the consumer acknowledges their offsets right after it returns. It may raise
+    ``CancelledError`` (the worker is stopping) only once the outputs are durable, as
+    :func:`~marketpipe.processors.output.durable` does: the offsets are then acknowledged too, so
+    the commit on stop includes them."""
 
     topics: frozenset[str]
-    handle: Callable[[list[tuple[str, list[Any]]]], Awaitable[Awaitable[None] | None]]
+    handle: Callable[[list[tuple[str, list[Any]]]], Awaitable[None]]
 
 
 def batch_routed(consumer_cls: type) -> type:
@@ -183,27 +178,20 @@ def batch_routed(consumer_cls: type) -> type:
     Faust still owns group membership, the fetch, offsets and commits; what the conductor and the
     stream did per message is done here per fetch, with the same guarantees:
 
-    * at-least-once: offsets are acknowledged (``_acked``, as ``Consumer.ack`` does) only once the
-      batch's outputs were flushed (the handler returned, or the flush it returned completed), in
-      delivery order; a handler that raises acknowledges nothing.
+    * at-least-once: offsets are acknowledged (``_acked``, as ``Consumer.ack`` does) only after the
+      handler returned, i.e. after the batch's outputs were flushed; a handler that raises
+      acknowledges nothing.
     * rebalance: records fetched while the flow is stopped or from an older generation are
       dropped unacknowledged and read again from the committed offsets (Faust's ``getmany`` seeks
       back while the flow is stopped; after a rebalance that finished during the fetch, this
       consumer seeks back itself), and ``wait_empty`` -- which Faust awaits before committing on
-      revocation and on stop -- first waits for the batches in flight and their flushes, so their
-      offsets are in that commit.
+      revocation and on stop -- first waits for a batch in flight, so its offsets are in that commit.
     * offsets Faust already read past (``_read_offset``, reset by seeks) are skipped, and a jump
       in offsets is recorded as a gap, as ``_drain_messages`` does.
     """
 
     class BatchRoutedConsumer(consumer_cls):
         _batch_idle: asyncio.Event | None = None
-        _unsettled: list[asyncio.Future[None]] | None = None  # batches delivered, waiting for their flush
-
-        def _settling(self) -> list[asyncio.Future[None]]:
-            if self._unsettled is None:
-                self._unsettled = []
-            return self._unsettled
 
         def _idle(self) -> asyncio.Event:
             if self._batch_idle is None:
@@ -271,51 +259,12 @@ def batch_routed(consumer_cls: type) -> type:
                 batches.append((tp, recs))
             if not batches:
                 return
-            for tp, recs in batches:  # delivered: the next fetch's jump in offsets is measured from here
-                self._read_offset[tp] = recs[-1].offset
             try:
-                written = await route.handle([(tp.topic, recs) for tp, recs in batches])
-            except asyncio.CancelledError:
-                self._ack_batches(batches)  # durable before it was raised (see BatchRoute)
-                raise
-            if written is None:
-                self._ack_batches(batches)
-                await self._commit_if_due()
-                return
-            settling = self._settling()
-            before = settling[-1] if settling else None
-            settling.append(asyncio.ensure_future(self._settle(before, written, batches)))
-            await self._settled(keep=1)  # the flush of the batch before overlapped this one's decoding
-
-        async def _settled(self, keep: int, raising: bool = True) -> None:
-            """Wait until at most ``keep`` delivered batches wait for their flush; a settled batch's
-            error is raised (``raising``) or logged."""
-            settling = self._settling()
-            while True:
-                while settling and settling[0].done():
-                    done = settling.pop(0)
-                    if raising:
-                        done.result()
-                    elif not done.cancelled() and done.exception() is not None:
-                        log.error("acknowledging a batch failed: %r", done.exception())
-                if len(settling) <= keep:
-                    return
-                await asyncio.wait([settling[0]])
-
-        async def _settle(self, before: asyncio.Future[None] | None, written: Awaitable[None],
-                          batches: list[tuple[Any, list[Any]]]) -> None:
-            """Acknowledge ``batches`` once ``written`` completes, after the batch delivered before them."""
-            if before is not None:
-                await asyncio.wait([before])  # order only: its own outcome is its own
-            try:
-                await written
+                await route.handle([(tp.topic, recs) for tp, recs in batches])
             except asyncio.CancelledError:
                 self._ack_batches(batches)  # durable before it was raised (see BatchRoute)
                 raise
             self._ack_batches(batches)
-            await self._commit_if_due()
-
-        async def _commit_if_due(self) -> None:
             commit_every = self._commit_every
             if commit_every is not None and self._n_acked >= commit_every:  # type: ignore[has-type]
                 self._n_acked = 0
@@ -334,10 +283,10 @@ def batch_routed(consumer_cls: type) -> type:
                     index.update(new)
                     acked.extend(new)
                     self._n_acked += len(new)
+                    self._read_offset[tp] = last
 
         async def wait_empty(self) -> None:
-            await self._idle().wait()  # a batch in flight is acknowledged before Faust commits,
-            await self._settled(keep=0, raising=False)  # and so are the batches whose flush is under way
+            await self._idle().wait()  # a batch in flight is acknowledged before Faust commits
             await super().wait_empty()
 
     return BatchRoutedConsumer

@@ -248,16 +248,10 @@ def test_every_profile_routes_every_raw_topic_to_one_normalizer_that_flushes_onc
     c = zlib.compressobj(6, zlib.DEFLATED, -15)
     lv2 = c.compress(b"lv2_600519=10:00:00.120,77001,1572.12,100|77002,10:00:00.350,1572.10,200") + c.flush()
     jv = Record("p.raw.jvquant", 2, 5, lv2, RawMeta("jvquant", "jv-1", 6, 1, recv, "binary", "data").headers())
-
-    async def main() -> None:
-        written = await route.handle([("p.raw.jvquant", [jv])])  # produced: the flush is under way
-        assert written is not None
-        await written
-        assert sink.sent[-1] == ("flush", b"")  # durable before the consumer acknowledges
-
-    asyncio.run(main())
+    asyncio.run(route.handle([("p.raw.jvquant", [jv])]))
     ticks = [Codec().decode(v).record for t, v in sink.sent if t == "p.md.tick"]
     assert [(t["trade_id"], t["source"]["offset"]) for t in ticks] == [("77001", 5), ("77002", 5)]
+    assert sink.sent[-1] == ("flush", b"")  # durable before the consumer acknowledges
 
 
 @pytest.mark.parametrize("profile", ["latency", "throughput"])
@@ -313,62 +307,5 @@ def test_the_seek_back_after_a_rebalance_is_retried_until_it_succeeds(tmp_path) 
         c.during_fetch = rebalance
         assert await c._getmany({RAW}, 1.0) == {}
         assert c.steps == ["seek to committed"] * 2 and not c._acked[RAW]
-
-    asyncio.run(main())
-
-
-def test_a_batch_whose_flush_is_under_way_is_acknowledged_when_it_completes_while_the_next_is_decoded(
-        tmp_path) -> None:
-    """The handler returns the flush under way: the next fetch is delivered before it completes, the
-    offsets of each batch are acknowledged only once its own flush completed, and in order."""
-    async def main() -> None:
-        flushes: list[asyncio.Future[None]] = []
-        delivered: list[list[int]] = []
-
-        async def handle(batch: list[tuple[str, list[Any]]]) -> asyncio.Future[None]:
-            delivered.append([r.offset for _, recs in batch for r in recs])
-            flushes.append(asyncio.get_running_loop().create_future())
-            return flushes[-1]
-
-        c = consumer(tmp_path, handle)
-        c._read_offset[RAW] = c._committed_offset[RAW] = 10  # after Faust's seek to a committed 10
-        c.fetches += [{RAW: records(RAW, 10, 11)}, {RAW: records(RAW, 12, 13)}, {RAW: records(RAW, 14)}]
-        await c._getmany({RAW}, 1.0)
-        assert delivered == [[10, 11]] and c._new_offset(RAW) is None  # produced, not yet durable
-        second = asyncio.ensure_future(c._getmany({RAW}, 1.0))
-        for _ in range(5):
-            await asyncio.sleep(0)
-        # the next fetch was decoded while the first flush ran; no jump in offsets was taken for a gap
-        assert delivered == [[10, 11], [12, 13]] and c._new_offset(RAW) is None and not c._gap[RAW]
-        flushes[1].set_result(None)  # the later flush first: nothing may be acknowledged past 10..11
-        for _ in range(5):
-            await asyncio.sleep(0)
-        assert c._new_offset(RAW) is None and not second.done()  # a third waits for the first
-        flushes[0].set_result(None)
-        await second
-        for _ in range(5):
-            await asyncio.sleep(0)
-        assert c._new_offset(RAW) == 14
-
-    asyncio.run(main())
-
-
-def test_revocation_waits_for_the_flushes_under_way_before_faust_commits(tmp_path) -> None:
-    async def main() -> None:
-        flush: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-
-        async def handle(batch: Any) -> asyncio.Future[None]:
-            return flush
-
-        c = consumer(tmp_path, handle)
-        c.fetches.append({RAW: records(RAW, 0, 1)})
-        await c._getmany({RAW}, 1.0)
-        revoke = asyncio.ensure_future(c.wait_empty())
-        for _ in range(20):
-            await asyncio.sleep(0)
-        assert c.steps == []  # Faust's commit has not run yet
-        flush.set_result(None)
-        await revoke
-        assert c.steps == ["faust wait_empty"] and c._new_offset(RAW) == 2
 
     asyncio.run(main())
