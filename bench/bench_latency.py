@@ -12,6 +12,9 @@ the runs) and p99 as min / median / **max** of the runs: the max is the figure t
   ``:split`` set ``MARKETPIPE_PROCESSOR_AGENTS`` (``all`` = normalize and bars in one process);
 * ``baseline``: the default worker of the source tree ``BENCH_BASELINE`` names, in the same run.
 
+``BENCH_TRACE=F`` appends every measured tick (rate, seconds into the window, latency ms) to ``F``,
+to see when the tail happens.
+
 Input rates:
 
 * 1,000 frames/s of Infoway trades (one tick per JSON frame, dated within the second before);
@@ -30,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import os
 import signal
 import statistics
@@ -125,6 +129,9 @@ def run_rate(s: Any, name: str, provider: str, per_frame: int, fps: int, seconds
                     arrived.append((now, m.value()))
         return got
 
+    # The reader keeps every arrival: the collector stays off meanwhile, so that its passes over the
+    # growing list cannot pause this loop and count as the worker's latency.
+    gc.disable()
     try:
         deadline = time.monotonic() + 120  # until the worker answers (start-up, group join)
         while time.monotonic() < deadline:
@@ -158,10 +165,16 @@ def run_rate(s: Any, name: str, provider: str, per_frame: int, fps: int, seconds
         while len(arrived) < expected and time.monotonic() < end:
             drain(True)
     finally:
+        gc.enable()
         consumer.close()
     codec = Codec()
     received = [(at, codec.decode(v).record["receive_time_ns"]) for at, v in arrived]
     lat = sorted((at - recv) / 1e6 for at, recv in received if recv >= counted_from_ns)
+    trace = os.environ.get("BENCH_TRACE")
+    if trace:  # receive time (s into the window) and latency of every tick: where the tail comes from
+        with open(trace, "a") as fh:
+            fh.writelines(f"{name}\t{(recv - counted_from_ns) / 1e9:.4f}\t{(at - recv) / 1e6:.2f}\n"
+                          for at, recv in received if recv >= counted_from_ns)
     if not lat:
         raise RuntimeError(f"{name}: no tick arrived in the measured window")
     return {"rate": name, "provider": provider, "frames_per_s": fps, "records_per_s": fps * per_frame,
