@@ -119,8 +119,13 @@ def run_rate(s: Any, name: str, provider: str, per_frame: int, fps: int, seconds
         producer.poll(0)
 
     def drain(keep: bool) -> int:
-        msgs = consumer.consume(1000, timeout=0.002)
+        # one record as soon as it is readable, then what is queued already (consume(n, timeout) would
+        # wait for n records or the timeout, and stamp them that much late)
+        first = consumer.poll(0.002)
+        if first is None:
+            return 0
         now = time.time_ns()
+        msgs = [first, *consumer.consume(1000, timeout=0)]
         got = 0
         for m in msgs:
             if not m.error():
