@@ -5,12 +5,16 @@ Both profiles hand the raw topics' records to the normalizer per fetch
 offsets are acknowledged (at-least-once, see marketpipe/processors/app.py); a fetch is processed
 as soon as it arrives. What they trade is how much each fetch, flush and bar step may hold:
 
-* ``latency`` (default): fetches wait at most 10 ms at the broker, the output producer lingers
-  1 ms, and the bar agent returns to the loop every 200 ticks, so a frame is decoded and readable
-  about as soon as it is fetched.
-* ``throughput``: fetches wait up to 100 ms and hand over up to 10,000 records, the output
-  producer lingers 20 ms and the bar agent bins whole batches: fewer, larger batches and flushes,
-  for replaying a backlog or a worker that runs near its CPU limit.
+* ``latency`` (default): fetches wait at most 10 ms at the broker and the bar agent of a combined
+  worker returns to the loop every 200 ticks, so a frame is decoded and readable about as soon as
+  it is fetched.
+* ``throughput``: fetches wait up to 100 ms and the bar agent bins whole batches: fewer, larger
+  batches and flushes, for replaying a backlog or a worker that runs near its CPU limit.
+
+Both hand over up to 10,000 records per poll and let the output producer linger 20 ms: the flush
+that ends every fetch sends at once whatever the linger, and a shorter one (the latency profile had
+1 ms, and 1,000-record polls) only split a busy fetch into many small produce requests; at 10,000
+records/s that cost the latency profile its p99 (bench/README.md, issue 19).
 
 The broker wait matters beyond batching: Faust's own 1,500 ms let a busy worker fall into ~1.5 s
 fetch cycles (marketpipe/processors/faust_consumer.py, ``fetch_wait``).
