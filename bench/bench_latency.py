@@ -12,7 +12,7 @@ the runs) and p99 as min / median / **max** of the runs: the max is the figure t
   ``:split`` set ``MARKETPIPE_PROCESSOR_AGENTS`` (``all`` = normalize and bars in one process);
 * ``baseline``: the default worker of the source tree ``BENCH_BASELINE`` names, in the same run.
 
-``BENCH_TRACE=F`` appends every measured tick (rate, seconds into the window, latency ms) to ``F``,
+``BENCH_RATES=infoway`` (or ``jvquant``) runs one of the two rates only. ``BENCH_TRACE=F`` appends every measured tick (rate, seconds into the window, latency ms) to ``F``,
 to see when the tail happens.
 
 Input rates:
@@ -263,12 +263,13 @@ def main(argv: list[str]) -> int:
     default = ("default,throughput" if args.quick else "default,throughput,latency:all") + (
         ",baseline" if os.environ.get("BENCH_BASELINE") else "")
     setups = [p for p in os.environ.get("BENCH_PROFILES", default).split(",") if p]
+    rates = [r for r in RATES if r[1] in os.environ.get("BENCH_RATES", "infoway,jvquant").split(",")]
     rows: list[dict[str, Any]] = []
     with broker() as bootstrap, tempfile.TemporaryDirectory(prefix="mp-bench-lat-") as tmp, \
             hogs(2 if args.loaded else 0):
         for run in range(1, runs + 1):  # runs interleaved, so a slow minute of the machine hits every set-up
             for setup in setups:
-                for rate in RATES:
+                for rate in rates:
                     rows.append(run_once(bootstrap, Path(tmp), setup, rate, seconds, run))
     summary = cells(rows)
     print()
