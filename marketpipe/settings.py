@@ -395,9 +395,8 @@ class ProcessorSettings:
     replication_factor: int = setting("MARKETPIPE_REPLICATION_FACTOR", "1", "Replication factor of the topics the "
                                       "processor app creates for itself (use 3 in production).", integer)
     profile: str = setting("MARKETPIPE_PROCESSOR_PROFILE", "latency", "Processor latency/throughput trade-off: latency "
-                           "(fetches wait at most 10 ms at the broker, 1 ms output linger) or throughput (100 ms, "
-                           "20 ms linger, whole bar batches, less CPU per record); see "
-                           "marketpipe/processors/profile.py.", choice("latency", "throughput"))
+                           "(fetches wait at most 10 ms at the broker) or throughput (up to 100 ms, whole bar "
+                           "batches, less CPU per record); see marketpipe/processors/profile.py.", choice("latency", "throughput"))
     completeness_flush_ms: int = setting("MARKETPIPE_COMPLETENESS_INTERVAL", "5s", "How often the processor writes "
                                          "the completeness ledger's coverage to md.completeness (a gap or fill is "
                                          "written with the batch that found it).", duration_ms)

@@ -5,18 +5,17 @@ Both profiles hand the raw topics' records to the normalizer per fetch
 offsets are acknowledged (at-least-once, see marketpipe/processors/app.py); a fetch is processed
 as soon as it arrives. What they trade is how much each fetch, flush and bar step may hold:
 
-* ``latency`` (default): fetches wait at most 10 ms at the broker, the output producer lingers
-  1 ms, and the bar agent of a combined worker returns to the loop every 200 ticks, so a frame is
-  decoded and readable about as soon as it is fetched.
-* ``throughput``: fetches wait up to 100 ms, the output producer lingers 20 ms and the bar agent
-  bins whole batches: fewer, larger batches and flushes, for replaying a backlog or a worker that
-  runs near its CPU limit.
+* ``latency`` (default): fetches wait at most 10 ms at the broker and the bar agent of a combined
+  worker returns to the loop every 200 ticks, so a frame is decoded and readable about as soon as
+  it is fetched.
+* ``throughput``: fetches wait up to 100 ms and the bar agent bins whole batches: fewer, larger
+  batches and flushes, for replaying a backlog or a worker that runs near its CPU limit.
 
-Both hand over up to 10,000 records per poll: with 1,000 the latency profile worked a backlog off
-in ten flushes instead of one, and its p99 at 10,000 records/s was seconds. Its 1 ms linger is
-measured, not inherited: with 20 ms (the flush that ends each fetch sends at once anyway) its p99
-at 1,000 frames/s had bursts of 28-67 ms in every set of three runs, against 12 ms with 1 ms
-(bench/README.md, issue 19).
+Both hand over up to 10,000 records per poll and let the output producer linger 20 ms (the flush
+that ends every fetch sends at once whatever the linger). The latency profile had 1,000-record
+polls, which worked a backlog off in ten flushes instead of one (its p99 at 10,000 records/s was
+seconds), and a 1 ms linger, which split a busy fetch into many small produce requests (its p50
+at 10,000 records/s was 65-94 ms against 21-28 ms with 20 ms); bench/README.md, issue 19.
 
 The broker wait matters beyond batching: Faust's own 1,500 ms let a busy worker fall into ~1.5 s
 fetch cycles (marketpipe/processors/faust_consumer.py, ``fetch_wait``).
@@ -54,7 +53,7 @@ class Profile:
 
 PROFILES: dict[str, Profile] = {
     "latency": Profile("latency", max_poll_records=10000, stream_buffer_maxsize=8192, fetch_max_wait_ms=10,
-                       linger_ms=1, bar_chunk=200),
+                       linger_ms=20, bar_chunk=200),
     "throughput": Profile("throughput", max_poll_records=10000, stream_buffer_maxsize=32768,
                           fetch_max_wait_ms=100, linger_ms=20),
 }
