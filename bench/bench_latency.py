@@ -12,8 +12,9 @@ the runs) and p99 as min / median / **max** of the runs: the max is the figure t
   ``:split`` set ``MARKETPIPE_PROCESSOR_AGENTS`` (``all`` = normalize and bars in one process);
 * ``baseline``: the default worker of the source tree ``BENCH_BASELINE`` names, in the same run.
 
-``BENCH_RATES=infoway`` (or ``jvquant``) runs one of the two rates only. ``BENCH_TRACE=F`` appends every measured tick (rate, seconds into the window, latency ms) to ``F``,
-to see when the tail happens.
+``BENCH_RATES=infoway`` (or ``jvquant``) runs one of the two rates only. ``BENCH_TRACE=F`` appends
+every measured tick (rate, seconds into the window, latency ms) to ``F``, to see when the tail
+happens.
 
 Input rates:
 

@@ -396,7 +396,8 @@ class ProcessorSettings:
                                       "processor app creates for itself (use 3 in production).", integer)
     profile: str = setting("MARKETPIPE_PROCESSOR_PROFILE", "latency", "Processor latency/throughput trade-off: latency "
                            "(fetches wait at most 10 ms at the broker) or throughput (up to 100 ms, whole bar "
-                           "batches, less CPU per record); see marketpipe/processors/profile.py.", choice("latency", "throughput"))
+                           "batches: fewer, larger batches); see marketpipe/processors/profile.py.",
+                           choice("latency", "throughput"))
     completeness_flush_ms: int = setting("MARKETPIPE_COMPLETENESS_INTERVAL", "5s", "How often the processor writes "
                                          "the completeness ledger's coverage to md.completeness (a gap or fill is "
                                          "written with the batch that found it).", duration_ms)

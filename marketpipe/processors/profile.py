@@ -15,7 +15,7 @@ Both hand over up to 10,000 records per poll and let the output producer linger 
 that ends every fetch sends at once whatever the linger). The latency profile had 1,000-record
 polls, which worked a backlog off in ten flushes instead of one (its p99 at 10,000 records/s was
 seconds), and a 1 ms linger, which split a busy fetch into many small produce requests (its p50
-at 10,000 records/s was 65-94 ms against 21-28 ms with 20 ms); bench/README.md, issue 19.
+at 10,000 records/s was 65-94 ms against 21-35 ms with 20 ms); bench/README.md, issue 19.
 
 The broker wait matters beyond batching: Faust's own 1,500 ms let a busy worker fall into ~1.5 s
 fetch cycles (marketpipe/processors/faust_consumer.py, ``fetch_wait``).
