@@ -13,8 +13,8 @@ the runs) and p99 as min / median / **max** of the runs: the max is the figure t
 * ``baseline``: the default worker of the source tree ``BENCH_BASELINE`` names, in the same run.
 
 ``BENCH_RATES=infoway`` (or ``jvquant``) runs one of the two rates only. ``BENCH_TRACE=F`` appends
-every measured tick (rate, seconds into the window, latency ms) to ``F``, to see when the tail
-happens.
+every measured tick (rate, seconds into the window, latency ms, receive time as epoch seconds)
+to ``F``, to see when the tail happens.
 
 Input rates:
 
@@ -179,7 +179,7 @@ def run_rate(s: Any, name: str, provider: str, per_frame: int, fps: int, seconds
     trace = os.environ.get("BENCH_TRACE")
     if trace:  # receive time (s into the window) and latency of every tick: where the tail comes from
         with open(trace, "a") as fh:
-            fh.writelines(f"{name}\t{(recv - counted_from_ns) / 1e9:.4f}\t{(at - recv) / 1e6:.2f}\n"
+            fh.writelines(f"{name}\t{(recv - counted_from_ns) / 1e9:.4f}\t{(at - recv) / 1e6:.2f}\t{recv / 1e9:.3f}\n"
                           for at, recv in received if recv >= counted_from_ns)
     if not lat:
         raise RuntimeError(f"{name}: no tick arrived in the measured window")
