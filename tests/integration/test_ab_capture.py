@@ -30,6 +30,20 @@ def sent_ids(record: Path) -> set[tuple[str, str]]:
     return ids
 
 
+def where_sent(record: Path, missing: set[tuple[str, str]], since_ns: int) -> list[str]:
+    """For a failure message: which connection and frame carried each missing trade, and when,
+    in seconds after ``since_ns``."""
+    out = []
+    for line in record.read_text().splitlines():
+        frame = json.loads(line)
+        for row in frame.get("rows", []):
+            hit = sorted(t for t in row.get("trade_ids", ()) if (row["code"], str(t)) in missing)
+            if hit:
+                out.append(f"{frame['conn']}#{frame['seq']} at {(frame['ts_ns'] - since_ns) / 1e9:+.2f} s: "
+                           f"{row['code']} {hit[:3]}{'...' if len(hit) > 3 else ''}")
+    return out
+
+
 def tick_ids(ticks: list[dict[str, Any]]) -> Counter[tuple[str, str]]:
     """How many times each trade was published: copies from different raw frames (``source``); the
     same frame's record written again (at-least-once, after a worker's rebalance) is byte-identical
@@ -54,6 +68,7 @@ def test_line_a_killed_loses_no_trade_and_both_killed_reports_the_gap(mp_env, mp
             lines = {"A": start("A"), "B": start("B")}
             wait_for(lambda: len(read_topic(s, "md.tick", idle=0.5, until=300, timeout=5)) >= 300, timeout=120,
                      what="ticks on md.tick from both lines")
+            killed_ns = time.time_ns()
             stop_worker(lines["A"], signal.SIGKILL)  # mid-stream: whatever A held is lost
             time.sleep(8)  # line B delivers on: A is more than 5 s behind it (line_down)
             sim.sim.fault("stall", 10)  # the simulator pauses, so "everything it sent" stays put
@@ -68,7 +83,14 @@ def test_line_a_killed_loses_no_trade_and_both_killed_reports_the_gap(mp_env, mp
                 got.update(tick_ids(ticks))
                 return sent <= set(got)
 
-            wait_for(all_landed, timeout=60, what=lambda: f"{len(sent - set(got))} sent trades missing on md.tick")
+            def missing() -> str:
+                lost = sent - set(got)
+                tails = "\n".join(f"--- {p.name} ---\n{p.read_text(errors='replace')[-1500:]}"
+                                   for p in sorted(tmp_path.glob("*.log")))
+                return (f"{len(lost)} sent trades missing on md.tick; sent (seconds after A's kill):\n  "
+                        + "\n  ".join(where_sent(record, lost, killed_ns)[:20]) + "\n" + tails)
+
+            wait_for(all_landed, timeout=60, what=missing)
             assert sent == set(got) and len(sent) > 300
             print(f"A/B: {len(sent)} trades sent, {len(ticks)} tick records, {sum(got.values())} publications "
                   f"(a record written again from the same frame is one), {len(set(got))} distinct trades")

@@ -74,7 +74,10 @@ def test_a_dropped_feed_leaves_an_unfillable_hole_and_a_clean_one_is_complete(mp
 
             dropped = answer(DROPPED, t0, t1)
             assert not dropped.complete
-            assert dropped.holes == (Hole(gap["gap_start"], gap["gap_end"], "unfillable"),)
+            statuses = [(r["kind"], r.get("connection"), r.get("gap_start"), r.get("gap_end"), r.get("reason"))
+                        for r in read_topic(s, "md.status", idle=1) if r["kind"] != "stats"]
+            assert dropped.holes == (Hole(gap["gap_start"], gap["gap_end"], "unfillable"),), \
+                f"ledger holes {dropped.holes}; md.status: {statuses}"
             assert answer(DROPPED, t0, gap["gap_start"]).complete  # before the drop it was complete
             assert answer(DROPPED, gap["gap_end"], t1).complete  # and after it again
             assert answer(CLEAN, t0, t1).complete and answer(CLEAN, t0, t1).holes == ()

@@ -141,7 +141,7 @@ def test_kill_9_and_restart_lose_nothing_and_windows_still_close(worker_env, mp_
     feed.flush()
     log = tmp_path / "worker.log"
     proc = start_worker(worker_env, log)
-    wait_for(lambda: len(read_topic(s, "md.tick", idle=0.3, timeout=2)) >= 500, 60, step=0.1,
+    wait_for(lambda: len(read_topic(s, "md.tick", idle=0.3, until=500, timeout=5)) >= 500, 60, step=0.1,
              what=lambda: f"500 ticks before the kill; log:\n{log.read_text()[-2000:]}")
     stop_worker(proc, signal.SIGKILL)  # mid-stream, no goodbye
     seen_at_kill = len(read_topic(s, "md.tick", idle=0.5))
