@@ -263,13 +263,13 @@ class FeedMonitor:
     def record(self, provider: str, schema: str, symbol: str, event_time: int, recv_ns: int) -> list[dict[str, Any]]:
         """One decoded record: its symbol is alive; trades and quotes give a latency sample."""
         now = self.clock()
-        if schema in LATENCY_SCHEMAS:
-            self.latency(provider, event_time, recv_ns, now)
+        self.latency(provider, schema, event_time, recv_ns, now)
         return self.alive(provider, symbol, now) if symbol else []
 
-    def latency(self, provider: str, event_time: int, recv_ns: int, now: float) -> None:
-        """A latency sample of a trade or quote (receive time - event time) for the minute of ``now``."""
-        if not (recv_ns and event_time):
+    def latency(self, provider: str, schema: str, event_time: int, recv_ns: int, now: float) -> None:
+        """A latency sample (receive time - event time) for the minute of ``now``, of a trade or quote
+        only: a kline's event time is its bar's start."""
+        if schema not in LATENCY_SCHEMAS or not (recv_ns and event_time):
             return
         minute = self._minute(provider, now)
         minute.seen += 1
@@ -429,22 +429,21 @@ class StatusHook:
                 if gap["kind"] == "gap":  # not a line's own (A/B): the other line delivered
                     book.gap(provider, gap["connection"], gap["gap_start"], gap["gap_end"])
         monitor = self.monitor
+        # a backfilled frame is history fetched after a gap: it says nothing about whether its
+        # symbols are alive now (a muted symbol's backfilled klines must not make it fresh)
+        live = extra_header(meta, H_BACKFILL) is None
+        now = monitor.clock() if live else 0.0  # once per frame: its records share it
         symbols: dict[str, None] = {}  # in record order: the order of any ``fresh`` records
         numbers: dict[str, list[int]] = {}
         for rec in records:
             symbols[rec.key] = None
-            if rec.schema == "Tick":
-                trade_id = rec.record.get("trade_id")
+            if live:
+                r = rec.record
+                monitor.latency(provider, rec.schema, r.get("event_time", 0), r.get("receive_time_ns", 0), now)
+                trade_id = r.get("trade_id") if rec.schema == "Tick" else None
                 if trade_id and trade_id.isdigit():
                     numbers.setdefault(rec.key, []).append(int(trade_id))
-        # a backfilled frame is history fetched after a gap: it says nothing about whether its
-        # symbols are alive now (a muted symbol's backfilled klines must not make it fresh)
-        if extra_header(meta, H_BACKFILL) is None:
-            now = monitor.clock()
-            for rec in records:
-                if rec.schema in LATENCY_SCHEMAS:
-                    r = rec.record
-                    monitor.latency(provider, r.get("event_time", 0), r.get("receive_time_ns", 0), now)
+        if live:
             for symbol in symbols:
                 if symbol:
                     found += monitor.alive(provider, symbol, now)
