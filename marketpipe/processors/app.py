@@ -37,7 +37,7 @@ from marketpipe.processors.completeness import CompletenessBook, CompletenessFee
 from marketpipe.processors.faust_consumer import BatchRoute, batch_routed, check_reliances, fast_flow, fetch_wait
 from marketpipe.processors.normalize import Normalizer, decoder_state, headers_of
 from marketpipe.processors.output import Output, durable, fail_stop
-from marketpipe.processors.profile import profile
+from marketpipe.processors.profile import bars_only, profile
 from marketpipe.processors.status import StatusHook
 from marketpipe.rawframe import parse_meta
 from marketpipe.settings import Settings
@@ -96,13 +96,6 @@ def _credentials(s: Settings) -> Any:
 REQUEST_TIMEOUT_S = 10.0
 #: how old the worker's cluster metadata may get (see build_app)
 METADATA_MAX_AGE_MS = 5_000
-#: A bars-only worker's md.tick fetches: each batch snapshots every book it touched to md.bar.state,
-#: so fetches of a few ms at 10,000 ticks/s over 1,000 symbols wrote about as many snapshots as ticks
-#: (bench/README.md). Bars wait ``MARKETPIPE_BAR_GRACE`` (2 s) past their window anyway: a fetch
-#: may wait up to this long for this many bytes, and hands over this many records at most.
-BAR_FETCH_WAIT_MS = 500
-BAR_FETCH_MIN_BYTES = 256 * 1024
-BAR_MAX_POLL_RECORDS = 20_000
 
 
 class App(faust.App):
@@ -111,7 +104,7 @@ class App(faust.App):
     batch_route: BatchRoute | None = None
     #: longest a fetch request waits at the broker (the profile's; Faust's own is 1,500 ms)
     fetch_max_wait_ms: int = 1500
-    #: bytes a fetch request waits for at the broker, up to ``fetch_max_wait_ms`` (aiokafka's own: 1)
+    #: bytes a fetch request waits for at the broker, up to ``fetch_max_wait_ms`` (the profile's)
     fetch_min_bytes: int = 1
 
     def on_init_dependencies(self) -> Any:
@@ -151,6 +144,8 @@ def build_app(settings: Settings, out: Output | None = None) -> App:
         raise ValueError("MARKETPIPE_PROCESSOR_AGENTS=split needs `marketpipe process`, which starts a worker per "
                          "agent set; a Faust worker started otherwise runs all, normalize or bars")
     prof = profile(p.profile)  # MARKETPIPE_PROCESSOR_PROFILE: latency | throughput
+    if p.agents == "bars":
+        prof = bars_only(prof)
     (settings.home / "faust").mkdir(parents=True, exist_ok=True)  # Faust's datadir (we keep no tables in it)
     app = App(
         group_id(settings),
@@ -163,8 +158,7 @@ def build_app(settings: Settings, out: Output | None = None) -> App:
         topic_replication_factor=p.replication_factor,
         broker_commit_interval=1.0,
         broker_commit_every=5000,
-        # larger: fewer fetch hand-offs from the consumer thread
-        broker_max_poll_records=BAR_MAX_POLL_RECORDS if p.agents == "bars" else prof.max_poll_records,
+        broker_max_poll_records=prof.max_poll_records,  # larger: fewer fetch hand-offs from the consumer thread
         consumer_max_fetch_size=8 * 1024 * 1024,
         broker_session_timeout=p.session_timeout_ms / 1000,
         broker_heartbeat_interval=max(0.5, p.session_timeout_ms / 1000 / 10),
@@ -182,7 +176,7 @@ def build_app(settings: Settings, out: Output | None = None) -> App:
         producer_acks=-1,
         consumer_auto_offset_reset="earliest",
     )
-    app.fetch_max_wait_ms = prof.fetch_max_wait_ms
+    app.fetch_max_wait_ms, app.fetch_min_bytes = prof.fetch_max_wait_ms, prof.fetch_min_bytes
 
     @functools.cache
     def output() -> Output:
@@ -206,7 +200,6 @@ def build_app(settings: Settings, out: Output | None = None) -> App:
             # in the fetch path would hold the next raw fetch behind it, where the agent lets the
             # normalize path run between its chunks.
             app.batch_route = bar_route
-            app.fetch_max_wait_ms, app.fetch_min_bytes = max(BAR_FETCH_WAIT_MS, prof.fetch_max_wait_ms), BAR_FETCH_MIN_BYTES
     return app
 
 

@@ -29,7 +29,7 @@ each profile; README.md (Scaling out) has the figures.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 
 @dataclass(frozen=True)
@@ -49,6 +49,8 @@ class Profile:
     #: md.tick records the bar agent bins (and books it snapshots) before it lets the loop run the
     #: normalize path: a bar batch of thousands of ticks otherwise holds it for tens of ms
     bar_chunk: int = 10_000
+    #: bytes a fetch request waits for at the broker, up to ``fetch_max_wait_ms`` (aiokafka's own: 1)
+    fetch_min_bytes: int = 1
 
 
 PROFILES: dict[str, Profile] = {
@@ -59,8 +61,23 @@ PROFILES: dict[str, Profile] = {
 }
 
 
+#: A bars-only worker's md.tick fetches: each batch snapshots every book it touched to md.bar.state,
+#: so fetches of a few ms at 10,000 ticks/s over 1,000 symbols wrote about as many snapshots as ticks
+#: (bench/README.md). Bars wait ``MARKETPIPE_BAR_GRACE`` (2 s) past their window anyway: a fetch
+#: may wait up to this long for this many bytes, and hands over this many records at most.
+BAR_FETCH_WAIT_MS = 500
+BAR_FETCH_MIN_BYTES = 256 * 1024
+BAR_MAX_POLL_RECORDS = 20_000
+
+
 def profile(name: str) -> Profile:
     return PROFILES[name]
+
+
+def bars_only(p: Profile) -> Profile:
+    """``p`` for a worker that only makes bars: fewer, larger md.tick fetches (see BAR_FETCH_WAIT_MS)."""
+    return replace(p, max_poll_records=max(p.max_poll_records, BAR_MAX_POLL_RECORDS),
+                   fetch_max_wait_ms=max(p.fetch_max_wait_ms, BAR_FETCH_WAIT_MS), fetch_min_bytes=BAR_FETCH_MIN_BYTES)
 
 
 def event_loop(p: Profile) -> str | None:

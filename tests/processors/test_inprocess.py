@@ -262,7 +262,7 @@ def test_the_workers_kafka_consumer_waits_at_the_broker_only_as_long_as_the_prof
 def test_a_bars_only_worker_fetches_md_tick_in_large_paced_batches(tmp_path) -> None:
     """Every bar batch snapshots each book it touched: a bars-only worker fetches for up to
     BAR_FETCH_WAIT_MS until BAR_FETCH_MIN_BYTES are there, where the normalize path fetches at once."""
-    from marketpipe.processors import app as app_mod
+    from marketpipe.processors import profile as prof
 
     async def built(agents: str) -> Any:
         app = build_app(settings(MARKETPIPE_HOME=str(tmp_path), MARKETPIPE_PROCESSOR_AGENTS=agents))
@@ -272,10 +272,9 @@ def test_a_bars_only_worker_fetches_md_tick_in_large_paced_batches(tmp_path) -> 
         finally:
             await consumer.stop()
 
-    assert asyncio.run(built("bars")) == (app_mod.BAR_FETCH_WAIT_MS, app_mod.BAR_FETCH_MIN_BYTES,
-                                          app_mod.BAR_MAX_POLL_RECORDS)
+    assert asyncio.run(built("bars")) == (prof.BAR_FETCH_WAIT_MS, prof.BAR_FETCH_MIN_BYTES, prof.BAR_MAX_POLL_RECORDS)
     wait, min_bytes, _ = asyncio.run(built("normalize"))
-    assert wait < app_mod.BAR_FETCH_WAIT_MS and min_bytes == 1
+    assert wait < prof.BAR_FETCH_WAIT_MS and min_bytes == 1
 
 
 def test_the_process_flags_override_the_environment_and_name_the_profiles() -> None:
