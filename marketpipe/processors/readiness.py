@@ -26,9 +26,9 @@ def wait_until_consuming(settings: Settings, timeout: float = 60.0) -> bool:
     admin, waiting = clients.admin(settings.kafka.client_config()), set(worker_groups(settings))
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        for group in sorted(waiting):
+        for group, described in admin.describe_consumer_groups(sorted(waiting)).items():  # one request for all
             try:
-                desc = admin.describe_consumer_groups([group])[group].result(10)
+                desc = described.result(10)
                 if str(desc.state).endswith("STABLE") and any(m.assignment.topic_partitions for m in desc.members):
                     waiting.discard(group)
             except Exception:  # noqa: BLE001 - the group does not exist yet
