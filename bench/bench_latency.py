@@ -60,7 +60,7 @@ from common import (  # noqa: E402
     write_json,
 )
 
-from marketpipe.kafka.clients import durable_producer_config
+from marketpipe.kafka.clients import durable_producer_config, readable_now
 from marketpipe.rawframe import RawMeta  # noqa: E402
 
 #: (name, provider, ticks per frame, frames per second)
@@ -120,13 +120,8 @@ def run_rate(s: Any, name: str, provider: str, per_frame: int, fps: int, seconds
         producer.poll(0)
 
     def drain(keep: bool) -> int:
-        # one record as soon as it is readable, then what is queued already (consume(n, timeout) would
-        # wait for n records or the timeout, and stamp them that much late)
-        first = consumer.poll(0.002)
-        if first is None:
-            return 0
+        msgs = readable_now(consumer, 0.002)  # stamped as they become readable
         now = time.time_ns()
-        msgs = [first, *consumer.consume(1000, timeout=0)]
         got = 0
         for m in msgs:
             if not m.error():

@@ -8,6 +8,9 @@
 
 Both take the client config (``settings.kafka.client_config()``, or a client's own) rather than
 the settings, because the public client and the pytest plugin hold only that.
+
+:func:`readable_now` is how a reader that stamps arrival times (the demo's view, the latency
+benchmark) takes records.
 """
 
 from __future__ import annotations
@@ -52,3 +55,15 @@ def admin(client_config: Mapping[str, Any], *, silent: bool = False) -> AdminCli
 
     logging = {"log_level": "0"} if silent else rdkafka_logger()
     return AdminClient({**client_config, **logging})
+
+
+def readable_now(consumer: Any, wait_s: float, most: int = 1000) -> list[Any]:
+    """The records a consumer can hand over now, waiting up to ``wait_s`` for the first one only.
+
+    ``consume(n, timeout)`` waits until it has ``n`` records or the timeout ran out, so a reader
+    that stamps arrival times after it stamped records up to that timeout after they were readable
+    (the demo's tick latency p50 read 43-45 ms so, 13-17 ms with this)."""
+    first = consumer.poll(wait_s)
+    if first is None:
+        return []
+    return [first, *consumer.consume(most, timeout=0)]
