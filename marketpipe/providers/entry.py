@@ -14,17 +14,17 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping, Protocol
 
 from marketpipe.providers.identity import Identity, whole_content
 
-
-def whole_content_identity() -> Identity:
-    """The identity of a provider that declares none: every field but receive time and source."""
-    return whole_content
-
 if TYPE_CHECKING:
     from marketpipe.processors.decode import Decoder
     from marketpipe.producers.session import Feed
     from marketpipe.settings import Settings
     from marketpipe.simulators.server import SimServer
     from marketpipe.trader.trade_api import TradeApi
+
+
+def whole_content_identity() -> Identity:
+    """The identity of a provider that declares none: every field but receive time and source."""
+    return whole_content
 
 
 @dataclass(frozen=True)
