@@ -64,7 +64,7 @@ from marketpipe.completeness import (  # noqa: F401 - Hole, Interval, Mark: what
     judge,
 )
 from marketpipe.kafka import topics as topics_mod
-from marketpipe.kafka.clients import durable_producer_config
+from marketpipe.kafka.clients import durable_producer_config, readable_now
 from marketpipe.market.volume import VolumeState, derive
 
 # ---------------------------------------------------------------------------------------------
@@ -536,6 +536,16 @@ class TopicConsumer(Generic[R]):
                 out.append(record)
         return out
 
+    def readable(self, wait: float = 1.0, most: int = 1000) -> list[R]:
+        """The records readable now, waiting up to ``wait`` for the first one only: for a reader
+        that acts on each record as it comes (``consume`` waits for its whole batch or timeout)."""
+        out: list[R] = []
+        for msg in readable_now(self.consumer, wait, most):
+            record = self._accept(msg)
+            if record is not None:
+                out.append(record)
+        return out
+
     def records(self, timeout: float | None = None, limit: int | None = None) -> Iterator[R]:
         """Iterate over records; stops after ``timeout`` seconds without one (None: never) or ``limit``."""
         count = 0
@@ -717,7 +727,7 @@ class OrderClient:
             self._events = TopicConsumer([topics_mod.ORDER_EVENTS], start=self._since, settings=self.settings,
                                          config={k: v for k, v in self._conf.items() if k != "bootstrap.servers"},
                                          codec=self._codec)
-        for event in self._events.consume(500, timeout):
+        for event in self._events.readable(timeout):
             self._seen.setdefault(event.command_id, []).append(event)
 
     def close(self) -> None:

@@ -157,3 +157,21 @@ def test_consumer_refuses_unknown_topics_and_committed_without_group() -> None:
         client.TopicConsumer(["raw.jvquant"], settings=s)
     with pytest.raises(ValueError, match="needs a group_id"):
         client.TopicConsumer(["md.tick"], settings=s, start="committed")
+
+
+def test_wait_for_returns_an_order_event_when_it_is_readable_not_when_a_batch_fills() -> None:
+    """wait_for read order.events with consume(500, 0.5), which waits for 500 records or the
+    timeout: an event already there was seen up to half a second late."""
+    from marketpipe import settings
+    from tests.support.fake_consumer import Message, TimedConsumer
+
+    s = settings.load({"KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1"})
+    event = next(r for n, r in records() if n == "OrderEvent")
+    orders = client.OrderClient(settings=s, signing_key="k", account="a")
+    events = client.TopicConsumer(["order.events"], group_id="g", settings=s, dedupe_seconds=0)
+    events.consumer.close()
+    events.consumer = fake = TimedConsumer([Message(Codec().encode("OrderEvent", event), "order.events")])
+    orders._events = events
+    got = orders.wait_for(event["command_id"], states=[event["state"]], timeout=5)
+    assert (got.command_id, got.state) == (event["command_id"], event["state"])
+    assert fake.blocked() == 0

@@ -200,6 +200,7 @@ def test_the_demo_stamps_a_record_when_it_is_readable_not_when_a_batch_of_them_f
     from marketpipe.demo import Watcher
     from marketpipe.liveview import LiveState
     from marketpipe.schemas.codec import Codec
+    from tests.support.fake_consumer import Message, TimedConsumer
 
     codec = Codec()
     t = 1_790_000_000_000
@@ -208,27 +209,9 @@ def test_the_demo_stamps_a_record_when_it_is_readable_not_when_a_batch_of_them_f
             "trade_id": "1", "parser_version": "t", "source": {"topic": "raw.jvquant", "partition": 0,
                                                               "offset": 0, "index": 0}}
 
-    class Msg:
-        def error(self) -> None: return None
-        def topic(self) -> str: return "md.tick"
-        def value(self) -> bytes: return codec.encode("Tick", tick)
-
-    class Consumer:
-        def __init__(self) -> None:
-            self.queued, self.waits = [Msg(), Msg()], []
-
-        def poll(self, timeout: float) -> Msg | None:
-            self.waits.append(("poll", timeout))  # returns as soon as one record is there
-            return self.queued.pop(0) if self.queued else None
-
-        def consume(self, n: int, timeout: float) -> list[Msg]:
-            if len(self.queued) < n:
-                self.waits.append(("consume", timeout))  # librdkafka would block this long
-            out, self.queued = self.queued[:n], self.queued[n:]
-            return out
-
     w = Watcher.__new__(Watcher)
-    w.consumer, w.codec, w.logical, w.state = Consumer(), codec, {"md.tick": "md.tick"}, LiveState()
+    consumer = TimedConsumer([Message(codec.encode("Tick", tick), "md.tick") for _ in range(2)])
+    w.consumer, w.codec, w.logical, w.state = consumer, codec, {"md.tick": "md.tick"}, LiveState()
     w.pump(0.01)
     assert w.state.counts["md.tick"] == 2
-    assert all(timeout == 0 for call, timeout in w.consumer.waits if call == "consume")
+    assert consumer.blocked() == 0
