@@ -164,6 +164,49 @@ def test_kill_9_and_restart_lose_nothing_and_windows_still_close(worker_env, mp_
     assert diff == [], log.read_text()[-3000:]
 
 
+def test_a_bars_only_worker_killed_mid_stream_and_restarted_gives_the_offline_bars(worker_env, mp_settings,
+                                                                                   tmp_path) -> None:
+    """A bars-only deployment (``--agents bars``, scaled apart from normalize) takes md.tick per
+    fetch and acknowledges a fetch only after its bars were flushed: SIGKILLed alone while the
+    normalize worker runs on, its replacement reads again what was not acknowledged, and the final
+    bars equal the offline ones."""
+    s = mp_settings
+    feed = Feeder(s)
+    base = (int(time.time() * 1000) // INTERVAL_MS - 300) * INTERVAL_MS
+    symbols = ["BTCUSDT", "ETHUSDT", "SOLUSDT"]
+    n = 30000
+
+    def trades(first: int, last: int) -> None:
+        for i in range(first, last):
+            feed.trade(f"iw-{i % 4}", symbols[i % 3], 100 + i % 50, base + i * 10)
+        feed.flush()
+
+    trades(0, n // 2)
+    normalize = start_worker({**worker_env, "MARKETPIPE_PROCESSOR_AGENTS": "normalize"}, tmp_path / "normalize.log")
+    bars_log = tmp_path / "bars.log"
+    bars_env = {**worker_env, "MARKETPIPE_PROCESSOR_AGENTS": "bars"}
+    try:
+        bars = start_worker(bars_env, bars_log)
+        wait_for(lambda: len(bar_windows(s)) >= 20, 90, step=0.1,
+                 what=lambda: f"20 bars before the kill; log:\n{bars_log.read_text()[-2000:]}")
+        stop_worker(bars, signal.SIGKILL)  # the bars worker itself, no goodbye
+        at_kill = len(bar_windows(s))
+        trades(n // 2, n)  # the second half arrives while it is down
+        bars = start_worker(bars_env, bars_log)
+        try:
+            ticks = read_topic(s, "md.tick", until=n, idle=10, timeout=180)
+            unique = {source_key(t): t for t in ticks}
+            expected = offline_bars(list(unique.values()), INTERVAL_MS)
+            diff = wait_for_bars(s, expected)
+        finally:
+            stop_worker(bars)
+    finally:
+        stop_worker(normalize)
+    assert len(unique) == n
+    assert 0 < at_kill < len(expected), f"the kill was not mid-stream: {at_kill} of {len(expected)} bars"
+    assert diff == [], bars_log.read_text()[-3000:]
+
+
 def test_two_workers_split_the_work_and_agree_with_one(worker_env, mp_settings, tmp_path) -> None:
     s = mp_settings
     feed = Feeder(s)
