@@ -57,28 +57,16 @@ def test_three_node_configs_name_every_voter_on_distinct_ports(tmp_path: Path) -
     assert len({node.cluster_id_file for node in cluster.nodes.values()}) == 1
 
 
-def test_single_broker_properties_are_unchanged(tmp_path: Path) -> None:
-    assert server_properties("127.0.0.1", 9092, 9093, tmp_path) == {
-        "process.roles": "broker,controller",
-        "node.id": "1",
-        "controller.quorum.voters": "1@127.0.0.1:9093",
-        "listeners": "PLAINTEXT://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093",
-        "advertised.listeners": "PLAINTEXT://127.0.0.1:9092",
-        "controller.listener.names": "CONTROLLER",
-        "inter.broker.listener.name": "PLAINTEXT",
-        "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
-        "log.dirs": str(tmp_path),
-        "offsets.topic.replication.factor": "1",
-        "transaction.state.log.replication.factor": "1",
-        "transaction.state.log.min.isr": "1",
-        "share.coordinator.state.topic.replication.factor": "1",
-        "share.coordinator.state.topic.min.isr": "1",
-        "default.replication.factor": "1",
-        "num.partitions": "1",
-        "group.initial.rebalance.delay.ms": "0",
-        "auto.create.topics.enable": "true",
-        "log.retention.check.interval.ms": "60000",
-    }
+def test_a_single_broker_asks_for_no_replica_it_cannot_hold(tmp_path: Path) -> None:
+    """One node: every replication factor and in-sync minimum is 1 (more and it could not create its
+    internal topics, nor accept an acks=all write), and it is its own quorum on the ports it was given."""
+    props = server_properties("127.0.0.1", 9092, 9093, tmp_path)
+    replicas = {k: v for k, v in props.items() if k.endswith(("replication.factor", ".min.isr", "min.insync.replicas"))}
+    assert len(replicas) >= 5 and set(replicas.values()) == {"1"}, replicas
+    assert props["controller.quorum.voters"] == "1@127.0.0.1:9093"
+    assert props["listeners"] == "PLAINTEXT://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093"
+    assert props["advertised.listeners"] == "PLAINTEXT://127.0.0.1:9092"
+    assert props["log.dirs"] == str(tmp_path)
 
 
 def test_a_home_keeps_its_shape(tmp_path: Path) -> None:
