@@ -7,16 +7,13 @@ and reports ACCEPTED/SUBMITTED, or ACCEPTED/FAILED with the broker's message.
 
 from __future__ import annotations
 
-import json
 from typing import Any, Iterator
 
 import pytest
 
-from marketpipe import settings as settings_mod
-from marketpipe.kafka import topics
 from marketpipe.trader import commands
 from tests.support.trade_stub import StubConfig, TradeStub, case
-from tests.support.trader_stack import ACCOUNT, KEY, REFERENCE, Events, start_trader, trader_env
+from tests.support.trader_stack import ACCOUNT, KEY, Events, start_trader, trader_env, with_topics
 
 ANSWERS = {"000001": "buy_documented_refused", "300750": "buy_documented_neither"}
 
@@ -24,14 +21,11 @@ ANSWERS = {"000001": "buy_documented_refused", "300750": "buy_documented_neither
 @pytest.fixture(scope="module")
 def documented(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     tmp = tmp_path_factory.mktemp("trade-documented")
-    ref = tmp / "reference.json"
-    ref.write_text(json.dumps(REFERENCE, ensure_ascii=False))
     config = StubConfig(allocation="server_documented", allocation_paths=("/server",), place="buy_documented_placed",
                         place_by_code=ANSWERS, hidden_polls=2)
     with TradeStub(config) as stub:
-        env = trader_env(kafka_bootstrap, tmp, stub.url, ref, MARKETPIPE_TRADER_MAX_ORDER_NOTIONAL="1000000")
-        s = settings_mod.load(env)
-        topics.create_topics(s.kafka.client_config(), prefix=s.topic_prefix)
+        env = trader_env(kafka_bootstrap, tmp, stub.url, MARKETPIPE_TRADER_MAX_ORDER_NOTIONAL="1000000")
+        s = with_topics(env)
         log = tmp / "marketpipe.trader.log"
         proc = start_trader(env, log)
         try:

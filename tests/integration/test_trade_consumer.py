@@ -14,12 +14,11 @@ from typing import Any, Iterator
 
 import pytest
 
-from marketpipe import settings as settings_mod
 from marketpipe.kafka import topics
 from marketpipe.providers.jvquant.trade_simulator import TradeCounter
 from marketpipe.trader import commands, signing
 from tests.support import trader_stack
-from tests.support.trader_stack import ACCOUNT, KEY, Events, start_trader, wait_log
+from tests.support.trader_stack import ACCOUNT, KEY, Events, start_trader, wait_log, with_topics
 
 # the module fixtures (one stack and one trader process for this module's tests)
 stack = trader_stack.stack
@@ -193,8 +192,7 @@ def test_expired_ticket_means_a_transparent_login(stack, trader, events) -> None
 def test_crash_after_the_broker_accepted_gives_exactly_one_order(stack, events) -> None:
     counter: TradeCounter = stack["counter"]
     env = {**stack["env"], "MARKETPIPE_TOPIC_PREFIX": f"t{uuid.uuid4().hex[:8]}."}
-    s = settings_mod.load(env)
-    topics.create_topics(s.kafka.client_config(), prefix=s.topic_prefix)
+    s = with_topics(env)
     log = stack["tmp"] / "crash.log"
     before = counter.placed
     crashing = start_trader(env, log, {"MARKETPIPE_TRADER_CRASH_POINT": "after_broker_accept"})

@@ -4,16 +4,13 @@ names another one. No restart: every command must end correctly on the running t
 
 from __future__ import annotations
 
-import json
 from decimal import Decimal
 from typing import Any
 
-from marketpipe import settings as settings_mod
-from marketpipe.kafka import topics
 from marketpipe.providers.jvquant.trade_simulator import TradeCounter
 from marketpipe.simulators.runner import run as run_sim
 from marketpipe.trader import commands
-from tests.support.trader_stack import ACCOUNT, KEY, REFERENCE, Events, start_trader, trader_env
+from tests.support.trader_stack import ACCOUNT, KEY, Events, start_trader, trader_env, with_topics
 
 
 def buy(symbol: str, price: str, volume: int = 100) -> dict[str, Any]:
@@ -23,14 +20,10 @@ def buy(symbol: str, price: str, volume: int = 100) -> dict[str, Any]:
 def test_a_rejected_order_and_a_counter_that_moves_end_every_command_without_a_restart(kafka_bootstrap,
                                                                                           tmp_path) -> None:
     old, new = TradeCounter(fill_seconds=1.0), TradeCounter(fill_seconds=1.0)
-    ref = tmp_path / "reference.json"
-    ref.write_text(json.dumps(REFERENCE, ensure_ascii=False))
     with run_sim("jvquant", rate=1, extra_routes=old.add_routes) as allocating, \
             run_sim("jvquant", rate=1, extra_routes=new.add_routes) as elsewhere:
-        env = trader_env(kafka_bootstrap, tmp_path, allocating.base_url, ref,
-                         MARKETPIPE_TRADER_MAX_ORDER_NOTIONAL="1000000")
-        s = settings_mod.load(env)
-        topics.create_topics(s.kafka.client_config(), prefix=s.topic_prefix)
+        env = trader_env(kafka_bootstrap, tmp_path, allocating.base_url, MARKETPIPE_TRADER_MAX_ORDER_NOTIONAL="1000000")
+        s = with_topics(env)
         log = tmp_path / "trader.log"
         trader = start_trader(env, log)
         events = Events(s)
@@ -81,12 +74,9 @@ def test_a_parked_command_blocks_its_symbol_until_an_operator_resolves_it(kafka_
     import sys
 
     counter = TradeCounter(fill_seconds=1.0)
-    ref = tmp_path / "reference.json"
-    ref.write_text(json.dumps(REFERENCE, ensure_ascii=False))
     with run_sim("jvquant", rate=1, extra_routes=counter.add_routes) as sim:
-        env = trader_env(kafka_bootstrap, tmp_path, sim.base_url, ref, MARKETPIPE_TRADER_MAX_ORDER_NOTIONAL="1000000")
-        s = settings_mod.load(env)
-        topics.create_topics(s.kafka.client_config(), prefix=s.topic_prefix)
+        env = trader_env(kafka_bootstrap, tmp_path, sim.base_url, MARKETPIPE_TRADER_MAX_ORDER_NOTIONAL="1000000")
+        s = with_topics(env)
         log = tmp_path / "trader.log"
         trader = start_trader(env, log)
         events = Events(s)

@@ -26,7 +26,7 @@ from marketpipe.providers.jvquant.trade_simulator import TradeCounter
 from marketpipe.schemas.codec import Codec
 from marketpipe.simulators.runner import run as run_sim
 from marketpipe.trader import commands, signing
-from tests.support.trader_stack import REFERENCE, Events, start_trader, trader_env, wait_log
+from tests.support.trader_stack import Events, start_trader, trader_env, wait_log, with_topics
 
 KEY = "hardening-key"
 ACCOUNT = "310000123456"  # the broker account number: a secret
@@ -38,13 +38,10 @@ CAP = 4 * ORDER_NOTIONAL
 @pytest.fixture
 def stack(kafka_bootstrap: str, tmp_path: Path) -> Iterator[dict[str, Any]]:
     counter = TradeCounter(fill_seconds=0.5)
-    ref = tmp_path / "reference.json"
-    ref.write_text(json.dumps(REFERENCE, ensure_ascii=False))
     with run_sim("jvquant", rate=1, extra_routes=counter.add_routes) as sim:
-        env = trader_env(kafka_bootstrap, tmp_path, sim.base_url, ref, account=ACCOUNT, key=KEY,
+        env = trader_env(kafka_bootstrap, tmp_path, sim.base_url, account=ACCOUNT, key=KEY,
                          MARKETPIPE_TRADER_MAX_DAILY_NOTIONAL=str(CAP), MARKETPIPE_TRADER_ACCOUNT_ALIAS=ALIAS)
-        s = settings_mod.load(env)
-        topics.create_topics(s.kafka.client_config(), prefix=s.topic_prefix)
+        s = with_topics(env)
         yield {"env": env, "settings": s, "counter": counter, "tmp": tmp_path}
 
 

@@ -63,10 +63,13 @@ class Events:
         self.consumer.close()
 
 
-def trader_env(kafka_bootstrap: str, tmp: Path, base_url: str, reference: Path, *, account: str = ACCOUNT,
-               key: str = KEY, **extra: str) -> dict[str, str]:
+def trader_env(kafka_bootstrap: str, tmp: Path, base_url: str, *, account: str = ACCOUNT, key: str = KEY,
+               **extra: str) -> dict[str, str]:
     """The environment of a trader under test: a private topic prefix and home, the jvQuant trade API
-    at ``base_url``, a broker account and signing key, fast polling; ``extra`` adds or overrides."""
+    at ``base_url``, a broker account and signing key, the reference names (``REFERENCE``, written to
+    ``tmp``), fast polling; ``extra`` adds or overrides."""
+    reference = tmp / "reference.json"
+    reference.write_text(json.dumps(REFERENCE, ensure_ascii=False))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("KAFKA_", "MARKETPIPE_", "JVQUANT_"))}
     env.update({
         "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap, "MARKETPIPE_TOPIC_PREFIX": f"t{uuid.uuid4().hex[:8]}.",
@@ -78,16 +81,20 @@ def trader_env(kafka_bootstrap: str, tmp: Path, base_url: str, reference: Path, 
     return env
 
 
+def with_topics(env: dict[str, str]) -> settings_mod.Settings:
+    """The settings of a trader environment, its topics created on the broker."""
+    s = settings_mod.load(env)
+    topics.create_topics(s.kafka.client_config(), prefix=s.topic_prefix)
+    return s
+
+
 @pytest.fixture(scope="module")
 def stack(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     tmp = tmp_path_factory.mktemp("trade")
     counter = TradeCounter(fill_seconds=1.0)
-    ref = tmp / "reference.json"
-    ref.write_text(json.dumps(REFERENCE, ensure_ascii=False))
     with run_sim("jvquant", rate=1, extra_routes=counter.add_routes) as sim:
-        env = trader_env(kafka_bootstrap, tmp, sim.base_url, ref, MARKETPIPE_TRADER_MAX_ORDER_NOTIONAL="1000000")
-        s = settings_mod.load(env)
-        topics.create_topics(s.kafka.client_config(), prefix=s.topic_prefix)
+        env = trader_env(kafka_bootstrap, tmp, sim.base_url, MARKETPIPE_TRADER_MAX_ORDER_NOTIONAL="1000000")
+        s = with_topics(env)
         yield {"env": env, "settings": s, "counter": counter, "tmp": tmp}
 
 
