@@ -11,10 +11,12 @@ from __future__ import annotations
 import json
 import signal
 import time
+import uuid
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from marketpipe.rawframe import H_LINE
 from marketpipe.simulators.runner import run as run_sim
 from tests.support.pipeline import read_topic, start_producer, start_worker, stop_worker, wait_for
 
@@ -44,6 +46,26 @@ def where_sent(record: Path, missing: set[tuple[str, str]], since_ns: int) -> li
     return out
 
 
+def lines_delivered(s: Any) -> set[str]:
+    """The lines with a frame on raw.jvquant. Both lines write one key, so one partition, in order:
+    a line with a frame there has delivered every frame it received before that one."""
+    from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+
+    topic = s.topic("raw.jvquant")
+    consumer = Consumer({**s.kafka.client_config(), "group.id": f"t-{uuid.uuid4().hex[:6]}",
+                         "enable.auto.commit": False})
+    try:
+        parts = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in parts])
+        lines: set[str] = set()
+        for msg in consumer.consume(10_000, timeout=2):
+            if not msg.error():
+                lines.update(v.decode() for k, v in msg.headers() or () if k == H_LINE)
+        return lines
+    finally:
+        consumer.close()
+
+
 def tick_ids(ticks: list[dict[str, Any]]) -> Counter[tuple[str, str]]:
     """How many times each trade was published: copies from different raw frames (``source``); the
     same frame's record written again (at-least-once, after a worker's rebalance) is byte-identical
@@ -66,8 +88,12 @@ def test_line_a_killed_loses_no_trade_and_both_killed_reports_the_gap(mp_env, mp
                                       "--levels", "lv1,lv2", "--market-hours", "always", "--line", line)
 
             lines = {"A": start("A"), "B": start("B")}
+            # The first ticks went to the line that subscribed first, alone: killed before its Kafka
+            # producer got through, it takes them along, and no A/B pair can have them. So both lines
+            # have delivered (their first frames are on the raw topic) before A is killed.
+            wait_for(lambda: lines_delivered(s) == {"A", "B"}, timeout=120, what="frames of both lines on raw.jvquant")
             wait_for(lambda: len(read_topic(s, "md.tick", idle=0.5, until=300, timeout=5)) >= 300, timeout=120,
-                     what="ticks on md.tick from both lines")
+                     what="ticks on md.tick")
             killed_ns = time.time_ns()
             stop_worker(lines["A"], signal.SIGKILL)  # mid-stream: whatever A held is lost
             time.sleep(8)  # line B delivers on: A is more than 5 s behind it (line_down)
