@@ -4,8 +4,10 @@
 
 Each cell is one worker set-up at one input rate, run ``--runs`` times (3; a fresh worker each
 time, ``BENCH_LATENCY_SECONDS`` (15 s) measured after a 3 s warm-up); the table gives p50 (median of
-the runs) and p99 as min / median / **max** of the runs: the max is the figure to quote. Set-ups
-(``BENCH_PROFILES``, comma-separated ``profile[:agents]``):
+the runs) and p99 as min / median / **max** of the runs: the max is the figure to quote. The runs
+are interleaved, each round starting with the next set-up, after one unmeasured run per rate that
+the newly started broker needs to warm up (``--quick`` skips it). Set-ups (``BENCH_PROFILES``,
+comma-separated ``profile[:agents]``):
 
 * ``default``: ``marketpipe process`` with nothing set, what users, ``make demo`` and compose get;
 * ``latency`` / ``throughput``: ``MARKETPIPE_PROCESSOR_PROFILE``; ``:all``, ``:normalize``,
@@ -263,8 +265,17 @@ def main(argv: list[str]) -> int:
     rows: list[dict[str, Any]] = []
     with broker() as bootstrap, tempfile.TemporaryDirectory(prefix="mp-bench-lat-") as tmp, \
             hogs(2 if args.loaded else 0):
-        for run in range(1, runs + 1):  # runs interleaved, so a slow minute of the machine hits every set-up
-            for setup in setups:
+        if not args.quick:
+            # A broker just started is slow for its first minute or so (its JIT at work): the first
+            # cells after it paid that, and the first set-up, always the default, paid it most.
+            for rate in rates:
+                print("warm-up, not measured:", end=" ")
+                run_once(bootstrap, Path(tmp), setups[0], rate, seconds, 0)
+        for run in range(1, runs + 1):
+            # interleaved, so a slow minute of the machine hits every set-up; rotated, so no set-up
+            # always runs first
+            turn = (run - 1) % len(setups)
+            for setup in setups[turn:] + setups[:turn]:
                 for rate in rates:
                     rows.append(run_once(bootstrap, Path(tmp), setup, rate, seconds, run))
     summary = cells(rows)
