@@ -174,7 +174,11 @@ def latency_line(summary: dict[str, Any]) -> str:
     if summary["latency_ms_p50"] is None:
         return "n/a"
     parts = ", ".join(f"{name} {summary[f'latency_ms_{name}']:.1f} ms" for name in ("p50", "p90", "p99", "max"))
-    return f"{parts} ({summary['latency_samples']} ticks)"
+    line = f"{parts} ({summary['latency_samples']} ticks)"
+    if summary["latency_recent_samples"] < summary["latency_samples"]:  # the run outlasted the window
+        line += (f"; p99 of the last {summary['latency_recent_s']:.0f} s {summary['latency_recent_ms_p99']:.1f} ms "
+                 f"({summary['latency_recent_samples']} ticks)")
+    return line
 
 
 class ForgivingStream:

@@ -71,6 +71,10 @@ class LiveState:
     orders: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=10))
     dlq: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=3))
     latency_ms: Percentiles = field(default_factory=Percentiles)
+    #: the tick latencies read in the last ``recent_s`` seconds (read time ns, ms): the start-up's
+    #: first minute (a new broker is slow then) fills the whole run's tail, not this one
+    recent_s: float = 30.0
+    latency_recent: deque[tuple[int, float]] = field(default_factory=deque)
     # frames received before this view started (a replay after a restart, an earlier run's backlog)
     # say nothing about this run's latency
     since_ns: int = field(default_factory=time.time_ns)
@@ -93,7 +97,14 @@ class LiveState:
         if schema == "Tick":
             received = record.get("receive_time_ns") or 0
             if received >= self.since_ns and self.measuring:
-                self.latency_ms.add(((read_ns or time.time_ns()) - received) / 1e6)
+                read = read_ns or time.time_ns()
+                ms = (read - received) / 1e6
+                self.latency_ms.add(ms)
+                recent = self.latency_recent
+                recent.append((read, ms))
+                horizon = read - int(self.recent_s * 1e9)
+                while recent[0][0] < horizon:
+                    recent.popleft()
             elif received:
                 self.replayed += 1
         elif schema == "Quote":
@@ -116,8 +127,18 @@ class LiveState:
             "latency_ms_p99": self.latency_ms.pct(99),
             "latency_ms_max": self.latency_ms.pct(100),
             "latency_samples": len(self.latency_ms),
+            "latency_recent_s": self.recent_s,
+            "latency_recent_ms_p99": _p99([ms for _, ms in self.latency_recent]),
+            "latency_recent_samples": len(self.latency_recent),
             "framings": {topic: ", ".join(sorted(f)) for topic, f in sorted(self.framings.items())},
         }
+
+
+def _p99(values: list[float]) -> float | None:
+    if not values:
+        return None
+    values.sort()
+    return values[min(len(values) - 1, round(0.99 * (len(values) - 1)))]
 
 
 def _fmt(v: Any, nd: int = 2) -> str:

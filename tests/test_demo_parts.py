@@ -102,6 +102,24 @@ def test_the_demo_reports_p50_p90_p99_and_max_of_tick_latency() -> None:
     assert latency_line(LiveState().summary()) == "n/a"
 
 
+def test_the_demo_also_reports_the_p99_of_the_last_30_seconds() -> None:
+    """A slow start (a new broker's first minute) fills the whole run's tail; the last 30 s show
+    the pipeline as it runs on. Read times come from the records, so the window is exact."""
+    from marketpipe.demo import latency_line
+    from marketpipe.liveview import LiveState
+
+    st = LiveState(since_ns=0)
+    second = 1_000_000_000
+    for s in range(60):  # a tick a second: 200 ms each for the first 25 s, then 10 ms
+        st.on_record("md.tick", "Tick", {"symbol": "X", "receive_time_ns": s * second},
+                     read_ns=s * second + (200 if s < 25 else 10) * 1_000_000)
+    summary = st.summary()
+    # the last 30 s before the newest read (59.01 s): the ticks read from 29.01 s on
+    assert summary["latency_ms_p99"] == 200.0 and summary["latency_recent_samples"] == 31
+    assert summary["latency_recent_ms_p99"] == 10.0
+    assert latency_line(summary).endswith("(60 ticks); p99 of the last 30 s 10.0 ms (31 ticks)")
+
+
 def test_demo_plan_uses_a_simulator_only_where_no_token_is_set(tmp_path: Path) -> None:
     import json
 
