@@ -36,6 +36,13 @@ class RateMeter:
             self.stamps.popleft()
 
 
+def nearest_rank(ordered: list[float], p: float) -> float | None:
+    """The ``p``-th percentile of sorted values (the nearest one), None without values."""
+    if not ordered:
+        return None
+    return ordered[min(len(ordered) - 1, max(0, round(p / 100 * (len(ordered) - 1))))]
+
+
 class Percentiles:
     """Keeps a bounded sorted sample of latencies (reservoir of the newest values)."""
 
@@ -52,10 +59,7 @@ class Percentiles:
             del self.sorted[bisect.bisect_left(self.sorted, old)]
 
     def pct(self, p: float) -> float | None:
-        if not self.sorted:
-            return None
-        idx = min(len(self.sorted) - 1, max(0, round(p / 100 * (len(self.sorted) - 1))))
-        return self.sorted[idx]
+        return nearest_rank(self.sorted, p)
 
     def __len__(self) -> int:
         return len(self.sorted)
@@ -128,17 +132,10 @@ class LiveState:
             "latency_ms_max": self.latency_ms.pct(100),
             "latency_samples": len(self.latency_ms),
             "latency_recent_s": self.recent_s,
-            "latency_recent_ms_p99": _p99([ms for _, ms in self.latency_recent]),
+            "latency_recent_ms_p99": nearest_rank(sorted(ms for _, ms in self.latency_recent), 99),
             "latency_recent_samples": len(self.latency_recent),
             "framings": {topic: ", ".join(sorted(f)) for topic, f in sorted(self.framings.items())},
         }
-
-
-def _p99(values: list[float]) -> float | None:
-    if not values:
-        return None
-    values.sort()
-    return values[min(len(values) - 1, round(0.99 * (len(values) - 1)))]
 
 
 def _fmt(v: Any, nd: int = 2) -> str:

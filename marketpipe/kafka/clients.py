@@ -60,9 +60,8 @@ def admin(client_config: Mapping[str, Any], *, silent: bool = False) -> AdminCli
 def readable_now(consumer: Any, wait_s: float, most: int = 1000) -> list[Any]:
     """The records a consumer can hand over now, waiting up to ``wait_s`` for the first one only.
 
-    ``consume(n, timeout)`` waits until it has ``n`` records or the timeout ran out, so a reader
-    that stamps arrival times after it stamped records up to that timeout after they were readable
-    (the demo's tick latency p50 read 43-45 ms so, 13-17 ms with this)."""
+    ``consume(n, timeout)`` returns only once it has ``n`` records or the timeout ran out, so a
+    reader that stamps arrival times after it would stamp a record up to that timeout late."""
     first = consumer.poll(wait_s)
     if first is None:
         return []
